@@ -1,0 +1,408 @@
+import test from 'ava'
+import { spawn } from 'node:child_process'
+import { EventEmitter } from 'node:events'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+
+import { AdvancedCache, CacheFactory, MultiLevelCache } from '@promethean/benchmark'
+import * as subpath from '@promethean/benchmark/src/cache/advanced-cache'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+
+function tempDir(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-cache-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+function cache(t, config) {
+  const c = new AdvancedCache({ cleanupInterval: 0, ...config })
+  t.teardown(() => c.destroy())
+  return c
+}
+
+test('subpath exports the same classes as the root', (t) => {
+  t.is(subpath.AdvancedCache, AdvancedCache)
+  t.is(subpath.CacheFactory, CacheFactory)
+  t.is(subpath.MultiLevelCache, MultiLevelCache)
+  t.true(new AdvancedCache({ cleanupInterval: 0 }) instanceof EventEmitter)
+})
+
+test('get returns an equal copy, not the stored object', async (t) => {
+  const c = cache(t)
+  const value = { plan: { title: 'fix', dsl: [{ op: 'ensureExported' }] }, n: 1.5, ok: true, none: null }
+  await c.set('k', value)
+  const got = await c.get('k')
+  t.deepEqual(got, value)
+  got.plan.title = 'changed'
+  t.is((await c.get('k')).plan.title, 'fix')
+  t.is(await c.get('missing'), undefined)
+  t.true(c.has('k'))
+  t.false(c.has('missing'))
+})
+
+test('values JSON cannot hold reject with TypeError and change nothing', async (t) => {
+  const c = cache(t)
+  await c.set('k', 1)
+  const cyclic = {}
+  cyclic.self = cyclic
+  for (const bad of [undefined, cyclic, 10n, () => 1, Symbol('s')]) {
+    const err = await t.throwsAsync(c.set('k', bad), { instanceOf: TypeError })
+    t.regex(err.message, /value/)
+  }
+  t.is(await c.get('k'), 1)
+  t.is(c.getStats().totalEntries, 1)
+})
+
+test('bad keys, TTLs and options throw TypeError/RangeError naming the argument', async (t) => {
+  const c = cache(t)
+  for (const key of [1, null, undefined, {}, Symbol('k')]) {
+    await t.throwsAsync(c.set(key, 1), { instanceOf: TypeError, message: /key/ })
+    await t.throwsAsync(c.get(key), { instanceOf: TypeError, message: /key/ })
+    t.throws(() => c.has(key), { instanceOf: TypeError, message: /key/ })
+  }
+  for (const ttl of [-1, NaN, Infinity, 1.5]) {
+    await t.throwsAsync(c.set('k', 1, ttl), { instanceOf: RangeError, message: /ttl/ })
+  }
+  await t.throwsAsync(c.set('k', 1, '10'), { instanceOf: TypeError, message: /ttl/ })
+  for (const [name, value] of [
+    ['maxSize', -1],
+    ['maxSize', 0],
+    ['maxSize', NaN],
+    ['maxMemory', Infinity],
+    ['defaultTtl', -5],
+    ['cleanupInterval', -1],
+  ]) {
+    t.throws(() => new AdvancedCache({ [name]: value }), { instanceOf: RangeError, message: new RegExp(name) })
+  }
+  t.throws(() => new AdvancedCache({ evictionPolicy: 'random' }), { instanceOf: TypeError, message: /evictionPolicy/ })
+  t.throws(() => new AdvancedCache('big'), { instanceOf: TypeError, message: /config/ })
+  t.is(c.getStats().totalEntries, 0)
+})
+
+test('diskCacheDir that is a file or unwritable gives a clear TypeError', (t) => {
+  const dir = tempDir(t)
+  const file = path.join(dir, 'file')
+  fs.writeFileSync(file, 'x')
+  t.throws(() => new AdvancedCache({ persistToDisk: true, diskCacheDir: file }), {
+    instanceOf: TypeError,
+    message: /diskCacheDir.*not a folder/,
+  })
+  if (process.getuid?.() !== 0) {
+    const ro = path.join(dir, 'ro')
+    fs.mkdirSync(ro, { mode: 0o500 })
+    t.throws(() => new AdvancedCache({ persistToDisk: true, diskCacheDir: ro }), { instanceOf: TypeError })
+  }
+})
+
+test('lru evicts the least recently read or written', async (t) => {
+  const c = cache(t, { maxSize: 3 })
+  await c.set('a', 1)
+  await c.set('b', 2)
+  await c.set('c', 3)
+  await c.get('a')
+  await c.set('d', 4)
+  t.false(c.has('b'))
+  t.true(c.has('a') && c.has('c') && c.has('d'))
+  t.is(c.getStats().evictionCount, 1)
+})
+
+test('lfu evicts the fewest reads, ties to the least recent', async (t) => {
+  const c = CacheFactory.createLFUCache({ maxSize: 3, cleanupInterval: 0 })
+  t.teardown(() => c.destroy())
+  await c.set('a', 1)
+  await c.set('b', 2)
+  await c.set('c', 3)
+  await c.get('a')
+  await c.get('a')
+  await c.get('b')
+  await c.get('c')
+  await c.set('d', 4)
+  t.false(c.has('b'))
+  t.true(c.has('a') && c.has('c'))
+})
+
+test('ttl policy evicts the entry closest to expiry', async (t) => {
+  const c = CacheFactory.createTTLCache({ maxSize: 2, cleanupInterval: 0 })
+  t.teardown(() => c.destroy())
+  await c.set('long', 1, 60000)
+  await c.set('short', 2, 30000)
+  await c.set('x', 3, 90000)
+  t.false(c.has('short'))
+  t.true(c.has('long'))
+})
+
+test('size policy evicts the largest value', async (t) => {
+  const c = CacheFactory.createSizeBasedCache({ maxSize: 3, cleanupInterval: 0 })
+  t.teardown(() => c.destroy())
+  await c.set('small', 'x')
+  await c.set('big', 'x'.repeat(1000))
+  await c.set('mid', 'x'.repeat(100))
+  await c.set('new', 'x'.repeat(10))
+  t.false(c.has('big'))
+  t.is(c.getStats().totalEntries, 3)
+})
+
+test('maxMemory is enforced on stored bytes', async (t) => {
+  const c = cache(t, { maxMemory: 100 })
+  for (let i = 0; i < 20; i++) await c.set(`k${i}`, 'x'.repeat(20)) // 22 bytes of JSON each
+  const s = c.getStats()
+  t.true(s.totalSize <= 100)
+  t.is(s.totalEntries, 4)
+  await t.throwsAsync(c.set('huge', 'x'.repeat(200)), { instanceOf: RangeError })
+})
+
+test('regression: updating a key in a full cache evicts nothing', async (t) => {
+  const c = cache(t, { maxSize: 2 })
+  await c.set('a', 1)
+  await c.set('b', 2)
+  await c.set('a', 10)
+  t.true(c.has('b'))
+  t.is(await c.get('a'), 10)
+  t.is(c.getStats().evictionCount, 0)
+})
+
+test('regression: entries set in the same millisecond still evict (no spin)', async (t) => {
+  const c = cache(t, { maxSize: 100 })
+  for (let i = 0; i < 10000; i++) await c.set(`k${i}`, i)
+  t.is(c.getStats().totalEntries, 100)
+  t.true(c.has('k9999'))
+  t.false(c.has('k9899'))
+})
+
+test('regression: an expired entry is never returned and its size is released', async (t) => {
+  const c = cache(t)
+  await c.set('k', 'x'.repeat(50), 20)
+  t.true(c.getStats().totalSize > 0)
+  await sleep(40)
+  t.false(c.has('k'))
+  t.is(await c.get('k'), undefined)
+  t.is(c.getStats().totalSize, 0)
+  t.is(c.getStats().totalEntries, 0)
+})
+
+test('regression: 150k entries do not overflow the stack', async (t) => {
+  const c = cache(t, { maxSize: 200000 })
+  for (let i = 0; i < 150000; i++) await c.set(`k${i}`, i)
+  const s = c.getStats()
+  t.is(s.totalEntries, 150000)
+  t.true(s.oldestEntry <= s.newestEntry)
+})
+
+test('defaultTtl and per-entry ttl; 0 never expires', async (t) => {
+  const c = cache(t, { defaultTtl: 20 })
+  await c.set('default', 1)
+  await c.set('forever', 2, 0)
+  await c.set('long', 3, 60000)
+  await sleep(40)
+  t.false(c.has('default'))
+  t.true(c.has('forever'))
+  t.true(c.has('long'))
+})
+
+test('periodic cleanup sweeps expired entries and emits cleanup', async (t) => {
+  const c = new AdvancedCache({ cleanupInterval: 20 })
+  t.teardown(() => c.destroy())
+  await c.set('a', 1, 10)
+  await c.set('b', 1, 10)
+  await c.set('c', 1, 60000)
+  const event = await new Promise((resolve) => c.once('cleanup', resolve))
+  t.deepEqual(event, { evicted: 2 })
+  t.is(c.getStats().totalEntries, 1)
+})
+
+test('events carry the key and the entry', async (t) => {
+  const c = cache(t)
+  const seen = []
+  for (const name of ['cache-hit', 'cache-set', 'cache-delete', 'cache-clear']) {
+    c.on(name, (e) => seen.push([name, e]))
+  }
+  await c.set('k', { v: 1 }, 1000, { source: 'test' })
+  await c.get('k')
+  await c.delete('k')
+  t.false(await c.delete('k'))
+  await c.clear()
+  t.deepEqual(
+    seen.map(([n]) => n),
+    ['cache-set', 'cache-hit', 'cache-delete', 'cache-clear'],
+  )
+  const hit = seen[1][1]
+  t.is(hit.key, 'k')
+  t.deepEqual(hit.entry.value, { v: 1 })
+  t.deepEqual(hit.entry.metadata, { source: 'test' })
+  t.is(hit.entry.ttl, 1000)
+  t.is(hit.entry.accessCount, 1)
+})
+
+test('stats: hits, misses, rate and access time', async (t) => {
+  const c = cache(t)
+  await c.set('a', 1)
+  await c.get('a')
+  await c.get('a')
+  await c.get('zz')
+  const s = c.getStats()
+  t.is(s.hitCount, 2)
+  t.is(s.missCount, 1)
+  t.is(s.hitRate, 2 / 3)
+  t.true(s.avgAccessTime >= 0 && s.avgAccessTime < 1)
+  t.true(s.newestEntry > 0)
+})
+
+test('compressionEnabled really stores fewer bytes', async (t) => {
+  const value = Array.from({ length: 200 }, (_, i) => ({ fixture: 'missing-export', step: i % 3 }))
+  const plain = cache(t)
+  const packed = cache(t, { compressionEnabled: true })
+  await plain.set('k', value)
+  await packed.set('k', value)
+  t.true(packed.getStats().totalSize * 5 < plain.getStats().totalSize)
+  t.deepEqual(await packed.get('k'), value)
+})
+
+test('persistent cache: a new cache on the folder loads valid entries with their remaining TTL', async (t) => {
+  const dir = tempDir(t)
+  const a = new AdvancedCache({ persistToDisk: true, diskCacheDir: dir, cleanupInterval: 0 })
+  await a.set('buildfix:result', { ok: true }, 60000)
+  await a.set('short', 1, 30)
+  await a.set('deleted', 2)
+  await a.delete('deleted')
+  a.destroy()
+  await sleep(50)
+  const b = cache(t, { persistToDisk: true, diskCacheDir: dir })
+  t.deepEqual(await b.get('buildfix:result'), { ok: true })
+  t.is(await b.get('short'), undefined)
+  t.is(await b.get('deleted'), undefined)
+})
+
+test('persistent cache: any string is a key and nothing is written outside the folder', async (t) => {
+  const root = tempDir(t)
+  const dir = path.join(root, 'cache')
+  const keys = ['../../etc/passwd', '../escape', '/abs/path', 'a\\b', '\u0000', '😀'.repeat(2500), '', 'buildfix:result']
+  const a = new AdvancedCache({ persistToDisk: true, diskCacheDir: dir, cleanupInterval: 0 })
+  for (const [i, k] of keys.entries()) await a.set(k, i)
+  a.destroy()
+  t.deepEqual(fs.readdirSync(root), ['cache'])
+  const b = cache(t, { persistToDisk: true, diskCacheDir: dir })
+  for (const [i, k] of keys.entries()) t.is(await b.get(k), i)
+})
+
+test('persistent cache: a damaged file is skipped and reported, never fatal', async (t) => {
+  const dir = tempDir(t)
+  const a = new AdvancedCache({ persistToDisk: true, diskCacheDir: dir, cleanupInterval: 0 })
+  await a.set('good', 1)
+  await a.set('bad', 2)
+  a.destroy()
+  const files = fs.readdirSync(dir)
+  t.is(files.length, 2)
+  // Damage one file: cut it in half.
+  const victim = path.join(dir, files[0])
+  const bytes = fs.readFileSync(victim)
+  fs.writeFileSync(victim, bytes.subarray(0, bytes.length >> 1))
+  const b = cache(t, { persistToDisk: true, diskCacheDir: dir })
+  const report = await new Promise((resolve) => b.once('disk-load-error', resolve))
+  t.is(report.path, victim)
+  t.true(report.error instanceof Error)
+  t.is(b.getStats().totalEntries, 1)
+})
+
+test('persistent cache: write failures emit disk-save-error and keep the memory entry', async (t) => {
+  const dir = tempDir(t)
+  const c = cache(t, { persistToDisk: true, diskCacheDir: dir })
+  // Replace the folder with a file after start: every later write fails.
+  fs.rmSync(dir, { recursive: true })
+  fs.writeFileSync(dir, 'not a folder')
+  const errors = []
+  c.on('disk-save-error', (e) => errors.push(e))
+  await c.set('k', 1)
+  t.is(errors.length, 1)
+  t.is(errors[0].key, 'k')
+  t.is(await c.get('k'), 1)
+  fs.rmSync(dir)
+})
+
+test('crash safety: SIGKILL during a write storm never leaves a damaged visible entry', async (t) => {
+  const dir = tempDir(t)
+  const child = path.join(here, 'helpers', 'cache-write-storm.mjs')
+  const rounds = 12
+  for (let round = 0; round < rounds; round++) {
+    const proc = spawn(process.execPath, [child, dir, String(round)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    // Wait until it is writing, then kill it at a random moment.
+    await new Promise((resolve) => proc.stdout.once('data', resolve))
+    await sleep(5 + Math.random() * 60)
+    proc.kill('SIGKILL')
+    await new Promise((resolve) => proc.once('exit', resolve))
+  }
+  const loadErrors = []
+  const c = new AdvancedCache({ persistToDisk: true, diskCacheDir: dir, cleanupInterval: 0, maxSize: 100000 })
+  c.on('disk-load-error', (e) => loadErrors.push(e))
+  await new Promise((resolve) => setImmediate(resolve))
+  const entries = fs.readdirSync(dir).filter((f) => f.endsWith('.entry'))
+  t.true(entries.length > 0)
+  t.is(c.getStats().totalEntries, entries.length)
+  for (let i = 0; i < 500; i++) {
+    const value = await c.get(`key-${i}`)
+    if (value === undefined) continue
+    // Every value proves its own integrity: it names its key and carries its checksum.
+    t.is(value.key, `key-${i}`)
+    t.is(value.payload.length, value.len)
+    t.is(value.sum, [...value.payload].reduce((a, ch) => (a * 31 + ch.charCodeAt(0)) >>> 0, 7))
+  }
+  t.deepEqual(loadErrors, [])
+  c.destroy()
+})
+
+test('MultiLevelCache: the guide example works and l2 survives a restart', async (t) => {
+  const dir = tempDir(t)
+  const make = () =>
+    new MultiLevelCache({
+      l1: { maxSize: 100, defaultTtl: 300000 },
+      l2: { maxSize: 1000, defaultTtl: 3600000, persistToDisk: true, diskCacheDir: dir },
+    })
+  const result = { fixture: 'missing-export', success: true, errorsResolved: 1 }
+  const first = make()
+  await first.set('buildfix:result', result, 600000)
+  const hits = []
+  first.on('l1-hit', () => hits.push('l1'))
+  t.deepEqual(await first.get('buildfix:result'), result)
+  t.deepEqual(hits, ['l1'])
+  first.destroy()
+
+  const second = make()
+  t.teardown(() => second.destroy())
+  second.on('l1-hit', () => hits.push('l1'))
+  second.on('l2-hit', () => hits.push('l2'))
+  t.deepEqual(await second.get('buildfix:result'), result)
+  t.deepEqual(await second.get('buildfix:result'), result)
+  t.deepEqual(hits, ['l1', 'l2', 'l1'])
+  const stats = second.getStats()
+  t.is(stats.l1.totalEntries, 1)
+  t.is(stats.l2.totalEntries, 1)
+  t.true(await second.delete('buildfix:result'))
+  t.is(await second.get('buildfix:result'), undefined)
+})
+
+test('MultiLevelCache without l2 is memory only', async (t) => {
+  const m = new MultiLevelCache()
+  t.teardown(() => m.destroy())
+  await m.set('k', 1)
+  t.is(await m.get('k'), 1)
+  t.is(m.getStats().l2, undefined)
+  t.is(m.l1.config.maxSize, 100)
+})
+
+test('a live cache does not keep the process alive', async (t) => {
+  const code = `
+    const { AdvancedCache, MultiLevelCache } = require('@promethean/benchmark')
+    const c = new AdvancedCache({ cleanupInterval: 10 })
+    c.set('k', 1)
+    new MultiLevelCache({ l2: { diskCacheDir: process.argv[1] } }).set('k', 2)
+  `
+  const dir = tempDir(t)
+  const started = Date.now()
+  const proc = spawn(process.execPath, ['-e', code, dir], { stdio: 'inherit', cwd: path.join(here, '..') })
+  const exitCode = await new Promise((resolve) => proc.once('exit', resolve))
+  t.is(exitCode, 0)
+  t.true(Date.now() - started < 5000)
+})

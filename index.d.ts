@@ -1,0 +1,4 @@
+// Public types of @promethean/benchmark. Each capability's types live beside its JS layer in
+// lib/<capability>.d.ts; the subpath modules of the original package point at those files.
+
+export * from './lib/cache'

@@ -1,0 +1,132 @@
+import { EventEmitter } from 'node:events'
+
+export type EvictionPolicy = 'lru' | 'lfu' | 'ttl' | 'size'
+
+export interface CacheConfig {
+  /** Most entries held at once. Default 1000. */
+  maxSize?: number
+  /** Most bytes of stored value held at once. Default 100 MiB. */
+  maxMemory?: number
+  /** Time to live in ms of an entry set without one; 0 means never expires. Default 300000. */
+  defaultTtl?: number
+  /** How often expired entries are swept, in ms; 0 turns the sweep off. Default 60000. */
+  cleanupInterval?: number
+  /** Mirror entries on disk (crash-safe) and load them back on the next start. Default false. */
+  persistToDisk?: boolean
+  /** Folder of the disk mirror. Default '.cache'. */
+  diskCacheDir?: string
+  /** Store values zstd-compressed. Default false. */
+  compressionEnabled?: boolean
+  /** Which entry goes when the cache is full. Default 'lru'. */
+  evictionPolicy?: EvictionPolicy
+}
+
+export interface CacheEntry<T = any> {
+  key: string
+  value: T
+  /** When the entry was set (ms since the epoch). */
+  timestamp: number
+  /** Time to live in ms; 0 when it never expires. */
+  ttl: number
+  accessCount: number
+  lastAccessed: number
+  /** Stored bytes (after compression). */
+  size: number
+  metadata?: Record<string, any>
+}
+
+export interface CacheStats {
+  totalEntries: number
+  /** Stored bytes of all values. */
+  totalSize: number
+  hitCount: number
+  missCount: number
+  hitRate: number
+  /** Entries that left without being deleted: evicted by the limits, or expired. */
+  evictionCount: number
+  /** The part of evictionCount that expired. */
+  expiredCount: number
+  /** Mean time of a lookup, in ms. */
+  avgAccessTime: number
+  /** Creation time of the oldest entry, 0 when empty. */
+  oldestEntry: number
+  /** Creation time of the newest entry, 0 when empty. */
+  newestEntry: number
+}
+
+export interface CacheEvent<T = any> {
+  key: string
+  entry: CacheEntry<T>
+}
+
+export interface DiskSaveErrorEvent {
+  key?: string
+  path: string
+  error: Error
+}
+
+export interface DiskLoadErrorEvent {
+  path: string
+  error: Error
+}
+
+export interface AdvancedCacheEvents<T = any> {
+  'cache-hit': [CacheEvent<T>]
+  'cache-set': [CacheEvent<T>]
+  'cache-delete': [CacheEvent<T>]
+  'cache-clear': []
+  cleanup: [{ evicted: number }]
+  'disk-save-error': [DiskSaveErrorEvent]
+  'disk-load-error': [DiskLoadErrorEvent]
+}
+
+export declare class AdvancedCache<T = any> extends EventEmitter {
+  constructor(config?: CacheConfig)
+  /** The resolved configuration, defaults filled in. */
+  readonly config: Required<CacheConfig>
+  /** A copy of the value, or undefined when absent or expired. */
+  get(key: string): Promise<T | undefined>
+  /** Stores a JSON-serialisable value; rejects with a TypeError for anything else. */
+  set(key: string, value: T, ttl?: number, metadata?: Record<string, any>): Promise<void>
+  delete(key: string): Promise<boolean>
+  clear(): Promise<void>
+  has(key: string): boolean
+  getStats(): CacheStats
+  /** Drops expired entries now; resolves with how many went. */
+  cleanup(): Promise<number>
+  /** Resolves once every disk write made so far is done. */
+  flush(): Promise<void>
+  destroy(): void
+  on<K extends keyof AdvancedCacheEvents<T>>(event: K, listener: (...args: AdvancedCacheEvents<T>[K]) => void): this
+  on(event: string | symbol, listener: (...args: any[]) => void): this
+  once<K extends keyof AdvancedCacheEvents<T>>(event: K, listener: (...args: AdvancedCacheEvents<T>[K]) => void): this
+  once(event: string | symbol, listener: (...args: any[]) => void): this
+}
+
+export declare class CacheFactory {
+  static createLRUCache<T = any>(config?: CacheConfig): AdvancedCache<T>
+  static createLFUCache<T = any>(config?: CacheConfig): AdvancedCache<T>
+  static createTTLCache<T = any>(config?: CacheConfig): AdvancedCache<T>
+  static createSizeBasedCache<T = any>(config?: CacheConfig): AdvancedCache<T>
+  static createPersistentCache<T = any>(config?: CacheConfig): AdvancedCache<T>
+}
+
+export interface MultiLevelCacheConfig {
+  /** Memory level. Defaults: maxSize 100, defaultTtl 300000. */
+  l1?: CacheConfig
+  /** Disk-backed level, present only when given. Defaults: persistToDisk true, maxSize 1000, defaultTtl 3600000. */
+  l2?: CacheConfig
+}
+
+export declare class MultiLevelCache<T = any> extends EventEmitter {
+  constructor(config?: MultiLevelCacheConfig)
+  readonly l1: AdvancedCache<T>
+  readonly l2: AdvancedCache<T> | undefined
+  get(key: string): Promise<T | undefined>
+  set(key: string, value: T, ttl?: number): Promise<void>
+  has(key: string): boolean
+  delete(key: string): Promise<boolean>
+  clear(): Promise<void>
+  getStats(): { l1: CacheStats; l2: CacheStats | undefined }
+  destroy(): void
+}

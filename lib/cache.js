@@ -1,0 +1,304 @@
+'use strict'
+// AdvancedCache, CacheFactory and MultiLevelCache: the public cache surface over the native
+// store (src/cache). Values cross as JSON text, once per call; events are built only when
+// somebody listens, so an unobserved get/set costs one native call.
+
+const { EventEmitter } = require('node:events')
+const path = require('node:path')
+
+const { binding, call } = require('./native.js')
+const v = require('./validate.js')
+
+const POLICIES = ['lru', 'lfu', 'ttl', 'size']
+// Defaults from the public contract (API.md, AdvancedCache).
+const DEFAULTS = {
+  maxSize: 1000,
+  maxMemory: 100 * 1024 * 1024,
+  defaultTtl: 300000,
+  cleanupInterval: 60000,
+  persistToDisk: false,
+  diskCacheDir: '.cache',
+  compressionEnabled: false,
+  evictionPolicy: 'lru',
+}
+
+function checkKey(key) {
+  if (typeof key !== 'string') throw v.typeError('key', 'a string', key)
+}
+
+/** JSON text of `value`, or a TypeError saying why it cannot be stored. */
+function serialize(name, value) {
+  let json
+  try {
+    json = JSON.stringify(value)
+  } catch (err) {
+    throw v.typeError(name, `JSON-serialisable data (${err.message})`, value)
+  }
+  if (json === undefined) throw v.typeError(name, 'JSON-serialisable data', value)
+  return json
+}
+
+function resolveConfig(config) {
+  const c = v.optionsObject('config', config)
+  return {
+    maxSize: v.number('maxSize', c.maxSize, { min: 1, fallback: DEFAULTS.maxSize }),
+    maxMemory: v.number('maxMemory', c.maxMemory, { min: 1, fallback: DEFAULTS.maxMemory }),
+    defaultTtl: v.number('defaultTtl', c.defaultTtl, { fallback: DEFAULTS.defaultTtl }),
+    cleanupInterval: v.number('cleanupInterval', c.cleanupInterval, {
+      max: 2 ** 31 - 1,
+      fallback: DEFAULTS.cleanupInterval,
+    }),
+    persistToDisk: v.boolean('persistToDisk', c.persistToDisk, DEFAULTS.persistToDisk),
+    diskCacheDir: v.string('diskCacheDir', c.diskCacheDir, DEFAULTS.diskCacheDir),
+    compressionEnabled: v.boolean('compressionEnabled', c.compressionEnabled, DEFAULTS.compressionEnabled),
+    evictionPolicy: v.oneOf('evictionPolicy', c.evictionPolicy, POLICIES, DEFAULTS.evictionPolicy),
+  }
+}
+
+function entryFrom(key, info) {
+  if (!info) return undefined
+  return {
+    key,
+    value: JSON.parse(info.value),
+    timestamp: info.timestamp,
+    ttl: info.ttl,
+    accessCount: info.accessCount,
+    lastAccessed: info.lastAccessed,
+    size: info.size,
+    metadata: info.metadata == null ? undefined : JSON.parse(info.metadata),
+  }
+}
+
+class AdvancedCache extends EventEmitter {
+  #native
+  #timer = null
+  #config
+  #pendingWrite = null
+
+  constructor(config = {}) {
+    super()
+    this.#config = resolveConfig(config)
+    const c = this.#config
+    this.#native = call(
+      () =>
+        new binding.NativeCache({
+          maxSize: c.maxSize,
+          maxMemory: c.maxMemory,
+          defaultTtl: c.defaultTtl,
+          compressionEnabled: c.compressionEnabled,
+          evictionPolicy: c.evictionPolicy,
+          diskCacheDir: c.persistToDisk ? path.resolve(c.diskCacheDir) : undefined,
+        }),
+    )
+    if (c.cleanupInterval > 0) {
+      this.#timer = setInterval(() => this.#cleanup(), c.cleanupInterval)
+      // The cleanup timer never keeps the process alive on its own.
+      this.#timer.unref()
+    }
+    const failures = this.#native.takeLoadFailures()
+    if (failures.length > 0) {
+      // Reported once listeners attached right after construction can hear it.
+      process.nextTick(() => {
+        for (const f of failures) this.emit('disk-load-error', { path: f.path, error: new Error(f.error) })
+      })
+    }
+  }
+
+  /** The resolved configuration (defaults filled in). */
+  get config() {
+    return { ...this.#config }
+  }
+
+  async get(key) {
+    checkKey(key)
+    const json = call(() => this.#native.get(key))
+    if (json === null) return undefined
+    if (this.listenerCount('cache-hit') > 0) {
+      this.emit('cache-hit', { key, entry: entryFrom(key, this.#native.inspect(key)) })
+    }
+    return JSON.parse(json)
+  }
+
+  async set(key, value, ttl, metadata) {
+    checkKey(key)
+    const json = serialize('value', value)
+    v.number('ttl', ttl)
+    const meta = metadata === undefined ? undefined : serialize('metadata', metadata)
+    call(() => this.#native.set(key, json, ttl, meta))
+    if (this.listenerCount('cache-set') > 0) {
+      this.emit('cache-set', { key, entry: entryFrom(key, this.#native.inspect(key)) })
+    }
+    if (this.#native.persistent) await this.#written()
+  }
+
+  async delete(key) {
+    checkKey(key)
+    const entry = this.listenerCount('cache-delete') > 0 ? this.#native.inspect(key) : null
+    const deleted = call(() => this.#native.delete(key))
+    if (deleted) this.emit('cache-delete', { key, entry: entryFrom(key, entry) })
+    if (deleted && this.#native.persistent) await this.#written()
+    return deleted
+  }
+
+  async clear() {
+    call(() => this.#native.clear())
+    this.emit('cache-clear')
+    if (this.#native.persistent) await this.#written()
+  }
+
+  has(key) {
+    checkKey(key)
+    return this.#native.has(key)
+  }
+
+  getStats() {
+    const s = this.#native.stats()
+    return {
+      totalEntries: s.totalEntries,
+      totalSize: s.totalSize,
+      hitCount: s.hitCount,
+      missCount: s.missCount,
+      hitRate: s.hitRate,
+      // Entries that left without being deleted: pushed out by the limits, or expired.
+      evictionCount: s.evictionCount + s.expiredCount,
+      expiredCount: s.expiredCount,
+      avgAccessTime: s.avgAccessTime,
+      oldestEntry: s.oldestEntry ?? 0,
+      newestEntry: s.newestEntry ?? 0,
+    }
+  }
+
+  /** Drops expired entries now; resolves with how many went. */
+  async cleanup() {
+    return this.#cleanup()
+  }
+
+  /** Resolves once every disk write made so far is done (at once for a memory-only cache). */
+  async flush() {
+    if (this.#native.persistent) await this.#written()
+  }
+
+  /**
+   * Stops the cleanup timer and frees every entry. A persistent cache first finishes its
+   * queued disk writes, so what was set is there for the next cache on the same folder.
+   */
+  destroy() {
+    if (this.#timer) clearInterval(this.#timer)
+    this.#timer = null
+    this.#native.destroy()
+  }
+
+  #cleanup() {
+    const evicted = this.#native.cleanup()
+    if (evicted > 0) this.emit('cleanup', { evicted })
+    return evicted
+  }
+
+  // One barrier serves every write made in the same tick: the barrier is requested in a
+  // microtask, after all of them were queued.
+  #written() {
+    if (this.#pendingWrite) return this.#pendingWrite
+    this.#pendingWrite = new Promise((resolve) => queueMicrotask(resolve))
+      .then(() => {
+        this.#pendingWrite = null
+        return this.#native.whenWritten()
+      })
+      .then((failures) => {
+        for (const f of failures) {
+          this.emit('disk-save-error', { key: f.key, path: f.path, error: new Error(f.error) })
+        }
+      })
+    return this.#pendingWrite
+  }
+}
+
+class CacheFactory {
+  static createLRUCache(config = {}) {
+    return new AdvancedCache({ ...v.optionsObject('config', config), evictionPolicy: 'lru' })
+  }
+
+  static createLFUCache(config = {}) {
+    return new AdvancedCache({ ...v.optionsObject('config', config), evictionPolicy: 'lfu' })
+  }
+
+  static createTTLCache(config = {}) {
+    return new AdvancedCache({ ...v.optionsObject('config', config), evictionPolicy: 'ttl' })
+  }
+
+  static createSizeBasedCache(config = {}) {
+    return new AdvancedCache({ ...v.optionsObject('config', config), evictionPolicy: 'size' })
+  }
+
+  static createPersistentCache(config = {}) {
+    return new AdvancedCache({ ...v.optionsObject('config', config), persistToDisk: true })
+  }
+}
+
+class MultiLevelCache extends EventEmitter {
+  #l1
+  #l2
+
+  constructor(config = {}) {
+    super()
+    const c = v.optionsObject('config', config)
+    this.#l1 = new AdvancedCache({ maxSize: 100, defaultTtl: 300000, ...v.optionsObject('l1', c.l1) })
+    if (c.l2 !== undefined) {
+      this.#l2 = new AdvancedCache({
+        persistToDisk: true,
+        maxSize: 1000,
+        defaultTtl: 3600000,
+        ...v.optionsObject('l2', c.l2),
+      })
+    }
+    this.#l1.on('cache-hit', (event) => this.emit('l1-hit', event))
+    this.#l2?.on('cache-hit', (event) => this.emit('l2-hit', event))
+    for (const level of [this.#l1, this.#l2]) {
+      level?.on('disk-save-error', (event) => this.emit('disk-save-error', event))
+      level?.on('disk-load-error', (event) => this.emit('disk-load-error', event))
+    }
+  }
+
+  get l1() {
+    return this.#l1
+  }
+
+  get l2() {
+    return this.#l2
+  }
+
+  async get(key) {
+    const hit = await this.#l1.get(key)
+    if (hit !== undefined || !this.#l2) return hit
+    const value = await this.#l2.get(key)
+    if (value !== undefined) await this.#l1.set(key, value)
+    return value
+  }
+
+  async set(key, value, ttl) {
+    await Promise.all([this.#l1.set(key, value, ttl), this.#l2?.set(key, value, ttl)])
+  }
+
+  has(key) {
+    return this.#l1.has(key) || (this.#l2?.has(key) ?? false)
+  }
+
+  async delete(key) {
+    const [a, b] = await Promise.all([this.#l1.delete(key), this.#l2 ? this.#l2.delete(key) : false])
+    return a || b
+  }
+
+  async clear() {
+    await Promise.all([this.#l1.clear(), this.#l2?.clear()])
+  }
+
+  getStats() {
+    return { l1: this.#l1.getStats(), l2: this.#l2?.getStats() }
+  }
+
+  destroy() {
+    this.#l1.destroy()
+    this.#l2?.destroy()
+  }
+}
+
+module.exports = { AdvancedCache, CacheFactory, MultiLevelCache }

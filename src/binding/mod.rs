@@ -1,0 +1,5 @@
+//! The napi binding layer: the only place that knows about Node. Each file converts one
+//! capability's core types at this boundary and nothing else.
+
+mod cache;
+mod error;

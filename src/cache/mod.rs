@@ -1,0 +1,373 @@
+//! The cache family's core: an exact, O(log n) store with four eviction policies, optional
+//! compression, and an optional crash-safe disk mirror that a new cache reads back.
+
+mod disk;
+mod error;
+mod options;
+mod store;
+
+pub use disk::{BarrierDone, DiskFailure};
+pub use error::CacheError;
+pub use options::{
+    non_negative_integer, positive_integer, CacheOptions, EvictionPolicy, DEFAULT_MAX_MEMORY,
+    DEFAULT_MAX_SIZE, DEFAULT_TTL_MS,
+};
+pub use store::{Entry, Removal, StoreStats, NEVER};
+
+use disk::DiskWriter;
+use store::Store;
+
+/// zstd level 3 is zstd's own default: a good ratio on JSON at hundreds of MB/s.
+const ZSTD_LEVEL: i32 = 3;
+
+/// What the owner of a cache may want to know of an entry (for `cache-hit`/`cache-set` events).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryInfo {
+    pub value_json: String,
+    pub created_ms: u64,
+    pub ttl_ms: u64,
+    pub reads: u64,
+    pub last_access_ms: u64,
+    pub size: u64,
+    pub metadata_json: Option<String>,
+}
+
+pub struct Cache {
+    store: Store,
+    default_ttl_ms: u64,
+    compression: bool,
+    disk: Option<DiskWriter>,
+    load_failures: Vec<DiskFailure>,
+    destroyed: bool,
+}
+
+impl Cache {
+    /// Creates a cache; with a disk folder, loads the still-valid entries found there.
+    pub fn open(options: CacheOptions, now_ms: u64) -> Result<Self, CacheError> {
+        let mut cache = Self {
+            store: Store::new(&options),
+            default_ttl_ms: options.default_ttl_ms,
+            compression: options.compression,
+            disk: None,
+            load_failures: Vec::new(),
+            destroyed: false,
+        };
+        if let Some(dir) = options.disk_dir {
+            let bad_dir = |reason: String| CacheError::DiskDir {
+                path: dir.display().to_string(),
+                reason,
+            };
+            disk::prepare_dir(&dir).map_err(bad_dir)?;
+            let (mut entries, failures) = disk::load_dir(&dir);
+            let writer = DiskWriter::start(dir.clone()).map_err(|e| bad_dir(e.to_string()))?;
+            cache.load_failures = failures;
+            // Oldest first, so recency after a restart follows the order of the original writes.
+            entries.sort_by_key(|e| e.created_ms);
+            let mut removed = Vec::new();
+            for entry in entries {
+                if entry.is_expired(now_ms) || entry.size() > cache.store.max_memory() {
+                    writer.remove(entry.key);
+                    continue;
+                }
+                cache.store.insert(entry, now_ms, &mut removed);
+            }
+            // What no longer fits under this cache's limits leaves the folder too.
+            for (e, _) in removed {
+                writer.remove(e.key);
+            }
+            cache.disk = Some(writer);
+        }
+        Ok(cache)
+    }
+
+    fn check_alive(&self) -> Result<(), CacheError> {
+        if self.destroyed {
+            Err(CacheError::Destroyed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Removed entries leave the disk mirror too.
+    fn forget(&self, removed: Vec<(Entry, Removal)>) {
+        if let Some(d) = &self.disk {
+            for (e, _) in removed {
+                d.remove(e.key);
+            }
+        }
+    }
+
+    fn value_json(e: &Entry) -> String {
+        let bytes = if e.compressed {
+            // Data compressed by this process or verified by checksum on load; a failure here is
+            // a bug, not bad input.
+            zstd::bulk::decompress(&e.data, usize::MAX >> 8).unwrap_or_default()
+        } else {
+            e.data.to_vec()
+        };
+        String::from_utf8(bytes).unwrap_or_default()
+    }
+
+    fn info(e: &Entry) -> EntryInfo {
+        EntryInfo {
+            value_json: Self::value_json(e),
+            created_ms: e.created_ms,
+            ttl_ms: e.ttl_ms,
+            reads: e.reads,
+            last_access_ms: e.last_access_ms,
+            size: e.size(),
+            metadata_json: e.metadata.as_deref().map(str::to_owned),
+        }
+    }
+
+    /// Reads a value as JSON text; counts a hit or a miss. Never returns an expired entry.
+    pub fn get(&mut self, key: &str, now_ms: u64) -> Result<Option<String>, CacheError> {
+        self.check_alive()?;
+        let mut removed = Vec::new();
+        let value = self
+            .store
+            .get(key, now_ms, &mut removed)
+            .map(Self::value_json);
+        self.forget(removed);
+        Ok(value)
+    }
+
+    /// Describes an entry without counting a read.
+    pub fn inspect(&self, key: &str, now_ms: u64) -> Option<EntryInfo> {
+        self.store.peek(key, now_ms).map(Self::info)
+    }
+
+    pub fn has(&self, key: &str, now_ms: u64) -> bool {
+        !self.destroyed && self.store.peek(key, now_ms).is_some()
+    }
+
+    /// Stores `value_json` (JSON text) under `key`. `ttl_ms` of `None` takes the default; `0`
+    /// never expires.
+    pub fn set(
+        &mut self,
+        key: &str,
+        value_json: &str,
+        ttl_ms: Option<u64>,
+        metadata_json: Option<&str>,
+        now_ms: u64,
+    ) -> Result<(), CacheError> {
+        self.check_alive()?;
+        let raw = value_json.as_bytes();
+        let (data, compressed): (Box<[u8]>, bool) = if self.compression {
+            match zstd::bulk::compress(raw, ZSTD_LEVEL) {
+                Ok(packed) if packed.len() < raw.len() => (packed.into(), true),
+                _ => (raw.into(), false),
+            }
+        } else {
+            (raw.into(), false)
+        };
+        if data.len() as u64 > self.store.max_memory() {
+            return Err(CacheError::out_of_range(
+                "value",
+                "no larger than maxMemory once stored",
+                format!("{} bytes", data.len()),
+            ));
+        }
+        let entry = Entry::new(
+            key.into(),
+            data,
+            compressed,
+            now_ms,
+            ttl_ms.unwrap_or(self.default_ttl_ms),
+            metadata_json.map(Into::into),
+        );
+        if let Some(d) = &self.disk {
+            d.write(&entry);
+        }
+        let mut removed = Vec::new();
+        self.store.insert(entry, now_ms, &mut removed);
+        self.forget(removed);
+        Ok(())
+    }
+
+    pub fn delete(&mut self, key: &str) -> Result<bool, CacheError> {
+        self.check_alive()?;
+        let gone = self.store.remove(key);
+        if let (Some(e), Some(d)) = (&gone, &self.disk) {
+            d.remove(e.key.clone());
+        }
+        Ok(gone.is_some())
+    }
+
+    pub fn clear(&mut self) -> Result<(), CacheError> {
+        self.check_alive()?;
+        self.store.clear();
+        if let Some(d) = &self.disk {
+            d.clear();
+        }
+        Ok(())
+    }
+
+    /// Drops expired entries; returns how many went.
+    pub fn cleanup(&mut self, now_ms: u64) -> usize {
+        if self.destroyed {
+            return 0;
+        }
+        let mut removed = Vec::new();
+        let n = self.store.purge_expired(now_ms, &mut removed);
+        self.forget(removed);
+        n
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        self.store.stats()
+    }
+
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.store.is_empty()
+    }
+
+    pub fn is_persistent(&self) -> bool {
+        self.disk.is_some()
+    }
+
+    /// Damaged files met while loading, handed over once.
+    pub fn take_load_failures(&mut self) -> Vec<DiskFailure> {
+        std::mem::take(&mut self.load_failures)
+    }
+
+    /// Calls `done` once every disk write asked for so far is done, with the failures since the
+    /// last call. Without a disk mirror it is called at once.
+    pub fn when_written(&self, done: BarrierDone) {
+        match &self.disk {
+            Some(d) => d.barrier(done),
+            None => done(Vec::new()),
+        }
+    }
+
+    /// Keys in eviction order, next victim first.
+    pub fn eviction_order(&self) -> Vec<&str> {
+        self.store.eviction_order()
+    }
+
+    /// Frees every entry and stops the disk writer after it has finished what was queued.
+    /// The disk mirror keeps its files: they are what a later cache loads.
+    pub fn destroy(&mut self) {
+        self.destroyed = true;
+        self.store.clear();
+        if let Some(mut d) = self.disk.take() {
+            d.shutdown();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn persistent(dir: &std::path::Path, compression: bool) -> Cache {
+        Cache::open(
+            CacheOptions {
+                disk_dir: Some(dir.to_path_buf()),
+                compression,
+                ..CacheOptions::default()
+            },
+            1000,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_new_cache_reads_back_what_the_last_one_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = persistent(dir.path(), false);
+        a.set(
+            "buildfix:result",
+            r#"{"ok":true}"#,
+            Some(10_000),
+            None,
+            1000,
+        )
+        .unwrap();
+        a.set("short", "1", Some(10), None, 1000).unwrap();
+        a.set("gone", "2", None, None, 1000).unwrap();
+        a.delete("gone").unwrap();
+        a.destroy();
+        let mut b = Cache::open(
+            CacheOptions {
+                disk_dir: Some(dir.path().to_path_buf()),
+                ..CacheOptions::default()
+            },
+            2000,
+        )
+        .unwrap();
+        assert_eq!(
+            b.get("buildfix:result", 2000).unwrap().as_deref(),
+            Some(r#"{"ok":true}"#)
+        );
+        // Remaining TTL is kept: it was set at 1000 for 10 s.
+        assert_eq!(b.get("buildfix:result", 11_000).unwrap(), None);
+        assert_eq!(b.get("short", 2000).unwrap(), None);
+        assert_eq!(b.get("gone", 2000).unwrap(), None);
+    }
+
+    #[test]
+    fn compression_really_shrinks_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = persistent(dir.path(), true);
+        let value = format!("[{}]", vec!["\"buildfix plan step\""; 500].join(","));
+        c.set("k", &value, None, None, 1000).unwrap();
+        assert!(c.stats().total_size < value.len() as u64 / 10);
+        assert_eq!(c.get("k", 1000).unwrap().as_deref(), Some(value.as_str()));
+        c.destroy();
+        let mut d = persistent(dir.path(), false);
+        assert_eq!(d.get("k", 1000).unwrap().as_deref(), Some(value.as_str()));
+    }
+
+    #[test]
+    fn oversized_value_is_refused_and_changes_nothing() {
+        let mut c = Cache::open(
+            CacheOptions {
+                max_memory: 8,
+                ..CacheOptions::default()
+            },
+            0,
+        )
+        .unwrap();
+        c.set("a", "1", None, None, 0).unwrap();
+        assert!(matches!(
+            c.set("b", "\"0123456789\"", None, None, 0),
+            Err(CacheError::OutOfRange { .. })
+        ));
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn loading_respects_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = persistent(dir.path(), false);
+        for i in 0..20 {
+            a.set(&format!("k{i}"), "1", None, None, 1000 + i).unwrap();
+        }
+        a.destroy();
+        let b = Cache::open(
+            CacheOptions {
+                disk_dir: Some(dir.path().to_path_buf()),
+                max_size: 5,
+                ..CacheOptions::default()
+            },
+            2000,
+        )
+        .unwrap();
+        assert_eq!(b.len(), 5);
+        // The five most recent survive.
+        assert!(b.has("k19", 2000) && b.has("k15", 2000) && !b.has("k14", 2000));
+    }
+
+    #[test]
+    fn destroyed_cache_refuses_work() {
+        let mut c = Cache::open(CacheOptions::default(), 0).unwrap();
+        c.destroy();
+        assert!(matches!(c.get("a", 0), Err(CacheError::Destroyed)));
+        assert!(!c.has("a", 0));
+    }
+}

@@ -1,0 +1,485 @@
+//! The in-memory store: a hash map from key to slot plus ordered indexes, so that every
+//! operation is O(log n) and none ever scans all entries (the original rescanned the whole map
+//! on every write to find a victim).
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use super::options::{CacheOptions, EvictionPolicy};
+
+/// `expires_ms` of an entry that never expires.
+pub const NEVER: u64 = u64::MAX;
+
+/// One stored entry. `data` is the stored form of the value (JSON text, compressed or not).
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub key: Box<str>,
+    pub data: Box<[u8]>,
+    pub compressed: bool,
+    pub created_ms: u64,
+    /// Time to live given when set; 0 when the entry never expires.
+    pub ttl_ms: u64,
+    pub expires_ms: u64,
+    pub reads: u64,
+    pub last_access_ms: u64,
+    /// JSON text of the caller's metadata, if any.
+    pub metadata: Option<Box<str>>,
+    /// Logical clock of the last read or write; orders recency without ties.
+    tick: u64,
+}
+
+impl Entry {
+    pub fn new(
+        key: Box<str>,
+        data: Box<[u8]>,
+        compressed: bool,
+        created_ms: u64,
+        ttl_ms: u64,
+        metadata: Option<Box<str>>,
+    ) -> Self {
+        let expires_ms = if ttl_ms == 0 {
+            NEVER
+        } else {
+            created_ms.saturating_add(ttl_ms)
+        };
+        Self {
+            key,
+            data,
+            compressed,
+            created_ms,
+            ttl_ms,
+            expires_ms,
+            reads: 0,
+            last_access_ms: created_ms,
+            metadata,
+            tick: 0,
+        }
+    }
+
+    /// Bytes this entry counts against `maxMemory`.
+    pub fn size(&self) -> u64 {
+        self.data.len() as u64
+    }
+
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expires_ms <= now_ms
+    }
+}
+
+/// Why an entry left the store without being asked to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    Expired,
+    Evicted,
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct StoreStats {
+    pub entries: usize,
+    pub total_size: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+    pub expirations: u64,
+    pub avg_access_ms: f64,
+    pub oldest_ms: Option<u64>,
+    pub newest_ms: Option<u64>,
+}
+
+type Slot = u32;
+
+pub struct Store {
+    policy: EvictionPolicy,
+    max_size: usize,
+    max_memory: u64,
+    index: HashMap<Box<str>, Slot, ahash::RandomState>,
+    slots: Vec<Option<Entry>>,
+    free: Vec<Slot>,
+    /// Eviction order: the smallest tuple is the next victim.
+    order: BTreeSet<(u64, u64, Slot)>,
+    /// Entries that can expire, by expiry time.
+    expiry: BTreeSet<(u64, Slot)>,
+    /// Entries by creation time, for the oldest/newest stats.
+    created: BTreeSet<(u64, Slot)>,
+    clock: u64,
+    total_size: u64,
+    hits: u64,
+    misses: u64,
+    evictions: u64,
+    expirations: u64,
+    access_nanos: u128,
+    accesses: u64,
+}
+
+impl Store {
+    pub fn new(options: &CacheOptions) -> Self {
+        Self {
+            policy: options.policy,
+            max_size: options.max_size.max(1),
+            max_memory: options.max_memory.max(1),
+            index: HashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            order: BTreeSet::new(),
+            expiry: BTreeSet::new(),
+            created: BTreeSet::new(),
+            clock: 0,
+            total_size: 0,
+            hits: 0,
+            misses: 0,
+            evictions: 0,
+            expirations: 0,
+            access_nanos: 0,
+            accesses: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    pub fn max_memory(&self) -> u64 {
+        self.max_memory
+    }
+
+    fn order_key(&self, e: &Entry, slot: Slot) -> (u64, u64, Slot) {
+        match self.policy {
+            EvictionPolicy::Lru => (e.tick, 0, slot),
+            EvictionPolicy::Lfu => (e.reads, e.tick, slot),
+            EvictionPolicy::Ttl => (e.expires_ms, e.tick, slot),
+            EvictionPolicy::Size => (u64::MAX - e.size(), e.tick, slot),
+        }
+    }
+
+    fn entry(&self, slot: Slot) -> &Entry {
+        self.slots[slot as usize]
+            .as_ref()
+            .expect("index points at a live slot")
+    }
+
+    fn next_tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    /// Reads an entry: counts a hit or a miss, and never returns an expired entry (it is
+    /// removed on the spot and reported through `removed`).
+    pub fn get(
+        &mut self,
+        key: &str,
+        now_ms: u64,
+        removed: &mut Vec<(Entry, Removal)>,
+    ) -> Option<&Entry> {
+        let started = Instant::now();
+        let found = match self.index.get(key).copied() {
+            Some(slot) if self.entry(slot).is_expired(now_ms) => {
+                let e = self.detach(slot);
+                self.expirations += 1;
+                removed.push((e, Removal::Expired));
+                None
+            }
+            Some(slot) => {
+                let tick = self.next_tick();
+                let old = self.order_key(self.entry(slot), slot);
+                self.order.remove(&old);
+                let e = self.slots[slot as usize].as_mut().expect("live slot");
+                e.reads += 1;
+                e.tick = tick;
+                e.last_access_ms = now_ms;
+                let new = self.order_key(self.entry(slot), slot);
+                self.order.insert(new);
+                Some(slot)
+            }
+            None => None,
+        };
+        match found {
+            Some(_) => self.hits += 1,
+            None => self.misses += 1,
+        }
+        self.access_nanos += started.elapsed().as_nanos();
+        self.accesses += 1;
+        found.map(|slot| self.entry(slot))
+    }
+
+    /// Looks at an entry without counting it as a read.
+    pub fn peek(&self, key: &str, now_ms: u64) -> Option<&Entry> {
+        let slot = *self.index.get(key)?;
+        let e = self.entry(slot);
+        (!e.is_expired(now_ms)).then_some(e)
+    }
+
+    /// Stores an entry, replacing one with the same key. Replacing never evicts another entry
+    /// unless the new value needs the room. Entries that had to go are pushed to `removed`.
+    pub fn insert(
+        &mut self,
+        mut entry: Entry,
+        now_ms: u64,
+        removed: &mut Vec<(Entry, Removal)>,
+    ) -> Option<Entry> {
+        let replaced = self
+            .index
+            .get(&*entry.key)
+            .copied()
+            .map(|slot| self.detach(slot));
+        let size = entry.size();
+        if self.index.len() >= self.max_size || self.total_size + size > self.max_memory {
+            self.purge_expired(now_ms, removed);
+        }
+        while !self.index.is_empty()
+            && (self.index.len() >= self.max_size || self.total_size + size > self.max_memory)
+        {
+            let &(_, _, victim) = self.order.first().expect("order mirrors index");
+            let e = self.detach(victim);
+            self.evictions += 1;
+            removed.push((e, Removal::Evicted));
+        }
+        entry.tick = self.next_tick();
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as Slot
+            }
+        };
+        self.order.insert(self.order_key(&entry, slot));
+        if entry.expires_ms != NEVER {
+            self.expiry.insert((entry.expires_ms, slot));
+        }
+        self.created.insert((entry.created_ms, slot));
+        self.total_size += size;
+        self.index.insert(entry.key.clone(), slot);
+        self.slots[slot as usize] = Some(entry);
+        replaced
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<Entry> {
+        let slot = self.index.get(key).copied()?;
+        Some(self.detach(slot))
+    }
+
+    /// Removes every expired entry, oldest expiry first. Cost grows with what expired only.
+    pub fn purge_expired(&mut self, now_ms: u64, removed: &mut Vec<(Entry, Removal)>) -> usize {
+        let mut count = 0;
+        while let Some(&(expires, slot)) = self.expiry.first() {
+            if expires > now_ms {
+                break;
+            }
+            let e = self.detach(slot);
+            self.expirations += 1;
+            removed.push((e, Removal::Expired));
+            count += 1;
+        }
+        count
+    }
+
+    pub fn clear(&mut self) -> Vec<Entry> {
+        let keys: Vec<Slot> = self.index.values().copied().collect();
+        keys.into_iter().map(|slot| self.detach(slot)).collect()
+    }
+
+    /// Takes an entry out of every index and frees its slot.
+    fn detach(&mut self, slot: Slot) -> Entry {
+        let e = self.slots[slot as usize].take().expect("live slot");
+        self.order.remove(&self.order_key(&e, slot));
+        if e.expires_ms != NEVER {
+            self.expiry.remove(&(e.expires_ms, slot));
+        }
+        self.created.remove(&(e.created_ms, slot));
+        self.index.remove(&*e.key);
+        self.total_size -= e.size();
+        self.free.push(slot);
+        e
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
+            entries: self.index.len(),
+            total_size: self.total_size,
+            hits: self.hits,
+            misses: self.misses,
+            evictions: self.evictions,
+            expirations: self.expirations,
+            avg_access_ms: if self.accesses == 0 {
+                0.0
+            } else {
+                self.access_nanos as f64 / self.accesses as f64 / 1e6
+            },
+            oldest_ms: self.created.first().map(|&(t, _)| t),
+            newest_ms: self.created.last().map(|&(t, _)| t),
+        }
+    }
+
+    /// Keys in eviction order, next victim first. For tests and diagnostics.
+    pub fn eviction_order(&self) -> Vec<&str> {
+        self.order
+            .iter()
+            .map(|&(_, _, slot)| &*self.entry(slot).key)
+            .collect()
+    }
+}
+
+impl StoreStats {
+    pub fn hit_rate(&self) -> f64 {
+        let lookups = self.hits + self.misses;
+        if lookups == 0 {
+            0.0
+        } else {
+            self.hits as f64 / lookups as f64
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(policy: EvictionPolicy, max_size: usize, max_memory: u64) -> Store {
+        Store::new(&CacheOptions {
+            policy,
+            max_size,
+            max_memory,
+            ..CacheOptions::default()
+        })
+    }
+
+    fn put(s: &mut Store, key: &str, bytes: usize, now: u64, ttl: u64) -> Vec<String> {
+        let mut removed = Vec::new();
+        s.insert(
+            Entry::new(key.into(), vec![b'x'; bytes].into(), false, now, ttl, None),
+            now,
+            &mut removed,
+        );
+        removed.into_iter().map(|(e, _)| e.key.into()).collect()
+    }
+
+    fn read(s: &mut Store, key: &str, now: u64) -> bool {
+        s.get(key, now, &mut Vec::new()).is_some()
+    }
+
+    #[test]
+    fn lru_evicts_least_recently_read_or_written() {
+        let mut s = store(EvictionPolicy::Lru, 3, u64::MAX);
+        put(&mut s, "a", 1, 1, 0);
+        put(&mut s, "b", 1, 1, 0);
+        put(&mut s, "c", 1, 1, 0);
+        assert!(read(&mut s, "a", 2));
+        assert_eq!(put(&mut s, "d", 1, 3, 0), vec!["b"]);
+        put(&mut s, "c", 1, 4, 0); // a write counts as use
+        assert_eq!(put(&mut s, "e", 1, 5, 0), vec!["a"]);
+    }
+
+    #[test]
+    fn lfu_evicts_fewest_reads_ties_least_recent() {
+        let mut s = store(EvictionPolicy::Lfu, 3, u64::MAX);
+        put(&mut s, "a", 1, 1, 0);
+        put(&mut s, "b", 1, 1, 0);
+        put(&mut s, "c", 1, 1, 0);
+        read(&mut s, "a", 2);
+        read(&mut s, "a", 2);
+        read(&mut s, "b", 2);
+        read(&mut s, "c", 2);
+        // b and c have one read each; b was read less recently.
+        assert_eq!(put(&mut s, "d", 1, 3, 0), vec!["b"]);
+    }
+
+    #[test]
+    fn ttl_evicts_expired_first_then_closest_to_expiry() {
+        let mut s = store(EvictionPolicy::Ttl, 3, u64::MAX);
+        put(&mut s, "long", 1, 0, 1000);
+        put(&mut s, "short", 1, 0, 100);
+        put(&mut s, "never", 1, 0, 0);
+        assert_eq!(put(&mut s, "d", 1, 10, 5000), vec!["short"]);
+        // At t=1000 "long" has expired and goes first even though "d" expires later.
+        assert_eq!(put(&mut s, "e", 1, 1000, 50), vec!["long"]);
+    }
+
+    #[test]
+    fn size_evicts_largest() {
+        let mut s = store(EvictionPolicy::Size, 3, u64::MAX);
+        put(&mut s, "small", 1, 0, 0);
+        put(&mut s, "big", 100, 0, 0);
+        put(&mut s, "mid", 10, 0, 0);
+        assert_eq!(put(&mut s, "d", 5, 0, 0), vec!["big"]);
+    }
+
+    #[test]
+    fn max_memory_is_enforced() {
+        let mut s = store(EvictionPolicy::Lru, 100, 10);
+        put(&mut s, "a", 4, 0, 0);
+        put(&mut s, "b", 4, 0, 0);
+        assert_eq!(put(&mut s, "c", 4, 0, 0), vec!["a"]);
+        assert_eq!(s.stats().total_size, 8);
+        assert_eq!(put(&mut s, "d", 10, 0, 0), vec!["b", "c"]);
+        assert_eq!(s.stats().total_size, 10);
+    }
+
+    #[test]
+    fn updating_a_key_in_a_full_cache_evicts_nothing() {
+        let mut s = store(EvictionPolicy::Lru, 2, u64::MAX);
+        put(&mut s, "a", 1, 0, 0);
+        put(&mut s, "b", 1, 0, 0);
+        assert!(put(&mut s, "a", 1, 1, 0).is_empty());
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.stats().evictions, 0);
+    }
+
+    #[test]
+    fn expired_entries_are_never_returned_and_free_their_size() {
+        let mut s = store(EvictionPolicy::Lru, 10, u64::MAX);
+        put(&mut s, "a", 7, 0, 10);
+        assert!(read(&mut s, "a", 9));
+        assert!(!read(&mut s, "a", 10));
+        assert_eq!(s.stats().total_size, 0);
+        assert_eq!(s.len(), 0);
+    }
+
+    #[test]
+    fn entries_sharing_a_millisecond_still_evict_in_order() {
+        let mut s = store(EvictionPolicy::Lru, 1000, u64::MAX);
+        for i in 0..5000 {
+            let removed = put(&mut s, &format!("k{i}"), 1, 42, 0);
+            if i >= 1000 {
+                assert_eq!(removed, vec![format!("k{}", i - 1000)]);
+            }
+        }
+    }
+
+    #[test]
+    fn purge_removes_only_expired() {
+        let mut s = store(EvictionPolicy::Lru, 10, u64::MAX);
+        put(&mut s, "a", 1, 0, 5);
+        put(&mut s, "b", 1, 0, 50);
+        put(&mut s, "c", 1, 0, 0);
+        let mut removed = Vec::new();
+        assert_eq!(s.purge_expired(10, &mut removed), 1);
+        assert_eq!(&*removed[0].0.key, "a");
+        assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn many_entries_do_not_overflow_anything() {
+        let mut s = store(EvictionPolicy::Lfu, 200_000, u64::MAX);
+        for i in 0..200_000u64 {
+            put(&mut s, &i.to_string(), 8, i, 0);
+        }
+        let st = s.stats();
+        assert_eq!(st.entries, 200_000);
+        assert_eq!(st.oldest_ms, Some(0));
+        assert_eq!(st.newest_ms, Some(199_999));
+    }
+
+    #[test]
+    fn stats_count_hits_and_misses() {
+        let mut s = store(EvictionPolicy::Lru, 10, u64::MAX);
+        put(&mut s, "a", 1, 0, 0);
+        read(&mut s, "a", 1);
+        read(&mut s, "zz", 1);
+        let st = s.stats();
+        assert_eq!((st.hits, st.misses), (1, 1));
+        assert_eq!(st.hit_rate(), 0.5);
+    }
+}

@@ -1,0 +1,9 @@
+//! Native core of `@promethean/benchmark`.
+//!
+//! Each capability is a plain Rust module that knows nothing of Node; the napi binding layer in
+//! [`binding`] converts at one boundary and is compiled only with the `node` feature.
+
+pub mod cache;
+
+#[cfg(feature = "node")]
+mod binding;
