@@ -3,6 +3,7 @@
 
 mod disk;
 mod error;
+mod list;
 mod options;
 mod store;
 

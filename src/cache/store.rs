@@ -1,10 +1,13 @@
-//! The in-memory store: a hash map from key to slot plus ordered indexes, so that every
-//! operation is O(log n) and none ever scans all entries (the original rescanned the whole map
-//! on every write to find a victim).
+//! The in-memory store: a hash table from key to slot plus eviction and expiry indexes, so that
+//! every operation is O(1) (LRU) or O(log n) (the other policies) and none ever scans all
+//! entries (the original rescanned the whole map on every write to find a victim).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
+use hashbrown::HashTable;
+
+use super::list::{Links, List};
 use super::options::{CacheOptions, EvictionPolicy};
 
 /// `expires_ms` of an entry that never expires.
@@ -88,19 +91,29 @@ pub struct StoreStats {
 
 type Slot = u32;
 
+/// The eviction order. LRU is a linked list (O(1) per touch); the other policies need a sort
+/// key, kept in a B-tree (O(log n)).
+enum Order {
+    Recency(List),
+    Sorted(BTreeSet<(u64, u64, Slot)>),
+}
+
 pub struct Store {
     policy: EvictionPolicy,
     max_size: usize,
     max_memory: u64,
-    index: HashMap<Box<str>, Slot, ahash::RandomState>,
+    hasher: ahash::RandomState,
+    /// Key -> slot; the key itself lives once, in the slot's entry.
+    index: HashTable<Slot>,
     slots: Vec<Option<Entry>>,
     free: Vec<Slot>,
-    /// Eviction order: the smallest tuple is the next victim.
-    order: BTreeSet<(u64, u64, Slot)>,
+    order: Order,
+    recency_links: Vec<Links>,
+    /// Entries in the order they were set: the front is the oldest (for the stats).
+    insertion: List,
+    insertion_links: Vec<Links>,
     /// Entries that can expire, by expiry time.
     expiry: BTreeSet<(u64, Slot)>,
-    /// Entries by creation time, for the oldest/newest stats.
-    created: BTreeSet<(u64, Slot)>,
     clock: u64,
     total_size: u64,
     hits: u64,
@@ -117,12 +130,18 @@ impl Store {
             policy: options.policy,
             max_size: options.max_size.max(1),
             max_memory: options.max_memory.max(1),
-            index: HashMap::default(),
+            hasher: ahash::RandomState::new(),
+            index: HashTable::new(),
             slots: Vec::new(),
             free: Vec::new(),
-            order: BTreeSet::new(),
+            order: match options.policy {
+                EvictionPolicy::Lru => Order::Recency(List::default()),
+                _ => Order::Sorted(BTreeSet::new()),
+            },
+            recency_links: Vec::new(),
+            insertion: List::default(),
+            insertion_links: Vec::new(),
             expiry: BTreeSet::new(),
-            created: BTreeSet::new(),
             clock: 0,
             total_size: 0,
             hits: 0,
@@ -146,10 +165,9 @@ impl Store {
         self.max_memory
     }
 
-    fn order_key(&self, e: &Entry, slot: Slot) -> (u64, u64, Slot) {
+    fn sort_key(&self, e: &Entry, slot: Slot) -> (u64, u64, Slot) {
         match self.policy {
-            EvictionPolicy::Lru => (e.tick, 0, slot),
-            EvictionPolicy::Lfu => (e.reads, e.tick, slot),
+            EvictionPolicy::Lru | EvictionPolicy::Lfu => (e.reads, e.tick, slot),
             EvictionPolicy::Ttl => (e.expires_ms, e.tick, slot),
             EvictionPolicy::Size => (u64::MAX - e.size(), e.tick, slot),
         }
@@ -161,9 +179,45 @@ impl Store {
             .expect("index points at a live slot")
     }
 
+    fn find(&self, key: &str) -> Option<Slot> {
+        let hash = self.hasher.hash_one(key);
+        self.index
+            .find(hash, |&s| &*self.entry(s).key == key)
+            .copied()
+    }
+
     fn next_tick(&mut self) -> u64 {
         self.clock += 1;
         self.clock
+    }
+
+    /// Takes `slot` out of the eviction order (before its sort key changes).
+    fn order_remove(&mut self, slot: Slot) {
+        let key = self.sort_key(self.entry(slot), slot);
+        match &mut self.order {
+            Order::Recency(list) => list.unlink(&mut self.recency_links, slot),
+            Order::Sorted(set) => {
+                set.remove(&key);
+            }
+        }
+    }
+
+    /// Puts `slot` into the eviction order as the most recent / by its sort key.
+    fn order_insert(&mut self, slot: Slot) {
+        let key = self.sort_key(self.entry(slot), slot);
+        match &mut self.order {
+            Order::Recency(list) => list.push_back(&mut self.recency_links, slot),
+            Order::Sorted(set) => {
+                set.insert(key);
+            }
+        }
+    }
+
+    fn next_victim(&self) -> Option<Slot> {
+        match &self.order {
+            Order::Recency(list) => list.front(),
+            Order::Sorted(set) => set.first().map(|&(_, _, slot)| slot),
+        }
     }
 
     /// Reads an entry: counts a hit or a miss, and never returns an expired entry (it is
@@ -175,7 +229,7 @@ impl Store {
         removed: &mut Vec<(Entry, Removal)>,
     ) -> Option<&Entry> {
         let started = Instant::now();
-        let found = match self.index.get(key).copied() {
+        let found = match self.find(key) {
             Some(slot) if self.entry(slot).is_expired(now_ms) => {
                 let e = self.detach(slot);
                 self.expirations += 1;
@@ -184,14 +238,12 @@ impl Store {
             }
             Some(slot) => {
                 let tick = self.next_tick();
-                let old = self.order_key(self.entry(slot), slot);
-                self.order.remove(&old);
+                self.order_remove(slot);
                 let e = self.slots[slot as usize].as_mut().expect("live slot");
                 e.reads += 1;
                 e.tick = tick;
                 e.last_access_ms = now_ms;
-                let new = self.order_key(self.entry(slot), slot);
-                self.order.insert(new);
+                self.order_insert(slot);
                 Some(slot)
             }
             None => None,
@@ -207,8 +259,7 @@ impl Store {
 
     /// Looks at an entry without counting it as a read.
     pub fn peek(&self, key: &str, now_ms: u64) -> Option<&Entry> {
-        let slot = *self.index.get(key)?;
-        let e = self.entry(slot);
+        let e = self.entry(self.find(key)?);
         (!e.is_expired(now_ms)).then_some(e)
     }
 
@@ -220,19 +271,15 @@ impl Store {
         now_ms: u64,
         removed: &mut Vec<(Entry, Removal)>,
     ) -> Option<Entry> {
-        let replaced = self
-            .index
-            .get(&*entry.key)
-            .copied()
-            .map(|slot| self.detach(slot));
+        let replaced = self.find(&entry.key).map(|slot| self.detach(slot));
         let size = entry.size();
         if self.index.len() >= self.max_size || self.total_size + size > self.max_memory {
             self.purge_expired(now_ms, removed);
         }
-        while !self.index.is_empty()
-            && (self.index.len() >= self.max_size || self.total_size + size > self.max_memory)
-        {
-            let &(_, _, victim) = self.order.first().expect("order mirrors index");
+        while self.index.len() >= self.max_size || self.total_size + size > self.max_memory {
+            let Some(victim) = self.next_victim() else {
+                break;
+            };
             let e = self.detach(victim);
             self.evictions += 1;
             removed.push((e, Removal::Evicted));
@@ -242,22 +289,28 @@ impl Store {
             Some(slot) => slot,
             None => {
                 self.slots.push(None);
+                self.recency_links.push(Links::default());
+                self.insertion_links.push(Links::default());
                 (self.slots.len() - 1) as Slot
             }
         };
-        self.order.insert(self.order_key(&entry, slot));
+        let hash = self.hasher.hash_one(&*entry.key);
         if entry.expires_ms != NEVER {
             self.expiry.insert((entry.expires_ms, slot));
         }
-        self.created.insert((entry.created_ms, slot));
         self.total_size += size;
-        self.index.insert(entry.key.clone(), slot);
         self.slots[slot as usize] = Some(entry);
+        self.order_insert(slot);
+        self.insertion.push_back(&mut self.insertion_links, slot);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index.insert_unique(hash, slot, |&s| {
+            hasher.hash_one(&*slots[s as usize].as_ref().expect("live slot").key)
+        });
         replaced
     }
 
     pub fn remove(&mut self, key: &str) -> Option<Entry> {
-        let slot = self.index.get(key).copied()?;
+        let slot = self.find(key)?;
         Some(self.detach(slot))
     }
 
@@ -276,26 +329,40 @@ impl Store {
         count
     }
 
-    pub fn clear(&mut self) -> Vec<Entry> {
-        let keys: Vec<Slot> = self.index.values().copied().collect();
-        keys.into_iter().map(|slot| self.detach(slot)).collect()
+    pub fn clear(&mut self) {
+        self.index.clear();
+        self.slots.clear();
+        self.free.clear();
+        self.recency_links.clear();
+        self.insertion_links.clear();
+        self.insertion.clear();
+        match &mut self.order {
+            Order::Recency(list) => list.clear(),
+            Order::Sorted(set) => set.clear(),
+        }
+        self.expiry.clear();
+        self.total_size = 0;
     }
 
     /// Takes an entry out of every index and frees its slot.
     fn detach(&mut self, slot: Slot) -> Entry {
+        self.order_remove(slot);
+        self.insertion.unlink(&mut self.insertion_links, slot);
         let e = self.slots[slot as usize].take().expect("live slot");
-        self.order.remove(&self.order_key(&e, slot));
         if e.expires_ms != NEVER {
             self.expiry.remove(&(e.expires_ms, slot));
         }
-        self.created.remove(&(e.created_ms, slot));
-        self.index.remove(&*e.key);
+        let hash = self.hasher.hash_one(&*e.key);
+        if let Ok(found) = self.index.find_entry(hash, |&s| s == slot) {
+            found.remove();
+        }
         self.total_size -= e.size();
         self.free.push(slot);
         e
     }
 
     pub fn stats(&self) -> StoreStats {
+        let created = |slot: Option<Slot>| slot.map(|s| self.entry(s).created_ms);
         StoreStats {
             entries: self.index.len(),
             total_size: self.total_size,
@@ -308,17 +375,18 @@ impl Store {
             } else {
                 self.access_nanos as f64 / self.accesses as f64 / 1e6
             },
-            oldest_ms: self.created.first().map(|&(t, _)| t),
-            newest_ms: self.created.last().map(|&(t, _)| t),
+            oldest_ms: created(self.insertion.front()),
+            newest_ms: created(self.insertion.back()),
         }
     }
 
     /// Keys in eviction order, next victim first. For tests and diagnostics.
     pub fn eviction_order(&self) -> Vec<&str> {
-        self.order
-            .iter()
-            .map(|&(_, _, slot)| &*self.entry(slot).key)
-            .collect()
+        let slots: Vec<Slot> = match &self.order {
+            Order::Recency(list) => list.iter(&self.recency_links).collect(),
+            Order::Sorted(set) => set.iter().map(|&(_, _, slot)| slot).collect(),
+        };
+        slots.into_iter().map(|s| &*self.entry(s).key).collect()
     }
 }
 
@@ -481,5 +549,101 @@ mod tests {
         let st = s.stats();
         assert_eq!((st.hits, st.misses), (1, 1));
         assert_eq!(st.hit_rate(), 0.5);
+    }
+
+    /// A naive model of the contract: a list of entries, victims found by scanning. The store
+    /// must agree with it on every removal, for every policy, over random operations.
+    #[test]
+    fn agrees_with_a_naive_model_on_random_operations() {
+        #[derive(Clone)]
+        struct M {
+            key: String,
+            size: u64,
+            expires: u64,
+            reads: u64,
+            tick: u64,
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for policy in [
+            EvictionPolicy::Lru,
+            EvictionPolicy::Lfu,
+            EvictionPolicy::Ttl,
+            EvictionPolicy::Size,
+        ] {
+            let mut s = store(policy, 16, 400);
+            let mut model: Vec<M> = Vec::new();
+            let mut tick = 0u64;
+            for step in 0..20_000u64 {
+                let now = step / 4;
+                let key = format!("k{}", rand(40));
+                tick += 1;
+                if rand(3) == 0 {
+                    let got = read(&mut s, &key, now);
+                    let pos = model.iter().position(|m| m.key == key);
+                    let live = pos.filter(|&p| model[p].expires > now);
+                    if let (Some(p), None) = (pos, live) {
+                        model.remove(p);
+                    }
+                    if let Some(p) = live {
+                        model[p].reads += 1;
+                        model[p].tick = tick;
+                    }
+                    assert_eq!(got, live.is_some(), "{policy:?} step {step} read {key}");
+                } else {
+                    let size = 1 + rand(60);
+                    let ttl = [0, 5, 50, 500][rand(4) as usize];
+                    let removed = put(&mut s, &key, size as usize, now, ttl);
+                    model.retain(|m| m.key != key);
+                    let mut expected = Vec::new();
+                    let used = |m: &Vec<M>| m.iter().map(|e| e.size).sum::<u64>();
+                    if model.len() >= 16 || used(&model) + size > 400 {
+                        let mut expired: Vec<M> =
+                            model.iter().filter(|m| m.expires <= now).cloned().collect();
+                        expired.sort_by_key(|m| (m.expires, m.tick));
+                        model.retain(|m| m.expires > now);
+                        expected.extend(expired.into_iter().map(|m| m.key));
+                    }
+                    while model.len() >= 16 || used(&model) + size > 400 {
+                        let victim = (0..model.len())
+                            .min_by_key(|&i| {
+                                let m = &model[i];
+                                match policy {
+                                    EvictionPolicy::Lru => (m.tick, 0),
+                                    EvictionPolicy::Lfu => (m.reads, m.tick),
+                                    EvictionPolicy::Ttl => (m.expires, m.tick),
+                                    EvictionPolicy::Size => (u64::MAX - m.size, m.tick),
+                                }
+                            })
+                            .unwrap();
+                        expected.push(model.remove(victim).key);
+                    }
+                    // Expired entries leave in expiry order; the store's order among entries
+                    // expiring in the same millisecond may differ, so compare those as sets.
+                    let mut got_sorted = removed.clone();
+                    let mut exp_sorted = expected.clone();
+                    got_sorted.sort();
+                    exp_sorted.sort();
+                    assert_eq!(got_sorted, exp_sorted, "{policy:?} step {step} set {key}");
+                    model.push(M {
+                        key,
+                        size,
+                        expires: if ttl == 0 { NEVER } else { now + ttl },
+                        reads: 0,
+                        tick,
+                    });
+                }
+                assert_eq!(s.len(), model.len());
+                assert_eq!(
+                    s.stats().total_size,
+                    model.iter().map(|m| m.size).sum::<u64>()
+                );
+            }
+        }
     }
 }
