@@ -97,6 +97,7 @@ async function filled(make, size) {
 const opsFor = (name, size) => (name.startsWith('original') ? Math.max(200, OPS / (size / 1000)) : OPS)
 
 async function main() {
+  console.log('Times are CPU time per operation (user + system), median of 5 interleaved rounds.')
   const growth = {}
   for (const size of SIZES) {
     const m = makers(size)
@@ -136,6 +137,7 @@ async function main() {
         contenders: contenders.map((c) => ({ ...c, run: c.run })),
         ops: OPS,
         rounds: 5,
+        clock: 'cpu',
       })
       for (const c of contenders) {
         const scale = OPS / c.ops

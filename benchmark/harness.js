@@ -15,15 +15,26 @@ function median(values) {
  * Runs each contender `rounds` times, interleaved. A contender is `{name, setup?, run}`:
  * `setup()` (untimed) returns a state, `run(state)` does `ops` operations and may be async.
  * Returns `{name: {median, rounds}}` in ns per operation.
+ *
+ * `clock: 'cpu'` times with the process's CPU time (user + system) instead of the wall clock:
+ * for work done on this process's threads it is the cost itself, and other processes competing
+ * for the cores do not inflate it.
  */
-async function compare({ contenders, ops, rounds = 7, warmup = 1 }) {
+async function compare({ contenders, ops, rounds = 7, warmup = 1, clock = 'wall' }) {
+  const now =
+    clock === 'cpu'
+      ? () => {
+          const u = process.cpuUsage()
+          return (u.user + u.system) / 1000
+        }
+      : () => performance.now()
   const samples = Object.fromEntries(contenders.map((c) => [c.name, []]))
   for (let round = -warmup; round < rounds; round++) {
     for (const c of contenders) {
       const state = c.setup ? await c.setup() : undefined
-      const started = performance.now()
+      const started = now()
       await c.run(state)
-      const elapsed = performance.now() - started
+      const elapsed = now() - started
       if (c.teardown) await c.teardown(state)
       if (round >= 0) samples[c.name].push((elapsed * 1e6) / ops)
     }

@@ -6,7 +6,7 @@
 const { EventEmitter } = require('node:events')
 const path = require('node:path')
 
-const { binding, call } = require('./native.js')
+const { binding, call, translate } = require('./native.js')
 const v = require('./validate.js')
 
 const POLICIES = ['lru', 'lfu', 'ttl', 'size']
@@ -74,6 +74,8 @@ class AdvancedCache extends EventEmitter {
   #timer = null
   #config
   #pendingWrite = null
+  // Read once: a native getter per call would cost a boundary crossing on the hot path.
+  #persistent = false
 
   constructor(config = {}) {
     super()
@@ -90,6 +92,7 @@ class AdvancedCache extends EventEmitter {
           diskCacheDir: c.persistToDisk ? path.resolve(c.diskCacheDir) : undefined,
         }),
     )
+    this.#persistent = this.#native.persistent
     if (c.cleanupInterval > 0) {
       this.#timer = setInterval(() => this.#cleanup(), c.cleanupInterval)
       // The cleanup timer never keeps the process alive on its own.
@@ -111,7 +114,12 @@ class AdvancedCache extends EventEmitter {
 
   async get(key) {
     checkKey(key)
-    const json = call(() => this.#native.get(key))
+    let json
+    try {
+      json = this.#native.get(key)
+    } catch (err) {
+      throw translate(err)
+    }
     if (json === null) return undefined
     if (this.listenerCount('cache-hit') > 0) {
       this.emit('cache-hit', { key, entry: entryFrom(key, this.#native.inspect(key)) })
@@ -122,13 +130,17 @@ class AdvancedCache extends EventEmitter {
   async set(key, value, ttl, metadata) {
     checkKey(key)
     const json = serialize('value', value)
-    v.number('ttl', ttl)
+    if (ttl !== undefined) v.number('ttl', ttl)
     const meta = metadata === undefined ? undefined : serialize('metadata', metadata)
-    call(() => this.#native.set(key, json, ttl, meta))
+    try {
+      this.#native.set(key, json, ttl, meta)
+    } catch (err) {
+      throw translate(err)
+    }
     if (this.listenerCount('cache-set') > 0) {
       this.emit('cache-set', { key, entry: entryFrom(key, this.#native.inspect(key)) })
     }
-    if (this.#native.persistent) await this.#written()
+    if (this.#persistent) await this.#written()
   }
 
   async delete(key) {
@@ -136,14 +148,14 @@ class AdvancedCache extends EventEmitter {
     const entry = this.listenerCount('cache-delete') > 0 ? this.#native.inspect(key) : null
     const deleted = call(() => this.#native.delete(key))
     if (deleted) this.emit('cache-delete', { key, entry: entryFrom(key, entry) })
-    if (deleted && this.#native.persistent) await this.#written()
+    if (deleted && this.#persistent) await this.#written()
     return deleted
   }
 
   async clear() {
     call(() => this.#native.clear())
     this.emit('cache-clear')
-    if (this.#native.persistent) await this.#written()
+    if (this.#persistent) await this.#written()
   }
 
   has(key) {
@@ -175,7 +187,7 @@ class AdvancedCache extends EventEmitter {
 
   /** Resolves once every disk write made so far is done (at once for a memory-only cache). */
   async flush() {
-    if (this.#native.persistent) await this.#written()
+    if (this.#persistent) await this.#written()
   }
 
   /**
