@@ -1,0 +1,13 @@
+//! The BuildFix provider core: warm worker processes, each job run against a snapshotted
+//! fixture, results cached, failures fenced by a circuit breaker.
+
+mod breaker;
+mod error;
+mod worker;
+
+pub use breaker::{Admission, BreakerState, CircuitBreaker};
+pub use error::ProviderError;
+pub use worker::{Worker, WorkerSpec};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,165 @@
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::*;
+
+/// A stand-in worker speaking the protocol: answers pings, echoes jobs, and misbehaves on
+/// request (sleeps, exits, prints garbage) so the supervision code can be tested without the
+/// TypeScript engine.
+const FAKE_WORKER: &str = r#"
+const rl = require('readline').createInterface({ input: process.stdin })
+const send = (m) => process.stdout.write(JSON.stringify(m) + '\n')
+if (process.env.FAKE_SLOW_START) setTimeout(() => send({ type: 'ready' }), 5000)
+else send({ type: 'ready', pid: process.pid })
+rl.on('line', (line) => {
+  const m = JSON.parse(line)
+  if (m.type === 'ping') return send({ type: 'pong', id: m.id })
+  if (m.type === 'shutdown') return process.exit(0)
+  if (m.mode === 'sleep') {
+    // A grandchild in the same group: it must die with the worker.
+    require('child_process').spawn(process.execPath, ['-e', 'setTimeout(()=>{}, 60000)'], { stdio: 'ignore' })
+    return setTimeout(() => send({ type: 'result', id: m.id, result: {} }), 60000)
+  }
+  if (m.mode === 'exit') process.exit(3)
+  if (m.mode === 'garbage') return process.stdout.write('not json\n')
+  if (m.mode === 'error') return send({ type: 'error', id: m.id, message: 'bad job' })
+  send({ type: 'result', id: m.id, result: { echo: m.payload } })
+})
+rl.on('close', () => process.exit(0))
+"#;
+
+fn spec(dir: &tempfile::TempDir, env: &[(&str, &str)]) -> WorkerSpec {
+    let script = dir.path().join("fake-worker.js");
+    std::fs::write(&script, FAKE_WORKER).unwrap();
+    WorkerSpec {
+        node: PathBuf::from("node"),
+        script,
+        ready_timeout: Duration::from_secs(2),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+}
+
+fn group_alive(pgid: u32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::killpg(pgid as libc::pid_t, 0) == 0 }
+}
+
+#[tokio::test]
+async fn jobs_round_trip_and_pings_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = Worker::spawn(&spec(&dir, &[])).await.unwrap();
+    assert!(w.ping(Duration::from_secs(1)).await);
+    let r = w
+        .run_job(
+            json!({"type": "job", "id": "j1", "payload": 42}),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r, json!({"echo": 42}));
+    assert_eq!(w.jobs_done(), 1);
+    let pid = w.pid();
+    w.shutdown(Duration::from_secs(2)).await;
+    assert!(!alive(pid));
+}
+
+#[tokio::test]
+async fn a_job_past_its_timeout_kills_the_whole_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = Worker::spawn(&spec(&dir, &[])).await.unwrap();
+    let pid = w.pid();
+    let started = Instant::now();
+    let err = w
+        .run_job(
+            json!({"type": "job", "id": "j", "mode": "sleep"}),
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Timeout { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(w.is_broken());
+    w.shutdown(Duration::from_millis(100)).await;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while group_alive(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!group_alive(pid), "worker group still alive");
+}
+
+#[tokio::test]
+async fn a_worker_that_exits_mid_job_is_a_process_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = Worker::spawn(&spec(&dir, &[])).await.unwrap();
+    let err = w
+        .run_job(
+            json!({"type": "job", "id": "j", "mode": "exit"}),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        ProviderError::Process { exit_code, .. } => assert_eq!(exit_code, Some(3)),
+        other => panic!("{other:?}"),
+    }
+    assert!(w.is_broken());
+}
+
+#[tokio::test]
+async fn garbage_on_stdout_breaks_the_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = Worker::spawn(&spec(&dir, &[])).await.unwrap();
+    let err = w
+        .run_job(
+            json!({"type": "job", "id": "j", "mode": "garbage"}),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Process { .. }));
+    assert!(w.is_broken());
+}
+
+#[tokio::test]
+async fn a_job_error_keeps_the_worker_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = Worker::spawn(&spec(&dir, &[])).await.unwrap();
+    let err = w
+        .run_job(
+            json!({"type": "job", "id": "j", "mode": "error"}),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Process { ref message, .. } if message == "bad job"));
+    assert!(!w.is_broken());
+    assert!(w.ping(Duration::from_secs(1)).await);
+}
+
+#[tokio::test]
+async fn a_slow_start_times_out_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec(&dir, &[("FAKE_SLOW_START", "1")]);
+    s.ready_timeout = Duration::from_millis(300);
+    let err = Worker::spawn(&s).await.err().unwrap();
+    assert!(matches!(err, ProviderError::Timeout { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_missing_runtime_says_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec(&dir, &[]);
+    s.node = PathBuf::from("/nonexistent/node");
+    let err = Worker::spawn(&s).await.err().unwrap();
+    assert!(err.to_string().contains("/nonexistent/node"), "{err}");
+}

@@ -1,0 +1,281 @@
+//! One BuildFix worker process and the protocol it speaks: newline-delimited JSON over stdio
+//! (`docs/engine.md`). The worker runs in a process group of its own, so a timeout can kill
+//! everything it started; it exits by itself when its stdin closes, which is what happens when
+//! this process dies, so no worker outlives its owner.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use super::ProviderError;
+
+/// How much of a worker's stderr is kept for error messages.
+const STDERR_TAIL_BYTES: usize = 8 * 1024;
+
+/// How to start a worker.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
+    /// The Node.js executable.
+    pub node: PathBuf,
+    /// The worker script (`worker/buildfix-worker.js`).
+    pub script: PathBuf,
+    /// How long a new worker may take to load its compiler and say it is ready.
+    pub ready_timeout: Duration,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+}
+
+pub struct Worker {
+    child: Child,
+    pid: u32,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+    stderr_tail: Arc<Mutex<VecDeque<u8>>>,
+    /// Set once the worker has misbehaved (timed out, broke the protocol, exited): it must not
+    /// be handed out again.
+    broken: bool,
+    jobs_done: u64,
+}
+
+impl Worker {
+    /// Starts a worker and waits for its `ready` line.
+    pub async fn spawn(spec: &WorkerSpec) -> Result<Self, ProviderError> {
+        let mut cmd = Command::new(&spec.node);
+        cmd.arg(&spec.script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (k, v) in &spec.env {
+            cmd.env(k, v);
+        }
+        #[cfg(unix)]
+        cmd.process_group(0);
+        let mut child = cmd.spawn().map_err(|e| ProviderError::Process {
+            message: format!("could not start {}: {e}", spec.node.display()),
+            exit_code: None,
+            stderr: String::new(),
+            operation: "spawn".into(),
+        })?;
+        let pid = child.id().unwrap_or(0);
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL_BYTES)));
+        let tail = stderr_tail.clone();
+        // Drains stderr so the worker never blocks on a full pipe; ends when the worker does.
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+                t.extend(&buf[..n]);
+                let excess = t.len().saturating_sub(STDERR_TAIL_BYTES);
+                t.drain(..excess);
+            }
+        });
+        let mut worker = Worker {
+            child,
+            pid,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+            stderr_tail,
+            broken: false,
+            jobs_done: 0,
+        };
+        let ready = tokio::time::timeout(spec.ready_timeout, worker.next_message()).await;
+        match ready {
+            Ok(Ok(msg)) if msg["type"] == "ready" => Ok(worker),
+            Ok(Ok(other)) => {
+                Err(worker.fail(format!("worker sent {other} instead of ready"), "spawn"))
+            }
+            Ok(Err(e)) => {
+                worker.kill();
+                Err(e)
+            }
+            Err(_) => {
+                worker.kill();
+                Err(ProviderError::Timeout {
+                    operation: "worker start".into(),
+                    timeout_ms: spec.ready_timeout.as_millis() as u64,
+                })
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    pub fn jobs_done(&self) -> u64 {
+        self.jobs_done
+    }
+
+    fn stderr_text(&self) -> String {
+        let t = self.stderr_tail.lock().unwrap_or_else(|p| p.into_inner());
+        String::from_utf8_lossy(&t.iter().copied().collect::<Vec<_>>()).into_owned()
+    }
+
+    /// Marks the worker broken, kills it, and describes what happened.
+    fn fail(&mut self, message: String, operation: &str) -> ProviderError {
+        self.kill();
+        ProviderError::Process {
+            message,
+            exit_code: self.child.try_wait().ok().flatten().and_then(|s| s.code()),
+            stderr: self.stderr_text(),
+            operation: operation.into(),
+        }
+    }
+
+    /// Reads the next protocol line.
+    async fn next_message(&mut self) -> Result<Value, ProviderError> {
+        match self.lines.next_line().await {
+            Ok(Some(line)) => serde_json::from_str(&line).map_err(|e| {
+                self.fail(format!("worker sent a line that is not JSON ({e})"), "read")
+            }),
+            Ok(None) => {
+                // EOF: the worker is gone. Wait briefly for its status to say why.
+                let status =
+                    tokio::time::timeout(Duration::from_millis(500), self.child.wait()).await;
+                let code = status.ok().and_then(|s| s.ok()).and_then(|s| s.code());
+                self.broken = true;
+                Err(ProviderError::Process {
+                    message: match code {
+                        Some(c) => format!("worker exited with code {c}"),
+                        None => "worker exited (killed by a signal)".into(),
+                    },
+                    exit_code: code,
+                    stderr: self.stderr_text(),
+                    operation: "read".into(),
+                })
+            }
+            Err(e) => Err(self.fail(format!("reading from the worker failed: {e}"), "read")),
+        }
+    }
+
+    async fn send(&mut self, msg: &Value) -> Result<(), ProviderError> {
+        let mut line = serde_json::to_vec(msg).expect("JSON values serialise");
+        line.push(b'\n');
+        if let Err(e) = self.stdin.write_all(&line).await {
+            return Err(self.fail(format!("writing to the worker failed: {e}"), "write"));
+        }
+        Ok(())
+    }
+
+    /// Sends `msg` (which must carry an `id`) and waits for the answer with that id. Past
+    /// `timeout` the worker's whole process group is killed and the worker is broken.
+    pub async fn request(
+        &mut self,
+        msg: Value,
+        timeout: Duration,
+        operation: &str,
+    ) -> Result<Value, ProviderError> {
+        if self.broken {
+            return Err(ProviderError::process(
+                "worker is no longer usable",
+                operation,
+            ));
+        }
+        let id = msg["id"].clone();
+        let exchange = async {
+            self.send(&msg).await?;
+            loop {
+                let answer = self.next_message().await?;
+                if answer["id"] == id {
+                    return Ok(answer);
+                }
+                // Lines for other ids (a late pong) are not ours; skip them.
+            }
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.kill();
+                Err(ProviderError::Timeout {
+                    operation: operation.into(),
+                    timeout_ms: timeout.as_millis() as u64,
+                })
+            }
+        }
+    }
+
+    /// A health check: the worker answers a ping in time.
+    pub async fn ping(&mut self, timeout: Duration) -> bool {
+        let id = format!("ping-{}", self.jobs_done);
+        matches!(
+            self.request(json!({"type": "ping", "id": id}), timeout, "ping").await,
+            Ok(answer) if answer["type"] == "pong"
+        )
+    }
+
+    /// Runs one job and returns the worker's `result` object.
+    pub async fn run_job(&mut self, job: Value, timeout: Duration) -> Result<Value, ProviderError> {
+        let answer = self.request(job, timeout, "job").await?;
+        match answer["type"].as_str() {
+            Some("result") => {
+                self.jobs_done += 1;
+                Ok(answer["result"].clone())
+            }
+            Some("error") => Err(ProviderError::Process {
+                message: answer["message"]
+                    .as_str()
+                    .unwrap_or("worker error")
+                    .to_owned(),
+                exit_code: None,
+                stderr: String::new(),
+                operation: "job".into(),
+            }),
+            _ => Err(self.fail(format!("worker answered a job with {answer}"), "job")),
+        }
+    }
+
+    /// Kills the worker's whole process group at once.
+    pub fn kill(&mut self) {
+        self.broken = true;
+        #[cfg(unix)]
+        if self.pid > 0 {
+            // SAFETY: plain syscall; the group id is the worker's pid (process_group(0)).
+            unsafe {
+                libc::killpg(self.pid as libc::pid_t, libc::SIGKILL);
+            }
+        }
+        let _ = self.child.start_kill();
+    }
+
+    /// Asks the worker to exit, and kills it if it has not within `grace`. Reaps it either way.
+    pub async fn shutdown(mut self, grace: Duration) {
+        if !self.broken {
+            let _ = self.send(&json!({"type": "shutdown"})).await;
+        }
+        if tokio::time::timeout(grace, self.child.wait())
+            .await
+            .is_err()
+        {
+            self.kill();
+            let _ = self.child.wait().await;
+        } else {
+            // The worker is gone; anything it started in its group goes with it.
+            self.kill();
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.kill();
+        }
+    }
+}
