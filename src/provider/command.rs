@@ -118,12 +118,10 @@ pub async fn run(
     cwd: &Path,
     timeout: Duration,
 ) -> Result<CommandOutcome, ProviderError> {
-    let (program, args) = argv
-        .split_first()
-        .ok_or(ProviderError::InvalidType {
-            name: "options.command",
-            expected: "a non-empty array of strings",
-        })?;
+    let (program, args) = argv.split_first().ok_or(ProviderError::InvalidType {
+        name: "options.command",
+        expected: "a non-empty array of strings",
+    })?;
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(cwd)

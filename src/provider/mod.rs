@@ -7,8 +7,6 @@ mod error;
 mod worker;
 
 pub use breaker::{Admission, BreakerState, CircuitBreaker};
-    default_argv, expand_argv, find_repository_root, monorepo_command, CommandOutcome,
-};
 pub use error::ProviderError;
 pub use worker::{Worker, WorkerSpec};
 
