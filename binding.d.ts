@@ -40,6 +40,35 @@ export declare class NativeCache {
   evictionOrder(): Array<string>
 }
 
+export declare class NativePool {
+  /** Starts with `minSize` creations queued as actions. */
+  constructor(options: NativePoolOptions)
+  /** READY (resource id) | QUEUED (waiter id) | CLOSED. */
+  acquire(): number
+  /** IDLE | HANDOFF (waiter id) | IGNORED. */
+  release(id: number): number
+  /**
+   * After a failed validation: an acquire code for the same caller, or -1 if `id` was not
+   * borrowed.
+   */
+  rejectBorrowed(id: number): number
+  /** IDLE | HANDOFF (waiter id) | DESTROY | IGNORED. */
+  created(id: number): number
+  /** NOBODY | REJECT (waiter id) | IGNORED. */
+  createFailed(id: number): number
+  /** Whether the waiter was still queued (and is now gone). */
+  cancel(waiter: number): boolean
+  /** Queues timeout rejections; returns ms until the next deadline, or -1 if none. */
+  expire(): number
+  maintain(): void
+  close(): void
+  /** The pending side effects as `[kind, id, kind, id, …]`. */
+  takeActions(): Array<number>
+  stats(): NativePoolStats
+  /** Every internal invariant, for tests: an empty string when all hold. */
+  checkInvariants(): string
+}
+
 export interface NativeCacheOptions {
   maxSize?: number
   maxMemory?: number
@@ -79,4 +108,26 @@ export interface NativeEntryInfo {
   size: number
   /** The metadata as JSON text. */
   metadata?: string
+}
+
+export interface NativePoolOptions {
+  minSize: number
+  maxSize: number
+  /** 0 waits without limit. */
+  acquireTimeout: number
+  idleTimeout: number
+  /** Whether resources taken from the idle set are validated by the JS layer. */
+  validate: boolean
+}
+
+export interface NativePoolStats {
+  total: number
+  active: number
+  idle: number
+  waiting: number
+  pending: number
+  maxUsed: number
+  avgWaitTime: number
+  created: number
+  destroyed: number
 }
