@@ -10,6 +10,25 @@ const { EventEmitter } = require('node:events')
 const { binding, call } = require('./native.js')
 const v = require('./validate.js')
 
+const {
+  poolCreate,
+  poolFree,
+  poolAcquire,
+  poolRelease,
+  poolRejectBorrowed,
+  poolCreated,
+  poolCreateFailed,
+  poolCancel,
+  poolExpire,
+  poolMaintain,
+  poolClose,
+  poolTakeActions,
+  poolStats,
+  poolCheckInvariants,
+} = binding
+// A native pool lives until its JS pool object is collected.
+const handles = new FinalizationRegistry((handle) => poolFree(handle))
+
 // Defaults from the public contract (API.md, ResourceManager).
 const DEFAULTS = { minSize: 2, maxSize: 10, acquireTimeout: 30000, idleTimeout: 60000 }
 const MANAGER_DEFAULTS = { cleanupInterval: 30000 }
@@ -84,7 +103,8 @@ function resolveConfig(config) {
  * `pool-error` (an Error: a failing create, destroy or validate callback).
  */
 class ResourcePool extends EventEmitter {
-  #native
+  /** Handle of the native pool core. */
+  #h
   #config
   #create
   #destroyCb
@@ -114,21 +134,28 @@ class ResourcePool extends EventEmitter {
     this.#validate = c.validateResource
     this.#name = owner?.name
     this.#manager = owner?.manager ?? null
-    this.#native = call(
-      () =>
-        new binding.NativePool({
-          minSize: c.minSize,
-          maxSize: c.maxSize,
-          acquireTimeout: c.acquireTimeout,
-          idleTimeout: c.idleTimeout,
-          validate: c.validateResource !== null,
-        }),
+    this.#h = call(() =>
+      poolCreate({
+        minSize: c.minSize,
+        maxSize: c.maxSize,
+        acquireTimeout: c.acquireTimeout,
+        idleTimeout: c.idleTimeout,
+        validate: c.validateResource !== null,
+      }),
     )
+    handles.register(this, this.#h)
     // Idle reaping and keeping minSize run on a slow, unref'd tick: a quarter of idleTimeout,
     // between 10 ms and 5 s.
     const period = Math.min(Math.max(Math.ceil(c.idleTimeout / 4), 10), 5000)
-    this.#maintainTimer = setInterval(() => this.#maintain(), period)
-    this.#maintainTimer.unref()
+    // The timer holds the pool weakly, so a pool dropped without destroy() can still be collected.
+    const ref = new WeakRef(this)
+    const timer = setInterval(() => {
+      const pool = ref.deref()
+      if (pool === undefined) clearInterval(timer)
+      else pool.#maintain()
+    }, period)
+    timer.unref()
+    this.#maintainTimer = timer
     this.#drain()
   }
 
@@ -143,7 +170,7 @@ class ResourcePool extends EventEmitter {
    */
   acquire(options) {
     if (options !== undefined) return this.#acquireWith(options)
-    const code = this.#native.acquire()
+    const code = poolAcquire(this.#h)
     const kind = kindOf(code)
     if (kind === READY) {
       const id = idOf(code)
@@ -170,7 +197,7 @@ class ResourcePool extends EventEmitter {
     }
     if (signal === undefined) return this.acquire()
     if (signal.aborted) return Promise.reject(abortReason(signal))
-    const code = this.#native.acquire()
+    const code = poolAcquire(this.#h)
     const kind = kindOf(code)
     if (kind === READY) {
       if (hasActions(code)) this.#drain()
@@ -181,7 +208,7 @@ class ResourcePool extends EventEmitter {
       return new Promise((resolve, reject) => {
         const entry = { resolve, reject, signal, onAbort: null }
         entry.onAbort = () => {
-          if (this.#native.cancel(wid)) {
+          if (poolCancel(this.#h, wid)) {
             this.#take(wid)
             reject(abortReason(signal))
           }
@@ -212,7 +239,7 @@ class ResourcePool extends EventEmitter {
   release(resource) {
     const id = this.#ids.get(resource)
     if (id === undefined) return
-    const code = this.#native.release(id)
+    const code = poolRelease(this.#h, id)
     const kind = kindOf(code)
     if (kind === IGNORED) return
     if (kind === HANDOFF) {
@@ -234,11 +261,11 @@ class ResourcePool extends EventEmitter {
     if (this.#destroyed !== null) return this.#destroyed
     clearInterval(this.#maintainTimer)
     this.#clearWaitTimer()
-    this.#native.close()
+    poolClose(this.#h)
     // Give up on creations in flight: their values are destroyed when they arrive.
     for (const id of [...this.#creating.keys()]) {
       this.#creating.delete(id)
-      this.#native.createFailed(id)
+      poolCreateFailed(this.#h, id)
     }
     this.#drain()
     this.#destroyed = Promise.allSettled([...this.#destroying]).then(() => undefined)
@@ -247,7 +274,7 @@ class ResourcePool extends EventEmitter {
 
   /** `{total, active, idle, waiting, maxUsed, avgWaitTime}` plus `pending`, `created`, `destroyed`. */
   getStats() {
-    const s = this.#native.stats()
+    const s = poolStats(this.#h)
     return {
       total: s.total,
       active: s.active,
@@ -268,7 +295,7 @@ class ResourcePool extends EventEmitter {
 
   /** Checks the native state machine's invariants; an empty string when they all hold. */
   checkInvariants() {
-    return this.#native.checkInvariants()
+    return poolCheckInvariants(this.#h)
   }
 
   // --- lending ---
@@ -322,7 +349,7 @@ class ResourcePool extends EventEmitter {
         entry.resolve(value)
         return
       }
-      const code = this.#native.rejectBorrowed(id)
+      const code = poolRejectBorrowed(this.#h, id)
       if (code < 0) {
         entry.reject(this.#closedError())
         return
@@ -375,7 +402,7 @@ class ResourcePool extends EventEmitter {
   // meanwhile, in which case it re-arms for the new oldest: one timer for all waiters.
   #onWaitTimer() {
     this.#waitTimer = null
-    const next = this.#native.expire()
+    const next = poolExpire(this.#h)
     this.#drain()
     if (next >= 0 && this.#waitTimer === null && this.#waiters.size > 0) this.#armWaitTimer(next)
   }
@@ -383,7 +410,7 @@ class ResourcePool extends EventEmitter {
   // --- side effects decided by the core ---
 
   #drain() {
-    const actions = this.#native.takeActions()
+    const actions = poolTakeActions(this.#h)
     for (let i = 0; i < actions.length; i += 2) {
       const id = actions[i + 1]
       switch (actions[i]) {
@@ -462,7 +489,7 @@ class ResourcePool extends EventEmitter {
     this.#creating.delete(id)
     this.#values[id] = value
     this.#ids.set(value, id)
-    const code = this.#native.created(id)
+    const code = poolCreated(this.#h, id)
     const kind = kindOf(code)
     if (kind === IGNORED) return
     if (kind === DESTROY) {
@@ -482,7 +509,7 @@ class ResourcePool extends EventEmitter {
   #createFailed(id, token, err) {
     if (this.#creating.get(id) !== token) return
     this.#creating.delete(id)
-    const code = this.#native.createFailed(id)
+    const code = poolCreateFailed(this.#h, id)
     const entry = kindOf(code) === REJECT ? this.#take(idOf(code)) : null
     if (hasActions(code)) this.#drain()
     this.#fault(err)
@@ -519,7 +546,7 @@ class ResourcePool extends EventEmitter {
   }
 
   #maintain() {
-    this.#native.maintain()
+    poolMaintain(this.#h)
     this.#drain()
   }
 

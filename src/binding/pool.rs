@@ -1,12 +1,21 @@
-//! The pool core as one JS object. The JS layer (`lib/pool.js`) keeps the resource values and
-//! the pending promises; every decision comes from here. Each call is synchronous and cheap, and
-//! the hot ones (`acquire`, `release`) return one number so a cycle costs two native calls and
-//! no allocation:
+//! The pool core behind plain functions on a numeric handle. The JS layer (`lib/pool.js`) keeps
+//! the resource values and the pending promises; every decision comes from here. Each call is
+//! synchronous and cheap, and the hot ones (`poolAcquire`, `poolRelease`) take and return plain
+//! numbers, so a cycle costs two native calls and no allocation.
 //!
-//! `code = id * 8 + (actions pending ? 4 : 0) + kind`, with `kind` per method (see the JS layer's
+//! Why handles and not a `#[napi]` class: a class method call unwraps `this` (a private-property
+//! lookup on the JS object, plus napi-rs's type-tag check) on every call; measured here a method
+//! call cost several times a plain function call taking a number, and `acquire`/`release` are
+//! nothing but that call. Cores live in a thread-local slab (a JS realm and its pools belong to
+//! one thread); the JS layer frees a handle from a `FinalizationRegistry` when its pool object is
+//! collected, so a handle is never reused while anything can still call with it.
+//!
+//! Codes: `code = id * 8 + (actions pending ? 4 : 0) + kind`, with `kind` per method (see the JS layer's
 //! `decode`). `id` is a resource id or a waiter id (waiter ids grow by one per acquire, so they
 //! stay far below 2^50 and the number is exact).
 
+use std::cell::RefCell;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use napi_derive::napi;
@@ -90,128 +99,172 @@ const ACT_DESTROY: f64 = 1.0;
 const ACT_TIMEOUT: f64 = 2.0;
 const ACT_CLOSED: f64 = 3.0;
 
-#[napi]
-pub struct NativePool {
-    core: PoolCore,
-    origin: Instant,
+thread_local! {
+    static POOLS: RefCell<Pools> = const { RefCell::new(Pools { cores: Vec::new(), free: Vec::new() }) };
 }
 
-impl NativePool {
-    fn now(&self) -> u64 {
-        self.origin.elapsed().as_micros() as u64
-    }
+struct Pools {
+    cores: Vec<Option<PoolCore>>,
+    free: Vec<u32>,
+}
 
-    fn code(&self, id: u64, kind: u64) -> f64 {
-        let flag = if self.core.has_actions() { 4 } else { 0 };
-        (id * 8 + flag + kind) as f64
-    }
-
-    fn acquire_code(&self, a: Acquire) -> f64 {
-        match a {
-            Acquire::Ready(r) => self.code(r.0 as u64, READY),
-            Acquire::Queued(w) => self.code(w.0, QUEUED),
-            Acquire::Closed => self.code(0, CLOSED),
+/// Runs `f` on the pool behind `handle`, or returns `missing` for a freed or unknown handle
+/// (which the JS layer never passes; answering "closed"/"ignored" keeps a bug harmless).
+fn with_pool<R>(handle: u32, missing: R, f: impl FnOnce(&mut PoolCore) -> R) -> R {
+    POOLS.with(|pools| {
+        // No callback runs inside `f`, so this borrow is never re-entered.
+        let mut pools = pools.borrow_mut();
+        match pools.cores.get_mut(handle as usize) {
+            Some(Some(core)) => f(core),
+            _ => missing,
         }
+    })
+}
+
+/// Microseconds since the first pool was made: the core's clock.
+fn now() -> u64 {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    ORIGIN.get_or_init(Instant::now).elapsed().as_micros() as u64
+}
+
+fn code(core: &PoolCore, id: u64, kind: u64) -> f64 {
+    let flag = if core.has_actions() { 4 } else { 0 };
+    (id * 8 + flag + kind) as f64
+}
+
+fn acquire_code(core: &PoolCore, a: Acquire) -> f64 {
+    match a {
+        Acquire::Ready(r) => code(core, r.0 as u64, READY),
+        Acquire::Queued(w) => code(core, w.0, QUEUED),
+        Acquire::Closed => code(core, 0, CLOSED),
     }
 }
 
+const CLOSED_CODE: f64 = CLOSED as f64;
+const IGNORED_CODE: f64 = IGNORED as f64;
+
+/// A new pool (its `minSize` creations queued as actions); returns its handle.
 #[napi]
-impl NativePool {
-    /// Starts with `minSize` creations queued as actions.
-    #[napi(constructor)]
-    pub fn new(options: NativePoolOptions) -> Result<Self> {
-        let config = PoolConfig::try_from(options)?;
-        Ok(Self {
-            core: PoolCore::new(config)?,
-            origin: Instant::now(),
-        })
-    }
-
-    /// READY (resource id) | QUEUED (waiter id) | CLOSED.
-    #[napi]
-    pub fn acquire(&mut self) -> f64 {
-        let now = self.now();
-        let a = self.core.acquire(now);
-        self.acquire_code(a)
-    }
-
-    /// IDLE | HANDOFF (waiter id) | IGNORED.
-    #[napi]
-    pub fn release(&mut self, id: u32) -> f64 {
-        let now = self.now();
-        match self.core.release(ResourceId(id), now) {
-            Release::Idle => self.code(0, IDLE),
-            Release::Handoff(w) => self.code(w.0, HANDOFF),
-            Release::Ignored => self.code(0, IGNORED),
+pub fn pool_create(options: NativePoolOptions) -> Result<u32> {
+    let core = PoolCore::new(PoolConfig::try_from(options)?)?;
+    now();
+    Ok(POOLS.with(|pools| {
+        let mut pools = pools.borrow_mut();
+        if let Some(h) = pools.free.pop() {
+            pools.cores[h as usize] = Some(core);
+            h
+        } else {
+            pools.cores.push(Some(core));
+            (pools.cores.len() - 1) as u32
         }
-    }
+    }))
+}
 
-    /// After a failed validation: an acquire code for the same caller, or -1 if `id` was not
-    /// borrowed.
-    #[napi]
-    pub fn reject_borrowed(&mut self, id: u32) -> f64 {
-        let now = self.now();
-        match self.core.reject_borrowed(ResourceId(id), now) {
-            Some(a) => self.acquire_code(a),
+/// Forgets a pool; its handle may be reused afterwards.
+#[napi]
+pub fn pool_free(handle: u32) {
+    POOLS.with(|pools| {
+        let mut pools = pools.borrow_mut();
+        if let Some(slot @ Some(_)) = pools.cores.get_mut(handle as usize) {
+            *slot = None;
+            pools.free.push(handle);
+        }
+    })
+}
+
+/// READY (resource id) | QUEUED (waiter id) | CLOSED.
+#[napi]
+pub fn pool_acquire(handle: u32) -> f64 {
+    with_pool(handle, CLOSED_CODE, |core| {
+        let a = core.acquire(now());
+        acquire_code(core, a)
+    })
+}
+
+/// IDLE | HANDOFF (waiter id) | IGNORED.
+#[napi]
+pub fn pool_release(handle: u32, id: u32) -> f64 {
+    with_pool(handle, IGNORED_CODE, |core| {
+        match core.release(ResourceId(id), now()) {
+            Release::Idle => code(core, 0, IDLE),
+            Release::Handoff(w) => code(core, w.0, HANDOFF),
+            Release::Ignored => code(core, 0, IGNORED),
+        }
+    })
+}
+
+/// After a failed validation: an acquire code for the same caller, or -1 if `id` was not
+/// borrowed.
+#[napi]
+pub fn pool_reject_borrowed(handle: u32, id: u32) -> f64 {
+    with_pool(handle, -1.0, |core| {
+        match core.reject_borrowed(ResourceId(id), now()) {
+            Some(a) => acquire_code(core, a),
             None => -1.0,
         }
-    }
+    })
+}
 
-    /// IDLE | HANDOFF (waiter id) | DESTROY | IGNORED.
-    #[napi]
-    pub fn created(&mut self, id: u32) -> f64 {
-        let now = self.now();
-        match self.core.created(ResourceId(id), now) {
-            Created::Idle => self.code(0, IDLE),
-            Created::Handoff(w) => self.code(w.0, HANDOFF),
-            Created::Destroy => self.code(0, DESTROY),
-            Created::Ignored => self.code(0, IGNORED),
+/// IDLE | HANDOFF (waiter id) | DESTROY | IGNORED.
+#[napi]
+pub fn pool_created(handle: u32, id: u32) -> f64 {
+    with_pool(handle, IGNORED_CODE, |core| {
+        match core.created(ResourceId(id), now()) {
+            Created::Idle => code(core, 0, IDLE),
+            Created::Handoff(w) => code(core, w.0, HANDOFF),
+            Created::Destroy => code(core, 0, DESTROY),
+            Created::Ignored => code(core, 0, IGNORED),
         }
-    }
+    })
+}
 
-    /// NOBODY | REJECT (waiter id) | IGNORED.
-    #[napi]
-    pub fn create_failed(&mut self, id: u32) -> f64 {
-        match self.core.create_failed(ResourceId(id)) {
-            CreateFailed::Nobody => self.code(0, NOBODY),
-            CreateFailed::Reject(w) => self.code(w.0, REJECT),
-            CreateFailed::Ignored => self.code(0, IGNORED),
+/// NOBODY | REJECT (waiter id) | IGNORED.
+#[napi]
+pub fn pool_create_failed(handle: u32, id: u32) -> f64 {
+    with_pool(handle, IGNORED_CODE, |core| {
+        match core.create_failed(ResourceId(id)) {
+            CreateFailed::Nobody => code(core, 0, NOBODY),
+            CreateFailed::Reject(w) => code(core, w.0, REJECT),
+            CreateFailed::Ignored => code(core, 0, IGNORED),
         }
-    }
+    })
+}
 
-    /// Whether the waiter was still queued (and is now gone).
-    #[napi]
-    pub fn cancel(&mut self, waiter: f64) -> bool {
-        self.core.cancel(WaiterId(waiter as u64))
-    }
+/// Whether the waiter was still queued (and is now gone).
+#[napi]
+pub fn pool_cancel(handle: u32, waiter: f64) -> bool {
+    with_pool(handle, false, |core| core.cancel(WaiterId(waiter as u64)))
+}
 
-    /// Queues timeout rejections; returns ms until the next deadline, or -1 if none.
-    #[napi]
-    pub fn expire(&mut self) -> f64 {
-        let now = self.now();
-        self.core.expire(now);
-        match self.core.next_deadline() {
+/// Queues timeout rejections; returns ms until the next deadline, or -1 if none.
+#[napi]
+pub fn pool_expire(handle: u32) -> f64 {
+    with_pool(handle, -1.0, |core| {
+        let now = now();
+        core.expire(now);
+        match core.next_deadline() {
             Some(d) => (d.saturating_sub(now) as f64 / 1000.0).ceil(),
             None => -1.0,
         }
-    }
+    })
+}
 
-    #[napi]
-    pub fn maintain(&mut self) {
-        let now = self.now();
-        self.core.maintain(now);
-    }
+#[napi]
+pub fn pool_maintain(handle: u32) {
+    with_pool(handle, (), |core| core.maintain(now()))
+}
 
-    #[napi]
-    pub fn close(&mut self) {
-        self.core.close();
-    }
+#[napi]
+pub fn pool_close(handle: u32) {
+    with_pool(handle, (), |core| core.close())
+}
 
-    /// The pending side effects as `[kind, id, kind, id, …]`.
-    #[napi]
-    pub fn take_actions(&mut self) -> Vec<f64> {
+/// The pending side effects as `[kind, id, kind, id, …]`.
+#[napi]
+pub fn pool_take_actions(handle: u32) -> Vec<f64> {
+    with_pool(handle, Vec::new(), |core| {
         let mut out = Vec::new();
-        for a in self.core.drain_actions() {
+        for a in core.drain_actions() {
             let (kind, id) = match a {
                 Action::Create(r) => (ACT_CREATE, r.0 as f64),
                 Action::Destroy(r) => (ACT_DESTROY, r.0 as f64),
@@ -222,16 +275,18 @@ impl NativePool {
             out.push(id);
         }
         out
-    }
+    })
+}
 
-    #[napi]
-    pub fn stats(&self) -> NativePoolStats {
-        self.core.stats().into()
-    }
+#[napi]
+pub fn pool_stats(handle: u32) -> Option<NativePoolStats> {
+    with_pool(handle, None, |core| Some(core.stats().into()))
+}
 
-    /// Every internal invariant, for tests: an empty string when all hold.
-    #[napi]
-    pub fn check_invariants(&self) -> String {
-        self.core.check_invariants().err().unwrap_or_default()
-    }
+/// Every internal invariant, for tests: an empty string when all hold.
+#[napi]
+pub fn pool_check_invariants(handle: u32) -> String {
+    with_pool(handle, "unknown pool handle".to_string(), |core| {
+        core.check_invariants().err().unwrap_or_default()
+    })
 }
