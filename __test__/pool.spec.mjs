@@ -485,3 +485,39 @@ test('regression: the periodic check timer does not keep the process alive', asy
   t.true(exitedAt - result.doneAt < 1000, `exited ${exitedAt - result.doneAt} ms after finishing`)
   t.true(Date.now() - started < 10000)
 })
+
+test('an aborted waiter leaves no timer behind and a later abort after being served changes nothing', async (t) => {
+  const p = pool(t, { minSize: 1, maxSize: 1, acquireTimeout: 60000, createResource: async () => ({}) })
+  const r = await p.acquire()
+  const ac = new AbortController()
+  const served = p.acquire({ signal: ac.signal })
+  p.release(r)
+  t.is(await served, r)
+  ac.abort()
+  t.like(p.getStats(), { active: 1, waiting: 0 })
+  p.release(r)
+  t.is(p.checkInvariants(), '')
+})
+
+test('a waiter whose handed-over resource fails validation keeps its signal and can still abort', async (t) => {
+  let calls = 0
+  let ok = true
+  const p = pool(t, {
+    minSize: 1,
+    maxSize: 1,
+    acquireTimeout: 60000,
+    // The first resource comes at once; its replacement never does.
+    createResource: () => (++calls === 1 ? Promise.resolve({ first: true }) : new Promise(() => {})),
+    validateResource: () => ok,
+  })
+  const r = await p.acquire()
+  const ac = new AbortController()
+  const waiting = p.acquire({ signal: ac.signal })
+  ok = false
+  p.release(r)
+  t.like(p.getStats(), { waiting: 1, total: 0, pending: 1 })
+  ac.abort(new Error('stop'))
+  await t.throwsAsync(waiting, { message: 'stop' })
+  t.like(p.getStats(), { waiting: 0 })
+  t.is(p.checkInvariants(), '')
+})

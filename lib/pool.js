@@ -201,20 +201,11 @@ class ResourcePool extends EventEmitter {
     const kind = kindOf(code)
     if (kind === READY) {
       if (hasActions(code)) this.#drain()
-      return this.#lendNow(idOf(code))
+      return this.#lendNow(idOf(code), signal)
     }
     if (kind === QUEUED) {
-      const wid = idOf(code)
       return new Promise((resolve, reject) => {
-        const entry = { resolve, reject, signal, onAbort: null }
-        entry.onAbort = () => {
-          if (poolCancel(this.#h, wid)) {
-            this.#take(wid)
-            reject(abortReason(signal))
-          }
-        }
-        signal.addEventListener('abort', entry.onAbort, { once: true })
-        this.#park(wid, entry)
+        this.#park(idOf(code), { resolve, reject, signal, onAbort: null })
         if (hasActions(code)) this.#drain()
       })
     }
@@ -301,7 +292,7 @@ class ResourcePool extends EventEmitter {
   // --- lending ---
 
   /** An idle resource was lent to a caller of acquire() that never waited. */
-  #lendNow(id) {
+  #lendNow(id, signal = null) {
     const value = this.#values[id]
     const verdict = this.#check(value)
     if (verdict === true) {
@@ -309,7 +300,7 @@ class ResourcePool extends EventEmitter {
       return Promise.resolve(value)
     }
     return new Promise((resolve, reject) => {
-      this.#vet(id, { resolve, reject, signal: null, onAbort: null }, verdict)
+      this.#vet(id, { resolve, reject, signal, onAbort: null }, verdict)
     })
   }
 
@@ -374,6 +365,18 @@ class ResourcePool extends EventEmitter {
     this.#waiters.set(wid, entry)
     if (this.#waitTimer === null && this.#config.acquireTimeout > 0) {
       this.#armWaitTimer(this.#config.acquireTimeout)
+    }
+    const signal = entry.signal
+    if (signal !== null) {
+      entry.onAbort = () => {
+        if (poolCancel(this.#h, wid)) {
+          this.#take(wid)
+          entry.reject(abortReason(signal))
+        }
+      }
+      signal.addEventListener('abort', entry.onAbort, { once: true })
+      // Aborted while its resource was being validated: leave at once.
+      if (signal.aborted) entry.onAbort()
     }
   }
 
