@@ -521,3 +521,12 @@ test('a waiter whose handed-over resource fails validation keeps its signal and 
   t.like(p.getStats(), { waiting: 0 })
   t.is(p.checkInvariants(), '')
 })
+
+test('a throwing event listener neither strands a waiter nor corrupts counts', async (t) => {
+  const { code, result } = await runChild(t, 'pool-throwing-listener.mjs')
+  t.is(code, 0)
+  t.true(result.sameResource)
+  t.like(result.stats, { total: 1, active: 1, waiting: 0 })
+  t.deepEqual(result.uncaught, ['listener bug'])
+  t.is(result.invariants, '')
+})

@@ -555,16 +555,28 @@ class ResourcePool extends EventEmitter {
 
   // --- events ---
 
+  // Events are emitted in the middle of a state change (a release handing its resource to a
+  // waiter, say). A listener that throws must not leave a waiter unsettled or a resource lent to
+  // nobody, so its exception is rethrown on the next tick, as an uncaught exception from a timer
+  // callback would be, and the pool carries on.
   #emit(event, value) {
-    if (this.listenerCount(event) > 0) this.emit(event, value)
-    const m = this.#manager
-    if (m !== null && m.listenerCount(event) > 0) m.emit(event, { name: this.#name, resource: value })
+    try {
+      if (this.listenerCount(event) > 0) this.emit(event, value)
+      const m = this.#manager
+      if (m !== null && m.listenerCount(event) > 0) m.emit(event, { name: this.#name, resource: value })
+    } catch (err) {
+      process.nextTick(rethrow, err)
+    }
   }
 
   #fault(error) {
-    if (this.listenerCount('pool-error') > 0) this.emit('pool-error', error)
-    const m = this.#manager
-    if (m !== null && m.listenerCount('pool-error') > 0) m.emit('pool-error', { name: this.#name, error })
+    try {
+      if (this.listenerCount('pool-error') > 0) this.emit('pool-error', error)
+      const m = this.#manager
+      if (m !== null && m.listenerCount('pool-error') > 0) m.emit('pool-error', { name: this.#name, error })
+    } catch (err) {
+      process.nextTick(rethrow, err)
+    }
   }
 
   #label() {
@@ -574,6 +586,10 @@ class ResourcePool extends EventEmitter {
   #closedError() {
     return poolError(`the pool${this.#label()} was destroyed; create a new one`, 'ERR_POOL_DESTROYED')
   }
+}
+
+function rethrow(err) {
+  throw err
 }
 
 function isAbortSignal(s) {
