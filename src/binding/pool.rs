@@ -14,6 +14,9 @@
 //! `decode`). `id` is a resource id or a waiter id (waiter ids grow by one per acquire, so they
 //! stay far below 2^50 and the number is exact).
 
+// napi-derive registers `#[napi]` functions only outside `cfg(test)`, so a test build sees them
+// as unused.
+#![cfg_attr(test, allow(dead_code))]
 use std::cell::RefCell;
 use std::sync::OnceLock;
 use std::time::Instant;
