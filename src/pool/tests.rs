@@ -509,3 +509,177 @@ fn randomized_stress_keeps_every_invariant() {
         sim.finish();
     }
 }
+
+/// The core driven the way a Rust driver (a pool of worker processes) drives it: callers on many
+/// threads, creations finishing on their own threads in any order, one lock around the core that
+/// is never held while waiting for a resource.
+mod threaded {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    use super::super::*;
+
+    struct State {
+        core: PoolCore,
+        granted: HashMap<WaiterId, Option<ResourceId>>,
+        destroyed: u64,
+        creators: Vec<thread::JoinHandle<()>>,
+    }
+
+    struct Driver {
+        state: Mutex<State>,
+        served: Condvar,
+        origin: Instant,
+    }
+
+    impl Driver {
+        fn now(&self) -> u64 {
+            self.origin.elapsed().as_micros() as u64
+        }
+
+        /// Carries out the core's side effects; called with the lock held, never blocks.
+        fn run_actions(self: &Arc<Self>, st: &mut State) {
+            let actions: Vec<_> = st.core.drain_actions().collect();
+            for a in actions {
+                match a {
+                    Action::Create(id) => {
+                        let me = Arc::clone(self);
+                        st.creators.push(thread::spawn(move || {
+                            thread::sleep(Duration::from_micros(200 + (id.0 as u64 * 37) % 500));
+                            let mut st = me.state.lock().unwrap();
+                            // One creation in seven fails.
+                            if (id.0 + st.destroyed as u32) % 7 == 3 {
+                                if let CreateFailed::Reject(w) = st.core.create_failed(id) {
+                                    st.granted.insert(w, None);
+                                }
+                            } else if let Created::Handoff(w) = st.core.created(id, me.now()) {
+                                st.granted.insert(w, Some(id));
+                            } else if st.core.is_closed() {
+                                st.destroyed += 1;
+                            }
+                            me.run_actions(&mut st);
+                            me.served.notify_all();
+                        }));
+                    }
+                    Action::Destroy(_) => st.destroyed += 1,
+                    Action::Reject(w, _) => {
+                        st.granted.insert(w, None);
+                    }
+                }
+            }
+        }
+
+        fn acquire(self: &Arc<Self>) -> Option<ResourceId> {
+            let mut st = self.state.lock().unwrap();
+            let outcome = st.core.acquire(self.now());
+            self.run_actions(&mut st);
+            let w = match outcome {
+                Acquire::Ready(id) => return Some(id),
+                Acquire::Closed => return None,
+                Acquire::Queued(w) => w,
+            };
+            loop {
+                if let Some(got) = st.granted.remove(&w) {
+                    return got;
+                }
+                // Waiting releases the lock: creators and releasers can get in.
+                st = self.served.wait(st).unwrap();
+            }
+        }
+
+        fn release(self: &Arc<Self>, id: ResourceId) {
+            let mut st = self.state.lock().unwrap();
+            if let Release::Handoff(w) = st.core.release(id, self.now()) {
+                st.granted.insert(w, Some(id));
+            }
+            self.run_actions(&mut st);
+            self.served.notify_all();
+        }
+    }
+
+    #[test]
+    fn threaded_driver_serves_every_caller_within_the_bound() {
+        let driver = Arc::new(Driver {
+            state: Mutex::new(State {
+                core: PoolCore::new(PoolConfig {
+                    min_size: 1,
+                    max_size: 4,
+                    acquire_timeout_ms: 0,
+                    idle_timeout_ms: 1,
+                    validate: false,
+                })
+                .unwrap(),
+                granted: HashMap::new(),
+                destroyed: 0,
+                creators: Vec::new(),
+            }),
+            served: Condvar::new(),
+            origin: Instant::now(),
+        });
+        {
+            let mut st = driver.state.lock().unwrap();
+            driver.run_actions(&mut st);
+        }
+        let callers: Vec<_> = (0..16)
+            .map(|_| {
+                let d = Arc::clone(&driver);
+                thread::spawn(move || {
+                    let (mut ok, mut failed) = (0, 0);
+                    for i in 0..100 {
+                        match d.acquire() {
+                            Some(id) => {
+                                if i % 10 == 0 {
+                                    thread::sleep(Duration::from_micros(100));
+                                }
+                                d.release(id);
+                                ok += 1;
+                            }
+                            None => failed += 1,
+                        }
+                        if i % 25 == 0 {
+                            let mut st = d.state.lock().unwrap();
+                            let now = d.now();
+                            st.core.maintain(now);
+                            d.run_actions(&mut st);
+                        }
+                        let st = d.state.lock().unwrap();
+                        st.core.check_invariants().unwrap();
+                    }
+                    (ok, failed)
+                })
+            })
+            .collect();
+        let (ok, failed) = callers
+            .into_iter()
+            .map(|c| c.join().unwrap())
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        assert_eq!(ok + failed, 1600, "every caller got an answer");
+        assert!(ok > failed);
+        {
+            let mut st = driver.state.lock().unwrap();
+            st.core.close();
+            driver.run_actions(&mut st);
+        }
+        loop {
+            let creators = std::mem::take(&mut driver.state.lock().unwrap().creators);
+            if creators.is_empty() {
+                break;
+            }
+            for c in creators {
+                c.join().unwrap();
+            }
+        }
+        let st = driver.state.lock().unwrap();
+        let s = st.core.stats();
+        st.core.check_invariants().unwrap();
+        assert_eq!((s.total, s.pending, s.waiting), (0, 0, 0));
+        assert_eq!(s.created, s.destroyed);
+        assert_eq!(
+            st.destroyed, s.destroyed,
+            "every created resource destroyed once"
+        );
+        assert!(s.max_used <= 4);
+    }
+}
