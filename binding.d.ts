@@ -80,3 +80,67 @@ export interface NativeEntryInfo {
   /** The metadata as JSON text. */
   metadata?: string
 }
+
+export interface NativePoolOptions {
+  minSize: number
+  maxSize: number
+  /** 0 waits without limit. */
+  acquireTimeout: number
+  idleTimeout: number
+  /** Whether resources taken from the idle set are validated by the JS layer. */
+  validate: boolean
+}
+
+export interface NativePoolStats {
+  total: number
+  active: number
+  idle: number
+  waiting: number
+  pending: number
+  maxUsed: number
+  avgWaitTime: number
+  created: number
+  destroyed: number
+}
+
+/** READY (resource id) | QUEUED (waiter id) | CLOSED. */
+export declare function poolAcquire(handle: number): number
+
+/** Whether the waiter was still queued (and is now gone). */
+export declare function poolCancel(handle: number, waiter: number): boolean
+
+/** Every internal invariant, for tests: an empty string when all hold. */
+export declare function poolCheckInvariants(handle: number): string
+
+export declare function poolClose(handle: number): void
+
+/** A new pool (its `minSize` creations queued as actions); returns its handle. */
+export declare function poolCreate(options: NativePoolOptions): number
+
+/** IDLE | HANDOFF (waiter id) | DESTROY | IGNORED. */
+export declare function poolCreated(handle: number, id: number): number
+
+/** NOBODY | REJECT (waiter id) | IGNORED. */
+export declare function poolCreateFailed(handle: number, id: number): number
+
+/** Queues timeout rejections; returns ms until the next deadline, or -1 if none. */
+export declare function poolExpire(handle: number): number
+
+/** Forgets a pool; its handle may be reused afterwards. */
+export declare function poolFree(handle: number): void
+
+export declare function poolMaintain(handle: number): void
+
+/**
+ * After a failed validation: an acquire code for the same caller, or -1 if `id` was not
+ * borrowed.
+ */
+export declare function poolRejectBorrowed(handle: number, id: number): number
+
+/** IDLE | HANDOFF (waiter id) | IGNORED. */
+export declare function poolRelease(handle: number, id: number): number
+
+export declare function poolStats(handle: number): NativePoolStats | null
+
+/** The pending side effects as `[kind, id, kind, id, …]`. */
+export declare function poolTakeActions(handle: number): Array<number>

@@ -836,3 +836,17 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeCache = nativeBinding.NativeCache
+module.exports.poolAcquire = nativeBinding.poolAcquire
+module.exports.poolCancel = nativeBinding.poolCancel
+module.exports.poolCheckInvariants = nativeBinding.poolCheckInvariants
+module.exports.poolClose = nativeBinding.poolClose
+module.exports.poolCreate = nativeBinding.poolCreate
+module.exports.poolCreated = nativeBinding.poolCreated
+module.exports.poolCreateFailed = nativeBinding.poolCreateFailed
+module.exports.poolExpire = nativeBinding.poolExpire
+module.exports.poolFree = nativeBinding.poolFree
+module.exports.poolMaintain = nativeBinding.poolMaintain
+module.exports.poolRejectBorrowed = nativeBinding.poolRejectBorrowed
+module.exports.poolRelease = nativeBinding.poolRelease
+module.exports.poolStats = nativeBinding.poolStats
+module.exports.poolTakeActions = nativeBinding.poolTakeActions

@@ -7,3 +7,9 @@ const cache = require('./lib/cache.js')
 exports.AdvancedCache = cache.AdvancedCache
 exports.CacheFactory = cache.CacheFactory
 exports.MultiLevelCache = cache.MultiLevelCache
+
+const pool = require('./lib/pool.js')
+
+exports.ResourceManager = pool.ResourceManager
+exports.ResourcePool = pool.ResourcePool
+exports.BoundedCollection = pool.BoundedCollection

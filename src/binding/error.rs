@@ -35,3 +35,15 @@ impl From<crate::cache::CacheError> for napi::Error<&'static str> {
         }
     }
 }
+
+impl From<crate::pool::PoolError> for napi::Error<&'static str> {
+    fn from(e: crate::pool::PoolError) -> Self {
+        use crate::pool::PoolError as E;
+        let message = e.to_string();
+        match e {
+            E::InvalidType { .. } => type_error(message),
+            E::OutOfRange { .. } => range_error(message),
+            E::Closed => failure(message),
+        }
+    }
+}

@@ -1,0 +1,3 @@
+// Types of `@promethean/benchmark/src/metrics/resource-manager`.
+
+export * from './pool'

@@ -1,0 +1,498 @@
+use std::collections::VecDeque;
+
+use super::{PoolConfig, PoolError};
+
+/// A resource slot. Ids are reused after a resource is destroyed, so a driver must forget an
+/// id when it destroys the resource (the JS layer drops the value; a Rust driver drops its lease).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResourceId(pub u32);
+
+/// A caller of `acquire`. Ids grow with every `acquire`, so queue order is id order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WaiterId(pub u64);
+
+/// The answer to `acquire` (and to `reject_borrowed`, which serves the same caller again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acquire {
+    /// This idle resource is now borrowed by the caller (validate it first if validating).
+    Ready(ResourceId),
+    /// Nothing is free: the caller waits under this id until a `Handoff`, a `Reject` action,
+    /// or `cancel`.
+    Queued(WaiterId),
+    /// The pool was closed.
+    Closed,
+}
+
+/// The answer to `release`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// The resource went back to the idle set.
+    Idle,
+    /// The resource went straight to the longest-waiting caller (validate it first if validating).
+    Handoff(WaiterId),
+    /// The resource was not borrowed (released twice, destroyed meanwhile, or never ours).
+    Ignored,
+}
+
+/// The answer to `created`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    Idle,
+    /// Give the fresh resource to this waiter (fresh resources need no validation).
+    Handoff(WaiterId),
+    /// The pool closed while the resource was being made: destroy it now.
+    Destroy,
+    /// The id was not being created (a driver bug): nothing changed.
+    Ignored,
+}
+
+/// Why a waiter is rejected by a [`Action::Reject`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    Timeout,
+    Closed,
+}
+
+/// A side effect the driver must carry out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Make a resource for this slot, then report `created` or `create_failed`.
+    Create(ResourceId),
+    /// Destroy the resource in this slot and forget the id (the slot is already free).
+    Destroy(ResourceId),
+    /// Settle this waiter with an error.
+    Reject(WaiterId, RejectReason),
+}
+
+/// The answer to `create_failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateFailed {
+    /// This waiter asked for the creation and is still waiting: reject it with the create error.
+    Reject(WaiterId),
+    /// Nobody is owed the failure (the creation kept `min_size`, or its waiter was served).
+    Nobody,
+    Ignored,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PoolStats {
+    /// Live resources: `idle + active`.
+    pub total: usize,
+    pub active: usize,
+    pub idle: usize,
+    pub waiting: usize,
+    /// Creations in flight (they count against `max_size` but are not live yet).
+    pub pending: usize,
+    /// The most resources ever borrowed at once.
+    pub max_used: usize,
+    /// Mean time from `acquire` to getting a resource, over every successful acquire, in ms.
+    pub avg_wait_ms: f64,
+    pub created: u64,
+    pub destroyed: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Waiter {
+    id: WaiterId,
+    enqueued: u64,
+    deadline: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Free,
+    /// `tag`: the waiter whose acquire this creation is for, rejected if it fails.
+    Creating {
+        tag: Option<WaiterId>,
+    },
+    Idle {
+        since: u64,
+    },
+    /// Who borrowed it and how long they waited, so a failed validation can put the caller back
+    /// in its place and take its wait out of the statistics.
+    Active {
+        by: Waiter,
+        waited: u64,
+    },
+}
+
+/// The pool's state machine. See the module docs for how to drive it.
+#[derive(Debug)]
+pub struct PoolCore {
+    config: PoolConfig,
+    acquire_timeout_us: Option<u64>,
+    idle_timeout_us: u64,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    /// Idle resources, oldest first: borrowed from the back (the warmest), reaped from the front.
+    idle: VecDeque<u32>,
+    /// Waiters in arrival order; ids strictly increase front to back.
+    waiters: VecDeque<Waiter>,
+    active: usize,
+    creating: usize,
+    next_waiter: u64,
+    actions: Vec<Action>,
+    closed: bool,
+    max_used: usize,
+    served: u64,
+    wait_total_us: u64,
+    created_count: u64,
+    destroyed_count: u64,
+}
+
+impl PoolCore {
+    /// A pool that starts creating `min_size` resources at once (drain the actions).
+    pub fn new(config: PoolConfig) -> Result<Self, PoolError> {
+        config.check()?;
+        let mut core = Self {
+            acquire_timeout_us: (config.acquire_timeout_ms > 0)
+                .then(|| config.acquire_timeout_ms.saturating_mul(1000)),
+            idle_timeout_us: config.idle_timeout_ms.saturating_mul(1000),
+            slots: Vec::with_capacity(config.max_size.min(1024)),
+            free: Vec::new(),
+            idle: VecDeque::new(),
+            waiters: VecDeque::new(),
+            active: 0,
+            creating: 0,
+            next_waiter: 0,
+            actions: Vec::new(),
+            closed: false,
+            max_used: 0,
+            served: 0,
+            wait_total_us: 0,
+            created_count: 0,
+            destroyed_count: 0,
+            config,
+        };
+        core.top_up();
+        Ok(core)
+    }
+
+    pub fn config(&self) -> &PoolConfig {
+        &self.config
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    fn live(&self) -> usize {
+        self.idle.len() + self.active
+    }
+
+    /// Borrow a resource, or queue the caller.
+    pub fn acquire(&mut self, now: u64) -> Acquire {
+        if self.closed {
+            return Acquire::Closed;
+        }
+        let me = Waiter {
+            id: WaiterId(self.next_waiter),
+            enqueued: now,
+            deadline: self.acquire_timeout_us.map(|t| now.saturating_add(t)),
+        };
+        self.next_waiter += 1;
+        if let Some(index) = self.idle.pop_back() {
+            self.lend(index, me, now);
+            return Acquire::Ready(ResourceId(index));
+        }
+        self.waiters.push_back(me);
+        self.fill();
+        Acquire::Queued(me.id)
+    }
+
+    /// Give a resource back.
+    pub fn release(&mut self, id: ResourceId, now: u64) -> Release {
+        let index = id.0;
+        match self.slots.get(index as usize) {
+            Some(Slot::Active { .. }) => {}
+            _ => return Release::Ignored,
+        }
+        self.active -= 1;
+        if let Some(w) = self.waiters.pop_front() {
+            self.lend(index, w, now);
+            Release::Handoff(w.id)
+        } else {
+            self.slots[index as usize] = Slot::Idle { since: now };
+            self.idle.push_back(index);
+            Release::Idle
+        }
+    }
+
+    /// A borrowed resource failed validation: destroy it (a `Destroy` action) and serve the
+    /// caller it was lent to again, in its original place in the queue. `None` if `id` was not
+    /// borrowed.
+    pub fn reject_borrowed(&mut self, id: ResourceId, now: u64) -> Option<Acquire> {
+        let index = id.0;
+        let (by, waited) = match self.slots.get(index as usize) {
+            Some(Slot::Active { by, waited }) => (*by, *waited),
+            _ => return None,
+        };
+        self.active -= 1;
+        self.served -= 1;
+        self.wait_total_us -= waited;
+        self.discard(index);
+        if self.closed {
+            return Some(Acquire::Closed);
+        }
+        if let Some(next) = self.idle.pop_back() {
+            self.lend(next, by, now);
+            return Some(Acquire::Ready(ResourceId(next)));
+        }
+        let at = self.waiters.partition_point(|w| w.id < by.id);
+        self.waiters.insert(at, by);
+        self.fill();
+        Some(Acquire::Queued(by.id))
+    }
+
+    /// A `Create` action succeeded.
+    pub fn created(&mut self, id: ResourceId, now: u64) -> Created {
+        let index = id.0;
+        match self.slots.get(index as usize) {
+            Some(Slot::Creating { .. }) => {}
+            _ => return Created::Ignored,
+        }
+        self.creating -= 1;
+        self.created_count += 1;
+        if self.closed {
+            self.release_slot(index);
+            self.destroyed_count += 1;
+            return Created::Destroy;
+        }
+        if let Some(w) = self.waiters.pop_front() {
+            self.lend(index, w, now);
+            Created::Handoff(w.id)
+        } else {
+            self.slots[index as usize] = Slot::Idle { since: now };
+            self.idle.push_back(index);
+            Created::Idle
+        }
+    }
+
+    /// A `Create` action failed (or the driver gave up on it): the slot is free again. Other
+    /// waiters that still need a creation get one; `min_size` is restored by `maintain` only, so
+    /// a factory that always fails does not spin.
+    pub fn create_failed(&mut self, id: ResourceId) -> CreateFailed {
+        let index = id.0;
+        let tag = match self.slots.get(index as usize) {
+            Some(Slot::Creating { tag }) => *tag,
+            _ => return CreateFailed::Ignored,
+        };
+        self.creating -= 1;
+        self.release_slot(index);
+        let owed = tag.and_then(|t| self.remove_waiter(t));
+        self.fill();
+        match owed {
+            Some(w) => CreateFailed::Reject(w.id),
+            None => CreateFailed::Nobody,
+        }
+    }
+
+    /// Takes a waiter out of the queue (its caller gave up). False if it was not waiting.
+    pub fn cancel(&mut self, waiter: WaiterId) -> bool {
+        self.remove_waiter(waiter).is_some()
+    }
+
+    /// Rejects (as `Reject(_, Timeout)` actions) every waiter whose deadline has passed.
+    pub fn expire(&mut self, now: u64) {
+        while let Some(w) = self.waiters.front() {
+            match w.deadline {
+                Some(d) if d <= now => {
+                    let id = w.id;
+                    self.waiters.pop_front();
+                    self.actions.push(Action::Reject(id, RejectReason::Timeout));
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// The earliest waiter deadline, if anyone waits with a deadline.
+    pub fn next_deadline(&self) -> Option<u64> {
+        // Deadlines grow with arrival order (one timeout for all), so the head's is the earliest.
+        self.waiters.front().and_then(|w| w.deadline)
+    }
+
+    /// Destroys idle resources above `min_size` idle for `idle_timeout` or longer, and starts
+    /// creations up to `min_size`.
+    pub fn maintain(&mut self, now: u64) {
+        if self.closed {
+            return;
+        }
+        while self.live() > self.config.min_size {
+            let Some(&index) = self.idle.front() else {
+                break;
+            };
+            let Slot::Idle { since } = self.slots[index as usize] else {
+                unreachable!("idle list holds only idle slots")
+            };
+            if now.saturating_sub(since) < self.idle_timeout_us {
+                break;
+            }
+            self.idle.pop_front();
+            self.discard(index);
+        }
+        self.top_up();
+    }
+
+    /// Closes the pool: every waiter is rejected and every live resource destroyed (actions);
+    /// creations still in flight are destroyed when they report `created`.
+    pub fn close(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        for w in std::mem::take(&mut self.waiters) {
+            self.actions
+                .push(Action::Reject(w.id, RejectReason::Closed));
+        }
+        while let Some(index) = self.idle.pop_front() {
+            self.discard(index);
+        }
+        for index in 0..self.slots.len() as u32 {
+            if matches!(self.slots[index as usize], Slot::Active { .. }) {
+                self.discard(index);
+            }
+        }
+        self.active = 0;
+    }
+
+    pub fn has_actions(&self) -> bool {
+        !self.actions.is_empty()
+    }
+
+    /// The pending side effects, in the order they were decided.
+    pub fn drain_actions(&mut self) -> std::vec::Drain<'_, Action> {
+        self.actions.drain(..)
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        PoolStats {
+            total: self.live(),
+            active: self.active,
+            idle: self.idle.len(),
+            waiting: self.waiters.len(),
+            pending: self.creating,
+            max_used: self.max_used,
+            avg_wait_ms: if self.served == 0 {
+                0.0
+            } else {
+                self.wait_total_us as f64 / self.served as f64 / 1000.0
+            },
+            created: self.created_count,
+            destroyed: self.destroyed_count,
+        }
+    }
+
+    fn lend(&mut self, index: u32, by: Waiter, now: u64) {
+        let waited = now.saturating_sub(by.enqueued);
+        self.slots[index as usize] = Slot::Active { by, waited };
+        self.active += 1;
+        self.max_used = self.max_used.max(self.active);
+        self.served += 1;
+        self.wait_total_us += waited;
+    }
+
+    /// Frees a live slot and asks the driver to destroy its resource.
+    fn discard(&mut self, index: u32) {
+        self.release_slot(index);
+        self.destroyed_count += 1;
+        self.actions.push(Action::Destroy(ResourceId(index)));
+    }
+
+    fn release_slot(&mut self, index: u32) {
+        self.slots[index as usize] = Slot::Free;
+        self.free.push(index);
+    }
+
+    fn take_slot(&mut self, slot: Slot) -> u32 {
+        if let Some(index) = self.free.pop() {
+            self.slots[index as usize] = slot;
+            index
+        } else {
+            self.slots.push(slot);
+            (self.slots.len() - 1) as u32
+        }
+    }
+
+    fn start_create(&mut self, tag: Option<WaiterId>) {
+        let index = self.take_slot(Slot::Creating { tag });
+        self.creating += 1;
+        self.actions.push(Action::Create(ResourceId(index)));
+    }
+
+    /// Starts a creation for every waiter not yet covered by one, as room allows.
+    fn fill(&mut self) {
+        while !self.closed
+            && self.waiters.len() > self.creating
+            && self.live() + self.creating < self.config.max_size
+        {
+            // Creations serve waiters in order, so the first uncovered waiter is this one.
+            let tag = self.waiters[self.creating].id;
+            self.start_create(Some(tag));
+        }
+    }
+
+    fn top_up(&mut self) {
+        while !self.closed && self.live() + self.creating < self.config.min_size {
+            self.start_create(None);
+        }
+    }
+
+    fn remove_waiter(&mut self, id: WaiterId) -> Option<Waiter> {
+        let at = self.waiters.binary_search_by_key(&id, |w| w.id).ok()?;
+        self.waiters.remove(at)
+    }
+
+    /// Checks every internal invariant; for tests and debugging. Returns what is wrong.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut counts = [0usize; 4];
+        for slot in &self.slots {
+            let k = match slot {
+                Slot::Free => 0,
+                Slot::Creating { .. } => 1,
+                Slot::Idle { .. } => 2,
+                Slot::Active { .. } => 3,
+            };
+            counts[k] += 1;
+        }
+        let [free, creating, idle, active] = counts;
+        let fail = |what: &str| Err(format!("{what}: {self:?}"));
+        if free != self.free.len() || creating != self.creating {
+            return fail("free/creating counts drifted");
+        }
+        if idle != self.idle.len() || active != self.active {
+            return fail("idle/active counts drifted");
+        }
+        if self.live() + self.creating > self.config.max_size {
+            return fail("more than max_size resources");
+        }
+        if !self.idle.is_empty() && !self.waiters.is_empty() {
+            return fail("a waiter waits while a resource is idle");
+        }
+        if self
+            .waiters
+            .iter()
+            .zip(self.waiters.iter().skip(1))
+            .any(|(a, b)| a.id >= b.id)
+        {
+            return fail("waiters out of arrival order");
+        }
+        if self
+            .idle
+            .iter()
+            .any(|&i| !matches!(self.slots[i as usize], Slot::Idle { .. }))
+        {
+            return fail("idle list holds a non-idle slot");
+        }
+        if self.closed && (self.live() > 0 || !self.waiters.is_empty()) {
+            return fail("closed pool still holds resources or waiters");
+        }
+        if !self.closed
+            && self.waiters.len() > self.creating
+            && self.live() + self.creating < self.config.max_size
+        {
+            return fail("a waiter waits with room and no creation for it");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,685 @@
+use std::collections::{BTreeSet, HashMap};
+
+use super::*;
+
+fn config(min: usize, max: usize) -> PoolConfig {
+    PoolConfig {
+        min_size: min,
+        max_size: max,
+        acquire_timeout_ms: 1000,
+        idle_timeout_ms: 500,
+        validate: true,
+    }
+}
+
+fn actions(core: &mut PoolCore) -> Vec<Action> {
+    core.drain_actions().collect()
+}
+
+fn creates(actions: &[Action]) -> Vec<ResourceId> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Create(id) => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+const MS: u64 = 1000;
+
+#[test]
+fn creates_min_size_up_front_and_no_third_on_early_acquire() {
+    let mut core = PoolCore::new(config(2, 10)).unwrap();
+    let made = creates(&actions(&mut core));
+    assert_eq!(made.len(), 2);
+    // The original made a third resource here: the acquire must wait for the two in flight.
+    let w = core.acquire(0);
+    assert!(matches!(w, Acquire::Queued(_)));
+    assert!(!core.has_actions());
+    assert_eq!(core.created(made[0], 5 * MS), Created::Handoff(WaiterId(0)));
+    assert_eq!(core.created(made[1], 5 * MS), Created::Idle);
+    let s = core.stats();
+    assert_eq!((s.total, s.active, s.idle, s.pending), (2, 1, 1, 0));
+    assert_eq!(s.avg_wait_ms, 5.0);
+    core.check_invariants().unwrap();
+}
+
+#[test]
+fn bound_holds_under_contention() {
+    let mut core = PoolCore::new(config(0, 8)).unwrap();
+    let outcomes: Vec<_> = (0..64).map(|_| core.acquire(0)).collect();
+    assert!(outcomes.iter().all(|o| matches!(o, Acquire::Queued(_))));
+    let made = creates(&actions(&mut core));
+    assert_eq!(made.len(), 8, "only max_size creations");
+    for id in made {
+        assert!(matches!(core.created(id, 0), Created::Handoff(_)));
+    }
+    let s = core.stats();
+    assert_eq!((s.total, s.active, s.waiting), (8, 8, 56));
+    core.check_invariants().unwrap();
+}
+
+#[test]
+fn waiters_are_served_first_come_first_served() {
+    let mut core = PoolCore::new(config(1, 1)).unwrap();
+    let id = creates(&actions(&mut core))[0];
+    core.created(id, 0);
+    assert_eq!(core.acquire(0), Acquire::Ready(id));
+    let queued: Vec<_> = (0..5).map(|t| core.acquire(t)).collect();
+    for q in queued {
+        let Acquire::Queued(w) = q else { panic!() };
+        assert_eq!(core.release(id, 10), Release::Handoff(w));
+    }
+    assert_eq!(core.release(id, 10), Release::Idle);
+}
+
+#[test]
+fn waiters_past_their_deadline_are_rejected_and_leave_the_queue() {
+    let mut core = PoolCore::new(config(0, 1)).unwrap();
+    core.acquire(0);
+    actions(&mut core);
+    let Acquire::Queued(late) = core.acquire(400 * MS) else {
+        panic!()
+    };
+    assert_eq!(core.next_deadline(), Some(1000 * MS));
+    core.expire(999 * MS);
+    assert!(!core.has_actions());
+    core.expire(1000 * MS);
+    assert_eq!(
+        actions(&mut core),
+        vec![Action::Reject(WaiterId(0), RejectReason::Timeout)]
+    );
+    assert_eq!(core.next_deadline(), Some(1400 * MS));
+    assert!(core.cancel(late));
+    assert!(!core.cancel(late));
+    assert_eq!(core.stats().waiting, 0);
+    core.check_invariants().unwrap();
+}
+
+#[test]
+fn failed_validation_destroys_and_serves_the_same_caller_in_place() {
+    let mut core = PoolCore::new(config(2, 2)).unwrap();
+    let made = creates(&actions(&mut core));
+    for &id in &made {
+        core.created(id, 0);
+    }
+    let Acquire::Ready(a) = core.acquire(0) else {
+        panic!()
+    };
+    let Acquire::Ready(b) = core.acquire(0) else {
+        panic!()
+    };
+    let Acquire::Queued(w1) = core.acquire(1) else {
+        panic!()
+    };
+    let Acquire::Queued(w2) = core.acquire(2) else {
+        panic!()
+    };
+    assert_eq!(core.release(a, 3), Release::Handoff(w1));
+    // `a` fails validation: w1 must keep its place ahead of w2 and get the replacement.
+    assert_eq!(core.reject_borrowed(a, 3), Some(Acquire::Queued(w1)));
+    let acts = actions(&mut core);
+    assert_eq!(acts[0], Action::Destroy(a));
+    let fresh = creates(&acts);
+    assert_eq!(fresh.len(), 1);
+    assert_eq!(core.created(fresh[0], 4), Created::Handoff(w1));
+    assert_eq!(core.release(b, 5), Release::Handoff(w2));
+    assert!(core.reject_borrowed(b, 5).is_some());
+    assert_eq!(core.reject_borrowed(b, 5), None, "twice changes nothing");
+    core.check_invariants().unwrap();
+}
+
+#[test]
+fn failed_creation_rejects_its_acquire_and_frees_the_slot() {
+    let mut core = PoolCore::new(config(0, 1)).unwrap();
+    let Acquire::Queued(w) = core.acquire(0) else {
+        panic!()
+    };
+    let id = creates(&actions(&mut core))[0];
+    assert_eq!(core.create_failed(id), CreateFailed::Reject(w));
+    assert_eq!(core.create_failed(id), CreateFailed::Ignored);
+    let s = core.stats();
+    assert_eq!((s.total, s.pending, s.waiting), (0, 0, 0));
+    // The slot is usable again.
+    assert!(matches!(core.acquire(1), Acquire::Queued(_)));
+    assert_eq!(creates(&actions(&mut core)).len(), 1);
+    core.check_invariants().unwrap();
+}
+
+#[test]
+fn min_size_creation_failure_is_retried_by_maintain_not_at_once() {
+    let mut core = PoolCore::new(config(1, 4)).unwrap();
+    let id = creates(&actions(&mut core))[0];
+    assert_eq!(core.create_failed(id), CreateFailed::Nobody);
+    assert!(!core.has_actions());
+    core.maintain(10);
+    assert_eq!(creates(&actions(&mut core)).len(), 1);
+}
+
+#[test]
+fn idle_resources_above_min_are_reaped_after_idle_timeout_only() {
+    let mut core = PoolCore::new(config(1, 4)).unwrap();
+    for id in creates(&actions(&mut core)) {
+        core.created(id, 0);
+    }
+    let mut held: Vec<ResourceId> = (0..3)
+        .filter_map(|_| match core.acquire(0) {
+            Acquire::Ready(id) => Some(id),
+            _ => None,
+        })
+        .collect();
+    for id in creates(&actions(&mut core)) {
+        assert!(matches!(core.created(id, 0), Created::Handoff(_)));
+        held.push(id);
+    }
+    for id in held {
+        assert_eq!(core.release(id, 0), Release::Idle);
+    }
+    let s = core.stats();
+    assert_eq!(s.total, 3, "nothing destroyed on release");
+    core.maintain(499 * MS);
+    assert!(!core.has_actions());
+    core.maintain(500 * MS);
+    let destroyed = actions(&mut core)
+        .iter()
+        .filter(|a| matches!(a, Action::Destroy(_)))
+        .count();
+    assert_eq!(destroyed, 2);
+    assert_eq!(core.stats().total, 1, "min_size kept");
+    core.check_invariants().unwrap();
+}
+
+#[test]
+fn close_rejects_waiters_and_destroys_everything_once() {
+    let mut core = PoolCore::new(config(1, 2)).unwrap();
+    let first = creates(&actions(&mut core))[0];
+    core.created(first, 0);
+    let Acquire::Ready(a) = core.acquire(0) else {
+        panic!()
+    };
+    let Acquire::Queued(w1) = core.acquire(0) else {
+        panic!()
+    };
+    let in_flight = creates(&actions(&mut core))[0];
+    let Acquire::Queued(w2) = core.acquire(0) else {
+        panic!()
+    };
+    core.close();
+    let acts = actions(&mut core);
+    assert!(acts.contains(&Action::Reject(w1, RejectReason::Closed)));
+    assert!(acts.contains(&Action::Reject(w2, RejectReason::Closed)));
+    assert!(acts.contains(&Action::Destroy(a)));
+    assert_eq!(acts.len(), 3);
+    assert_eq!(core.created(in_flight, 0), Created::Destroy);
+    assert_eq!(core.release(a, 0), Release::Ignored);
+    assert_eq!(core.acquire(0), Acquire::Closed);
+    core.maintain(u64::MAX);
+    assert!(!core.has_actions());
+    let s = core.stats();
+    assert_eq!((s.created, s.destroyed, s.total), (2, 2, 0));
+    core.check_invariants().unwrap();
+}
+
+#[test]
+fn release_of_foreign_or_idle_ids_changes_nothing() {
+    let mut core = PoolCore::new(config(1, 1)).unwrap();
+    let id = creates(&actions(&mut core))[0];
+    core.created(id, 0);
+    let before = core.stats();
+    assert_eq!(core.release(id, 0), Release::Ignored);
+    assert_eq!(core.release(ResourceId(77), 0), Release::Ignored);
+    assert_eq!(core.stats(), before);
+}
+
+#[test]
+fn bad_config_is_refused() {
+    assert!(matches!(
+        PoolCore::new(config(3, 2)),
+        Err(PoolError::OutOfRange {
+            name: "minSize",
+            ..
+        })
+    ));
+    assert!(matches!(
+        PoolCore::new(config(0, 0)),
+        Err(PoolError::OutOfRange {
+            name: "maxSize",
+            ..
+        })
+    ));
+    assert!(whole_number("x", -1.0, 1e9).is_err());
+    assert!(whole_number("x", f64::NAN, 1e9).is_err());
+    assert!(whole_number("x", 1.5, 1e9).is_err());
+    assert_eq!(whole_number("x", 7.0, 1e9).unwrap(), 7);
+}
+
+/// xorshift64*: a tiny deterministic generator so failures reproduce from the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+/// A driver that carries out the core's decisions with random timing and faults, and checks
+/// the core against its own bookkeeping after every step.
+struct Sim {
+    core: PoolCore,
+    rng: Rng,
+    now: u64,
+    /// Slot → the instance living in it.
+    live: HashMap<u32, u64>,
+    borrowed: Vec<ResourceId>,
+    pending: Vec<ResourceId>,
+    waiting: BTreeSet<WaiterId>,
+    next_instance: u64,
+    destroyed: HashMap<u64, u32>,
+    settled_waiters: u64,
+    queued: u64,
+}
+
+impl Sim {
+    fn new(seed: u64, cfg: PoolConfig) -> Self {
+        let mut sim = Self {
+            core: PoolCore::new(cfg).unwrap(),
+            rng: Rng(seed | 1),
+            now: 0,
+            live: HashMap::new(),
+            borrowed: Vec::new(),
+            pending: Vec::new(),
+            waiting: BTreeSet::new(),
+            next_instance: 0,
+            destroyed: HashMap::new(),
+            settled_waiters: 0,
+            queued: 0,
+        };
+        sim.drain();
+        sim
+    }
+
+    fn drain(&mut self) {
+        let acts: Vec<_> = self.core.drain_actions().collect();
+        for a in acts {
+            match a {
+                Action::Create(id) => {
+                    assert!(!self.live.contains_key(&id.0) && !self.pending.contains(&id));
+                    self.pending.push(id);
+                }
+                Action::Destroy(id) => {
+                    let inst = self.live.remove(&id.0).expect("destroy of a live slot");
+                    *self.destroyed.entry(inst).or_default() += 1;
+                    self.borrowed.retain(|b| *b != id);
+                }
+                Action::Reject(w, _) => {
+                    assert!(self.waiting.remove(&w), "reject of a waiting caller");
+                    self.settled_waiters += 1;
+                }
+            }
+        }
+    }
+
+    /// Validates a lent resource, retrying through the core as it says, until the caller holds
+    /// a good one or waits again.
+    fn lend(&mut self, mut id: ResourceId, waiter: Option<WaiterId>) {
+        loop {
+            assert!(self.live.contains_key(&id.0));
+            if !self.rng.chance(10) {
+                self.borrowed.push(id);
+                if let Some(w) = waiter {
+                    assert!(self.waiting.remove(&w));
+                    self.settled_waiters += 1;
+                }
+                return;
+            }
+            let again = self
+                .core
+                .reject_borrowed(id, self.now)
+                .expect("was borrowed");
+            self.drain();
+            match again {
+                Acquire::Ready(next) => id = next,
+                Acquire::Queued(w) => {
+                    if let Some(orig) = waiter {
+                        assert_eq!(orig, w, "the same caller keeps its id");
+                    } else {
+                        assert!(self.waiting.insert(w));
+                        self.queued += 1;
+                    }
+                    return;
+                }
+                Acquire::Closed => unreachable!("not closed during the run"),
+            }
+        }
+    }
+
+    fn step(&mut self) {
+        match self.rng.below(100) {
+            0..=29 => match self.core.acquire(self.now) {
+                Acquire::Ready(id) => {
+                    self.drain();
+                    self.lend(id, None)
+                }
+                Acquire::Queued(w) => {
+                    assert!(self.waiting.insert(w));
+                    self.queued += 1;
+                    self.drain();
+                }
+                Acquire::Closed => unreachable!(),
+            },
+            30..=54 if !self.borrowed.is_empty() => {
+                let i = self.rng.below(self.borrowed.len());
+                let id = self.borrowed.swap_remove(i);
+                match self.core.release(id, self.now) {
+                    Release::Handoff(w) => {
+                        assert_eq!(self.waiting.first(), Some(&w), "FIFO");
+                        self.lend(id, Some(w));
+                    }
+                    Release::Idle => assert!(self.waiting.is_empty()),
+                    Release::Ignored => panic!("release of a borrowed resource ignored"),
+                }
+                self.drain();
+                // Releasing it again must change nothing.
+                if self.rng.chance(20) && !self.borrowed.contains(&id) {
+                    let before = self.core.stats();
+                    assert_eq!(self.core.release(id, self.now), Release::Ignored);
+                    assert_eq!(self.core.stats(), before);
+                }
+            }
+            55..=74 if !self.pending.is_empty() => {
+                let i = self.rng.below(self.pending.len());
+                let id = self.pending.swap_remove(i);
+                if self.rng.chance(25) {
+                    match self.core.create_failed(id) {
+                        CreateFailed::Reject(w) => {
+                            assert!(self.waiting.remove(&w));
+                            self.settled_waiters += 1;
+                        }
+                        CreateFailed::Nobody => {}
+                        CreateFailed::Ignored => panic!("pending creation ignored"),
+                    }
+                } else {
+                    self.next_instance += 1;
+                    self.live.insert(id.0, self.next_instance);
+                    match self.core.created(id, self.now) {
+                        Created::Handoff(w) => {
+                            assert_eq!(self.waiting.first(), Some(&w), "FIFO");
+                            assert!(self.waiting.remove(&w));
+                            self.settled_waiters += 1;
+                            self.borrowed.push(id);
+                        }
+                        Created::Idle => {}
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+                self.drain();
+            }
+            75..=79 if !self.waiting.is_empty() => {
+                let pick = *self
+                    .waiting
+                    .iter()
+                    .nth(self.rng.below(self.waiting.len()))
+                    .unwrap();
+                assert!(self.core.cancel(pick));
+                self.waiting.remove(&pick);
+                self.settled_waiters += 1;
+                self.drain();
+            }
+            80..=89 => {
+                self.now += self.rng.below(300) as u64 * MS;
+                self.core.expire(self.now);
+                self.drain();
+            }
+            90..=94 => {
+                self.core.maintain(self.now);
+                self.drain();
+            }
+            _ => {}
+        }
+        self.check();
+    }
+
+    fn check(&self) {
+        self.core.check_invariants().unwrap();
+        let s = self.core.stats();
+        assert_eq!(s.total, s.idle + s.active);
+        assert!(s.total + s.pending <= self.core.config().max_size);
+        assert_eq!(s.total, self.live.len());
+        assert_eq!(s.active, self.borrowed.len());
+        assert_eq!(s.waiting, self.waiting.len());
+        assert_eq!(s.pending, self.pending.len());
+    }
+
+    fn finish(mut self) {
+        self.core.close();
+        self.drain();
+        assert!(self.waiting.is_empty(), "no waiter left hanging");
+        assert_eq!(
+            self.settled_waiters, self.queued,
+            "every waiter settled exactly once"
+        );
+        assert!(self.live.is_empty());
+        for id in std::mem::take(&mut self.pending) {
+            if self.rng.chance(50) {
+                self.next_instance += 1;
+                assert_eq!(self.core.created(id, self.now), Created::Destroy);
+                *self.destroyed.entry(self.next_instance).or_default() += 1;
+            } else {
+                assert_eq!(self.core.create_failed(id), CreateFailed::Nobody);
+            }
+        }
+        self.check();
+        assert_eq!(self.destroyed.len() as u64, self.next_instance);
+        assert!(
+            self.destroyed.values().all(|&n| n == 1),
+            "destroyed exactly once"
+        );
+        let s = self.core.stats();
+        assert_eq!(s.created, s.destroyed);
+        assert_eq!(s.created, self.next_instance);
+    }
+}
+
+#[test]
+fn randomized_stress_keeps_every_invariant() {
+    for seed in 1..=200u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let max = 1 + rng.below(10);
+        let cfg = PoolConfig {
+            min_size: rng.below(max + 1),
+            max_size: max,
+            acquire_timeout_ms: if rng.chance(20) { 0 } else { 1000 },
+            idle_timeout_ms: rng.below(2000) as u64,
+            validate: true,
+        };
+        let mut sim = Sim::new(seed, cfg);
+        for _ in 0..2000 {
+            sim.step();
+        }
+        sim.finish();
+    }
+}
+
+/// The core driven the way a Rust driver (a pool of worker processes) drives it: callers on many
+/// threads, creations finishing on their own threads in any order, one lock around the core that
+/// is never held while waiting for a resource.
+mod threaded {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    use super::super::*;
+
+    struct State {
+        core: PoolCore,
+        granted: HashMap<WaiterId, Option<ResourceId>>,
+        destroyed: u64,
+        creators: Vec<thread::JoinHandle<()>>,
+    }
+
+    struct Driver {
+        state: Mutex<State>,
+        served: Condvar,
+        origin: Instant,
+    }
+
+    impl Driver {
+        fn now(&self) -> u64 {
+            self.origin.elapsed().as_micros() as u64
+        }
+
+        /// Carries out the core's side effects; called with the lock held, never blocks.
+        fn run_actions(self: &Arc<Self>, st: &mut State) {
+            let actions: Vec<_> = st.core.drain_actions().collect();
+            for a in actions {
+                match a {
+                    Action::Create(id) => {
+                        let me = Arc::clone(self);
+                        st.creators.push(thread::spawn(move || {
+                            thread::sleep(Duration::from_micros(200 + (id.0 as u64 * 37) % 500));
+                            let mut st = me.state.lock().unwrap();
+                            // One creation in seven fails.
+                            if (id.0 + st.destroyed as u32) % 7 == 3 {
+                                if let CreateFailed::Reject(w) = st.core.create_failed(id) {
+                                    st.granted.insert(w, None);
+                                }
+                            } else if let Created::Handoff(w) = st.core.created(id, me.now()) {
+                                st.granted.insert(w, Some(id));
+                            } else if st.core.is_closed() {
+                                st.destroyed += 1;
+                            }
+                            me.run_actions(&mut st);
+                            me.served.notify_all();
+                        }));
+                    }
+                    Action::Destroy(_) => st.destroyed += 1,
+                    Action::Reject(w, _) => {
+                        st.granted.insert(w, None);
+                    }
+                }
+            }
+        }
+
+        fn acquire(self: &Arc<Self>) -> Option<ResourceId> {
+            let mut st = self.state.lock().unwrap();
+            let outcome = st.core.acquire(self.now());
+            self.run_actions(&mut st);
+            let w = match outcome {
+                Acquire::Ready(id) => return Some(id),
+                Acquire::Closed => return None,
+                Acquire::Queued(w) => w,
+            };
+            loop {
+                if let Some(got) = st.granted.remove(&w) {
+                    return got;
+                }
+                // Waiting releases the lock: creators and releasers can get in.
+                st = self.served.wait(st).unwrap();
+            }
+        }
+
+        fn release(self: &Arc<Self>, id: ResourceId) {
+            let mut st = self.state.lock().unwrap();
+            if let Release::Handoff(w) = st.core.release(id, self.now()) {
+                st.granted.insert(w, Some(id));
+            }
+            self.run_actions(&mut st);
+            self.served.notify_all();
+        }
+    }
+
+    #[test]
+    fn threaded_driver_serves_every_caller_within_the_bound() {
+        let driver = Arc::new(Driver {
+            state: Mutex::new(State {
+                core: PoolCore::new(PoolConfig {
+                    min_size: 1,
+                    max_size: 4,
+                    acquire_timeout_ms: 0,
+                    idle_timeout_ms: 1,
+                    validate: false,
+                })
+                .unwrap(),
+                granted: HashMap::new(),
+                destroyed: 0,
+                creators: Vec::new(),
+            }),
+            served: Condvar::new(),
+            origin: Instant::now(),
+        });
+        {
+            let mut st = driver.state.lock().unwrap();
+            driver.run_actions(&mut st);
+        }
+        let callers: Vec<_> = (0..16)
+            .map(|_| {
+                let d = Arc::clone(&driver);
+                thread::spawn(move || {
+                    let (mut ok, mut failed) = (0, 0);
+                    for i in 0..100 {
+                        match d.acquire() {
+                            Some(id) => {
+                                if i % 10 == 0 {
+                                    thread::sleep(Duration::from_micros(100));
+                                }
+                                d.release(id);
+                                ok += 1;
+                            }
+                            None => failed += 1,
+                        }
+                        if i % 25 == 0 {
+                            let mut st = d.state.lock().unwrap();
+                            let now = d.now();
+                            st.core.maintain(now);
+                            d.run_actions(&mut st);
+                        }
+                        let st = d.state.lock().unwrap();
+                        st.core.check_invariants().unwrap();
+                    }
+                    (ok, failed)
+                })
+            })
+            .collect();
+        let (ok, failed) = callers
+            .into_iter()
+            .map(|c| c.join().unwrap())
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        assert_eq!(ok + failed, 1600, "every caller got an answer");
+        assert!(ok > failed);
+        {
+            let mut st = driver.state.lock().unwrap();
+            st.core.close();
+            driver.run_actions(&mut st);
+        }
+        loop {
+            let creators = std::mem::take(&mut driver.state.lock().unwrap().creators);
+            if creators.is_empty() {
+                break;
+            }
+            for c in creators {
+                c.join().unwrap();
+            }
+        }
+        let st = driver.state.lock().unwrap();
+        let s = st.core.stats();
+        st.core.check_invariants().unwrap();
+        assert_eq!((s.total, s.pending, s.waiting), (0, 0, 0));
+        assert_eq!(s.created, s.destroyed);
+        assert_eq!(
+            st.destroyed, s.destroyed,
+            "every created resource destroyed once"
+        );
+        assert!(s.max_used <= 4);
+    }
+}
