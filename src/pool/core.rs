@@ -244,6 +244,21 @@ impl PoolCore {
         Some(Acquire::Queued(by.id))
     }
 
+    /// A borrowed resource broke while in use: destroy it (a `Destroy` action) without serving
+    /// its borrower again. Waiters that need a resource, and `min_size`, get creations. False if
+    /// `id` was not borrowed.
+    pub fn discard_borrowed(&mut self, id: ResourceId) -> bool {
+        let index = id.0;
+        if !matches!(self.slots.get(index as usize), Some(Slot::Active { .. })) {
+            return false;
+        }
+        self.active -= 1;
+        self.discard(index);
+        self.fill();
+        self.top_up();
+        true
+    }
+
     /// A `Create` action succeeded.
     pub fn created(&mut self, id: ResourceId, now: u64) -> Created {
         let index = id.0;

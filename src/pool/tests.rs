@@ -683,3 +683,26 @@ mod threaded {
         assert!(s.max_used <= 4);
     }
 }
+
+#[test]
+fn a_borrowed_resource_that_broke_is_destroyed_and_replaced_for_waiters() {
+    let mut core = PoolCore::new(config(1, 1)).unwrap();
+    let made = creates(&actions(&mut core));
+    core.created(made[0], 0);
+    let Acquire::Ready(id) = core.acquire(0) else {
+        panic!("idle resource expected")
+    };
+    let Acquire::Queued(w) = core.acquire(0) else {
+        panic!("second caller waits")
+    };
+    assert!(core.discard_borrowed(id));
+    let acts = actions(&mut core);
+    assert!(acts.contains(&Action::Destroy(id)));
+    // The waiter gets a fresh creation, tagged for it.
+    let fresh = creates(&acts);
+    assert_eq!(fresh.len(), 1);
+    assert_eq!(core.created(fresh[0], 1), Created::Handoff(w));
+    core.check_invariants().unwrap();
+    let s = core.stats();
+    assert_eq!((s.total, s.active, s.destroyed), (1, 1, 1));
+}

@@ -4,10 +4,12 @@
 mod breaker;
 pub mod command;
 mod error;
+mod pool;
 mod worker;
 
 pub use breaker::{Admission, BreakerState, CircuitBreaker};
 pub use error::ProviderError;
+pub use pool::{Lease, ProcessPool, ProcessPoolStatus};
 pub use worker::{Worker, WorkerSpec};
 
 #[cfg(test)]

@@ -163,3 +163,120 @@ async fn a_missing_runtime_says_what_is_missing() {
     let err = Worker::spawn(&s).await.err().unwrap();
     assert!(err.to_string().contains("/nonexistent/node"), "{err}");
 }
+
+fn pool_config(min: usize, max: usize) -> crate::pool::PoolConfig {
+    crate::pool::PoolConfig {
+        min_size: min,
+        max_size: max,
+        acquire_timeout_ms: 0,
+        idle_timeout_ms: 60_000,
+        validate: true,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_is_warm_before_start_returns_and_heals_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = ProcessPool::start(spec(&dir, &[]), pool_config(2, 2), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let st = pool.status();
+    assert_eq!((st.size, st.idle), (2, 2));
+    // Crash one worker mid-job: the request fails, the pool replaces the worker.
+    let mut lease = pool.acquire(Duration::from_secs(2)).await.unwrap();
+    let err = lease
+        .worker()
+        .run_job(
+            json!({"type": "job", "id": "x", "mode": "exit"}),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Process { .. }));
+    lease.release();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pool.status().idle < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let st = pool.status();
+    assert_eq!((st.size, st.idle, st.destroyed), (2, 2, 1));
+    let pids = pool.pids();
+    pool.close(Duration::from_secs(2)).await;
+    for pid in pids {
+        assert!(!alive(pid), "worker {pid} outlived close()");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_jobs_on_four_workers_are_all_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = ProcessPool::start(spec(&dir, &[]), pool_config(4, 4), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lease = pool.acquire(Duration::from_secs(10)).await?;
+            let r = lease
+                .worker()
+                .run_job(
+                    json!({"type": "job", "id": format!("j{i}"), "payload": i}),
+                    Duration::from_secs(5),
+                )
+                .await;
+            lease.release();
+            r
+        }));
+    }
+    for (i, t) in tasks.into_iter().enumerate() {
+        assert_eq!(t.await.unwrap().unwrap(), json!({"echo": i}));
+    }
+    let st = pool.status();
+    assert_eq!(st.size, 4);
+    assert_eq!(st.created, 4, "no extra workers");
+    pool.close(Duration::from_secs(2)).await;
+    assert_eq!(pool.status().size, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_kills_lent_workers_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = ProcessPool::start(spec(&dir, &[]), pool_config(1, 1), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let mut lease = pool.acquire(Duration::from_secs(2)).await.unwrap();
+    let pid = lease.worker().pid();
+    let job = tokio::spawn(async move {
+        let r = lease
+            .worker()
+            .run_job(
+                json!({"type": "job", "id": "s", "mode": "sleep"}),
+                Duration::from_secs(30),
+            )
+            .await;
+        drop(lease);
+        r
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    pool.close(Duration::from_secs(2)).await;
+    assert!(job.await.unwrap().is_err());
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while group_alive(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!group_alive(pid));
+    assert!(pool.acquire(Duration::from_millis(100)).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_whose_workers_cannot_start_fails_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec(&dir, &[]);
+    s.node = PathBuf::from("/nonexistent/node");
+    let err = ProcessPool::start(s, pool_config(2, 2), Duration::from_secs(1))
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("/nonexistent/node"));
+}

@@ -1,0 +1,442 @@
+//! The provider's pool of worker processes: an async driver over the resource pool's state
+//! machine (`crate::pool::PoolCore`), which makes every decision (who waits, who gets which
+//! worker, when to start or stop one). This file only carries the decisions out.
+//!
+//! Locking: one `std::sync::Mutex` around the core and the idle workers. It is never held across
+//! an `.await`; everything slow (starting a worker, a health ping, a shutdown) happens in tasks
+//! or in the caller after the lock is released, so there is no lock-order or await deadlock.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{oneshot, Notify};
+
+use super::worker::{Worker, WorkerSpec};
+use super::ProviderError;
+use crate::pool::{
+    Acquire, Action, CreateFailed, Created, PoolConfig, PoolCore, RejectReason, Release,
+    ResourceId, WaiterId,
+};
+
+/// What a queued caller receives: a worker, or why there will be none.
+type Delivery = Result<(ResourceId, Worker), ProviderError>;
+
+struct State {
+    core: PoolCore,
+    idle: HashMap<ResourceId, Worker>,
+    waiters: HashMap<WaiterId, oneshot::Sender<Delivery>>,
+    /// Process ids of every live worker, lent or idle, so `close` can kill lent ones too.
+    pids: HashMap<ResourceId, u32>,
+    /// Workers starting or stopping; `close` waits for this to reach zero.
+    in_flight: usize,
+    last_error: Option<ProviderError>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    spec: WorkerSpec,
+    epoch: Instant,
+    health_timeout: Duration,
+    settled: Notify,
+    runtime: tokio::runtime::Handle,
+}
+
+/// A pool of warm worker processes.
+#[derive(Clone)]
+pub struct ProcessPool {
+    shared: Arc<Shared>,
+}
+
+/// A borrowed worker. Give it back with [`Lease::release`]; dropping it does the same.
+pub struct Lease {
+    shared: Arc<Shared>,
+    id: ResourceId,
+    worker: Option<Worker>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProcessPoolStatus {
+    pub size: usize,
+    pub active: usize,
+    pub idle: usize,
+    pub waiting: usize,
+    pub starting: usize,
+    pub max_size: usize,
+    pub min_size: usize,
+    pub created: u64,
+    pub destroyed: u64,
+    pub avg_wait_ms: f64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+
+    /// Carries out the core's decisions. Called with the lock held; only spawns, never awaits.
+    fn run_actions(self: &Arc<Self>, st: &mut State) {
+        let actions: Vec<Action> = st.core.drain_actions().collect();
+        self.carry_out(st, actions, None);
+    }
+
+    /// Carries out `actions`, except the `Destroy` of `skip`, whose worker the caller stops.
+    fn carry_out(self: &Arc<Self>, st: &mut State, actions: Vec<Action>, skip: Option<ResourceId>) {
+        for action in actions {
+            match action {
+                Action::Create(id) => {
+                    st.in_flight += 1;
+                    let shared = self.clone();
+                    self.runtime.spawn(async move {
+                        let started = Worker::spawn(&shared.spec).await;
+                        shared.on_created(id, started);
+                    });
+                }
+                Action::Destroy(id) => {
+                    st.pids.remove(&id);
+                    if Some(id) == skip {
+                        continue;
+                    }
+                    // A lent worker is not here: its lease stops it when it comes back.
+                    if let Some(worker) = st.idle.remove(&id) {
+                        self.stop(st, worker);
+                    }
+                }
+                Action::Reject(waiter, reason) => {
+                    if let Some(tx) = st.waiters.remove(&waiter) {
+                        let _ = tx.send(Err(match reason {
+                            RejectReason::Timeout => ProviderError::Timeout {
+                                operation: "waiting for a worker".into(),
+                                timeout_ms: st.core.config().acquire_timeout_ms,
+                            },
+                            RejectReason::Closed => ProviderError::NotConnected,
+                        }));
+                    }
+                }
+            }
+        }
+    }
+
+    fn stop(self: &Arc<Self>, st: &mut State, worker: Worker) {
+        st.in_flight += 1;
+        let shared = self.clone();
+        self.runtime.spawn(async move {
+            worker.shutdown(Duration::from_millis(500)).await;
+            let mut st = shared.lock();
+            st.in_flight -= 1;
+            drop(st);
+            shared.settled.notify_waiters();
+        });
+    }
+
+    fn on_created(self: &Arc<Self>, id: ResourceId, started: Result<Worker, ProviderError>) {
+        let mut st = self.lock();
+        st.in_flight -= 1;
+        match started {
+            Ok(worker) => {
+                let now = self.now();
+                match st.core.created(id, now) {
+                    Created::Idle => {
+                        st.pids.insert(id, worker.pid());
+                        st.idle.insert(id, worker);
+                    }
+                    Created::Handoff(w) => {
+                        st.pids.insert(id, worker.pid());
+                        self.deliver(&mut st, w, id, worker);
+                    }
+                    Created::Destroy | Created::Ignored => self.stop(&mut st, worker),
+                }
+            }
+            Err(e) => {
+                st.last_error = Some(e.clone());
+                if let CreateFailed::Reject(w) = st.core.create_failed(id) {
+                    if let Some(tx) = st.waiters.remove(&w) {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            }
+        }
+        self.run_actions(&mut st);
+        drop(st);
+        self.settled.notify_waiters();
+    }
+
+    /// Hands `worker` to waiter `w`; if that caller is gone, gives the worker back.
+    fn deliver(
+        self: &Arc<Self>,
+        st: &mut State,
+        mut w: WaiterId,
+        id: ResourceId,
+        mut worker: Worker,
+    ) {
+        loop {
+            let Some(tx) = st.waiters.remove(&w) else {
+                // Not ours to give: the waiter was cancelled after the core chose it.
+                return self.give_back(st, id, worker);
+            };
+            match tx.send(Ok((id, worker))) {
+                Ok(()) => return,
+                Err(Err(_)) => unreachable!("we sent Ok"),
+                Err(Ok((_, back))) => {
+                    // The caller stopped waiting: serve the next one.
+                    worker = back;
+                    let now = self.now();
+                    match st.core.release(id, now) {
+                        Release::Handoff(next) => w = next,
+                        Release::Idle => {
+                            st.idle.insert(id, worker);
+                            return;
+                        }
+                        Release::Ignored => return self.stop(st, worker),
+                    }
+                }
+            }
+        }
+    }
+
+    fn give_back(self: &Arc<Self>, st: &mut State, id: ResourceId, worker: Worker) {
+        let now = self.now();
+        match st.core.release(id, now) {
+            Release::Idle => {
+                st.idle.insert(id, worker);
+            }
+            Release::Handoff(w) => self.deliver(st, w, id, worker),
+            Release::Ignored => self.stop(st, worker),
+        }
+    }
+
+    fn release(self: &Arc<Self>, id: ResourceId, worker: Worker) {
+        let mut st = self.lock();
+        if worker.is_broken() {
+            self.discard(&mut st, id, worker);
+        } else {
+            self.give_back(&mut st, id, worker);
+        }
+        self.run_actions(&mut st);
+    }
+
+    /// A lent worker broke: the core frees its slot (and starts a replacement where one is
+    /// needed); the worker is stopped here.
+    fn discard(self: &Arc<Self>, st: &mut State, id: ResourceId, worker: Worker) {
+        st.pids.remove(&id);
+        if st.core.discard_borrowed(id) {
+            let actions: Vec<Action> = st.core.drain_actions().collect();
+            self.carry_out(st, actions, Some(id));
+        }
+        self.stop(st, worker);
+    }
+}
+
+impl ProcessPool {
+    /// Starts `min_size` workers and waits until they are ready (or one failed to start).
+    pub async fn start(
+        spec: WorkerSpec,
+        config: PoolConfig,
+        health_timeout: Duration,
+    ) -> Result<Self, ProviderError> {
+        let min = config.min_size;
+        let core = PoolCore::new(config).map_err(|e| ProviderError::OutOfRange {
+            name: "pool",
+            expected: "a valid pool configuration",
+            got: e.to_string(),
+        })?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                core,
+                idle: HashMap::new(),
+                waiters: HashMap::new(),
+                pids: HashMap::new(),
+                in_flight: 0,
+                last_error: None,
+            }),
+            spec,
+            epoch: Instant::now(),
+            health_timeout,
+            settled: Notify::new(),
+            runtime: tokio::runtime::Handle::current(),
+        });
+        {
+            let mut st = shared.lock();
+            shared.run_actions(&mut st);
+        }
+        let pool = ProcessPool { shared };
+        // Warm: wait for the first `min` workers, failing fast if a start fails.
+        loop {
+            let notified = pool.shared.settled.notified();
+            let (warm, failed) = {
+                let st = pool.shared.lock();
+                (st.idle.len() >= min, st.last_error.clone())
+            };
+            if warm {
+                break;
+            }
+            if let Some(e) = failed {
+                pool.close(Duration::from_secs(2)).await;
+                return Err(e);
+            }
+            notified.await;
+        }
+        Ok(pool)
+    }
+
+    /// Borrows a worker, health-checking a used one first (a failing one is replaced).
+    pub async fn acquire(&self, timeout: Duration) -> Result<Lease, ProviderError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let shared = &self.shared;
+        let mut answer = {
+            let mut st = shared.lock();
+            let now = shared.now();
+            let a = st.core.acquire(now);
+            shared.run_actions(&mut st);
+            a
+        };
+        loop {
+            let (id, mut worker) = match answer {
+                Acquire::Closed => return Err(ProviderError::NotConnected),
+                Acquire::Ready(id) => {
+                    let mut st = shared.lock();
+                    match st.idle.remove(&id) {
+                        Some(w) => (id, w),
+                        None => {
+                            // The core lent a slot whose worker is gone: treat it as broken.
+                            let now = shared.now();
+                            answer = st.core.reject_borrowed(id, now).unwrap_or(Acquire::Closed);
+                            shared.run_actions(&mut st);
+                            continue;
+                        }
+                    }
+                }
+                Acquire::Queued(w) => {
+                    let (tx, rx) = oneshot::channel();
+                    shared.lock().waiters.insert(w, tx);
+                    match tokio::time::timeout_at(deadline, rx).await {
+                        Ok(Ok(Ok(delivered))) => delivered,
+                        Ok(Ok(Err(e))) => return Err(e),
+                        Ok(Err(_)) => return Err(ProviderError::NotConnected),
+                        Err(_) => {
+                            let mut st = shared.lock();
+                            st.waiters.remove(&w);
+                            st.core.cancel(w);
+                            shared.run_actions(&mut st);
+                            return Err(ProviderError::Timeout {
+                                operation: "waiting for a worker".into(),
+                                timeout_ms: timeout.as_millis() as u64,
+                            });
+                        }
+                    }
+                }
+            };
+            // Health check of a worker that has run jobs before; a fresh one just said ready.
+            if worker.jobs_done() == 0 || worker.ping(shared.health_timeout).await {
+                return Ok(Lease {
+                    shared: shared.clone(),
+                    id,
+                    worker: Some(worker),
+                });
+            }
+            worker.kill();
+            let mut st = shared.lock();
+            st.pids.remove(&id);
+            let now = shared.now();
+            answer = st.core.reject_borrowed(id, now).unwrap_or(Acquire::Closed);
+            let actions: Vec<Action> = st.core.drain_actions().collect();
+            shared.carry_out(&mut st, actions, Some(id));
+            shared.stop(&mut st, worker);
+        }
+    }
+
+    /// Stops idle workers above `min_size` idle too long and restarts up to `min_size`.
+    pub fn maintain(&self) {
+        let mut st = self.shared.lock();
+        let now = self.shared.now();
+        st.core.maintain(now);
+        self.shared.run_actions(&mut st);
+    }
+
+    pub fn status(&self) -> ProcessPoolStatus {
+        let st = self.shared.lock();
+        let s = st.core.stats();
+        let c = st.core.config();
+        ProcessPoolStatus {
+            size: s.total,
+            active: s.active,
+            idle: s.idle,
+            waiting: s.waiting,
+            starting: s.pending,
+            max_size: c.max_size,
+            min_size: c.min_size,
+            created: s.created,
+            destroyed: s.destroyed,
+            avg_wait_ms: s.avg_wait_ms,
+        }
+    }
+
+    /// Process ids of every live worker.
+    pub fn pids(&self) -> Vec<u32> {
+        self.shared.lock().pids.values().copied().collect()
+    }
+
+    /// Stops every worker, lent ones included (their jobs fail), and waits until all are gone
+    /// or `grace` has passed (after which any left are killed).
+    pub async fn close(&self, grace: Duration) {
+        let lent: Vec<u32> = {
+            let mut st = self.shared.lock();
+            let lent_ids: Vec<ResourceId> = st
+                .pids
+                .keys()
+                .filter(|id| !st.idle.contains_key(id))
+                .copied()
+                .collect();
+            let pids = lent_ids
+                .iter()
+                .filter_map(|id| st.pids.get(id).copied())
+                .collect();
+            st.core.close();
+            self.shared.run_actions(&mut st);
+            pids
+        };
+        #[cfg(unix)]
+        for pid in lent {
+            // SAFETY: plain syscall on a worker's own process group.
+            unsafe {
+                libc::killpg(pid as libc::pid_t, libc::SIGKILL);
+            }
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let notified = self.shared.settled.notified();
+            if self.shared.lock().in_flight == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl Lease {
+    pub fn worker(&mut self) -> &mut Worker {
+        self.worker
+            .as_mut()
+            .expect("a lease holds its worker until released")
+    }
+
+    pub fn release(mut self) {
+        if let Some(worker) = self.worker.take() {
+            self.shared.release(self.id, worker);
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            self.shared.release(self.id, worker);
+        }
+    }
+}
