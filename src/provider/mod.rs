@@ -4,6 +4,7 @@
 mod breaker;
 pub mod command;
 mod error;
+pub mod fixtures;
 mod pool;
 mod worker;
 
