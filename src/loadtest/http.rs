@@ -486,7 +486,7 @@ mod tests {
                     break;
                 }
                 n += 1;
-                let close = n % 7 == 0;
+                let close = n.is_multiple_of(7);
                 let conn = if close { "Connection: close\r\n" } else { "" };
                 let resp = match n % 3 {
                     0 => format!("HTTP/1.1 200 OK\r\n{conn}Content-Length: 5\r\n\r\nhello"),
