@@ -7,3 +7,9 @@ const cache = require('./lib/cache.js')
 exports.AdvancedCache = cache.AdvancedCache
 exports.CacheFactory = cache.CacheFactory
 exports.MultiLevelCache = cache.MultiLevelCache
+
+const loadtest = require('./lib/loadtest.js')
+
+exports.LoadTester = loadtest.LoadTester
+exports.LoadTestReporter = loadtest.LoadTestReporter
+exports.HttpTarget = loadtest.HttpTarget
