@@ -226,7 +226,11 @@ async fn send<E: Executor>(
 /// sends nothing new once `test_duration` has passed since the start.
 pub async fn run_closed<E: Executor>(exec: Arc<E>, cfg: ClosedConfig, state: Arc<RunState>) -> f64 {
     let origin = Instant::now();
-    let deadline = origin + cfg.test_duration;
+    // "No cut-off" arrives as a huge duration (Number.MAX_SAFE_INTEGER ms), past what an
+    // Instant can hold: a deadline a century away is the same thing.
+    let deadline = origin
+        .checked_add(cfg.test_duration)
+        .unwrap_or_else(|| origin + Duration::from_secs(100 * 365 * 86_400));
     let mut tasks = JoinSet::new();
     for user in 1..=cfg.users {
         let offset = cfg
@@ -473,6 +477,17 @@ mod tests {
             let n1 = records.iter().filter(|r| r.user == 1).count();
             assert!((95..=101).contains(&n1), "{n1}");
             assert!(elapsed <= 1002.0, "{elapsed}");
+        });
+    }
+
+    #[test]
+    fn no_cut_off_is_a_duration_too_long_for_an_instant() {
+        rt().block_on(async {
+            let state = RunState::new(0);
+            let mut cfg = closed(2, 3);
+            cfg.test_duration = Duration::from_millis(9_007_199_254_740_991);
+            run_closed(Scripted::new(1, 1, 0), cfg, state.clone()).await;
+            assert_eq!(state.progress().done, 6);
         });
     }
 
