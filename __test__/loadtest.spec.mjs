@@ -30,6 +30,11 @@ function allFinite(t, m) {
   for (const k of METRIC_KEYS) t.true(Number.isFinite(m[k]), `${k} = ${m[k]}`)
 }
 
+/** Live Node timers in this process (the original left one 30 s timer per request behind). */
+function timers() {
+  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+}
+
 /** A local HTTP server on 127.0.0.1 that counts connections and requests. */
 async function server(t, handler) {
   const stats = { connections: 0, requests: 0, bodies: [] }
@@ -91,6 +96,7 @@ test.serial('a known latency mix gives nearest-rank p50/p95/p99 within tolerance
 })
 
 test.serial('a request outliving its timeout fails with "Request timeout" and its late answer is ignored', async (t) => {
+  const timersBefore = timers()
   const lt = new LoadTester(config({ concurrentUsers: 2, requestsPerUser: 6, timeout: 40 }))
   const m = await lt.runTest(
     (userId, requestId) => requestId,
@@ -106,6 +112,7 @@ test.serial('a request outliving its timeout fails with "Request timeout" and it
   }
   await sleep(250) // the abandoned requests settle now: nothing may change
   t.is(lt.getResponses().length, 12)
+  t.is(timers(), timersBefore, 'no timer outlives the test')
 })
 
 test.serial('a throwing generator or executor is a failed request, not a crashed test', async (t) => {
@@ -316,13 +323,16 @@ test.serial('open model: latency counts from the intended send time (coordinated
 })
 
 test.serial('AbortSignal stops a JS and a native HTTP test and rejects with AbortError carrying partial metrics', async (t) => {
-  const lt = new LoadTester(config({ concurrentUsers: 3, requestsPerUser: 1000 }))
+  const lt = new LoadTester(config({ concurrentUsers: 3, requestsPerUser: 1000, thinkTime: 1 }))
+  const timersBefore = timers()
   const controller = new AbortController()
   setTimeout(() => controller.abort(), 60)
   const err = await t.throwsAsync(lt.runTest(() => 0, () => sleep(10, 0), { signal: controller.signal }))
   t.is(err.name, 'AbortError')
   t.true(err.metrics.totalRequests > 0 && err.metrics.totalRequests < 3000)
   t.false(lt.isTestRunning())
+  await sleep(20) // the abandoned executors' own 10 ms sleeps end
+  t.is(timers(), timersBefore, 'abort clears every timer')
 
   const { url } = await server(t, (req, res) => setTimeout(() => res.end('ok'), 5))
   const c2 = new AbortController()
