@@ -132,7 +132,8 @@ export interface NativeHttpOptions {
   url: string
   method?: string
   headers?: Record<string, string>
-  body?: string
+  /** Sent as is (the JS layer encodes strings as UTF-8 and other values as JSON). */
+  body?: Buffer
 }
 
 /** `LoadTestMetrics` of API.md, field for field. */

@@ -289,6 +289,24 @@ test.serial('native HTTP executor: keep-alive connections, status codes, bodies 
   t.regex(ok.requestId, /^user-[1-4]-req-\d+$/)
   t.deepEqual(lt.getUserSimulations().map((s) => s.userId).sort(), [1, 2, 3, 4])
   for (const p of progress) t.true(Number.isFinite(p.rps) && p.done <= 200 && p.inFlight <= 4)
+
+  // Binary bodies go out byte for byte.
+  const bytes = Buffer.from([0, 255, 1, 254, 0x0d, 0x0a])
+  let received
+  const binaryServer = http.createServer((req, res) => {
+    const chunks = []
+    req.on('data', (c) => chunks.push(c))
+    req.on('end', () => {
+      received = Buffer.concat(chunks)
+      res.end('ok')
+    })
+  })
+  await new Promise((resolve) => binaryServer.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise((resolve) => { binaryServer.closeAllConnections(); binaryServer.close(resolve) }))
+  const one = new LoadTester(config({ concurrentUsers: 1, requestsPerUser: 1 }))
+  const r = await one.runTest(LoadTester.http({ url: `http://127.0.0.1:${binaryServer.address().port}/`, method: 'PUT', body: bytes }))
+  t.is(r.successfulRequests, 1)
+  t.deepEqual(received, bytes)
 })
 
 test.serial('native HTTP executor: a slow server times out, a closed port fails, nothing hangs', async (t) => {

@@ -92,7 +92,8 @@ export declare class HttpTarget {
   readonly url: string
   readonly method: string
   readonly headers: Readonly<Record<string, string>>
-  readonly body: string | undefined
+  /** The body as given (a string, a copy of the bytes, or the JSON text of a value). */
+  readonly body: string | Buffer | undefined
 }
 
 export interface RunOptions {

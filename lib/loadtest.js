@@ -147,7 +147,7 @@ class HttpTarget {
     }
     let body
     if (typeof o.body === 'string') body = o.body
-    else if (Buffer.isBuffer(o.body) || o.body instanceof Uint8Array) body = Buffer.from(o.body).toString('utf8')
+    else if (o.body instanceof Uint8Array) body = Buffer.from(o.body) // a copy: later edits do not leak in
     else if (o.body !== undefined) {
       body = JSON.stringify(o.body)
       if (body === undefined) throw v.typeError('body', 'a string, Buffer or JSON-serialisable value', o.body)
@@ -165,7 +165,8 @@ class HttpTarget {
   }
 
   #native() {
-    return { url: this.url, method: this.method, headers: this.headers, body: this.body }
+    const body = typeof this.body === 'string' ? Buffer.from(this.body, 'utf8') : this.body
+    return { url: this.url, method: this.method, headers: this.headers, body }
   }
 
   /** @internal */

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use napi::bindgen_prelude::Float64ArraySlice;
+use napi::bindgen_prelude::{Buffer, Float64ArraySlice};
 use napi_derive::napi;
 
 use super::error::Result;
@@ -110,7 +110,8 @@ pub struct NativeHttpOptions {
     pub url: String,
     pub method: Option<String>,
     pub headers: Option<HashMap<String, String>>,
-    pub body: Option<String>,
+    /// Sent as is (the JS layer encodes strings as UTF-8 and other values as JSON).
+    pub body: Option<Buffer>,
 }
 
 /// The closed model: API.md's `LoadTestConfig`, already validated by the JS layer and checked
@@ -219,7 +220,7 @@ impl NativeHttpRun {
             &http.url,
             http.method.as_deref().unwrap_or("GET"),
             &headers,
-            http.body.as_deref().map(str::as_bytes),
+            http.body.as_deref(),
         )?;
         Ok(Self {
             exec: Arc::new(HttpExecutor::new(Arc::new(target))),
