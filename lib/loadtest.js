@@ -366,6 +366,12 @@ class JsClosedRun {
       this.endUser(u)
       return true
     }
+    // Back to back, the timeout timer is re-armed for the next request at once; across a pause
+    // it is cleared, so it never outlives its request by more than a synchronous step.
+    if (u.timer !== null) {
+      clearTimeout(u.timer)
+      u.timer = null
+    }
     if (u.thinkTimer === null) u.thinkTimer = setTimeout(() => this.next(u), thinkTime)
     else u.thinkTimer.refresh()
     return true
