@@ -407,7 +407,7 @@ impl Executor for HttpExecutor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loadtest::{run_closed, ClosedConfig, RunState};
+    use crate::loadtest::{run_closed, ClosedConfig, Record, RunState};
     use std::time::Duration;
     use tokio::net::TcpListener;
 
@@ -498,6 +498,94 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Answers every request with `response`, written `step` bytes at a time with a pause
+    /// between writes, so the client sees heads and chunk lines split across reads.
+    async fn dribble(listener: TcpListener, response: Vec<u8>, step: usize) {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let response = response.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                loop {
+                    let mut got = 0;
+                    while !buf[..got].windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut buf[got..]).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => got += k,
+                        }
+                    }
+                    for piece in response.chunks(step) {
+                        if s.write_all(piece).await.is_err() {
+                            return;
+                        }
+                        s.flush().await.ok();
+                        if step < 64 {
+                            tokio::time::sleep(Duration::from_micros(200)).await;
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    fn run_against(
+        response: Vec<u8>,
+        step: usize,
+        requests: u64,
+    ) -> (crate::loadtest::Metrics, Vec<Record>) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = tokio::spawn(dribble(listener, response, step));
+            let target =
+                HttpTarget::new(&format!("http://127.0.0.1:{port}/"), "GET", &[], None).unwrap();
+            let state = RunState::new(1000);
+            let cfg = ClosedConfig {
+                users: 2,
+                requests_per_user: requests,
+                ramp_up: Duration::ZERO,
+                test_duration: Duration::from_secs(20),
+                think_time: Duration::ZERO,
+                timeout: Duration::from_secs(10),
+            };
+            run_closed(
+                Arc::new(HttpExecutor::new(Arc::new(target))),
+                cfg,
+                state.clone(),
+            )
+            .await;
+            server.abort();
+            (state.metrics(1000.0, 2), state.take_records())
+        })
+    }
+
+    #[test]
+    fn responses_split_across_many_reads_are_framed_exactly() {
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Pad: aaaaaaaaaaaaaaaa\r\n\r\n5\r\nhello\r\n1a;ext=1\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n".to_vec();
+        let (m, records) = run_against(chunked, 3, 5);
+        assert_eq!(
+            (m.total_requests, m.failed_requests),
+            (10, 0),
+            "{records:?}"
+        );
+        assert!(records.iter().all(|r| r.size == 31));
+    }
+
+    #[test]
+    fn large_bodies_are_counted_not_kept() {
+        let body = vec![b'x'; 3 * 1024 * 1024 + 17];
+        let mut response =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        response.extend_from_slice(&body);
+        let (m, records) = run_against(response, 256 * 1024, 3);
+        assert_eq!((m.total_requests, m.failed_requests), (6, 0), "{records:?}");
+        assert!(records.iter().all(|r| r.size == body.len() as u64));
     }
 
     #[test]
