@@ -175,6 +175,20 @@ test.serial('nothing new is sent once testDuration has passed', async (t) => {
   t.true(m.totalRequests > 10 && m.totalRequests < 60, `${m.totalRequests}`)
 })
 
+test.serial('regression: synchronous executors interleave users instead of one user taking the whole duration', async (t) => {
+  const lt = new LoadTester(config({ concurrentUsers: 3, requestsPerUser: 1e9, testDuration: 60 }))
+  const m = await lt.runTest((u) => u, (u) => {
+    const until = performance.now() + 0.05 // a synchronous executor doing 50 µs of work
+    while (performance.now() < until);
+    if (u === 2) throw new Error('sync failure')
+    return u
+  })
+  const perUser = [1, 2, 3].map((u) => lt.getUserSimulations().find((s) => s.userId === u).responses.length)
+  t.true(perUser.every((n) => n > 50), `requests per user ${perUser}`)
+  t.true(Math.max(...perUser) - Math.min(...perUser) <= 1, `requests per user ${perUser}`)
+  t.is(m.failedRequests, perUser[1])
+})
+
 test.serial('an empty test gives zeros, never NaN', async (t) => {
   const lt = new LoadTester(config({ requestsPerUser: 0 }))
   const m = await lt.runTest(() => 0, async () => 0)

@@ -268,8 +268,10 @@ class JsClosedRun {
       onOk: null,
       onErr: null,
       done: false,
+      resume: null,
       sim: this.sink.simulation(id),
     }
+    u.resume = () => this.next(u)
     this.handlers(u)
     return u
   }
@@ -300,41 +302,42 @@ class JsClosedRun {
     }
   }
 
-  /** Sends the user's next requests until one is pending, or ends the user. */
+  /**
+   * Sends the user's next request, or ends the user. A synchronous result (or throw) continues
+   * in a microtask, as the original's `await` did, so users interleave and one user with a
+   * synchronous executor cannot take the whole test duration for itself.
+   */
   next(u) {
-    const { requestsPerUser } = this.cfg
-    for (;;) {
-      if (this.stopped) return
-      if (u.n >= requestsPerUser || performance.now() >= this.deadline) return this.endUser(u)
-      const n = u.n++
-      const requestId = `user-${u.id}-req-${n}`
-      u.requestId = requestId
-      u.payload = undefined
-      u.start = performance.now()
-      let p
-      try {
-        u.payload = this.gen(u.id, requestId)
-        p = this.exec(u.payload)
-      } catch (err) {
-        this.record(u, false, errorMessage(err), 0)
-        if (this.think(u)) return
-        continue
-      }
-      if (isThenable(p)) {
-        u.busy = true
-        this.inFlight++
-        if (u.timer === null) u.timer = setTimeout(() => this.onTimeout(u), this.cfg.timeout)
-        else u.timer.refresh()
-        try {
-          p.then(u.onOk, u.onErr)
-        } catch (err) {
-          this.settle(u, false, err)
-        }
-        return
-      }
-      this.record(u, true, undefined, sizeOf(p))
-      if (this.think(u)) return
+    if (this.stopped) return
+    if (u.n >= this.cfg.requestsPerUser || performance.now() >= this.deadline) return this.endUser(u)
+    const n = u.n++
+    const requestId = `user-${u.id}-req-${n}`
+    u.requestId = requestId
+    u.payload = undefined
+    u.start = performance.now()
+    let p
+    try {
+      u.payload = this.gen(u.id, requestId)
+      p = this.exec(u.payload)
+    } catch (err) {
+      this.record(u, false, errorMessage(err), 0)
+      if (!this.think(u)) queueMicrotask(u.resume)
+      return
     }
+    if (isThenable(p)) {
+      u.busy = true
+      this.inFlight++
+      if (u.timer === null) u.timer = setTimeout(() => this.onTimeout(u), this.cfg.timeout)
+      else u.timer.refresh()
+      try {
+        p.then(u.onOk, u.onErr)
+      } catch (err) {
+        this.settle(u, false, err)
+      }
+      return
+    }
+    this.record(u, true, undefined, sizeOf(p))
+    if (!this.think(u)) queueMicrotask(u.resume)
   }
 
   settle(u, ok, value) {
@@ -373,7 +376,7 @@ class JsClosedRun {
       clearTimeout(u.timer)
       u.timer = null
     }
-    if (u.thinkTimer === null) u.thinkTimer = setTimeout(() => this.next(u), thinkTime)
+    if (u.thinkTimer === null) u.thinkTimer = setTimeout(u.resume, thinkTime)
     else u.thinkTimer.refresh()
     return true
   }
@@ -453,50 +456,46 @@ class JsOpenRun extends JsClosedRun {
   }
 
   next(u) {
-    for (;;) {
-      if (this.stopped) return
-      if (u.due === undefined) {
-        if (this.nextIndex >= this.total) return this.endUser(u)
-        u.index = this.nextIndex++
-        u.due = this.origin + u.index * this.period
-      }
-      const wait = u.due - performance.now()
-      if (wait >= 1) {
-        if (u.thinkTimer === null) u.thinkTimer = setTimeout(() => this.next(u), wait)
-        else {
-          clearTimeout(u.thinkTimer)
-          u.thinkTimer = setTimeout(() => this.next(u), wait)
-        }
-        return
-      }
-      const requestId = `req-${u.index}`
-      u.requestId = requestId
-      u.payload = undefined
-      u.start = u.due // latency from the intended time: queueing behind busy workers counts
-      u.due = undefined
-      let p
-      try {
-        u.payload = this.gen(u.id, requestId)
-        p = this.exec(u.payload)
-      } catch (err) {
-        this.record(u, false, errorMessage(err), 0)
-        continue
-      }
-      if (isThenable(p)) {
-        u.busy = true
-        this.inFlight++
-        // The timeout counts from the actual send, so a request sent late is not cut short.
-        if (u.timer === null) u.timer = setTimeout(() => this.onTimeout(u), this.cfg.timeout)
-        else u.timer.refresh()
-        try {
-          p.then(u.onOk, u.onErr)
-        } catch (err) {
-          this.settle(u, false, err)
-        }
-        return
-      }
-      this.record(u, true, undefined, sizeOf(p))
+    if (this.stopped) return
+    if (u.due === undefined) {
+      if (this.nextIndex >= this.total) return this.endUser(u)
+      u.index = this.nextIndex++
+      u.due = this.origin + u.index * this.period
     }
+    const wait = u.due - performance.now()
+    if (wait >= 1) {
+      if (u.thinkTimer !== null) clearTimeout(u.thinkTimer)
+      u.thinkTimer = setTimeout(u.resume, wait)
+      return
+    }
+    const requestId = `req-${u.index}`
+    u.requestId = requestId
+    u.payload = undefined
+    u.start = u.due // latency from the intended time: queueing behind busy workers counts
+    u.due = undefined
+    let p
+    try {
+      u.payload = this.gen(u.id, requestId)
+      p = this.exec(u.payload)
+    } catch (err) {
+      this.record(u, false, errorMessage(err), 0)
+      return queueMicrotask(u.resume)
+    }
+    if (isThenable(p)) {
+      u.busy = true
+      this.inFlight++
+      // The timeout counts from the actual send, so a request sent late is not cut short.
+      if (u.timer === null) u.timer = setTimeout(() => this.onTimeout(u), this.cfg.timeout)
+      else u.timer.refresh()
+      try {
+        p.then(u.onOk, u.onErr)
+      } catch (err) {
+        this.settle(u, false, err)
+      }
+      return
+    }
+    this.record(u, true, undefined, sizeOf(p))
+    queueMicrotask(u.resume)
   }
 
   think() {
