@@ -40,6 +40,38 @@ export declare class NativeCache {
   evictionOrder(): Array<string>
 }
 
+/**
+ * One native HTTP load test. Create one per test: `run()` may be called once; `progress()`
+ * and `cancel()` work while it runs, `takeRecords()` after.
+ */
+export declare class NativeHttpRun {
+  /** The closed model: virtual users, each on its own keep-alive connection. */
+  static closed(http: NativeHttpOptions, o: NativeClosedOptions): NativeHttpRun
+  /** The open model: a constant arrival rate, latencies from each request's intended time. */
+  static open(http: NativeHttpOptions, o: NativeOpenOptions): NativeHttpRun
+  /** Runs the test on napi's tokio runtime; the JS thread stays free for progress events. */
+  run(): Promise<NativeRunResult>
+  progress(): NativeProgress
+  /** Stops sending; requests in flight are abandoned and not counted. */
+  cancel(): void
+  /** The kept per-request records, oldest first (emptied by the call). */
+  takeRecords(): Array<NativeRecord>
+}
+
+/**
+ * Exact metrics for the JS executor path, fed in batches of `[duration, size, ...]` pairs
+ * (a negative size marks a failure), so a test crosses into Rust once per batch.
+ */
+export declare class NativeRecorder {
+  constructor()
+  /** Records the first `len` numbers of `pairs`. */
+  addBatch(pairs: Float64Array, len: number): void
+  metrics(elapsedMs: number, users: number): NativeLoadMetrics
+  /** Nearest-rank percentile of successful durations (`q` in 0..=1). */
+  percentile(q: number): number
+  total(): number
+}
+
 export interface NativeCacheOptions {
   maxSize?: number
   maxMemory?: number
@@ -63,6 +95,20 @@ export interface NativeCacheStats {
   newestEntry?: number
 }
 
+/**
+ * The closed model: API.md's `LoadTestConfig`, already validated by the JS layer and checked
+ * again here.
+ */
+export interface NativeClosedOptions {
+  concurrentUsers: number
+  requestsPerUser: number
+  rampUpTime: number
+  testDuration: number
+  thinkTime: number
+  timeout: number
+  maxRecords: number
+}
+
 export interface NativeDiskFailure {
   key?: string
   path: string
@@ -79,6 +125,43 @@ export interface NativeEntryInfo {
   size: number
   /** The metadata as JSON text. */
   metadata?: string
+}
+
+export interface NativeHttpOptions {
+  /** `http://host[:port]/path`. */
+  url: string
+  method?: string
+  headers?: Record<string, string>
+  /** Sent as is (the JS layer encodes strings as UTF-8 and other values as JSON). */
+  body?: Buffer
+}
+
+/** `LoadTestMetrics` of API.md, field for field. */
+export interface NativeLoadMetrics {
+  totalRequests: number
+  successfulRequests: number
+  failedRequests: number
+  averageResponseTime: number
+  minResponseTime: number
+  maxResponseTime: number
+  p50ResponseTime: number
+  p95ResponseTime: number
+  p99ResponseTime: number
+  requestsPerSecond: number
+  errorsPerSecond: number
+  throughput: number
+  concurrentUsers: number
+  testDuration: number
+  errorRate: number
+}
+
+/** The open model: `rate` requests per second for `duration`, over `connections`. */
+export interface NativeOpenOptions {
+  rate: number
+  duration: number
+  connections: number
+  timeout: number
+  maxRecords: number
 }
 
 export interface NativePoolOptions {
@@ -101,6 +184,30 @@ export interface NativePoolStats {
   avgWaitTime: number
   created: number
   destroyed: number
+}
+
+export interface NativeProgress {
+  done: number
+  inFlight: number
+  p95: number
+}
+
+/** One request as `getResponses()` shows it; times in ms since the run started. */
+export interface NativeRecord {
+  userId: number
+  seq: number
+  startTime: number
+  endTime: number
+  success: boolean
+  error?: string
+  statusCode?: number
+  responseSize: number
+}
+
+export interface NativeRunResult {
+  /** Milliseconds from the first scheduled request to the last one's end. */
+  elapsed: number
+  metrics: NativeLoadMetrics
 }
 
 /** READY (resource id) | QUEUED (waiter id) | CLOSED. */

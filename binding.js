@@ -836,6 +836,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeCache = nativeBinding.NativeCache
+module.exports.NativeHttpRun = nativeBinding.NativeHttpRun
+module.exports.NativeRecorder = nativeBinding.NativeRecorder
 module.exports.poolAcquire = nativeBinding.poolAcquire
 module.exports.poolCancel = nativeBinding.poolCancel
 module.exports.poolCheckInvariants = nativeBinding.poolCheckInvariants

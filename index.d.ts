@@ -3,3 +3,4 @@
 
 export * from './lib/cache'
 export * from './lib/pool'
+export * from './lib/loadtest'

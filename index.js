@@ -13,3 +13,9 @@ const pool = require('./lib/pool.js')
 exports.ResourceManager = pool.ResourceManager
 exports.ResourcePool = pool.ResourcePool
 exports.BoundedCollection = pool.BoundedCollection
+
+const loadtest = require('./lib/loadtest.js')
+
+exports.LoadTester = loadtest.LoadTester
+exports.LoadTestReporter = loadtest.LoadTestReporter
+exports.HttpTarget = loadtest.HttpTarget

@@ -1,5 +1,15 @@
 // ESM entry: the same objects as the CommonJS entry, re-exported by name.
 import cjs from './index.js'
 
-export const { AdvancedCache, CacheFactory, MultiLevelCache, ResourceManager, ResourcePool, BoundedCollection } = cjs
+export const {
+  AdvancedCache,
+  CacheFactory,
+  MultiLevelCache,
+  ResourceManager,
+  ResourcePool,
+  BoundedCollection,
+  LoadTester,
+  LoadTestReporter,
+  HttpTarget,
+} = cjs
 export default cjs

@@ -47,3 +47,16 @@ impl From<crate::pool::PoolError> for napi::Error<&'static str> {
         }
     }
 }
+
+impl From<crate::loadtest::LoadTestError> for napi::Error<&'static str> {
+    fn from(e: crate::loadtest::LoadTestError) -> Self {
+        use crate::loadtest::LoadTestError as E;
+        let message = e.to_string();
+        match e {
+            E::InvalidType { .. } => type_error(message),
+            E::OutOfRange { .. } => range_error(message),
+            E::InvalidUrl { .. } => napi::Error::new(INVALID_ARG_VALUE, message),
+            E::AlreadyStarted => failure(message),
+        }
+    }
+}

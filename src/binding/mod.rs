@@ -4,3 +4,4 @@
 mod cache;
 mod error;
 mod pool;
+mod loadtest;

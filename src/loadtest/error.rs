@@ -1,0 +1,65 @@
+use thiserror::Error;
+
+/// Everything the load-test core can refuse or fail at.
+#[derive(Debug, Error)]
+pub enum LoadTestError {
+    /// An option or argument of the wrong kind (becomes a JS `TypeError`).
+    #[error("{name} must be {expected}")]
+    InvalidType {
+        name: &'static str,
+        expected: &'static str,
+    },
+    /// An option or argument outside its range (becomes a JS `RangeError`).
+    #[error("{name} must be {expected}, got {got}")]
+    OutOfRange {
+        name: &'static str,
+        expected: &'static str,
+        got: String,
+    },
+    /// A target URL this client cannot send to (becomes a JS `TypeError`).
+    #[error("url {url:?} cannot be used: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    /// `run` was called on a run that already started; create a new one per test.
+    #[error("this load test run was already started; create a new run for each test")]
+    AlreadyStarted,
+}
+
+impl LoadTestError {
+    pub(crate) fn out_of_range(
+        name: &'static str,
+        expected: &'static str,
+        got: impl ToString,
+    ) -> Self {
+        LoadTestError::OutOfRange {
+            name,
+            expected,
+            got: got.to_string(),
+        }
+    }
+}
+
+/// A whole number of at least `min` given as a JS number.
+pub fn whole(name: &'static str, value: f64, min: u64) -> Result<u64, LoadTestError> {
+    const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
+    if !value.is_finite() || value.fract() != 0.0 || value < min as f64 || value > MAX_SAFE {
+        let expected = if min == 0 {
+            "a finite whole number >= 0"
+        } else {
+            "a finite whole number >= 1"
+        };
+        return Err(LoadTestError::out_of_range(name, expected, value));
+    }
+    Ok(value as u64)
+}
+
+/// A finite number greater than zero given as a JS number.
+pub fn positive(name: &'static str, value: f64) -> Result<f64, LoadTestError> {
+    if !value.is_finite() || value <= 0.0 {
+        return Err(LoadTestError::out_of_range(
+            name,
+            "a finite number > 0",
+            value,
+        ));
+    }
+    Ok(value)
+}

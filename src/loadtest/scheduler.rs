@@ -1,0 +1,532 @@
+//! The load scheduler on tokio, generic over what a request is ([`Executor`]), so it runs the
+//! native HTTP client in production and a scripted fake in the tests below.
+//!
+//! Two models:
+//! - closed ([`run_closed`]): `users` virtual users, each sending its requests one after another
+//!   (the original's model), started evenly over the ramp-up and cut off at the test duration;
+//! - open ([`run_open`]): requests at a constant arrival rate, each with an intended send time,
+//!   and latency measured from that intended time, so a stalled server cannot hide its queueing
+//!   behind the load generator (coordinated omission, as corrected by wrk2 and k6).
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::{sleep_until, timeout, Instant};
+
+use super::recorder::{Metrics, Recorder};
+
+/// Failure message of a request that outlived its timeout (the original's wording).
+pub const TIMEOUT_MESSAGE: &str = "Request timeout";
+
+/// What a successful request returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Reply {
+    pub size: u64,
+    pub status: Option<u16>,
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub message: String,
+    pub status: Option<u16>,
+}
+
+impl Failure {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            status: None,
+        }
+    }
+}
+
+/// Sends one request. `State` is what a user keeps between its requests (a keep-alive
+/// connection for HTTP). A request that times out or is cancelled has its future dropped, so an
+/// executor must leave `state` usable (or empty) at every await point.
+pub trait Executor: Send + Sync + 'static {
+    type State: Send + 'static;
+    fn state(&self, user: u32) -> Self::State;
+    fn execute(
+        &self,
+        state: &mut Self::State,
+    ) -> impl Future<Output = Result<Reply, Failure>> + Send;
+}
+
+/// One request as the JS layer reports it in `getResponses()`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub user: u32,
+    pub seq: u64,
+    /// Milliseconds since the start of the run (the intended send time in the open model).
+    pub start_ms: f64,
+    pub end_ms: f64,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub status: Option<u16>,
+    pub size: u64,
+}
+
+/// The closed model's settings (API.md's `LoadTestConfig`, in native units).
+#[derive(Debug, Clone)]
+pub struct ClosedConfig {
+    pub users: u32,
+    pub requests_per_user: u64,
+    pub ramp_up: Duration,
+    pub test_duration: Duration,
+    pub think_time: Duration,
+    pub timeout: Duration,
+}
+
+/// The open model's settings.
+#[derive(Debug, Clone)]
+pub struct OpenConfig {
+    /// Requests per second.
+    pub rate: f64,
+    pub duration: Duration,
+    /// How many requests may be in flight at once (connections, for HTTP).
+    pub connections: u32,
+    pub timeout: Duration,
+}
+
+struct Tally {
+    recorder: Recorder,
+    records: Vec<Record>,
+    max_records: usize,
+}
+
+/// What a running test shares between its tasks and its owner: live counters for progress
+/// reports, the tally, and the cancel switch.
+pub struct RunState {
+    tally: Mutex<Tally>,
+    in_flight: AtomicU64,
+    cancel: watch::Sender<bool>,
+    cancelled: AtomicBool,
+}
+
+/// A live view for `progress` events.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    pub done: u64,
+    pub in_flight: u64,
+    pub p95: f64,
+}
+
+impl RunState {
+    /// `max_records`: how many per-request records to keep; metrics stay exact beyond it.
+    pub fn new(max_records: usize) -> Arc<Self> {
+        Arc::new(Self {
+            tally: Mutex::new(Tally {
+                recorder: Recorder::new(),
+                records: Vec::new(),
+                max_records,
+            }),
+            in_flight: AtomicU64::new(0),
+            cancel: watch::channel(false).0,
+            cancelled: AtomicBool::new(false),
+        })
+    }
+
+    fn tally(&self) -> MutexGuard<'_, Tally> {
+        // A panic while holding the lock cannot leave the tally half-written in a way that
+        // matters more than losing the test, so recover the data.
+        self.tally.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stops the run: nothing new is sent and requests in flight are abandoned unrecorded.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        self.cancel.send_replace(true);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    pub fn progress(&self) -> Progress {
+        let t = self.tally();
+        Progress {
+            done: t.recorder.total(),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            p95: t.recorder.percentile(0.95),
+        }
+    }
+
+    pub fn metrics(&self, elapsed_ms: f64, users: u64) -> Metrics {
+        self.tally().recorder.metrics(elapsed_ms, users)
+    }
+
+    /// Takes the kept per-request records (oldest first).
+    pub fn take_records(&self) -> Vec<Record> {
+        std::mem::take(&mut self.tally().records)
+    }
+
+    fn record(&self, user: u32, seq: u64, start_ms: f64, end_ms: f64, r: Result<Reply, Failure>) {
+        let mut t = self.tally();
+        let (ok, error, status, size) = match r {
+            Ok(reply) => {
+                t.recorder.success(end_ms - start_ms, reply.size);
+                (true, None, reply.status, reply.size)
+            }
+            Err(f) => {
+                t.recorder.failure();
+                (false, Some(f.message), f.status, 0)
+            }
+        };
+        if t.records.len() < t.max_records {
+            t.records.push(Record {
+                user,
+                seq,
+                start_ms,
+                end_ms,
+                ok,
+                error,
+                status,
+                size,
+            });
+        }
+    }
+}
+
+/// Resolves once the run is cancelled (never, otherwise).
+async fn cancelled(mut rx: watch::Receiver<bool>) {
+    // An error means the sender is gone, which cannot happen while the state lives: wait forever.
+    if rx.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+fn ms_between(origin: Instant, t: Instant) -> f64 {
+    t.saturating_duration_since(origin).as_secs_f64() * 1000.0
+}
+
+/// Sends one request with its timeout; `None` if the run was cancelled meanwhile.
+async fn send<E: Executor>(
+    exec: &E,
+    st: &mut E::State,
+    limit: Duration,
+    state: &RunState,
+) -> Option<Result<Reply, Failure>> {
+    state.in_flight.fetch_add(1, Ordering::Relaxed);
+    // Dropping the timeout future cancels its timer: no timer outlives its request.
+    let r = tokio::select! {
+        r = timeout(limit, exec.execute(st)) => Some(r.unwrap_or_else(|_| Err(Failure::new(TIMEOUT_MESSAGE)))),
+        _ = cancelled(state.cancel.subscribe()) => None,
+    };
+    state.in_flight.fetch_sub(1, Ordering::Relaxed);
+    r
+}
+
+/// Runs the closed model and returns the elapsed milliseconds. Users 1..=N start at
+/// `(user - 1) * rampUp / N` (the original's spacing); each sends its requests in order and
+/// sends nothing new once `test_duration` has passed since the start.
+pub async fn run_closed<E: Executor>(exec: Arc<E>, cfg: ClosedConfig, state: Arc<RunState>) -> f64 {
+    let origin = Instant::now();
+    // "No cut-off" arrives as a huge duration (Number.MAX_SAFE_INTEGER ms), past what an
+    // Instant can hold: a deadline a century away is the same thing.
+    let deadline = origin
+        .checked_add(cfg.test_duration)
+        .unwrap_or_else(|| origin + Duration::from_secs(100 * 365 * 86_400));
+    let mut tasks = JoinSet::new();
+    for user in 1..=cfg.users {
+        let offset = cfg
+            .ramp_up
+            .mul_f64(f64::from(user - 1) / f64::from(cfg.users));
+        if offset >= cfg.test_duration {
+            break; // this user and every later one would start after the cut-off
+        }
+        let (exec, cfg, state) = (exec.clone(), cfg.clone(), state.clone());
+        tasks.spawn(async move {
+            tokio::select! {
+                _ = sleep_until(origin + offset) => {}
+                _ = cancelled(state.cancel.subscribe()) => return,
+            }
+            let mut st = exec.state(user);
+            for seq in 0..cfg.requests_per_user {
+                let start = Instant::now();
+                if start >= deadline || state.is_cancelled() {
+                    break;
+                }
+                let Some(r) = send(&*exec, &mut st, cfg.timeout, &state).await else {
+                    break;
+                };
+                let end = Instant::now();
+                state.record(
+                    user,
+                    seq,
+                    ms_between(origin, start),
+                    ms_between(origin, end),
+                    r,
+                );
+                if !cfg.think_time.is_zero() && seq + 1 < cfg.requests_per_user {
+                    // A think that would end past the cut-off could only be followed by nothing.
+                    if end + cfg.think_time >= deadline {
+                        break;
+                    }
+                    tokio::select! {
+                        _ = sleep_until(end + cfg.think_time) => {}
+                        _ = cancelled(state.cancel.subscribe()) => break,
+                    }
+                }
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    ms_between(origin, Instant::now())
+}
+
+/// Runs the open model and returns the elapsed milliseconds. Request `i` is due at
+/// `i / rate`; a free worker takes the next due request, waits for its time, sends it, and
+/// records its latency from the due time, so time spent queued behind busy workers counts.
+pub async fn run_open<E: Executor>(exec: Arc<E>, cfg: OpenConfig, state: Arc<RunState>) -> f64 {
+    let origin = Instant::now();
+    let total = (cfg.rate * cfg.duration.as_secs_f64()).floor() as u64;
+    let period = 1.0 / cfg.rate;
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = JoinSet::new();
+    for worker in 1..=cfg.connections {
+        let (exec, cfg, state, next) = (exec.clone(), cfg.clone(), state.clone(), next.clone());
+        tasks.spawn(async move {
+            let mut st = exec.state(worker);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total || state.is_cancelled() {
+                    break;
+                }
+                let due = origin + Duration::from_secs_f64(period * i as f64);
+                tokio::select! {
+                    _ = sleep_until(due) => {}
+                    _ = cancelled(state.cancel.subscribe()) => break,
+                }
+                let Some(r) = send(&*exec, &mut st, cfg.timeout, &state).await else {
+                    break;
+                };
+                let end = Instant::now();
+                state.record(
+                    worker,
+                    i,
+                    ms_between(origin, due),
+                    ms_between(origin, end),
+                    r,
+                );
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    ms_between(origin, Instant::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    /// Sleeps `slow` on every 50th request overall, `fast` otherwise; fails every `fail_every`th.
+    struct Scripted {
+        fast: Duration,
+        slow: Duration,
+        fail_every: u64,
+        count: AtomicU64,
+        max_in_flight: AtomicU32,
+        in_flight: AtomicU32,
+    }
+
+    impl Scripted {
+        fn new(fast_ms: u64, slow_ms: u64, fail_every: u64) -> Arc<Self> {
+            Arc::new(Self {
+                fast: Duration::from_millis(fast_ms),
+                slow: Duration::from_millis(slow_ms),
+                fail_every,
+                count: AtomicU64::new(0),
+                max_in_flight: AtomicU32::new(0),
+                in_flight: AtomicU32::new(0),
+            })
+        }
+    }
+
+    impl Executor for Scripted {
+        type State = u32;
+        fn state(&self, user: u32) -> u32 {
+            user
+        }
+        async fn execute(&self, _user: &mut u32) -> Result<Reply, Failure> {
+            let n = self.count.fetch_add(1, Ordering::SeqCst);
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            let wait = if n % 50 == 49 { self.slow } else { self.fast };
+            tokio::time::sleep(wait).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            if self.fail_every > 0 && n % self.fail_every == self.fail_every - 1 {
+                return Err(Failure::new("scripted failure"));
+            }
+            Ok(Reply {
+                size: 7,
+                status: Some(200),
+            })
+        }
+    }
+
+    fn closed(users: u32, per_user: u64) -> ClosedConfig {
+        ClosedConfig {
+            users,
+            requests_per_user: per_user,
+            ramp_up: Duration::ZERO,
+            test_duration: Duration::from_secs(60),
+            think_time: Duration::ZERO,
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_request_accounted_with_exact_counts_and_ids() {
+        rt().block_on(async {
+            let exec = Scripted::new(1, 1, 10);
+            let state = RunState::new(1000);
+            run_closed(exec.clone(), closed(5, 20), state.clone()).await;
+            let m = state.metrics(1000.0, 5);
+            assert_eq!(m.total_requests, 100);
+            assert_eq!(m.failed_requests, 10);
+            assert_eq!(m.successful_requests, 90);
+            assert_eq!(exec.max_in_flight.load(Ordering::SeqCst), 5);
+            let records = state.take_records();
+            assert_eq!(records.len(), 100);
+            for user in 1..=5 {
+                let seqs: Vec<u64> = records
+                    .iter()
+                    .filter(|r| r.user == user)
+                    .map(|r| r.seq)
+                    .collect();
+                assert_eq!(seqs, (0..20).collect::<Vec<_>>());
+            }
+        });
+    }
+
+    #[test]
+    fn latency_mix_gives_nearest_rank_percentiles() {
+        rt().block_on(async {
+            let state = RunState::new(0);
+            run_closed(Scripted::new(10, 100, 0), closed(10, 100), state.clone()).await;
+            let m = state.metrics(1000.0, 10);
+            assert_eq!(m.total_requests, 1000);
+            assert!((m.p50_response_time - 10.0).abs() < 0.05, "{m:?}");
+            assert!((m.p95_response_time - 10.0).abs() < 0.05, "{m:?}");
+            assert!((m.p99_response_time - 100.0).abs() < 0.2, "{m:?}");
+            assert!((m.max_response_time - 100.0).abs() < 0.2, "{m:?}");
+            assert!(
+                state.take_records().is_empty(),
+                "records cap of 0 keeps none"
+            );
+        });
+    }
+
+    #[test]
+    fn timeouts_fail_with_the_original_message() {
+        rt().block_on(async {
+            let state = RunState::new(100);
+            let mut cfg = closed(1, 100);
+            cfg.timeout = Duration::from_millis(50);
+            run_closed(Scripted::new(1, 1000, 0), cfg, state.clone()).await;
+            let m = state.metrics(1000.0, 1);
+            assert_eq!(m.total_requests, 100);
+            assert_eq!(m.failed_requests, 2);
+            let failed: Vec<_> = state.take_records().into_iter().filter(|r| !r.ok).collect();
+            assert_eq!(failed.len(), 2);
+            for r in failed {
+                assert_eq!(r.error.as_deref(), Some(TIMEOUT_MESSAGE));
+                assert!((r.end_ms - r.start_ms - 50.0).abs() < 1.0);
+            }
+        });
+    }
+
+    #[test]
+    fn ramp_up_spreads_users_and_duration_cuts_off() {
+        rt().block_on(async {
+            let state = RunState::new(10_000);
+            let cfg = ClosedConfig {
+                users: 4,
+                requests_per_user: 1000,
+                ramp_up: Duration::from_millis(400),
+                test_duration: Duration::from_millis(1000),
+                think_time: Duration::from_millis(9),
+                timeout: Duration::from_secs(1),
+            };
+            let elapsed = run_closed(Scripted::new(1, 1, 0), cfg, state.clone()).await;
+            let records = state.take_records();
+            for user in 1..=4u32 {
+                let first = records.iter().find(|r| r.user == user).unwrap();
+                let expected = f64::from(user - 1) * 100.0;
+                assert!(
+                    (first.start_ms - expected).abs() < 1.0,
+                    "user {user}: {first:?}"
+                );
+            }
+            assert!(records.iter().all(|r| r.start_ms < 1000.0));
+            // 10 ms per cycle: user 1 gets ~100 requests, user 4 ~70.
+            let n1 = records.iter().filter(|r| r.user == 1).count();
+            assert!((95..=101).contains(&n1), "{n1}");
+            assert!(elapsed <= 1002.0, "{elapsed}");
+        });
+    }
+
+    #[test]
+    fn no_cut_off_is_a_duration_too_long_for_an_instant() {
+        rt().block_on(async {
+            let state = RunState::new(0);
+            let mut cfg = closed(2, 3);
+            cfg.test_duration = Duration::from_millis(9_007_199_254_740_991);
+            run_closed(Scripted::new(1, 1, 0), cfg, state.clone()).await;
+            assert_eq!(state.progress().done, 6);
+        });
+    }
+
+    #[test]
+    fn open_model_counts_queueing_from_the_intended_time() {
+        rt().block_on(async {
+            // 100 req/s for 1 s on one connection while every request takes 20 ms: the server can
+            // only do 50/s, so the backlog grows and late requests wait hundreds of ms.
+            let state = RunState::new(1000);
+            let cfg = OpenConfig {
+                rate: 100.0,
+                duration: Duration::from_secs(1),
+                connections: 1,
+                timeout: Duration::from_secs(10),
+            };
+            run_open(Scripted::new(20, 20, 0), cfg, state.clone()).await;
+            let m = state.metrics(1000.0, 1);
+            assert_eq!(m.total_requests, 100);
+            assert!(m.max_response_time > 900.0, "{m:?}");
+            assert!(m.min_response_time < 21.0, "{m:?}");
+            let records = state.take_records();
+            assert!((records[99].start_ms - 990.0).abs() < 0.01);
+        });
+    }
+
+    #[test]
+    fn cancel_stops_sending_and_drops_requests_in_flight() {
+        rt().block_on(async {
+            let state = RunState::new(1000);
+            let exec = Scripted::new(10, 10, 0);
+            let s2 = state.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(55)).await;
+                s2.cancel();
+            });
+            run_closed(exec.clone(), closed(2, 1000), state.clone()).await;
+            let done = state.progress().done;
+            assert_eq!(done, 10, "5 full rounds of 2 users before the cancel");
+            assert_eq!(state.progress().in_flight, 0);
+        });
+    }
+}
