@@ -3,5 +3,5 @@
 
 mod cache;
 mod error;
-mod pool;
 mod loadtest;
+mod pool;

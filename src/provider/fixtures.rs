@@ -69,7 +69,10 @@ pub fn content_hash(dir: &Path) -> io::Result<String> {
         hasher.update(rel.as_bytes());
         let meta = fs::symlink_metadata(&path)?;
         let bytes = if meta.file_type().is_symlink() {
-            fs::read_link(&path)?.to_string_lossy().into_owned().into_bytes()
+            fs::read_link(&path)?
+                .to_string_lossy()
+                .into_owned()
+                .into_bytes()
         } else {
             fs::read(&path)?
         };
@@ -120,7 +123,11 @@ mod tests {
         fixture(root.path(), "b", "x");
         fixture(root.path(), "a", "x");
         fs::create_dir(root.path().join("not-a-fixture")).unwrap();
-        let names: Vec<_> = list(root.path()).unwrap().into_iter().map(|f| f.name).collect();
+        let names: Vec<_> = list(root.path())
+            .unwrap()
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
         assert_eq!(names, ["a", "b"]);
     }
 
