@@ -40,6 +40,53 @@ export declare class NativeCache {
   evictionOrder(): Array<string>
 }
 
+export declare class NativeMonitor {
+  constructor()
+  /**
+   * Starts the sampler thread (stopping a running one first). `probe` runs on the JS thread
+   * once per interval with the finished sample.
+   */
+  start(intervalMs: number, probe: (sample: NativeSample) => void): void
+  /**
+   * Stops and joins the sampler thread. A probe already queued may still run once; the JS
+   * layer ignores it.
+   */
+  stop(): void
+  get running(): boolean
+  /** Stores a snapshot; returns the alerts it raised. */
+  record(snapshot: NativeSnapshot, heapLimit: number, gcLongestMs: number): Array<NativeAlert>
+  snapshots(): Array<NativeSnapshot>
+  alerts(): Array<NativeAlert>
+  clearSnapshots(): void
+  clearAlerts(): void
+  thresholds(): NativeThresholds
+  /** Applies a partial update; a bad field changes nothing. */
+  setThresholds(update: NativeThresholds): void
+  summary(): NativeSummary | null
+  prometheus(): string
+  /** RSS and the memory available to the process, read now (for `MemoryManager`). */
+  static processMemory(): NativeProcessMemory
+}
+
+export interface NativeAlert {
+  type: 'memory' | 'cpu' | 'eventloop' | 'gc'
+  severity: 'warning' | 'critical'
+  message: string
+  value: number
+  threshold: number
+  timestamp: number
+}
+
+export interface NativeAlertCounts {
+  total: number
+  warning: number
+  critical: number
+  memory: number
+  cpu: number
+  eventloop: number
+  gc: number
+}
+
 export interface NativeCacheOptions {
   maxSize?: number
   maxMemory?: number
@@ -63,6 +110,11 @@ export interface NativeCacheStats {
   newestEntry?: number
 }
 
+export interface NativeCpu {
+  usage: number
+  loadAverage: Array<number>
+}
+
 export interface NativeDiskFailure {
   key?: string
   path: string
@@ -79,4 +131,85 @@ export interface NativeEntryInfo {
   size: number
   /** The metadata as JSON text. */
   metadata?: string
+}
+
+export interface NativeEventLoop {
+  utilization: number
+  lag: number
+}
+
+export interface NativeGc {
+  collections: number
+  duration: number
+}
+
+export interface NativeGcTotals {
+  collections: number
+  duration: number
+}
+
+export interface NativeMemory {
+  used: number
+  total: number
+  heapUsed: number
+  heapTotal: number
+  external: number
+}
+
+export interface NativeProcessMemory {
+  /** Resident set size, bytes. */
+  rss: number
+  /** Memory available to the process: machine total, or the cgroup limit when lower. */
+  available: number
+}
+
+/** One finished probe, handed to the JS callback. */
+export interface NativeSample {
+  /** How late the probe ran on the JS thread, ms. */
+  lag: number
+  /** Resident set size, bytes. */
+  rss: number
+  /** Memory available to the process, bytes. */
+  total: number
+  /** Process CPU over the last interval, percent of one core. */
+  cpu: number
+  /** [1m, 5m, 15m] */
+  loadAverage: Array<number>
+}
+
+/** The public snapshot shape. */
+export interface NativeSnapshot {
+  timestamp: number
+  memory: NativeMemory
+  cpu: NativeCpu
+  eventLoop: NativeEventLoop
+  gc: NativeGc
+}
+
+export interface NativeStat {
+  min: number
+  avg: number
+  max: number
+}
+
+export interface NativeSummary {
+  snapshots: number
+  start: number
+  end: number
+  /** Heap used / V8 heap limit. */
+  memory: NativeStat
+  /** Process CPU, percent of one core. */
+  cpu: NativeStat
+  /** Event-loop lag, ms. */
+  eventLoopLag: NativeStat
+  eventLoopUtilization: NativeStat
+  gc: NativeGcTotals
+  alerts: NativeAlertCounts
+}
+
+export interface NativeThresholds {
+  memory?: number
+  cpu?: number
+  eventLoop?: number
+  gcDuration?: number
 }
