@@ -46,15 +46,21 @@ export declare class NativeMonitor {
    * Starts the sampler thread (stopping a running one first). `probe` runs on the JS thread
    * once per interval with the finished sample.
    */
-  start(intervalMs: number, probe: (sample: NativeSample) => void): void
+  start(intervalMs: number, probe: (lag: number, rss: number, total: number, cpu: number, load1: number, load5: number, load15: number) => void): void
   /**
    * Stops and joins the sampler thread. A probe already queued may still run once; the JS
    * layer ignores it.
    */
   stop(): void
   get running(): boolean
-  /** Stores a snapshot; returns the alerts it raised. */
-  record(snapshot: NativeSnapshot, heapLimit: number, gcLongestMs: number): Array<NativeAlert>
+  /**
+   * Stores a snapshot given as the numbers of a `Float64Array` laid out as in [`slot`] (one
+   * typed array refilled each tick, rather than an object converted field by field); returns
+   * how many alerts it raised, which `recent_alerts` then returns.
+   */
+  record(values: Float64Array): number
+  /** The newest `count` alerts, oldest first. */
+  recentAlerts(count: number): Array<NativeAlert>
   snapshots(): Array<NativeSnapshot>
   alerts(): Array<NativeAlert>
   clearSnapshots(): void
@@ -161,20 +167,6 @@ export interface NativeProcessMemory {
   rss: number
   /** Memory available to the process: machine total, or the cgroup limit when lower. */
   available: number
-}
-
-/** One finished probe, handed to the JS callback. */
-export interface NativeSample {
-  /** How late the probe ran on the JS thread, ms. */
-  lag: number
-  /** Resident set size, bytes. */
-  rss: number
-  /** Memory available to the process, bytes. */
-  total: number
-  /** Process CPU over the last interval, percent of one core. */
-  cpu: number
-  /** [1m, 5m, 15m] */
-  loadAverage: Array<number>
 }
 
 /** The public snapshot shape. */

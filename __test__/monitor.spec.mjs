@@ -161,6 +161,18 @@ test.serial('regression: event-loop lag is a real number: a 200 ms block gives l
   t.true(after.at(-1).eventLoop.lag < 100, `lag ${after.at(-1).eventLoop.lag}`)
 })
 
+test.serial('with no snapshot listener, snapshots are still recorded and alerts still fire', async (t) => {
+  const m = monitor(t, { interval: 20 })
+  const alert = new Promise((resolve) => m.once('alert', resolve))
+  m.startMonitoring()
+  await sleep(80)
+  block(200)
+  const a = await alert
+  t.is(a.type, 'eventloop')
+  t.true(a.value >= 150, `lag ${a.value}`)
+  t.true(m.getSnapshots().some((s) => s.eventLoop.lag === a.value))
+})
+
 test.serial('holding 200 MB raises the RSS figure by about that much', async (t) => {
   const m = monitor(t, { interval: 25 })
   m.startMonitoring()

@@ -22,7 +22,43 @@ const HEAP_LIMIT = v8.getHeapStatistics().heap_size_limit
 
 const THRESHOLD_KEYS = ['memory', 'cpu', 'eventLoop', 'gcDuration']
 
+/** Positions in the Float64Array handed to the native history (mirrors `slot` in src/binding/monitor.rs). */
+const SLOT = {
+  TIMESTAMP: 0,
+  RSS: 1,
+  TOTAL: 2,
+  HEAP_USED: 3,
+  HEAP_TOTAL: 4,
+  EXTERNAL: 5,
+  CPU: 6,
+  LOAD: 7, // 7, 8, 9
+  UTILIZATION: 10,
+  LAG: 11,
+  GC_COLLECTIONS: 12,
+  GC_DURATION: 13,
+  HEAP_LIMIT: 14,
+  GC_LONGEST: 15,
+  LEN: 16,
+}
+
 let tempCounter = 0
+
+/** The public snapshot shape from the typed array the probe filled. */
+function snapshotOf(v) {
+  return {
+    timestamp: v[SLOT.TIMESTAMP],
+    memory: {
+      used: v[SLOT.RSS],
+      total: v[SLOT.TOTAL],
+      heapUsed: v[SLOT.HEAP_USED],
+      heapTotal: v[SLOT.HEAP_TOTAL],
+      external: v[SLOT.EXTERNAL],
+    },
+    cpu: { usage: v[SLOT.CPU], loadAverage: [v[SLOT.LOAD], v[SLOT.LOAD + 1], v[SLOT.LOAD + 2]] },
+    eventLoop: { utilization: v[SLOT.UTILIZATION], lag: v[SLOT.LAG] },
+    gc: { collections: v[SLOT.GC_COLLECTIONS], duration: v[SLOT.GC_DURATION] },
+  }
+}
 
 class PerformanceMonitor extends EventEmitter {
   #native = new binding.NativeMonitor()
@@ -36,6 +72,8 @@ class PerformanceMonitor extends EventEmitter {
   #gcCount = 0
   #gcDuration = 0
   #gcLongest = 0
+  /** Refilled on every probe: the snapshot crosses to native as one typed array. */
+  #values = new Float64Array(SLOT.LEN)
 
   /**
    * @param {{interval?: number, outputDir?: string}} [options]
@@ -82,7 +120,11 @@ class PerformanceMonitor extends EventEmitter {
     })
     this.#gcObserver.observe({ entryTypes: ['gc'] })
     try {
-      call(() => this.#native.start(this.#interval, (sample) => this.#probe(generation, sample)))
+      call(() =>
+        this.#native.start(this.#interval, (lag, rss, total, cpu, load1, load5, load15) =>
+          this.#probe(generation, lag, rss, total, cpu, load1, load5, load15),
+        ),
+      )
     } catch (err) {
       this.#gcObserver.disconnect()
       this.#gcObserver = null
@@ -102,30 +144,41 @@ class PerformanceMonitor extends EventEmitter {
     this.emit('monitoring-stopped')
   }
 
-  /** Runs on this thread when the native sampler's probe comes due. */
-  #probe(generation, sample) {
+  /**
+   * Runs on this thread when the native sampler's probe comes due, with the probe's lag and the
+   * sampler's newest readings. This is the monitor's whole cost on the JS thread, so it builds
+   * no object unless someone listens for snapshots.
+   */
+  #probe(generation, lag, rss, total, cpu, load1, load5, load15) {
     if (generation !== this.#generation) return
     const heap = v8.getHeapStatistics()
     const elu = performance.eventLoopUtilization()
-    const utilization = performance.eventLoopUtilization(elu, this.#elu).utilization
+    const active = elu.active - this.#elu.active
+    const elapsed = active + (elu.idle - this.#elu.idle)
     this.#elu = elu
-    const snapshot = {
-      timestamp: Date.now(),
-      memory: {
-        used: sample.rss,
-        total: sample.total,
-        heapUsed: heap.used_heap_size,
-        heapTotal: heap.total_heap_size,
-        external: heap.external_memory,
-      },
-      cpu: { usage: sample.cpu, loadAverage: sample.loadAverage },
-      eventLoop: { utilization, lag: sample.lag },
-      gc: { collections: this.#gcCount, duration: this.#gcDuration },
-    }
-    const alerts = this.#native.record(snapshot, HEAP_LIMIT, this.#gcLongest)
+    const v = this.#values
+    v[SLOT.TIMESTAMP] = Date.now()
+    v[SLOT.RSS] = rss
+    v[SLOT.TOTAL] = total
+    v[SLOT.HEAP_USED] = heap.used_heap_size
+    v[SLOT.HEAP_TOTAL] = heap.total_heap_size
+    v[SLOT.EXTERNAL] = heap.external_memory
+    v[SLOT.CPU] = cpu
+    v[SLOT.LOAD] = load1
+    v[SLOT.LOAD + 1] = load5
+    v[SLOT.LOAD + 2] = load15
+    v[SLOT.UTILIZATION] = elapsed > 0 ? active / elapsed : 0
+    v[SLOT.LAG] = lag
+    v[SLOT.GC_COLLECTIONS] = this.#gcCount
+    v[SLOT.GC_DURATION] = this.#gcDuration
+    v[SLOT.HEAP_LIMIT] = HEAP_LIMIT
+    v[SLOT.GC_LONGEST] = this.#gcLongest
+    const raised = this.#native.record(v)
     this.#gcLongest = 0
-    this.emit('snapshot-collected', snapshot)
-    for (const alert of alerts) this.emit('alert', alert)
+    if (this.listenerCount('snapshot-collected') > 0) this.emit('snapshot-collected', snapshotOf(v))
+    if (raised > 0) {
+      for (const alert of this.#native.recentAlerts(raised)) this.emit('alert', alert)
+    }
   }
 
   /**

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use napi::bindgen_prelude::{Env, Function, Unknown};
+use napi::bindgen_prelude::{Env, Float64ArraySlice, FnArgs, Function, Unknown};
 use napi::threadsafe_function::{
     ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode,
 };
@@ -17,6 +17,10 @@ use crate::monitor::{
     Summary, SystemSampler, ThresholdUpdate, Thresholds, Ticker,
 };
 
+/// What the JS probe receives, as plain numbers (no object to build on every tick):
+/// (lag ms, rss bytes, available bytes, cpu % of one core, load 1m, load 5m, load 15m).
+type SampleArgs = FnArgs<(f64, f64, f64, f64, f64, f64, f64)>;
+
 /// The probe the sampler thread runs on the JS thread.
 type ProbeFn = ThreadsafeFunction<
     // What the sampler thread sends: the ticket of one probe.
@@ -24,7 +28,7 @@ type ProbeFn = ThreadsafeFunction<
     // What the JS callback returns: ignored.
     Unknown<'static>,
     // What the JS callback receives: the finished probe (lag and newest readings).
-    NativeSample,
+    SampleArgs,
     // Error status of the queue.
     Status,
     // CalleeHandled = false: the callback gets the sample, not (err, sample).
@@ -33,31 +37,37 @@ type ProbeFn = ThreadsafeFunction<
     true,
 >;
 
-/// One finished probe, handed to the JS callback.
-#[napi(object)]
-pub struct NativeSample {
-    /// How late the probe ran on the JS thread, ms.
-    pub lag: f64,
-    /// Resident set size, bytes.
-    pub rss: f64,
-    /// Memory available to the process, bytes.
-    pub total: f64,
-    /// Process CPU over the last interval, percent of one core.
-    pub cpu: f64,
-    /// [1m, 5m, 15m]
-    pub load_average: Vec<f64>,
+fn sample_args(r: ProbeResult) -> SampleArgs {
+    let [l1, l5, l15] = r.reading.load_average;
+    FnArgs::from((
+        r.lag_ms,
+        r.reading.rss as f64,
+        r.reading.available as f64,
+        r.reading.cpu_percent,
+        l1,
+        l5,
+        l15,
+    ))
 }
 
-impl From<ProbeResult> for NativeSample {
-    fn from(r: ProbeResult) -> Self {
-        Self {
-            lag: r.lag_ms,
-            rss: r.reading.rss as f64,
-            total: r.reading.available as f64,
-            cpu: r.reading.cpu_percent,
-            load_average: r.reading.load_average.to_vec(),
-        }
-    }
+/// Positions in the `Float64Array` the JS layer fills for [`NativeMonitor::record`]; mirrored
+/// by `SLOT` in `lib/monitor.js`.
+mod slot {
+    pub const TIMESTAMP: usize = 0;
+    pub const RSS: usize = 1;
+    pub const TOTAL: usize = 2;
+    pub const HEAP_USED: usize = 3;
+    pub const HEAP_TOTAL: usize = 4;
+    pub const EXTERNAL: usize = 5;
+    pub const CPU: usize = 6;
+    pub const LOAD: usize = 7; // 7, 8, 9
+    pub const UTILIZATION: usize = 10;
+    pub const LAG: usize = 11;
+    pub const GC_COLLECTIONS: usize = 12;
+    pub const GC_DURATION: usize = 13;
+    pub const HEAP_LIMIT: usize = 14;
+    pub const GC_LONGEST: usize = 15;
+    pub const LEN: usize = 16;
 }
 
 #[napi(object)]
@@ -95,35 +105,6 @@ pub struct NativeSnapshot {
     pub cpu: NativeCpu,
     pub event_loop: NativeEventLoop,
     pub gc: NativeGc,
-}
-
-fn load3(v: &[f64]) -> [f64; 3] {
-    [
-        v.first().copied().unwrap_or(0.0),
-        v.get(1).copied().unwrap_or(0.0),
-        v.get(2).copied().unwrap_or(0.0),
-    ]
-}
-
-impl NativeSnapshot {
-    fn into_core(self, heap_limit: f64, gc_longest_ms: f64) -> Snapshot {
-        Snapshot {
-            timestamp_ms: self.timestamp,
-            rss: self.memory.used,
-            available: self.memory.total,
-            heap_used: self.memory.heap_used,
-            heap_total: self.memory.heap_total,
-            external: self.memory.external,
-            cpu_percent: self.cpu.usage,
-            load_average: load3(&self.cpu.load_average),
-            utilization: self.event_loop.utilization,
-            lag_ms: self.event_loop.lag,
-            gc_collections: self.gc.collections,
-            gc_duration_ms: self.gc.duration,
-            heap_limit,
-            gc_longest_ms,
-        }
-    }
 }
 
 impl From<&Snapshot> for NativeSnapshot {
@@ -310,12 +291,14 @@ impl NativeMonitor {
 
     /// Starts the sampler thread (stopping a running one first). `probe` runs on the JS thread
     /// once per interval with the finished sample.
-    #[napi(ts_args_type = "intervalMs: number, probe: (sample: NativeSample) => void")]
+    #[napi(
+        ts_args_type = "intervalMs: number, probe: (lag: number, rss: number, total: number, cpu: number, load1: number, load5: number, load15: number) => void"
+    )]
     pub fn start(
         &mut self,
         env: &Env,
         interval_ms: f64,
-        probe: Function<'_, NativeSample, Unknown<'static>>,
+        probe: Function<'_, SampleArgs, Unknown<'static>>,
     ) -> Result<()> {
         if !interval_ms.is_finite() || interval_ms < 1.0 {
             return Err(MonitorError::out_of_range(
@@ -332,7 +315,7 @@ impl NativeMonitor {
             .callee_handled::<false>()
             .build_callback(|ctx: ThreadsafeCallContext<ProbeTicket>| {
                 // Runs on the JS thread: the moment the probe runs is what the lag measures.
-                Ok(NativeSample::from(ctx.value.complete()))
+                Ok(sample_args(ctx.value.complete()))
             })
             .map_err(napi_failure)?;
         let schedule = Box::new(move |ticket: ProbeTicket| {
@@ -367,19 +350,44 @@ impl NativeMonitor {
             .is_some()
     }
 
-    /// Stores a snapshot; returns the alerts it raised.
+    /// Stores a snapshot given as the numbers of a `Float64Array` laid out as in [`slot`] (one
+    /// typed array refilled each tick, rather than an object converted field by field); returns
+    /// how many alerts it raised, which `recent_alerts` then returns.
     #[napi]
-    pub fn record(
-        &mut self,
-        snapshot: NativeSnapshot,
-        heap_limit: f64,
-        gc_longest_ms: f64,
-    ) -> Vec<NativeAlert> {
-        self.history
-            .record(snapshot.into_core(heap_limit, gc_longest_ms))
-            .iter()
-            .map(NativeAlert::from)
-            .collect()
+    pub fn record(&mut self, values: Float64ArraySlice<'_>) -> Result<u32> {
+        let v: &[f64] = &values;
+        if v.len() < slot::LEN {
+            return Err(MonitorError::InvalidType {
+                name: "values",
+                expected: "a Float64Array of 16 numbers",
+            }
+            .into());
+        }
+        let snapshot = Snapshot {
+            timestamp_ms: v[slot::TIMESTAMP],
+            rss: v[slot::RSS],
+            available: v[slot::TOTAL],
+            heap_used: v[slot::HEAP_USED],
+            heap_total: v[slot::HEAP_TOTAL],
+            external: v[slot::EXTERNAL],
+            cpu_percent: v[slot::CPU],
+            load_average: [v[slot::LOAD], v[slot::LOAD + 1], v[slot::LOAD + 2]],
+            utilization: v[slot::UTILIZATION],
+            lag_ms: v[slot::LAG],
+            gc_collections: v[slot::GC_COLLECTIONS],
+            gc_duration_ms: v[slot::GC_DURATION],
+            heap_limit: v[slot::HEAP_LIMIT],
+            gc_longest_ms: v[slot::GC_LONGEST],
+        };
+        Ok(self.history.record(snapshot).len() as u32)
+    }
+
+    /// The newest `count` alerts, oldest first.
+    #[napi]
+    pub fn recent_alerts(&self, count: u32) -> Vec<NativeAlert> {
+        let all: Vec<_> = self.history.alerts().collect();
+        let from = all.len().saturating_sub(count as usize);
+        all[from..].iter().map(|a| NativeAlert::from(*a)).collect()
     }
 
     #[napi]

@@ -220,7 +220,8 @@ mod tests {
         sampler.statm = None;
         let slow = sampler.rss();
         let diff = fast.abs_diff(slow);
-        assert!(diff < 8 << 20, "statm {fast} vs sysinfo {slow}");
+        // Other tests of this process allocate in parallel; both read the same kernel figure.
+        assert!(diff < 32 << 20, "statm {fast} vs sysinfo {slow}");
     }
 
     #[test]
