@@ -252,6 +252,21 @@ test.serial('a started monitor that is never stopped does not keep the process a
   t.true(lingered < 500, `exited ${lingered.toFixed(0)} ms after its last work`)
 })
 
+test.serial('process.exit while a 1 ms monitor runs ends cleanly', async (t) => {
+  const r = await runChild(['exit-running'])
+  t.is(r.code, 0, r.stderr)
+  t.is(r.signal, null)
+  t.deepEqual(r.lines[0].value, { exiting: true })
+  t.is(r.stderr, '')
+})
+
+test.serial('a monitor in a worker thread stops with the worker', async (t) => {
+  const r = await runChild(['worker'])
+  t.is(r.code, 0, r.stderr)
+  t.deepEqual(r.lines[0].value, { lag: 'number', exitCode: 1 })
+  t.is(r.stderr, '')
+})
+
 test.serial('start and stop are idempotent and emit their events once', async (t) => {
   const m = monitor(t, { interval: 10 })
   const events = []
@@ -273,6 +288,27 @@ test.serial('start and stop are idempotent and emit their events once', async (t
   m.startMonitoring()
   await collect(m, (all) => all.length >= 1)
   t.deepEqual(events, ['monitoring-started', 'monitoring-stopped', 'monitoring-started'])
+})
+
+test.serial('starting and stopping many times leaves no sampler thread behind', async (t) => {
+  const threads = () => fs.readdirSync('/proc/self/task').length
+  const m = monitor(t, { interval: 1 })
+  m.startMonitoring()
+  await collect(m, (all) => all.length >= 1)
+  m.stopMonitoring()
+  const before = threads()
+  for (let i = 0; i < 200; i++) {
+    m.startMonitoring()
+    if (i % 20 === 0) await collect(m, (all) => all.length >= 1)
+    m.stopMonitoring()
+  }
+  t.is(threads(), before)
+  for (let i = 0; i < 50; i++) {
+    const other = new PerformanceMonitor({ interval: 1 })
+    other.startMonitoring()
+    other.stopMonitoring()
+  }
+  t.is(threads(), before)
 })
 
 test.serial('thresholds: defaults, the guide call, units, and bad values rejected without change', (t) => {

@@ -3,6 +3,8 @@
 //   gc             (run with --expose-gc) forced and allocation-driven collections must show up
 //   stop-exit      stop monitoring and let the process end: it must exit at once
 //   never-stopped  start a fast monitor and never stop it: it must not keep the process alive
+//   exit-running   process.exit() while a 1 ms monitor runs: the sampler stops cleanly
+//   worker         a monitor inside a worker thread that is terminated while it runs
 import { PerformanceMonitor } from '@promethean/benchmark/src/metrics/performance-monitor'
 import { MemoryManager } from '@promethean/benchmark'
 
@@ -53,6 +55,29 @@ if (mode === 'gc') {
   await nextSnapshot(m)
   say({ snapshot: true, monitoring: m.monitoring })
   // Nothing else is pending: the process must end here although the monitor still runs.
+} else if (mode === 'exit-running') {
+  const m = new PerformanceMonitor({ interval: 1 })
+  m.startMonitoring()
+  await nextSnapshot(m)
+  say({ exiting: true })
+  process.exit(0)
+} else if (mode === 'worker') {
+  const { Worker } = await import('node:worker_threads')
+  const code = `
+    const { parentPort } = require('node:worker_threads')
+    const { PerformanceMonitor } = require(${JSON.stringify(new URL('../../index.js', import.meta.url).pathname)})
+    const m = new PerformanceMonitor({ interval: 1 })
+    m.once('snapshot-collected', (s) => parentPort.postMessage(s.eventLoop.lag))
+    m.startMonitoring()
+    setInterval(() => {}, 1000)
+  `
+  const worker = new Worker(code, { eval: true })
+  const lag = await new Promise((resolve, reject) => {
+    worker.once('message', resolve)
+    worker.once('error', reject)
+  })
+  const exitCode = await worker.terminate()
+  say({ lag: typeof lag, exitCode })
 } else {
   throw new Error(`unknown mode ${mode}`)
 }
