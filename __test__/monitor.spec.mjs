@@ -163,7 +163,14 @@ test.serial('regression: event-loop lag is a real number: a 200 ms block gives l
 
 test.serial('with no snapshot listener, snapshots are still recorded and alerts still fire', async (t) => {
   const m = monitor(t, { interval: 20 })
-  const alert = new Promise((resolve) => m.once('alert', resolve))
+  // A monitor never keeps the process alive: the timeout here is what does while waiting.
+  const alert = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no alert within 5 s')), 5000)
+    m.once('alert', (a) => {
+      clearTimeout(timer)
+      resolve(a)
+    })
+  })
   m.startMonitoring()
   await sleep(80)
   block(200)
