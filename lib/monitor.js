@@ -189,17 +189,11 @@ class PerformanceMonitor extends EventEmitter {
     const t = validate.optionsObject('thresholds', thresholds)
     const update = {}
     for (const key of THRESHOLD_KEYS) {
-      update[key] = validate.number(`thresholds.${key}`, t[key], {
-        min: -Infinity,
-        max: Infinity,
-        integer: false,
-      })
+      if (t[key] === undefined) continue
+      if (typeof t[key] !== 'number') throw validate.typeError(`thresholds.${key}`, 'a number', t[key])
+      update[key] = t[key]
     }
-    for (const key of THRESHOLD_KEYS) {
-      if (update[key] !== undefined && !Number.isFinite(update[key])) {
-        throw validate.rangeError(`thresholds.${key}`, 'a finite number', update[key])
-      }
-    }
+    // Ranges are checked natively, all fields before any is applied.
     call(() => this.#native.setThresholds(update))
   }
 
