@@ -58,6 +58,40 @@ export declare class NativeHttpRun {
   takeRecords(): Array<NativeRecord>
 }
 
+export declare class NativeMonitor {
+  constructor()
+  /**
+   * Starts the sampler thread (stopping a running one first). `probe` runs on the JS thread
+   * once per interval with the finished sample.
+   */
+  start(intervalMs: number, probe: (lag: number, rss: number, total: number, cpu: number, load1: number, load5: number, load15: number) => void): void
+  /**
+   * Stops and joins the sampler thread. A probe already queued may still run once; the JS
+   * layer ignores it.
+   */
+  stop(): void
+  get running(): boolean
+  /**
+   * Stores a snapshot given as the numbers of a `Float64Array` laid out as in [`slot`] (one
+   * typed array refilled each tick, rather than an object converted field by field); returns
+   * how many alerts it raised, which `recent_alerts` then returns.
+   */
+  record(values: Float64Array): number
+  /** The newest `count` alerts, oldest first. */
+  recentAlerts(count: number): Array<NativeAlert>
+  snapshots(): Array<NativeSnapshot>
+  alerts(): Array<NativeAlert>
+  clearSnapshots(): void
+  clearAlerts(): void
+  thresholds(): NativeThresholds
+  /** Applies a partial update; a bad field changes nothing. */
+  setThresholds(update: NativeThresholds): void
+  summary(): NativeSummary | null
+  prometheus(): string
+  /** RSS and the memory available to the process, read now (for `MemoryManager`). */
+  static processMemory(): NativeProcessMemory
+}
+
 /**
  * Exact metrics for the JS executor path, fed in batches of `[duration, size, ...]` pairs
  * (a negative size marks a failure), so a test crosses into Rust once per batch.
@@ -70,6 +104,25 @@ export declare class NativeRecorder {
   /** Nearest-rank percentile of successful durations (`q` in 0..=1). */
   percentile(q: number): number
   total(): number
+}
+
+export interface NativeAlert {
+  type: 'memory' | 'cpu' | 'eventloop' | 'gc'
+  severity: 'warning' | 'critical'
+  message: string
+  value: number
+  threshold: number
+  timestamp: number
+}
+
+export interface NativeAlertCounts {
+  total: number
+  warning: number
+  critical: number
+  memory: number
+  cpu: number
+  eventloop: number
+  gc: number
 }
 
 export interface NativeCacheOptions {
@@ -109,6 +162,11 @@ export interface NativeClosedOptions {
   maxRecords: number
 }
 
+export interface NativeCpu {
+  usage: number
+  loadAverage: Array<number>
+}
+
 export interface NativeDiskFailure {
   key?: string
   path: string
@@ -125,6 +183,21 @@ export interface NativeEntryInfo {
   size: number
   /** The metadata as JSON text. */
   metadata?: string
+}
+
+export interface NativeEventLoop {
+  utilization: number
+  lag: number
+}
+
+export interface NativeGc {
+  collections: number
+  duration: number
+}
+
+export interface NativeGcTotals {
+  collections: number
+  duration: number
 }
 
 export interface NativeHttpOptions {
@@ -153,6 +226,14 @@ export interface NativeLoadMetrics {
   concurrentUsers: number
   testDuration: number
   errorRate: number
+}
+
+export interface NativeMemory {
+  used: number
+  total: number
+  heapUsed: number
+  heapTotal: number
+  external: number
 }
 
 /** The open model: `rate` requests per second for `duration`, over `connections`. */
@@ -186,6 +267,13 @@ export interface NativePoolStats {
   destroyed: number
 }
 
+export interface NativeProcessMemory {
+  /** Resident set size, bytes. */
+  rss: number
+  /** Memory available to the process: machine total, or the cgroup limit when lower. */
+  available: number
+}
+
 export interface NativeProgress {
   done: number
   inFlight: number
@@ -208,6 +296,43 @@ export interface NativeRunResult {
   /** Milliseconds from the first scheduled request to the last one's end. */
   elapsed: number
   metrics: NativeLoadMetrics
+}
+
+/** The public snapshot shape. */
+export interface NativeSnapshot {
+  timestamp: number
+  memory: NativeMemory
+  cpu: NativeCpu
+  eventLoop: NativeEventLoop
+  gc: NativeGc
+}
+
+export interface NativeStat {
+  min: number
+  avg: number
+  max: number
+}
+
+export interface NativeSummary {
+  snapshots: number
+  start: number
+  end: number
+  /** Heap used / V8 heap limit. */
+  memory: NativeStat
+  /** Process CPU, percent of one core. */
+  cpu: NativeStat
+  /** Event-loop lag, ms. */
+  eventLoopLag: NativeStat
+  eventLoopUtilization: NativeStat
+  gc: NativeGcTotals
+  alerts: NativeAlertCounts
+}
+
+export interface NativeThresholds {
+  memory?: number
+  cpu?: number
+  eventLoop?: number
+  gcDuration?: number
 }
 
 /** READY (resource id) | QUEUED (waiter id) | CLOSED. */

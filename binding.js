@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeCache = nativeBinding.NativeCache
 module.exports.NativeHttpRun = nativeBinding.NativeHttpRun
+module.exports.NativeMonitor = nativeBinding.NativeMonitor
 module.exports.NativeRecorder = nativeBinding.NativeRecorder
 module.exports.poolAcquire = nativeBinding.poolAcquire
 module.exports.poolCancel = nativeBinding.poolCancel

@@ -4,3 +4,5 @@
 export * from './lib/cache'
 export * from './lib/pool'
 export * from './lib/loadtest'
+export * from './lib/monitor'
+export * from './lib/memory'

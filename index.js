@@ -19,3 +19,12 @@ const loadtest = require('./lib/loadtest.js')
 exports.LoadTester = loadtest.LoadTester
 exports.LoadTestReporter = loadtest.LoadTestReporter
 exports.HttpTarget = loadtest.HttpTarget
+
+const monitor = require('./lib/monitor.js')
+
+exports.PerformanceMonitor = monitor.PerformanceMonitor
+exports.globalPerformanceMonitor = monitor.globalPerformanceMonitor
+
+const memory = require('./lib/memory.js')
+
+exports.MemoryManager = memory.MemoryManager

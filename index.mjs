@@ -11,5 +11,8 @@ export const {
   LoadTester,
   LoadTestReporter,
   HttpTarget,
+  PerformanceMonitor,
+  globalPerformanceMonitor,
+  MemoryManager,
 } = cjs
 export default cjs

@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod loadtest;
+pub mod monitor;
 pub mod pool;
 pub mod provider;
 

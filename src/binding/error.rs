@@ -60,3 +60,15 @@ impl From<crate::loadtest::LoadTestError> for napi::Error<&'static str> {
         }
     }
 }
+
+impl From<crate::monitor::MonitorError> for napi::Error<&'static str> {
+    fn from(e: crate::monitor::MonitorError) -> Self {
+        use crate::monitor::MonitorError as E;
+        let message = e.to_string();
+        match e {
+            E::InvalidType { .. } => type_error(message),
+            E::OutOfRange { .. } => range_error(message),
+            E::System(_) | E::Thread(_) => failure(message),
+        }
+    }
+}

@@ -4,4 +4,5 @@
 mod cache;
 mod error;
 mod loadtest;
+mod monitor;
 mod pool;

@@ -1,0 +1,474 @@
+//! Binding of the monitor core: the sampler thread, the probe it runs on the JS thread, and the
+//! history. `lib/monitor.js` wraps `NativeMonitor` in the public `PerformanceMonitor`.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use napi::bindgen_prelude::{Env, Float64ArraySlice, FnArgs, Function, Unknown};
+use napi::threadsafe_function::{
+    ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode,
+};
+use napi::Status;
+use napi_derive::napi;
+
+use super::error::Result;
+use crate::monitor::{
+    prometheus_text, Alert, History, MonitorError, ProbeResult, ProbeTicket, Snapshot, Stat,
+    Summary, SystemSampler, ThresholdUpdate, Thresholds, Ticker,
+};
+
+/// What the JS probe receives, as plain numbers (no object to build on every tick):
+/// (lag ms, rss bytes, available bytes, cpu % of one core, load 1m, load 5m, load 15m).
+type SampleArgs = FnArgs<(f64, f64, f64, f64, f64, f64, f64)>;
+
+/// The probe the sampler thread runs on the JS thread.
+type ProbeFn = ThreadsafeFunction<
+    // What the sampler thread sends: the ticket of one probe.
+    ProbeTicket,
+    // What the JS callback returns: ignored.
+    Unknown<'static>,
+    // What the JS callback receives: the finished probe (lag and newest readings).
+    SampleArgs,
+    // Error status of the queue.
+    Status,
+    // CalleeHandled = false: the callback gets the sample, not (err, sample).
+    false,
+    // Weak = true: an unref'd queue, so a running monitor never keeps Node alive on its own.
+    true,
+>;
+
+fn sample_args(r: ProbeResult) -> SampleArgs {
+    let [l1, l5, l15] = r.reading.load_average;
+    FnArgs::from((
+        r.lag_ms,
+        r.reading.rss as f64,
+        r.reading.available as f64,
+        r.reading.cpu_percent,
+        l1,
+        l5,
+        l15,
+    ))
+}
+
+/// Positions in the `Float64Array` the JS layer fills for [`NativeMonitor::record`]; mirrored
+/// by `SLOT` in `lib/monitor.js`.
+mod slot {
+    pub const TIMESTAMP: usize = 0;
+    pub const RSS: usize = 1;
+    pub const TOTAL: usize = 2;
+    pub const HEAP_USED: usize = 3;
+    pub const HEAP_TOTAL: usize = 4;
+    pub const EXTERNAL: usize = 5;
+    pub const CPU: usize = 6;
+    pub const LOAD: usize = 7; // 7, 8, 9
+    pub const UTILIZATION: usize = 10;
+    pub const LAG: usize = 11;
+    pub const GC_COLLECTIONS: usize = 12;
+    pub const GC_DURATION: usize = 13;
+    pub const HEAP_LIMIT: usize = 14;
+    pub const GC_LONGEST: usize = 15;
+    pub const LEN: usize = 16;
+}
+
+#[napi(object)]
+pub struct NativeMemory {
+    pub used: f64,
+    pub total: f64,
+    pub heap_used: f64,
+    pub heap_total: f64,
+    pub external: f64,
+}
+
+#[napi(object)]
+pub struct NativeCpu {
+    pub usage: f64,
+    pub load_average: Vec<f64>,
+}
+
+#[napi(object)]
+pub struct NativeEventLoop {
+    pub utilization: f64,
+    pub lag: f64,
+}
+
+#[napi(object)]
+pub struct NativeGc {
+    pub collections: f64,
+    pub duration: f64,
+}
+
+/// The public snapshot shape.
+#[napi(object)]
+pub struct NativeSnapshot {
+    pub timestamp: f64,
+    pub memory: NativeMemory,
+    pub cpu: NativeCpu,
+    pub event_loop: NativeEventLoop,
+    pub gc: NativeGc,
+}
+
+impl From<&Snapshot> for NativeSnapshot {
+    fn from(s: &Snapshot) -> Self {
+        Self {
+            timestamp: s.timestamp_ms,
+            memory: NativeMemory {
+                used: s.rss,
+                total: s.available,
+                heap_used: s.heap_used,
+                heap_total: s.heap_total,
+                external: s.external,
+            },
+            cpu: NativeCpu {
+                usage: s.cpu_percent,
+                load_average: s.load_average.to_vec(),
+            },
+            event_loop: NativeEventLoop {
+                utilization: s.utilization,
+                lag: s.lag_ms,
+            },
+            gc: NativeGc {
+                collections: s.gc_collections,
+                duration: s.gc_duration_ms,
+            },
+        }
+    }
+}
+
+#[napi(object)]
+pub struct NativeAlert {
+    #[napi(js_name = "type", ts_type = "'memory' | 'cpu' | 'eventloop' | 'gc'")]
+    pub kind: String,
+    #[napi(ts_type = "'warning' | 'critical'")]
+    pub severity: String,
+    pub message: String,
+    pub value: f64,
+    pub threshold: f64,
+    pub timestamp: f64,
+}
+
+impl From<&Alert> for NativeAlert {
+    fn from(a: &Alert) -> Self {
+        Self {
+            kind: a.kind.as_str().into(),
+            severity: a.severity.as_str().into(),
+            message: a.message.clone(),
+            value: a.value,
+            threshold: a.threshold,
+            timestamp: a.timestamp_ms,
+        }
+    }
+}
+
+#[napi(object)]
+pub struct NativeThresholds {
+    pub memory: Option<f64>,
+    pub cpu: Option<f64>,
+    pub event_loop: Option<f64>,
+    pub gc_duration: Option<f64>,
+}
+
+impl From<Thresholds> for NativeThresholds {
+    fn from(t: Thresholds) -> Self {
+        Self {
+            memory: Some(t.memory),
+            cpu: Some(t.cpu),
+            event_loop: Some(t.event_loop_ms),
+            gc_duration: Some(t.gc_duration_ms),
+        }
+    }
+}
+
+#[napi(object)]
+pub struct NativeStat {
+    pub min: f64,
+    pub avg: f64,
+    pub max: f64,
+}
+
+impl From<Stat> for NativeStat {
+    fn from(s: Stat) -> Self {
+        Self {
+            min: s.min,
+            avg: s.avg,
+            max: s.max,
+        }
+    }
+}
+
+#[napi(object)]
+pub struct NativeAlertCounts {
+    pub total: f64,
+    pub warning: f64,
+    pub critical: f64,
+    pub memory: f64,
+    pub cpu: f64,
+    pub eventloop: f64,
+    pub gc: f64,
+}
+
+#[napi(object)]
+pub struct NativeGcTotals {
+    pub collections: f64,
+    pub duration: f64,
+}
+
+#[napi(object)]
+pub struct NativeSummary {
+    pub snapshots: f64,
+    pub start: f64,
+    pub end: f64,
+    /// Heap used / V8 heap limit.
+    pub memory: NativeStat,
+    /// Process CPU, percent of one core.
+    pub cpu: NativeStat,
+    /// Event-loop lag, ms.
+    pub event_loop_lag: NativeStat,
+    pub event_loop_utilization: NativeStat,
+    pub gc: NativeGcTotals,
+    pub alerts: NativeAlertCounts,
+}
+
+impl From<Summary> for NativeSummary {
+    fn from(s: Summary) -> Self {
+        let a = s.alerts;
+        Self {
+            snapshots: s.snapshots as f64,
+            start: s.start_ms,
+            end: s.end_ms,
+            memory: s.memory_ratio.into(),
+            cpu: s.cpu_percent.into(),
+            event_loop_lag: s.lag_ms.into(),
+            event_loop_utilization: s.utilization.into(),
+            gc: NativeGcTotals {
+                collections: s.gc_collections,
+                duration: s.gc_duration_ms,
+            },
+            alerts: NativeAlertCounts {
+                total: a.total as f64,
+                warning: a.warning as f64,
+                critical: a.critical as f64,
+                memory: a.by_type[0] as f64,
+                cpu: a.by_type[1] as f64,
+                eventloop: a.by_type[2] as f64,
+                gc: a.by_type[3] as f64,
+            },
+        }
+    }
+}
+
+fn napi_failure(e: napi::Error) -> napi::Error<&'static str> {
+    super::error::failure(e.reason.clone())
+}
+
+/// The running sampler, shared with the environment's cleanup hook so it stops at exit.
+type Running = Arc<Mutex<Option<Ticker>>>;
+
+fn stop_running(running: &Running) {
+    // Take the ticker out before joining so the lock is not held across the join.
+    let ticker = running.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(mut ticker) = ticker {
+        ticker.stop();
+    }
+}
+
+#[napi]
+pub struct NativeMonitor {
+    history: History,
+    running: Running,
+    hooked: bool,
+}
+
+#[napi]
+impl NativeMonitor {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        Self {
+            history: History::new(),
+            running: Arc::new(Mutex::new(None)),
+            hooked: false,
+        }
+    }
+
+    /// Starts the sampler thread (stopping a running one first). `probe` runs on the JS thread
+    /// once per interval with the finished sample.
+    #[napi(
+        ts_args_type = "intervalMs: number, probe: (lag: number, rss: number, total: number, cpu: number, load1: number, load5: number, load15: number) => void"
+    )]
+    pub fn start(
+        &mut self,
+        env: &Env,
+        interval_ms: f64,
+        probe: Function<'_, SampleArgs, Unknown<'static>>,
+    ) -> Result<()> {
+        if !interval_ms.is_finite() || interval_ms < 1.0 {
+            return Err(MonitorError::out_of_range(
+                "interval",
+                "a finite number of milliseconds >= 1",
+                interval_ms,
+            )
+            .into());
+        }
+        stop_running(&self.running);
+        let tsfn: ProbeFn = probe
+            .build_threadsafe_function::<ProbeTicket>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build_callback(|ctx: ThreadsafeCallContext<ProbeTicket>| {
+                // Runs on the JS thread: the moment the probe runs is what the lag measures.
+                Ok(sample_args(ctx.value.complete()))
+            })
+            .map_err(napi_failure)?;
+        let schedule = Box::new(move |ticket: ProbeTicket| {
+            // NonBlocking: the sampler thread never waits on the JS thread. With an unbounded
+            // queue this only fails once Node is closing the queue (exit, worker teardown).
+            tsfn.call(ticket, ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
+        });
+        let ticker = Ticker::start(Duration::from_secs_f64(interval_ms / 1000.0), schedule)?;
+        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(ticker);
+        if !self.hooked {
+            // One hook per monitor, for its lifetime: stops the thread when the environment
+            // is torn down (process exit, worker exit) even if stop() was never called.
+            env.add_env_cleanup_hook(Arc::clone(&self.running), |running| stop_running(&running))
+                .map_err(napi_failure)?;
+            self.hooked = true;
+        }
+        Ok(())
+    }
+
+    /// Stops and joins the sampler thread. A probe already queued may still run once; the JS
+    /// layer ignores it.
+    #[napi]
+    pub fn stop(&mut self) {
+        stop_running(&self.running);
+    }
+
+    #[napi(getter)]
+    pub fn running(&self) -> bool {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    /// Stores a snapshot given as the numbers of a `Float64Array` laid out as in [`slot`] (one
+    /// typed array refilled each tick, rather than an object converted field by field); returns
+    /// how many alerts it raised, which `recent_alerts` then returns.
+    #[napi]
+    pub fn record(&mut self, values: Float64ArraySlice<'_>) -> Result<u32> {
+        let v: &[f64] = &values;
+        if v.len() < slot::LEN {
+            return Err(MonitorError::InvalidType {
+                name: "values",
+                expected: "a Float64Array of 16 numbers",
+            }
+            .into());
+        }
+        let snapshot = Snapshot {
+            timestamp_ms: v[slot::TIMESTAMP],
+            rss: v[slot::RSS],
+            available: v[slot::TOTAL],
+            heap_used: v[slot::HEAP_USED],
+            heap_total: v[slot::HEAP_TOTAL],
+            external: v[slot::EXTERNAL],
+            cpu_percent: v[slot::CPU],
+            load_average: [v[slot::LOAD], v[slot::LOAD + 1], v[slot::LOAD + 2]],
+            utilization: v[slot::UTILIZATION],
+            lag_ms: v[slot::LAG],
+            gc_collections: v[slot::GC_COLLECTIONS],
+            gc_duration_ms: v[slot::GC_DURATION],
+            heap_limit: v[slot::HEAP_LIMIT],
+            gc_longest_ms: v[slot::GC_LONGEST],
+        };
+        Ok(self.history.record(snapshot).len() as u32)
+    }
+
+    /// The newest `count` alerts, oldest first.
+    #[napi]
+    pub fn recent_alerts(&self, count: u32) -> Vec<NativeAlert> {
+        let all: Vec<_> = self.history.alerts().collect();
+        let from = all.len().saturating_sub(count as usize);
+        all[from..].iter().map(|a| NativeAlert::from(*a)).collect()
+    }
+
+    #[napi]
+    pub fn snapshots(&self) -> Vec<NativeSnapshot> {
+        self.history.snapshots().map(NativeSnapshot::from).collect()
+    }
+
+    #[napi]
+    pub fn alerts(&self) -> Vec<NativeAlert> {
+        self.history.alerts().map(NativeAlert::from).collect()
+    }
+
+    #[napi]
+    pub fn clear_snapshots(&mut self) {
+        self.history.clear_snapshots();
+    }
+
+    #[napi]
+    pub fn clear_alerts(&mut self) {
+        self.history.clear_alerts();
+    }
+
+    #[napi]
+    pub fn thresholds(&self) -> NativeThresholds {
+        self.history.thresholds().into()
+    }
+
+    /// Applies a partial update; a bad field changes nothing.
+    #[napi]
+    pub fn set_thresholds(&mut self, update: NativeThresholds) -> Result<()> {
+        Ok(self.history.set_thresholds(ThresholdUpdate {
+            memory: update.memory,
+            cpu: update.cpu,
+            event_loop_ms: update.event_loop,
+            gc_duration_ms: update.gc_duration,
+        })?)
+    }
+
+    #[napi]
+    pub fn summary(&self) -> Option<NativeSummary> {
+        self.history.summary().map(Into::into)
+    }
+
+    #[napi]
+    pub fn prometheus(&self) -> String {
+        prometheus_text(&self.history)
+    }
+
+    /// RSS and the memory available to the process, read now (for `MemoryManager`).
+    #[napi]
+    pub fn process_memory() -> Result<NativeProcessMemory> {
+        static SAMPLER: OnceLock<Mutex<Option<SystemSampler>>> = OnceLock::new();
+        let cell = SAMPLER.get_or_init(|| Mutex::new(None));
+        let mut guard = cell.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            *guard = Some(SystemSampler::new()?);
+        }
+        let sampler = guard.as_mut().expect("initialised above");
+        Ok(NativeProcessMemory {
+            rss: sampler.rss() as f64,
+            available: sampler.available_memory() as f64,
+        })
+    }
+}
+
+impl Default for NativeMonitor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for NativeMonitor {
+    fn drop(&mut self) {
+        stop_running(&self.running);
+    }
+}
+
+#[napi(object)]
+pub struct NativeProcessMemory {
+    /// Resident set size, bytes.
+    pub rss: f64,
+    /// Memory available to the process: machine total, or the cgroup limit when lower.
+    pub available: f64,
+}
