@@ -563,3 +563,11 @@ test('an async validateResource is awaited; a rejecting one counts as a failure'
   t.deepEqual(errors, ['probe timed out'])
   t.like(p.getStats(), { total: 1, active: 1, created: 3, destroyed: 2 })
 })
+
+test('the resource-manager subpath also exports MemoryManager, as the guide imports it', async (t) => {
+  const sub = await import('@promethean/benchmark/src/metrics/resource-manager')
+  const root = await import('@promethean/benchmark')
+  t.is(sub.MemoryManager, root.MemoryManager)
+  t.is(sub.MemoryManager.getInstance(), root.MemoryManager.getInstance())
+  t.is(typeof sub.MemoryManager.getInstance().checkMemoryUsage().ok, 'boolean')
+})

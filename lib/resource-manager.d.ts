@@ -1,3 +1,4 @@
 // Types of `@promethean/benchmark/src/metrics/resource-manager`.
 
 export * from './pool'
+export { MemoryManager } from './memory'

@@ -7,3 +7,4 @@ const pool = require('./pool.js')
 exports.ResourceManager = pool.ResourceManager
 exports.ResourcePool = pool.ResourcePool
 exports.BoundedCollection = pool.BoundedCollection
+exports.MemoryManager = require('./memory.js').MemoryManager

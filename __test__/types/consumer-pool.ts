@@ -60,3 +60,17 @@ export async function poolExample(): Promise<number> {
   await resourceManager.destroy()
   return pid + viaUse + Object.keys(all).length + (same ? 1 : 0) + results.size
 }
+
+// The guide imports MemoryManager from the resource-manager path.
+import { MemoryManager as GuideMemoryManager } from '@promethean/benchmark/src/metrics/resource-manager'
+
+export function guideMemoryCheck(): boolean {
+  const memoryManager = GuideMemoryManager.getInstance()
+  const { ok, issues } = memoryManager.checkMemoryUsage()
+  if (!ok) {
+    console.warn('Memory issues detected:', issues)
+    memoryManager.forceGC()
+  }
+  memoryManager.setThresholds({ heapUsed: 0.8, external: 0.5, rss: 0.9 })
+  return ok
+}
