@@ -21,7 +21,7 @@
 const path = require('node:path')
 const readline = require('node:readline')
 
-const PROTOCOL_VERSION = 1
+const { PROTOCOL_VERSION } = require('./protocol')
 const MAX_LINE_BYTES = 16 * 1024 * 1024
 
 // Keep stray logging off the protocol channel.
