@@ -128,6 +128,78 @@ test('regression: removing the target while adding errors elsewhere is not a fix
   t.regex(r.errorMessage, /error count grew from 1 to 2: .*TS2307/)
 })
 
+test('the applier: each operation on its variants, all or nothing', (t) => {
+  const dir = tempDir(t)
+  const write = (f, text) => {
+    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true })
+    fs.writeFileSync(path.join(dir, f), text)
+  }
+  const read = (f) => fs.readFileSync(path.join(dir, f), 'utf8')
+  const apply = (...dsl) => engine.applyPlan(dir, engine.validatePlan({ title: 't', dsl }))
+  write('src/x.ts', 'export const X = 1\n')
+  write('src/a.ts', [
+    "import { X } from './x'",
+    '@sealed',
+    'class A {}',
+    'declare function f(): void',
+    'abstract class B {}',
+    'interface I {}',
+    'let v = 1',
+    'const obj = { total: 1 }',
+    'const total = obj.total + X',
+    'class Repo {',
+    '  add(a: number, b: number) { return a + b }',
+    '}',
+    'const arrow = (s: string): number => s.length',
+    'function sealed(c: unknown): void {}',
+    '',
+  ].join('\n'))
+  apply(
+    ...[['A', 'class'], ['f', 'function'], ['B', 'class'], ['I', 'type'], ['v', 'variable'], ['X', undefined]].map(([symbol, kind]) => ({ op: 'ensureExported', file: 'src/a.ts', symbol, kind })),
+    { op: 'renameSymbol', file: 'src/a.ts', from: 'total', to: 'sum' },
+    { op: 'makeParamOptional', file: 'src/a.ts', fn: 'add', param: 'b' },
+    { op: 'addTypeAnnotation', file: 'src/a.ts', selector: 'function:add', typeText: 'number' },
+    { op: 'addTypeAnnotation', file: 'src/a.ts', selector: 'function:arrow', typeText: 'number | undefined' },
+    { op: 'addTypeAnnotation', file: 'src/a.ts', selector: 'var:obj', typeText: '{ total: number }' },
+    { op: 'addImport', file: 'src/a.ts', from: './x', names: ['X', 'Y'] },
+    { op: 'addImport', file: 'src/a.ts', from: './z', names: ['Z'] },
+    { op: 'insertStubFunction', file: 'src/a.ts', name: 'later', returns: 'Promise<string>' },
+  )
+  t.is(read('src/a.ts'), [
+    "import { X, Y } from './x'",
+    "import { Z } from './z'",
+    '@sealed export',
+    'class A {}',
+    'export declare function f(): void',
+    'export abstract class B {}',
+    'export interface I {}',
+    'export let v = 1',
+    'const obj: { total: number } = { total: 1 }',
+    'const sum = obj.total + X',
+    'class Repo {',
+    '  add(a: number, b?: number): number { return a + b }',
+    '}',
+    'const arrow = (s: string): number | undefined => s.length',
+    'function sealed(c: unknown): void {}',
+    'export { X }',
+    '',
+    'function later(...args: unknown[]): Promise<string> {',
+    "  throw new Error('later is not implemented yet')",
+    '}',
+    '',
+  ].join('\n'))
+  // All or nothing: the second operation fails, so the first one is not written either.
+  const before = read('src/a.ts')
+  t.throws(() => apply({ op: 'renameSymbol', file: 'src/a.ts', from: 'sum', to: 'total' }, { op: 'insertStubFunction', file: 'src/a.ts', name: 'later' }), { message: /'later' is already declared/ })
+  t.is(read('src/a.ts'), before)
+  t.throws(() => apply({ op: 'ensureExported', file: 'src/a.ts', symbol: 'B', kind: 'function' }), { message: /is a class, not a function/ })
+  t.throws(() => apply({ op: 'renameSymbol', file: 'src/a.ts', from: 'nothing', to: 'x' }), { message: /not found/ })
+  t.throws(() => apply({ op: 'addTypeAnnotation', file: 'src/x.d.ts', selector: 'var:X', typeText: 'number' }), { message: /not a TypeScript source file/ })
+  t.is(engine.stripCodeFences('```json\n{"a":1}\n```'), '{"a":1}')
+  t.is(engine.stripCodeFences('  {"a":1} '), '{"a":1}')
+  t.deepEqual(engine.parsePlan('Sure! {"title":"t","dsl":[]} Hope it helps.'), { title: 't', rationale: '', dsl: [] })
+})
+
 // ---------------------------------------------------------------------------------------------
 // Model server
 

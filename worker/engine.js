@@ -45,7 +45,7 @@ function listSourceFiles(fixtureDir) {
   const out = []
   const walk = (dir) => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      if (e.name === 'node_modules' || e.name.startsWith('.')) continue
+      if (e.name === 'node_modules' || e.name === 'dist' || e.name.startsWith('.')) continue
       const abs = path.join(dir, e.name)
       if (e.isDirectory()) walk(abs)
       else if (e.isFile() && /\.(ts|tsx|mts|cts)$/.test(e.name)) out.push(path.relative(fixtureDir, abs).split(path.sep).join('/'))

@@ -233,10 +233,12 @@ function declaresName(stmt, name) {
   return stmt.name !== undefined && ts.isIdentifier(stmt.name) && stmt.name.text === name
 }
 
+// `kind` is a cross-check, lenient where models blur words: a type may be an interface or an
+// alias, and any variable keyword names a variable. A function is never a class.
+const KIND_GROUPS = [['type', 'interface'], ['const', 'let', 'var', 'variable']]
 function kindMatches(requested, actual) {
-  if (requested === undefined) return true
-  if (requested === actual) return true
-  return requested === 'variable' && ['const', 'let', 'var'].includes(actual)
+  if (requested === undefined || requested === actual) return true
+  return KIND_GROUPS.some((g) => g.includes(requested) && g.includes(actual))
 }
 
 function moduleFileFor(root, fromFile, specifier) {
@@ -265,10 +267,13 @@ const APPLY = {
         throw new PlanError(`${ctx.label}: '${op.symbol}' in ${op.file} is a ${kind}, not a ${op.kind}`)
       }
       if (hasExport(stmt)) return sf.text // already exported: nothing to do
-      const start = stmt.getStart(sf)
-      // After decorators/`declare`, before the keyword, so `export` lands where tsc expects it.
+      // Before the first modifier (`export declare`, `export abstract`, `export async`) or the
+      // keyword, after any decorators (`@sealed export class X`).
       const mods = ts.getModifiers(stmt) || []
-      const at = mods.length && mods[0].kind === ts.SyntaxKind.DeclareKeyword ? mods[0].getStart(sf) : (ts.canHaveDecorators(stmt) && ts.getDecorators(stmt)?.length ? ts.getDecorators(stmt).at(-1).end + 1 : start)
+      const decorators = (ts.canHaveDecorators(stmt) && ts.getDecorators(stmt)) || []
+      if (mods.length) return splice(sf.text, [{ start: mods[0].getStart(sf), end: mods[0].getStart(sf), text: 'export ' }])
+      if (decorators.length) return splice(sf.text, [{ start: decorators.at(-1).end, end: decorators.at(-1).end, text: ' export' }])
+      const at = stmt.getStart(sf)
       return splice(sf.text, [{ start: at, end: at, text: 'export ' }])
     }
     for (const stmt of sf.statements) {
