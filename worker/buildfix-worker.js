@@ -26,6 +26,8 @@ const MAX_LINE_BYTES = 16 * 1024 * 1024
 
 // Keep stray logging off the protocol channel.
 const out = process.stdout
+// The reader went away (EPIPE): nobody can receive results any more.
+out.on('error', () => process.exit(0))
 console.log = console.info = console.debug = (...args) => console.error(...args)
 
 const ts = require('typescript')

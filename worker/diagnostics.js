@@ -15,8 +15,11 @@ const libDir = path.dirname(ts.getDefaultLibFilePath({}))
 // (fileName, languageVersion) -> SourceFile. Lib files never change while the process lives.
 const libCache = new Map()
 // Fixture files by (fileName, languageVersion); reused only while their text is unchanged.
+// Least recently used first. A checked SourceFile weighs ~80 KB (the checker hangs data off its
+// nodes and symbols), so the bound is what keeps a long-lived worker's memory flat when it sees
+// ever new fixture paths; a pool worker's working set (the fixtures it is given) fits well inside.
 const sourceCache = new Map()
-const MAX_CACHED_SOURCES = 4096
+const MAX_CACHED_SOURCES = 512
 // The fixture's parsed tsconfig, keyed by its path and text (a plan never edits tsconfig.json).
 const configCache = new Map()
 
@@ -82,10 +85,10 @@ function collectDiagnostics(fixtureDir, overlay) {
     // An unchanged file keeps its parsed (and bound) SourceFile, as a DocumentRegistry would.
     const key = `${fileName}\0${languageVersion}`
     const hit = sourceCache.get(key)
-    if (hit && hit.text === text) return hit
-    const sf = ts.createSourceFile(fileName, text, languageVersionOrOptions, true)
-    if (sourceCache.size >= MAX_CACHED_SOURCES) sourceCache.clear()
+    sourceCache.delete(key)
+    const sf = hit && hit.text === text ? hit : ts.createSourceFile(fileName, text, languageVersionOrOptions, true)
     sourceCache.set(key, sf)
+    if (sourceCache.size > MAX_CACHED_SOURCES) sourceCache.delete(sourceCache.keys().next().value)
     return sf
   }
   host.writeFile = () => {}
