@@ -481,6 +481,19 @@ test('generation is deterministic and seeded', (t) => {
   t.is(new Set(a.map((f) => JSON.stringify(f.files))).size, 20, 'every fixture differs')
 })
 
+test('ensureMassive generates lazily and regenerates for other parameters', (t) => {
+  const dir = path.join(tempDir(t), 'massive')
+  const first = engine.ensureMassive({ dir, count: 4, seed: 9 })
+  t.is(first.length, 4)
+  const probe = path.join(first[0], 'probe.txt')
+  fs.writeFileSync(probe, 'kept')
+  t.deepEqual(engine.ensureMassive({ dir, count: 4, seed: 9 }), first)
+  t.true(fs.existsSync(probe), 'same parameters: not regenerated')
+  const other = engine.ensureMassive({ dir, count: 3, seed: 10 })
+  t.is(other.length, 3)
+  t.false(fs.existsSync(probe))
+})
+
 test('massive: all 200 generated fixtures have their target error and gold resolves each', async (t) => {
   const dir = tempDir(t, 'pb-massive-')
   const dirs = writeFixtures(dir, { count: 200, seed: 1 })
