@@ -195,6 +195,9 @@ test('the applier: each operation on its variants, all or nothing', (t) => {
   t.throws(() => apply({ op: 'ensureExported', file: 'src/a.ts', symbol: 'B', kind: 'function' }), { message: /is a class, not a function/ })
   t.throws(() => apply({ op: 'renameSymbol', file: 'src/a.ts', from: 'nothing', to: 'x' }), { message: /not found/ })
   t.throws(() => apply({ op: 'addTypeAnnotation', file: 'src/x.d.ts', selector: 'var:X', typeText: 'number' }), { message: /not a TypeScript source file/ })
+  // Contextual keywords are names; reserved words are not.
+  t.notThrows(() => engine.validatePlan({ title: 't', dsl: [{ op: 'renameSymbol', file: 'a.ts', from: 'type', to: 'kind' }] }))
+  t.throws(() => engine.validatePlan({ title: 't', dsl: [{ op: 'renameSymbol', file: 'a.ts', from: 'kind', to: 'class' }] }), { message: /'to' must be an identifier/ })
   t.is(engine.stripCodeFences('```json\n{"a":1}\n```'), '{"a":1}')
   t.is(engine.stripCodeFences('  {"a":1} '), '{"a":1}')
   t.deepEqual(engine.parsePlan('Sure! {"title":"t","dsl":[]} Hope it helps.'), { title: 't', rationale: '', dsl: [] })

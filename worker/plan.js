@@ -132,8 +132,12 @@ function validateOp(op, i) {
   return out
 }
 
+// Reserved words cannot name a binding; contextual keywords (`type`, `from`, `of`, `async`) can.
+const STRICT_RESERVED = new Set(['implements', 'interface', 'let', 'package', 'private', 'protected', 'public', 'static', 'yield'])
 function isIdentifier(s) {
-  return typeof s === 'string' && /^[A-Za-z_$][\w$]*$/.test(s) && ts.stringToToken(s) === undefined
+  if (typeof s !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(s) || STRICT_RESERVED.has(s)) return false
+  const token = ts.stringToToken(s)
+  return token === undefined || token < ts.SyntaxKind.FirstReservedWord || token > ts.SyntaxKind.LastReservedWord
 }
 
 /** A type must parse on its own as exactly one type and nothing else (no smuggled statements). */
