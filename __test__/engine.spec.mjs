@@ -472,6 +472,22 @@ test('writeResults writes {results, summary, timestamp} and prints the runner li
   t.throws(() => engine.writeResults(dir, 'nope'), { instanceOf: TypeError })
 })
 
+test('the command-line runner prints the original runner lines and leaves the bundled fixtures alone', async (t) => {
+  const out = tempDir(t)
+  const before = SMALL.map(readTree)
+  const child = spawn(process.execPath, [path.join(here, '..', 'worker', 'run.js'), '--models', 'gold,none', '--small-fixtures', '--fixtures', 'missing-export,implicit-any', '--out', out], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let text = ''
+  child.stdout.on('data', (c) => (text += c))
+  const code = await new Promise((resolve) => child.on('close', resolve))
+  t.is(code, 0)
+  t.regex(text, /^Total Tests: 4$/m)
+  t.regex(text, /^Successful Tests: 2$/m)
+  const file = /^Results saved to: (.+\.json)$/m.exec(text)[1]
+  t.is(path.dirname(file), path.resolve(out))
+  t.like(JSON.parse(fs.readFileSync(file, 'utf8')).summary, { totalTests: 4, successfulTests: 2, models: ['gold', 'none'] })
+  t.deepEqual(SMALL.map(readTree), before)
+})
+
 // ---------------------------------------------------------------------------------------------
 // Massive set
 
