@@ -22,6 +22,7 @@ const sourceCache = new Map()
 const MAX_CACHED_SOURCES = 512
 // The fixture's parsed tsconfig, keyed by its path and text (a plan never edits tsconfig.json).
 const configCache = new Map()
+let configIds = 0
 
 const NO_LIBRARY = Object.freeze({ resolvedModule: undefined, failedLookupLocations: [] })
 
@@ -45,7 +46,9 @@ function loadConfig(fixtureDir) {
   const parsed = ts.parseJsonConfigFileContent(json.config, ts.sys, fixtureDir, undefined, configPath)
   // Lib files are the compiler's own and trusted: never spend time checking them.
   const options = { ...parsed.options, skipLibCheck: true }
-  const config = { options, fileNames: parsed.fileNames, errors: parsed.errors }
+  // `id` names this exact config: a cached SourceFile is bound under one set of options (strict
+  // mode, module kind), so it is only reused under the same config.
+  const config = { id: ++configIds, options, fileNames: parsed.fileNames, errors: parsed.errors }
   if (configCache.size > 256) configCache.clear()
   configCache.set(key, config)
   return config
@@ -83,7 +86,7 @@ function collectDiagnostics(fixtureDir, overlay) {
       return undefined
     }
     // An unchanged file keeps its parsed (and bound) SourceFile, as a DocumentRegistry would.
-    const key = `${fileName}\0${languageVersion}`
+    const key = `${fileName}\0${languageVersion}\0${config.id}`
     const hit = sourceCache.get(key)
     sourceCache.delete(key)
     const sf = hit && hit.text === text ? hit : ts.createSourceFile(fileName, text, languageVersionOrOptions, true)

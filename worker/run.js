@@ -37,6 +37,8 @@ function parseArgs(argv) {
     else if (k === '--force-refresh') continue // accepted for compatibility: nothing is memoized here
     else throw new Error(`unknown argument ${k}`)
   }
+  // OLLAMA_HOST is often written without a scheme (`127.0.0.1:11434`).
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(a.endpoint)) a.endpoint = `http://${a.endpoint}`
   if (a.models.length === 0) throw new Error('--models is required (e.g. --models gold,none or a model of the server)')
   return a
 }
