@@ -139,6 +139,18 @@ async function main() {
   }
   const ratio = median(latencies['spawn per job (--once)']) / median(latencies['warm worker'])
   console.log(`  median latency ratio: spawn-per-job / warm worker = ${ratio.toFixed(1)}x`)
+
+  // One warm check alone (what a job does twice), in this process, per small fixture.
+  const { collectDiagnostics } = require('../worker/diagnostics')
+  const checks = []
+  for (let round = 0; round < 26; round++) {
+    for (const dir of FIXTURES) {
+      const t0 = performance.now()
+      collectDiagnostics(dir)
+      if (round > 0) checks.push(performance.now() - t0) // round 0 parses the lib files: cold
+    }
+  }
+  console.log(`\nWarm diagnostics check of a small fixture (in process, ${checks.length} checks): median ${median(checks).toFixed(2)} ms, p95 ${percentile(checks, 95).toFixed(2)} ms`)
 }
 
 main().catch((err) => {
