@@ -15,9 +15,9 @@ const libDir = path.dirname(ts.getDefaultLibFilePath({}))
 // (fileName, languageVersion) -> SourceFile. Lib files never change while the process lives.
 const libCache = new Map()
 // Fixture files by (fileName, languageVersion); reused only while their text is unchanged.
-// Least recently used first. A checked SourceFile weighs ~80 KB (the checker hangs data off its
-// nodes and symbols), so the bound is what keeps a long-lived worker's memory flat when it sees
-// ever new fixture paths; a pool worker's working set (the fixtures it is given) fits well inside.
+// Least recently used first. The bound keeps a long-lived worker's memory flat when it sees ever
+// new fixture paths (unbounded, RSS grew markedly faster: docs/engine.md); a pool worker's
+// working set (the fixtures it is given) fits well inside.
 const sourceCache = new Map()
 const MAX_CACHED_SOURCES = 512
 // The fixture's parsed tsconfig, keyed by its path and text (a plan never edits tsconfig.json).
