@@ -104,8 +104,20 @@ test('regression: a plan that applies but does not remove the target is not a fi
   const dir = copyFixture(t, 'class-not-exported')
   const s = await server(t)
   // Applies cleanly (the original scored that as a success) but exports the wrong thing.
-  s.reply(replies.json({ title: 'Export createLogger', rationale: '', dsl: [{ op: 'ensureExported', file: 'src/logging/logger.ts', symbol: 'createLogger', kind: 'function' }] }))
-  const r = await engine.runJob({ fixtureDir: dir, model: 'm', endpoint: s.url, maxAttempts: 1, attemptTimeoutMs: 5000 })
+  s.reply(
+    replies.json({
+      title: 'Export createLogger',
+      rationale: '',
+      dsl: [{ op: 'ensureExported', file: 'src/logging/logger.ts', symbol: 'createLogger', kind: 'function' }],
+    }),
+  )
+  const r = await engine.runJob({
+    fixtureDir: dir,
+    model: 'm',
+    endpoint: s.url,
+    maxAttempts: 1,
+    attemptTimeoutMs: 5000,
+  })
   t.false(r.success)
   t.true(r.planGenerated)
   t.regex(r.errorMessage, /TS2459/)
@@ -121,7 +133,13 @@ test('regression: removing the target while adding errors elsewhere is not a fix
     { op: 'addImport', file: 'src/index.ts', from: './pricing', names: ['price'] },
   ]
   s.reply(replies.json({ title: 'Fix and more', rationale: '', dsl }))
-  const r = await engine.runJob({ fixtureDir: dir, model: 'm', endpoint: s.url, maxAttempts: 1, attemptTimeoutMs: 5000 })
+  const r = await engine.runJob({
+    fixtureDir: dir,
+    model: 'm',
+    endpoint: s.url,
+    maxAttempts: 1,
+    attemptTimeoutMs: 5000,
+  })
   t.false(r.success)
   t.is(r.errorCountBefore, 1)
   t.is(r.errorCountAfter, 2)
@@ -137,25 +155,35 @@ test('the applier: each operation on its variants, all or nothing', (t) => {
   const read = (f) => fs.readFileSync(path.join(dir, f), 'utf8')
   const apply = (...dsl) => engine.applyPlan(dir, engine.validatePlan({ title: 't', dsl }))
   write('src/x.ts', 'export const X = 1\n')
-  write('src/a.ts', [
-    "import { X } from './x'",
-    '@sealed',
-    'class A {}',
-    'declare function f(): void',
-    'abstract class B {}',
-    'interface I {}',
-    'let v = 1',
-    'const obj = { total: 1 }',
-    'const total = obj.total + X',
-    'class Repo {',
-    '  add(a: number, b: number) { return a + b }',
-    '}',
-    'const arrow = (s: string): number => s.length',
-    'function sealed(c: unknown): void {}',
-    '',
-  ].join('\n'))
+  write(
+    'src/a.ts',
+    [
+      "import { X } from './x'",
+      '@sealed',
+      'class A {}',
+      'declare function f(): void',
+      'abstract class B {}',
+      'interface I {}',
+      'let v = 1',
+      'const obj = { total: 1 }',
+      'const total = obj.total + X',
+      'class Repo {',
+      '  add(a: number, b: number) { return a + b }',
+      '}',
+      'const arrow = (s: string): number => s.length',
+      'function sealed(c: unknown): void {}',
+      '',
+    ].join('\n'),
+  )
   apply(
-    ...[['A', 'class'], ['f', 'function'], ['B', 'class'], ['I', 'type'], ['v', 'variable'], ['X', undefined]].map(([symbol, kind]) => ({ op: 'ensureExported', file: 'src/a.ts', symbol, kind })),
+    ...[
+      ['A', 'class'],
+      ['f', 'function'],
+      ['B', 'class'],
+      ['I', 'type'],
+      ['v', 'variable'],
+      ['X', undefined],
+    ].map(([symbol, kind]) => ({ op: 'ensureExported', file: 'src/a.ts', symbol, kind })),
     { op: 'renameSymbol', file: 'src/a.ts', from: 'total', to: 'sum' },
     { op: 'makeParamOptional', file: 'src/a.ts', fn: 'add', param: 'b' },
     { op: 'addTypeAnnotation', file: 'src/a.ts', selector: 'function:add', typeText: 'number' },
@@ -165,39 +193,58 @@ test('the applier: each operation on its variants, all or nothing', (t) => {
     { op: 'addImport', file: 'src/a.ts', from: './z', names: ['Z'] },
     { op: 'insertStubFunction', file: 'src/a.ts', name: 'later', returns: 'Promise<string>' },
   )
-  t.is(read('src/a.ts'), [
-    "import { X, Y } from './x'",
-    "import { Z } from './z'",
-    '@sealed export',
-    'class A {}',
-    'export declare function f(): void',
-    'export abstract class B {}',
-    'export interface I {}',
-    'export let v = 1',
-    'const obj: { total: number } = { total: 1 }',
-    'const sum = obj.total + X',
-    'class Repo {',
-    '  add(a: number, b?: number): number { return a + b }',
-    '}',
-    'const arrow = (s: string): number | undefined => s.length',
-    'function sealed(c: unknown): void {}',
-    'export { X }',
-    '',
-    'function later(...args: unknown[]): Promise<string> {',
-    "  throw new Error('later is not implemented yet')",
-    '}',
-    '',
-  ].join('\n'))
+  t.is(
+    read('src/a.ts'),
+    [
+      "import { X, Y } from './x'",
+      "import { Z } from './z'",
+      '@sealed export',
+      'class A {}',
+      'export declare function f(): void',
+      'export abstract class B {}',
+      'export interface I {}',
+      'export let v = 1',
+      'const obj: { total: number } = { total: 1 }',
+      'const sum = obj.total + X',
+      'class Repo {',
+      '  add(a: number, b?: number): number { return a + b }',
+      '}',
+      'const arrow = (s: string): number | undefined => s.length',
+      'function sealed(c: unknown): void {}',
+      'export { X }',
+      '',
+      'function later(...args: unknown[]): Promise<string> {',
+      "  throw new Error('later is not implemented yet')",
+      '}',
+      '',
+    ].join('\n'),
+  )
   // All or nothing: the second operation fails, so the first one is not written either.
   const before = read('src/a.ts')
-  t.throws(() => apply({ op: 'renameSymbol', file: 'src/a.ts', from: 'sum', to: 'total' }, { op: 'insertStubFunction', file: 'src/a.ts', name: 'later' }), { message: /'later' is already declared/ })
+  t.throws(
+    () =>
+      apply(
+        { op: 'renameSymbol', file: 'src/a.ts', from: 'sum', to: 'total' },
+        { op: 'insertStubFunction', file: 'src/a.ts', name: 'later' },
+      ),
+    { message: /'later' is already declared/ },
+  )
   t.is(read('src/a.ts'), before)
-  t.throws(() => apply({ op: 'ensureExported', file: 'src/a.ts', symbol: 'B', kind: 'function' }), { message: /is a class, not a function/ })
+  t.throws(() => apply({ op: 'ensureExported', file: 'src/a.ts', symbol: 'B', kind: 'function' }), {
+    message: /is a class, not a function/,
+  })
   t.throws(() => apply({ op: 'renameSymbol', file: 'src/a.ts', from: 'nothing', to: 'x' }), { message: /not found/ })
-  t.throws(() => apply({ op: 'addTypeAnnotation', file: 'src/x.d.ts', selector: 'var:X', typeText: 'number' }), { message: /not a TypeScript source file/ })
+  t.throws(() => apply({ op: 'addTypeAnnotation', file: 'src/x.d.ts', selector: 'var:X', typeText: 'number' }), {
+    message: /not a TypeScript source file/,
+  })
   // Contextual keywords are names; reserved words are not.
-  t.notThrows(() => engine.validatePlan({ title: 't', dsl: [{ op: 'renameSymbol', file: 'a.ts', from: 'type', to: 'kind' }] }))
-  t.throws(() => engine.validatePlan({ title: 't', dsl: [{ op: 'renameSymbol', file: 'a.ts', from: 'kind', to: 'class' }] }), { message: /'to' must be an identifier/ })
+  t.notThrows(() =>
+    engine.validatePlan({ title: 't', dsl: [{ op: 'renameSymbol', file: 'a.ts', from: 'type', to: 'kind' }] }),
+  )
+  t.throws(
+    () => engine.validatePlan({ title: 't', dsl: [{ op: 'renameSymbol', file: 'a.ts', from: 'kind', to: 'class' }] }),
+    { message: /'to' must be an identifier/ },
+  )
   t.is(engine.stripCodeFences('```json\n{"a":1}\n```'), '{"a":1}')
   t.is(engine.stripCodeFences('  {"a":1} '), '{"a":1}')
   t.deepEqual(engine.parsePlan('Sure! {"title":"t","dsl":[]} Hope it helps.'), { title: 't', rationale: '', dsl: [] })
@@ -210,7 +257,15 @@ test('a model server plan in code fences resolves; the request is the Ollama gen
   const dir = copyFixture(t, 'missing-export')
   const s = await server(t)
   s.reply(replies.fenced(gold('missing-export')))
-  const r = await engine.runJob({ fixtureDir: dir, model: 'qwen3:8b', endpoint: s.url, prompt: 'Fix the build.', maxAttempts: 2, attemptTimeoutMs: 5000, maxTokens: 512 })
+  const r = await engine.runJob({
+    fixtureDir: dir,
+    model: 'qwen3:8b',
+    endpoint: s.url,
+    prompt: 'Fix the build.',
+    maxAttempts: 2,
+    attemptTimeoutMs: 5000,
+    maxTokens: 512,
+  })
   t.true(r.success, r.errorMessage)
   t.is(r.attempts, 1)
   t.is(s.requests.length, 1)
@@ -230,7 +285,13 @@ async function failingAttempt(t, name, reply, pattern) {
   const original = readTree(dir)
   const s = await server(t)
   s.reply(reply)
-  const r = await engine.runJob({ fixtureDir: dir, model: 'fake', endpoint: s.url, maxAttempts: 1, attemptTimeoutMs: 5000 })
+  const r = await engine.runJob({
+    fixtureDir: dir,
+    model: 'fake',
+    endpoint: s.url,
+    maxAttempts: 1,
+    attemptTimeoutMs: 5000,
+  })
   t.false(r.success)
   t.is(r.attempts, 1)
   t.regex(r.errorMessage, pattern)
@@ -245,18 +306,30 @@ test('garbage JSON fails the attempt with an errorMessage', async (t) => {
 })
 
 test('a wrong file name fails the attempt with an errorMessage', async (t) => {
-  const plan = { title: 'x', rationale: '', dsl: [{ op: 'ensureExported', file: 'src/model/index.ts', symbol: 'isAdmin', kind: 'function' }] }
+  const plan = {
+    title: 'x',
+    rationale: '',
+    dsl: [{ op: 'ensureExported', file: 'src/model/index.ts', symbol: 'isAdmin', kind: 'function' }],
+  }
   await failingAttempt(t, 'missing-export', replies.json(plan), /file 'src\/model\/index\.ts' does not exist/)
 })
 
 test('a file outside the fixture is refused, even through a symlink', async (t) => {
-  const outside = { title: 'x', rationale: '', dsl: [{ op: 'renameSymbol', file: '../../outside.ts', from: 'a', to: 'b' }] }
+  const outside = {
+    title: 'x',
+    rationale: '',
+    dsl: [{ op: 'renameSymbol', file: '../../outside.ts', from: 'a', to: 'b' }],
+  }
   await failingAttempt(t, 'missing-export', replies.json(outside), /outside the fixture/)
   const dir = copyFixture(t, 'misspelled-name')
   const victim = path.join(tempDir(t), 'victim.ts')
   fs.writeFileSync(victim, 'export const lowStok = 1\n')
   fs.symlinkSync(victim, path.join(dir, 'src', 'link.ts'))
-  const plan = { title: 'x', rationale: '', dsl: [{ op: 'renameSymbol', file: 'src/link.ts', from: 'lowStok', to: 'pwned' }] }
+  const plan = {
+    title: 'x',
+    rationale: '',
+    dsl: [{ op: 'renameSymbol', file: 'src/link.ts', from: 'lowStok', to: 'pwned' }],
+  }
   t.throws(() => engine.applyPlan(dir, engine.validatePlan(plan)), { message: /outside the fixture/ })
   t.is(fs.readFileSync(victim, 'utf8'), 'export const lowStok = 1\n')
 })
@@ -271,9 +344,18 @@ test('malformed operations and a missing symbol fail with clear messages', async
     [{ op: 'ensureExported', file: 'src/models/index.ts' }, /'symbol' must be a non-empty string/],
     [{ op: 'addImport', file: 'src/index.ts', from: './x', names: [] }, /'names' must be a non-empty array/],
     [{ op: 'addTypeAnnotation', file: 'src/index.ts', selector: 'class:X', typeText: 'number' }, /selector must be/],
-    [{ op: 'addTypeAnnotation', file: 'src/index.ts', selector: 'var:x', typeText: 'number; process.exit(1)' }, /not a single TypeScript type/],
-    [{ op: 'ensureExported', file: 'src/models/user.ts', symbol: 'nothingHere', kind: 'function' }, /symbol 'nothingHere' not found/],
-    [{ op: 'makeParamOptional', file: 'src/models/user.ts', fn: 'createUser', param: 'nope' }, /has no parameter 'nope'/],
+    [
+      { op: 'addTypeAnnotation', file: 'src/index.ts', selector: 'var:x', typeText: 'number; process.exit(1)' },
+      /not a single TypeScript type/,
+    ],
+    [
+      { op: 'ensureExported', file: 'src/models/user.ts', symbol: 'nothingHere', kind: 'function' },
+      /symbol 'nothingHere' not found/,
+    ],
+    [
+      { op: 'makeParamOptional', file: 'src/models/user.ts', fn: 'createUser', param: 'nope' },
+      /has no parameter 'nope'/,
+    ],
   ]
   for (const [op, pattern] of cases) {
     await failingAttempt(t, 'missing-export', replies.json({ title: 'x', rationale: '', dsl: [op] }), pattern)
@@ -287,7 +369,13 @@ test('a slow server times out the attempt', async (t) => {
   s.reply(replies.slow(3000, replies.json(gold('missing-export'))))
   const dir = copyFixture(t, 'missing-export')
   const started = Date.now()
-  const r = await engine.runJob({ fixtureDir: dir, model: 'slow', endpoint: s.url, maxAttempts: 2, attemptTimeoutMs: 150 })
+  const r = await engine.runJob({
+    fixtureDir: dir,
+    model: 'slow',
+    endpoint: s.url,
+    maxAttempts: 2,
+    attemptTimeoutMs: 150,
+  })
   t.false(r.success)
   t.is(r.attempts, 2)
   t.regex(r.errorMessage, /attempt 2\/2: model request to slow timed out after 150 ms/)
@@ -298,14 +386,31 @@ test('a retry starts from the original files and is told why the last plan faile
   const dir = copyFixture(t, 'misspelled-name')
   const original = readTree(dir)
   const s = await server(t)
-  const wrong = { title: 'Rename the wrong thing', rationale: '', dsl: [{ op: 'renameSymbol', file: 'src/inventory/stock.ts', from: 'totalUnits', to: 'sumUnits' }] }
+  const wrong = {
+    title: 'Rename the wrong thing',
+    rationale: '',
+    dsl: [{ op: 'renameSymbol', file: 'src/inventory/stock.ts', from: 'totalUnits', to: 'sumUnits' }],
+  }
   s.reply((body, n) => (n === 1 ? replies.json(wrong) : replies.fenced(gold('misspelled-name'))))
-  const r = await engine.runJob({ fixtureDir: dir, model: 'm', endpoint: s.url, maxAttempts: 3, attemptTimeoutMs: 5000 })
+  const r = await engine.runJob({
+    fixtureDir: dir,
+    model: 'm',
+    endpoint: s.url,
+    maxAttempts: 3,
+    attemptTimeoutMs: 5000,
+  })
   t.true(r.success, r.errorMessage)
   t.is(r.attempts, 2)
-  t.regex(s.requests[1].prompt, /A previous plan failed: the target error is gone but the error count grew|A previous plan failed: the target error is still there/)
+  t.regex(
+    s.requests[1].prompt,
+    /A previous plan failed: the target error is gone but the error count grew|A previous plan failed: the target error is still there/,
+  )
   const after = readTree(dir)
-  t.is(after['src/inventory/stock.ts'], original['src/inventory/stock.ts'].replace('lowStok', 'lowStock'), 'only the last plan is applied')
+  t.is(
+    after['src/inventory/stock.ts'],
+    original['src/inventory/stock.ts'].replace('lowStok', 'lowStock'),
+    'only the last plan is applied',
+  )
   t.is(after['src/index.ts'], original['src/index.ts'])
 })
 
@@ -328,18 +433,35 @@ test('a model name full of shell metacharacters runs nothing but the HTTP reques
   t.true(r.success, r.errorMessage)
   t.is(r.model, model)
   const dir2 = copyFixture(t, 'missing-export')
-  const reply = await once(JSON.stringify({ fixtureDir: dir2, model, endpoint: s.url, maxAttempts: 1, attemptTimeoutMs: 5000 }))
+  const reply = await once(
+    JSON.stringify({ fixtureDir: dir2, model, endpoint: s.url, maxAttempts: 1, attemptTimeoutMs: 5000 }),
+  )
   t.true(reply.result.success)
-  t.deepEqual(s.requests.map((b) => b.model), [model, model])
+  t.deepEqual(
+    s.requests.map((b) => b.model),
+    [model, model],
+  )
   t.false(fs.existsSync(marker))
 })
 
 test('a malformed job is rejected as a TypeError naming the field', async (t) => {
   const dir = copyFixture(t, 'missing-export')
-  await t.throwsAsync(engine.runJob({ fixtureDir: dir, model: 'gold', maxAttempts: 0 }), { instanceOf: TypeError, message: /maxAttempts/ })
-  await t.throwsAsync(engine.runJob({ fixtureDir: dir, model: 'remote' }), { instanceOf: TypeError, message: /endpoint is required/ })
-  await t.throwsAsync(engine.runJob({ fixtureDir: path.join(dir, 'nope'), model: 'gold' }), { instanceOf: TypeError, message: /fixtureDir/ })
-  await t.throwsAsync(engine.runJob({ fixtureDir: dir, model: 'gold', attemptTimeoutMs: -1 }), { instanceOf: TypeError, message: /attemptTimeoutMs/ })
+  await t.throwsAsync(engine.runJob({ fixtureDir: dir, model: 'gold', maxAttempts: 0 }), {
+    instanceOf: TypeError,
+    message: /maxAttempts/,
+  })
+  await t.throwsAsync(engine.runJob({ fixtureDir: dir, model: 'remote' }), {
+    instanceOf: TypeError,
+    message: /endpoint is required/,
+  })
+  await t.throwsAsync(engine.runJob({ fixtureDir: path.join(dir, 'nope'), model: 'gold' }), {
+    instanceOf: TypeError,
+    message: /fixtureDir/,
+  })
+  await t.throwsAsync(engine.runJob({ fixtureDir: dir, model: 'gold', attemptTimeoutMs: -1 }), {
+    instanceOf: TypeError,
+    message: /attemptTimeoutMs/,
+  })
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -399,7 +521,14 @@ test('the framed protocol round-trips: ready, ping/pong, job/result, errors, shu
   const result = await w.next()
   t.is(result.type, 'result')
   t.is(result.id, 'j-1')
-  t.like(result.result, { fixture: 'implicit-any', model: 'gold', success: true, errorCountBefore: 1, errorCountAfter: 0, attempts: 1 })
+  t.like(result.result, {
+    fixture: 'implicit-any',
+    model: 'gold',
+    success: true,
+    errorCountBefore: 1,
+    errorCountAfter: 0,
+    attempts: 1,
+  })
 
   w.send('this is not json')
   t.like(await w.next(), { type: 'error', id: null })
@@ -449,7 +578,11 @@ test('one-shot mode prints one result line; a malformed job exits 2', async (t) 
 test('writeResults writes {results, summary, timestamp} and prints the runner line', async (t) => {
   const dir = tempDir(t)
   const results = []
-  for (const [name, model] of [['missing-export', 'gold'], ['wrong-arg-count', 'gold'], ['implicit-any', 'none']]) {
+  for (const [name, model] of [
+    ['missing-export', 'gold'],
+    ['wrong-arg-count', 'gold'],
+    ['implicit-any', 'none'],
+  ]) {
     results.push(await engine.runJob({ fixtureDir: copyFixture(t, name), model }))
   }
   const printed = []
@@ -466,7 +599,13 @@ test('writeResults writes {results, summary, timestamp} and prints the runner li
   const data = JSON.parse(fs.readFileSync(file, 'utf8'))
   t.deepEqual(Object.keys(data).sort(), ['results', 'summary', 'timestamp'])
   t.deepEqual(data.results, results)
-  t.like(data.summary, { totalTests: 3, successfulTests: 2, failedTests: 1, totalErrorsBefore: 3, totalErrorsResolved: 2 })
+  t.like(data.summary, {
+    totalTests: 3,
+    successfulTests: 2,
+    failedTests: 1,
+    totalErrorsBefore: 3,
+    totalErrorsResolved: 2,
+  })
   t.false(Number.isNaN(Date.parse(data.timestamp)))
   t.like(engine.summarize([]), { totalTests: 0, successfulTests: 0, successRate: 0 })
   t.throws(() => engine.writeResults(dir, 'nope'), { instanceOf: TypeError })
@@ -475,7 +614,20 @@ test('writeResults writes {results, summary, timestamp} and prints the runner li
 test('the command-line runner prints the original runner lines and leaves the bundled fixtures alone', async (t) => {
   const out = tempDir(t)
   const before = SMALL.map(readTree)
-  const child = spawn(process.execPath, [path.join(here, '..', 'worker', 'run.js'), '--models', 'gold,none', '--small-fixtures', '--fixtures', 'missing-export,implicit-any', '--out', out], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(here, '..', 'worker', 'run.js'),
+      '--models',
+      'gold,none',
+      '--small-fixtures',
+      '--fixtures',
+      'missing-export,implicit-any',
+      '--out',
+      out,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
   let text = ''
   child.stdout.on('data', (c) => (text += c))
   const code = await new Promise((resolve) => child.on('close', resolve))
@@ -484,7 +636,11 @@ test('the command-line runner prints the original runner lines and leaves the bu
   t.regex(text, /^Successful Tests: 2$/m)
   const file = /^Results saved to: (.+\.json)$/m.exec(text)[1]
   t.is(path.dirname(file), path.resolve(out))
-  t.like(JSON.parse(fs.readFileSync(file, 'utf8')).summary, { totalTests: 4, successfulTests: 2, models: ['gold', 'none'] })
+  t.like(JSON.parse(fs.readFileSync(file, 'utf8')).summary, {
+    totalTests: 4,
+    successfulTests: 2,
+    models: ['gold', 'none'],
+  })
   t.deepEqual(SMALL.map(readTree), before)
 })
 
@@ -524,7 +680,8 @@ test('massive: all 200 generated fixtures have their target error and gold resol
     families.add(fx.family)
     const r = await engine.runJob({ fixtureDir, model: 'gold' })
     // runJob checks the target is present before (else it fails saying so) and gone after.
-    if (!r.success || r.errorCountBefore < 1 || r.errorCountAfter >= r.errorCountBefore) failures.push(`${fx.name}: ${r.errorMessage}`)
+    if (!r.success || r.errorCountBefore < 1 || r.errorCountAfter >= r.errorCountBefore)
+      failures.push(`${fx.name}: ${r.errorMessage}`)
   }
   t.deepEqual(failures, [])
   t.true(families.size >= 8, [...families].join(', '))

@@ -52,7 +52,11 @@ async function answerJob(msg) {
     jobsDone++
     return { type: 'result', id, result }
   } catch (err) {
-    return { type: 'error', id, message: err instanceof JobError ? err.message : `internal error: ${err && err.stack ? err.stack : err}` }
+    return {
+      type: 'error',
+      id,
+      message: err instanceof JobError ? err.message : `internal error: ${err && err.stack ? err.stack : err}`,
+    }
   }
 }
 
@@ -96,7 +100,16 @@ function serve() {
     if (error) return send({ type: 'error', id: null, message: error })
     switch (msg.type) {
       case 'ping':
-        return send({ type: 'pong', id: idOf(msg), pid: process.pid, protocol: PROTOCOL_VERSION, typescript: ts.version, jobsDone, busy: running, queued: queue.length })
+        return send({
+          type: 'pong',
+          id: idOf(msg),
+          pid: process.pid,
+          protocol: PROTOCOL_VERSION,
+          typescript: ts.version,
+          jobsDone,
+          busy: running,
+          queued: queue.length,
+        })
       case 'job':
         if (closing) return send({ type: 'error', id: idOf(msg), message: 'worker is shutting down' })
         queue.push(msg)
@@ -106,7 +119,11 @@ function serve() {
         rl.close()
         return void pump()
       default:
-        return send({ type: 'error', id: idOf(msg), message: `unknown message type ${JSON.stringify(msg.type)} (expected ping, job or shutdown)` })
+        return send({
+          type: 'error',
+          id: idOf(msg),
+          message: `unknown message type ${JSON.stringify(msg.type)} (expected ping, job or shutdown)`,
+        })
     }
   })
   rl.on('close', () => {

@@ -48,7 +48,8 @@ function listSourceFiles(fixtureDir) {
       if (e.name === 'node_modules' || e.name === 'dist' || e.name.startsWith('.')) continue
       const abs = path.join(dir, e.name)
       if (e.isDirectory()) walk(abs)
-      else if (e.isFile() && /\.(ts|tsx|mts|cts)$/.test(e.name)) out.push(path.relative(fixtureDir, abs).split(path.sep).join('/'))
+      else if (e.isFile() && /\.(ts|tsx|mts|cts)$/.test(e.name))
+        out.push(path.relative(fixtureDir, abs).split(path.sep).join('/'))
     }
   }
   walk(fixtureDir)
@@ -57,18 +58,29 @@ function listSourceFiles(fixtureDir) {
 
 function checkJob(job) {
   if (job === null || typeof job !== 'object') throw new JobError('job must be an object')
-  if (typeof job.fixtureDir !== 'string' || job.fixtureDir === '') throw new JobError('job.fixtureDir must be a non-empty string')
-  if (!fs.existsSync(job.fixtureDir) || !fs.statSync(job.fixtureDir).isDirectory()) throw new JobError(`job.fixtureDir is not a folder: ${job.fixtureDir}`)
+  if (typeof job.fixtureDir !== 'string' || job.fixtureDir === '')
+    throw new JobError('job.fixtureDir must be a non-empty string')
+  if (!fs.existsSync(job.fixtureDir) || !fs.statSync(job.fixtureDir).isDirectory())
+    throw new JobError(`job.fixtureDir is not a folder: ${job.fixtureDir}`)
   if (typeof job.model !== 'string' || job.model === '') throw new JobError('job.model must be a non-empty string')
   const maxAttempts = job.maxAttempts ?? 1
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 20) throw new JobError('job.maxAttempts must be an integer in 1..20')
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 20)
+    throw new JobError('job.maxAttempts must be an integer in 1..20')
   const attemptTimeoutMs = job.attemptTimeoutMs ?? 60000
-  if (typeof attemptTimeoutMs !== 'number' || !Number.isFinite(attemptTimeoutMs) || attemptTimeoutMs <= 0) throw new JobError('job.attemptTimeoutMs must be a positive number of milliseconds')
-  if (job.temperature !== undefined && (typeof job.temperature !== 'number' || !Number.isFinite(job.temperature) || job.temperature < 0)) throw new JobError('job.temperature must be a number >= 0')
-  if (job.maxTokens !== undefined && (!Number.isInteger(job.maxTokens) || job.maxTokens < 1)) throw new JobError('job.maxTokens must be a positive integer')
+  if (typeof attemptTimeoutMs !== 'number' || !Number.isFinite(attemptTimeoutMs) || attemptTimeoutMs <= 0)
+    throw new JobError('job.attemptTimeoutMs must be a positive number of milliseconds')
+  if (
+    job.temperature !== undefined &&
+    (typeof job.temperature !== 'number' || !Number.isFinite(job.temperature) || job.temperature < 0)
+  )
+    throw new JobError('job.temperature must be a number >= 0')
+  if (job.maxTokens !== undefined && (!Number.isInteger(job.maxTokens) || job.maxTokens < 1))
+    throw new JobError('job.maxTokens must be a positive integer')
   if (job.prompt !== undefined && typeof job.prompt !== 'string') throw new JobError('job.prompt must be a string')
   if (!BUILTIN_MODELS.includes(job.model) && (typeof job.endpoint !== 'string' || job.endpoint === '')) {
-    throw new JobError(`job.endpoint is required for model '${job.model}' (only ${BUILTIN_MODELS.join(' and ')} are built in)`)
+    throw new JobError(
+      `job.endpoint is required for model '${job.model}' (only ${BUILTIN_MODELS.join(' and ')} are built in)`,
+    )
   }
   if (job.target !== undefined) checkTarget(job.target, 'job.target')
   return { maxAttempts, attemptTimeoutMs }
@@ -94,7 +106,7 @@ async function runJob(job) {
   const target = job.target ?? fixture.target
   checkTarget(target, 'fixture target')
   const result = {
-    fixture: typeof job.fixture === 'string' ? job.fixture : fixture.name ?? path.basename(fixtureDir),
+    fixture: typeof job.fixture === 'string' ? job.fixture : (fixture.name ?? path.basename(fixtureDir)),
     model: job.model,
     success: false,
     errorCountBefore: 0,
@@ -150,7 +162,11 @@ async function runJob(job) {
         break
       }
       previousError = targetGone
-        ? `the target error is gone but the error count grew from ${before.length} to ${after.length}: ${after.filter((d) => !before.some((b) => sameDiagnostic(b, d))).map(formatDiagnostic).slice(0, 3).join('; ')}`
+        ? `the target error is gone but the error count grew from ${before.length} to ${after.length}: ${after
+            .filter((d) => !before.some((b) => sameDiagnostic(b, d)))
+            .map(formatDiagnostic)
+            .slice(0, 3)
+            .join('; ')}`
         : `the target error is still there after the plan: ${after.filter((d) => hasTarget([d], target)).map(formatDiagnostic)[0]}`
     } catch (err) {
       previousError = err.message
@@ -184,7 +200,14 @@ async function planText(job, fixture, { target, before, originals, previousError
   }
   if (job.model === 'none') return JSON.stringify(EMPTY_PLAN)
   const prompt = buildPrompt({ task: job.prompt, target, diagnostics: before, files: originals, previousError })
-  return generate({ endpoint: job.endpoint, model: job.model, prompt, temperature: job.temperature ?? 0, maxTokens: job.maxTokens, timeoutMs: attemptTimeoutMs })
+  return generate({
+    endpoint: job.endpoint,
+    model: job.model,
+    prompt,
+    temperature: job.temperature ?? 0,
+    maxTokens: job.maxTokens,
+    timeoutMs: attemptTimeoutMs,
+  })
 }
 
 module.exports = { runJob, loadFixture, listSourceFiles, JobError, EMPTY_PLAN }

@@ -11,7 +11,12 @@ export interface DiagnosticTarget {
 }
 
 export type PlanOperation =
-  | { op: 'ensureExported'; file: string; symbol: string; kind?: 'function' | 'class' | 'interface' | 'type' | 'enum' | 'const' | 'let' | 'var' | 'variable' }
+  | {
+      op: 'ensureExported'
+      file: string
+      symbol: string
+      kind?: 'function' | 'class' | 'interface' | 'type' | 'enum' | 'const' | 'let' | 'var' | 'variable'
+    }
   | { op: 'renameSymbol'; file: string; from: string; to: string }
   | { op: 'makeParamOptional'; file: string; fn: string; param: string }
   | { op: 'addImport'; file: string; from: string; names: string[] }
@@ -101,16 +106,41 @@ export declare const PLAN_FORMAT_VERSION: number
 export declare function stripCodeFences(text: string): string
 export declare function parsePlan(text: string): Plan
 export declare function validatePlan(value: unknown): Plan
-export declare function applyPlan(fixtureDir: string, plan: Plan, options?: { write?: boolean }): { changed: string[]; files: Map<string, string> }
+export declare function applyPlan(
+  fixtureDir: string,
+  plan: Plan,
+  options?: { write?: boolean },
+): { changed: string[]; files: Map<string, string> }
 
 export declare const BUILTIN_MODELS: readonly string[]
-export declare function generate(options: { endpoint: string; model: string; prompt: string; temperature?: number; maxTokens?: number; timeoutMs?: number }): Promise<string>
+export declare function generate(options: {
+  endpoint: string
+  model: string
+  prompt: string
+  temperature?: number
+  maxTokens?: number
+  timeoutMs?: number
+}): Promise<string>
 export declare function listModels(endpoint: string, options?: { timeoutMs?: number }): Promise<string[]>
-export declare function buildPrompt(options: { task?: string; target: DiagnosticTarget; diagnostics: Diagnostic[]; files: Map<string, string>; previousError?: string }): string
+export declare function buildPrompt(options: {
+  task?: string
+  target: DiagnosticTarget
+  diagnostics: Diagnostic[]
+  files: Map<string, string>
+  previousError?: string
+}): string
 
 export declare function summarize(results: BuildFixResult[]): ResultsSummary
-export declare function writeResults(dir: string, results: BuildFixResult[], options?: { quiet?: boolean; name?: string }): string
-export declare function readResults(file: string): { results: BuildFixResult[]; summary: ResultsSummary; timestamp: string }
+export declare function writeResults(
+  dir: string,
+  results: BuildFixResult[],
+  options?: { quiet?: boolean; name?: string },
+): string
+export declare function readResults(file: string): {
+  results: BuildFixResult[]
+  summary: ResultsSummary
+  timestamp: string
+}
 
 export declare const SMALL_DIR: string
 export declare const MASSIVE_DIR: string

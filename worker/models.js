@@ -23,7 +23,8 @@ function checkEndpoint(endpoint) {
   } catch {
     throw new ModelError(`endpoint must be an http(s) URL, got ${JSON.stringify(endpoint)}`)
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ModelError(`endpoint must be an http(s) URL, got ${JSON.stringify(endpoint)}`)
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new ModelError(`endpoint must be an http(s) URL, got ${JSON.stringify(endpoint)}`)
   return url
 }
 
@@ -53,7 +54,12 @@ async function generate({ endpoint, model, prompt, temperature = 0, maxTokens, t
   const options = { temperature }
   if (maxTokens !== undefined) options.num_predict = maxTokens
   const body = JSON.stringify({ model, prompt, stream: false, options, format: 'json' })
-  const { res, text } = await fetchWithTimeout(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body }, timeoutMs, `model request to ${model}`)
+  const { res, text } = await fetchWithTimeout(
+    url,
+    { method: 'POST', headers: { 'content-type': 'application/json' }, body },
+    timeoutMs,
+    `model request to ${model}`,
+  )
   if (!res.ok) throw new ModelError(`model server answered HTTP ${res.status}: ${text.slice(0, 200)}`)
   let json
   try {
@@ -99,7 +105,9 @@ function buildPrompt({ task, target, diagnostics, files, previousError }) {
   const parts = []
   parts.push(task && task.trim() ? task.trim() : 'Fix the TypeScript compile error in this project.')
   parts.push(`\nTarget error: TS${target.code} in ${target.file} at line ${target.line}.`)
-  parts.push(`\nCompiler diagnostics (${diagnostics.length}):\n${diagnostics.map(formatDiagnostic).join('\n') || '(none)'}`)
+  parts.push(
+    `\nCompiler diagnostics (${diagnostics.length}):\n${diagnostics.map(formatDiagnostic).join('\n') || '(none)'}`,
+  )
   for (const [file, text] of files) parts.push(`\n--- ${file}\n${text}`)
   if (previousError) parts.push(`\nA previous plan failed: ${previousError}\nPropose a different plan.`)
   parts.push(`\n${PLAN_INSTRUCTIONS}`)

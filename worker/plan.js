@@ -94,12 +94,14 @@ function validateOp(op, i) {
   }
   const out = { op: name }
   for (const f of spec.required) {
-    if (typeof op[f] !== 'string' || op[f] === '') throw new PlanError(`${where} (${name}): '${f}' must be a non-empty string`)
+    if (typeof op[f] !== 'string' || op[f] === '')
+      throw new PlanError(`${where} (${name}): '${f}' must be a non-empty string`)
     out[f] = op[f]
   }
   for (const f of spec.optional) {
     if (op[f] === undefined || op[f] === null) continue
-    if (typeof op[f] !== 'string' || op[f] === '') throw new PlanError(`${where} (${name}): '${f}' must be a non-empty string when given`)
+    if (typeof op[f] !== 'string' || op[f] === '')
+      throw new PlanError(`${where} (${name}): '${f}' must be a non-empty string when given`)
     out[f] = op[f]
   }
   for (const f of spec.lists || []) {
@@ -109,20 +111,35 @@ function validateOp(op, i) {
     }
     out[f] = [...v]
   }
-  const identifiers = { ensureExported: ['symbol'], renameSymbol: ['from', 'to'], makeParamOptional: ['fn', 'param'], insertStubFunction: ['name'], addImport: [] }[name] || []
+  const identifiers =
+    {
+      ensureExported: ['symbol'],
+      renameSymbol: ['from', 'to'],
+      makeParamOptional: ['fn', 'param'],
+      insertStubFunction: ['name'],
+      addImport: [],
+    }[name] || []
   for (const f of identifiers) {
-    if (!isIdentifier(out[f])) throw new PlanError(`${where} (${name}): '${f}' must be an identifier, got ${JSON.stringify(out[f])}`)
+    if (!isIdentifier(out[f]))
+      throw new PlanError(`${where} (${name}): '${f}' must be an identifier, got ${JSON.stringify(out[f])}`)
   }
   if (name === 'addImport') {
-    for (const n of out.names) if (!isIdentifier(n)) throw new PlanError(`${where} (addImport): import name ${JSON.stringify(n)} is not an identifier`)
-    if (/[\r\n'"`\\]/.test(out.from)) throw new PlanError(`${where} (addImport): 'from' must be a plain module specifier`)
+    for (const n of out.names)
+      if (!isIdentifier(n))
+        throw new PlanError(`${where} (addImport): import name ${JSON.stringify(n)} is not an identifier`)
+    if (/[\r\n'"`\\]/.test(out.from))
+      throw new PlanError(`${where} (addImport): 'from' must be a plain module specifier`)
   }
   if (name === 'ensureExported' && out.kind !== undefined && !DECLARATION_KINDS.includes(out.kind)) {
-    throw new PlanError(`${where} (ensureExported): kind must be one of ${DECLARATION_KINDS.join(', ')}, got '${out.kind}'`)
+    throw new PlanError(
+      `${where} (ensureExported): kind must be one of ${DECLARATION_KINDS.join(', ')}, got '${out.kind}'`,
+    )
   }
   if (name === 'addTypeAnnotation') {
     if (!/^(function|var):[A-Za-z_$][\w$]*$/.test(out.selector)) {
-      throw new PlanError(`${where} (addTypeAnnotation): selector must be "function:<name>" or "var:<name>", got ${JSON.stringify(out.selector)}`)
+      throw new PlanError(
+        `${where} (addTypeAnnotation): selector must be "function:<name>" or "var:<name>", got ${JSON.stringify(out.selector)}`,
+      )
     }
     checkTypeText(out.typeText, `${where} (addTypeAnnotation): typeText`)
   }
@@ -133,7 +150,17 @@ function validateOp(op, i) {
 }
 
 // Reserved words cannot name a binding; contextual keywords (`type`, `from`, `of`, `async`) can.
-const STRICT_RESERVED = new Set(['implements', 'interface', 'let', 'package', 'private', 'protected', 'public', 'static', 'yield'])
+const STRICT_RESERVED = new Set([
+  'implements',
+  'interface',
+  'let',
+  'package',
+  'private',
+  'protected',
+  'public',
+  'static',
+  'yield',
+])
 function isIdentifier(s) {
   if (typeof s !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(s) || STRICT_RESERVED.has(s)) return false
   const token = ts.stringToToken(s)
@@ -188,11 +215,14 @@ function applyPlan(fixtureDir, plan, { write = true } = {}) {
 
 /** Resolves a plan's file path; it must name an existing .ts file inside the fixture. */
 function resolveFile(root, file, label) {
-  if (path.isAbsolute(file) || file.includes('\0')) throw new PlanError(`${label}: file '${file}' must be a path relative to the fixture`)
+  if (path.isAbsolute(file) || file.includes('\0'))
+    throw new PlanError(`${label}: file '${file}' must be a path relative to the fixture`)
   const abs = path.resolve(root, file)
   const rel = path.relative(root, abs)
-  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) throw new PlanError(`${label}: file '${file}' lies outside the fixture`)
-  if (!/\.(ts|tsx|mts|cts)$/.test(abs) || abs.endsWith('.d.ts')) throw new PlanError(`${label}: file '${file}' is not a TypeScript source file`)
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel))
+    throw new PlanError(`${label}: file '${file}' lies outside the fixture`)
+  if (!/\.(ts|tsx|mts|cts)$/.test(abs) || abs.endsWith('.d.ts'))
+    throw new PlanError(`${label}: file '${file}' is not a TypeScript source file`)
   let real
   try {
     real = fs.realpathSync(abs)
@@ -200,7 +230,8 @@ function resolveFile(root, file, label) {
     throw new PlanError(`${label}: file '${file}' does not exist in the fixture`)
   }
   const realRel = path.relative(root, real)
-  if (realRel.startsWith('..') || path.isAbsolute(realRel)) throw new PlanError(`${label}: file '${file}' lies outside the fixture`)
+  if (realRel.startsWith('..') || path.isAbsolute(realRel))
+    throw new PlanError(`${label}: file '${file}' lies outside the fixture`)
   if (!fs.statSync(real).isFile()) throw new PlanError(`${label}: file '${file}' is not a regular file`)
   return real
 }
@@ -216,7 +247,9 @@ function splice(text, edits) {
 }
 
 function hasExport(node) {
-  return (ts.canHaveModifiers(node) && ts.getModifiers(node)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) || false
+  return (
+    (ts.canHaveModifiers(node) && ts.getModifiers(node)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) || false
+  )
 }
 
 function declKind(stmt) {
@@ -233,13 +266,17 @@ function declKind(stmt) {
 }
 
 function declaresName(stmt, name) {
-  if (ts.isVariableStatement(stmt)) return stmt.declarationList.declarations.some((d) => ts.isIdentifier(d.name) && d.name.text === name)
+  if (ts.isVariableStatement(stmt))
+    return stmt.declarationList.declarations.some((d) => ts.isIdentifier(d.name) && d.name.text === name)
   return stmt.name !== undefined && ts.isIdentifier(stmt.name) && stmt.name.text === name
 }
 
 // `kind` is a cross-check, lenient where models blur words: a type may be an interface or an
 // alias, and any variable keyword names a variable. A function is never a class.
-const KIND_GROUPS = [['type', 'interface'], ['const', 'let', 'var', 'variable']]
+const KIND_GROUPS = [
+  ['type', 'interface'],
+  ['const', 'let', 'var', 'variable'],
+]
 function kindMatches(requested, actual) {
   if (requested === undefined || requested === actual) return true
   return KIND_GROUPS.some((g) => g.includes(requested) && g.includes(actual))
@@ -275,31 +312,47 @@ const APPLY = {
       // keyword, after any decorators (`@sealed export class X`).
       const mods = ts.getModifiers(stmt) || []
       const decorators = (ts.canHaveDecorators(stmt) && ts.getDecorators(stmt)) || []
-      if (mods.length) return splice(sf.text, [{ start: mods[0].getStart(sf), end: mods[0].getStart(sf), text: 'export ' }])
-      if (decorators.length) return splice(sf.text, [{ start: decorators.at(-1).end, end: decorators.at(-1).end, text: ' export' }])
+      if (mods.length)
+        return splice(sf.text, [{ start: mods[0].getStart(sf), end: mods[0].getStart(sf), text: 'export ' }])
+      if (decorators.length)
+        return splice(sf.text, [{ start: decorators.at(-1).end, end: decorators.at(-1).end, text: ' export' }])
       const at = stmt.getStart(sf)
       return splice(sf.text, [{ start: at, end: at, text: 'export ' }])
     }
     for (const stmt of sf.statements) {
       if (!ts.isImportDeclaration(stmt) || !stmt.importClause) continue
       const named = stmt.importClause.namedBindings
-      const imported = (stmt.importClause.name?.text === op.symbol) || (named && ts.isNamedImports(named) && named.elements.some((e) => e.name.text === op.symbol))
+      const imported =
+        stmt.importClause.name?.text === op.symbol ||
+        (named && ts.isNamedImports(named) && named.elements.some((e) => e.name.text === op.symbol))
       if (imported) return `${sf.text.replace(/\s*$/, '')}\nexport { ${op.symbol} }\n`
     }
     for (const stmt of sf.statements) {
-      if (!ts.isExportDeclaration(stmt) || !stmt.moduleSpecifier || !stmt.exportClause || !ts.isNamedExports(stmt.exportClause)) continue
+      if (
+        !ts.isExportDeclaration(stmt) ||
+        !stmt.moduleSpecifier ||
+        !stmt.exportClause ||
+        !ts.isNamedExports(stmt.exportClause)
+      )
+        continue
       if (stmt.exportClause.elements.some((e) => e.name.text === op.symbol)) return sf.text
       const target = moduleFileFor(ctx.root, ctx.abs, stmt.moduleSpecifier.text)
       if (!target) continue
       const targetSf = parse(target, ctx.read(target))
-      const exported = targetSf.statements.some((s) => hasExport(s) && declaresName(s, op.symbol) && kindMatches(op.kind, declKind(s)))
+      const exported = targetSf.statements.some(
+        (s) => hasExport(s) && declaresName(s, op.symbol) && kindMatches(op.kind, declKind(s)),
+      )
       if (!exported) continue
       const elements = stmt.exportClause.elements
       const last = elements.at(-1)
-      const edit = last ? { start: last.end, end: last.end, text: `, ${op.symbol}` } : { start: stmt.exportClause.getStart(sf) + 1, end: stmt.exportClause.getStart(sf) + 1, text: ` ${op.symbol} ` }
+      const edit = last
+        ? { start: last.end, end: last.end, text: `, ${op.symbol}` }
+        : { start: stmt.exportClause.getStart(sf) + 1, end: stmt.exportClause.getStart(sf) + 1, text: ` ${op.symbol} ` }
       return splice(sf.text, [edit])
     }
-    throw new PlanError(`${ctx.label}: symbol '${op.symbol}' not found in ${op.file} (no declaration, import or re-exported module declares it)`)
+    throw new PlanError(
+      `${ctx.label}: symbol '${op.symbol}' not found in ${op.file} (no declaration, import or re-exported module declares it)`,
+    )
   },
 
   /**
@@ -330,14 +383,22 @@ const APPLY = {
       if (p.questionToken || p.initializer || p.dotDotDotToken) return sf.text
       edits.push({ start: p.name.end, end: p.name.end, text: '?' })
     }
-    if (edits.length === 0) throw new PlanError(`${ctx.label}: function '${op.fn}' in ${op.file} has no parameter '${op.param}'`)
+    if (edits.length === 0)
+      throw new PlanError(`${ctx.label}: function '${op.fn}' in ${op.file} has no parameter '${op.param}'`)
     return splice(sf.text, edits)
   },
 
   /** Adds `names` to the import from `from` (creating that import after the last one). */
   addImport(sf, op) {
     const imports = sf.statements.filter(ts.isImportDeclaration)
-    const existing = imports.find((d) => ts.isStringLiteral(d.moduleSpecifier) && d.moduleSpecifier.text === op.from && d.importClause && !d.importClause.isTypeOnly && (!d.importClause.namedBindings || ts.isNamedImports(d.importClause.namedBindings)))
+    const existing = imports.find(
+      (d) =>
+        ts.isStringLiteral(d.moduleSpecifier) &&
+        d.moduleSpecifier.text === op.from &&
+        d.importClause &&
+        !d.importClause.isTypeOnly &&
+        (!d.importClause.namedBindings || ts.isNamedImports(d.importClause.namedBindings)),
+    )
     if (existing) {
       const clause = existing.importClause
       const have = new Set(clause.namedBindings ? clause.namedBindings.elements.map((e) => e.name.text) : [])
@@ -386,7 +447,9 @@ const APPLY = {
     visit(sf)
     if (decls.length === 0) throw new PlanError(`${ctx.label}: variable '${name}' not found in ${op.file}`)
     const d = decls[0]
-    const edit = d.type ? { start: d.type.getStart(sf), end: d.type.end, text: op.typeText } : { start: d.name.end, end: d.name.end, text: `: ${op.typeText}` }
+    const edit = d.type
+      ? { start: d.type.getStart(sf), end: d.type.end, text: op.typeText }
+      : { start: d.name.end, end: d.name.end, text: `: ${op.typeText}` }
     return splice(sf.text, [edit])
   },
 
@@ -420,7 +483,15 @@ function isMemberName(node) {
   const p = node.parent
   if (!p) return false
   if ((ts.isPropertyAccessExpression(p) || ts.isQualifiedName(p)) && p.name === node) return true
-  if ((ts.isPropertyAssignment(p) || ts.isPropertyDeclaration(p) || ts.isPropertySignature(p) || ts.isMethodDeclaration(p) || ts.isMethodSignature(p)) && p.name === node) return true
+  if (
+    (ts.isPropertyAssignment(p) ||
+      ts.isPropertyDeclaration(p) ||
+      ts.isPropertySignature(p) ||
+      ts.isMethodDeclaration(p) ||
+      ts.isMethodSignature(p)) &&
+    p.name === node
+  )
+    return true
   return false
 }
 
@@ -428,8 +499,22 @@ function isMemberName(node) {
 function findFunctions(sf, name) {
   const out = []
   const visit = (node) => {
-    if ((ts.isFunctionDeclaration(node) || ts.isMethodDeclaration(node)) && node.name && ts.isIdentifier(node.name) && node.name.text === name && node.body) out.push(node)
-    if (ts.isVariableDeclaration(node) && ts.isIdentifier(node.name) && node.name.text === name && node.initializer && (ts.isArrowFunction(node.initializer) || ts.isFunctionExpression(node.initializer))) out.push(node.initializer)
+    if (
+      (ts.isFunctionDeclaration(node) || ts.isMethodDeclaration(node)) &&
+      node.name &&
+      ts.isIdentifier(node.name) &&
+      node.name.text === name &&
+      node.body
+    )
+      out.push(node)
+    if (
+      ts.isVariableDeclaration(node) &&
+      ts.isIdentifier(node.name) &&
+      node.name.text === name &&
+      node.initializer &&
+      (ts.isArrowFunction(node.initializer) || ts.isFunctionExpression(node.initializer))
+    )
+      out.push(node.initializer)
     ts.forEachChild(node, visit)
   }
   visit(sf)

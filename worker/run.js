@@ -17,7 +17,17 @@ const { SMALL_DIR, MASSIVE_DIR, listFixtures, ensureMassive } = require('./fixtu
 const { writeResults, summarize } = require('./results')
 
 function parseArgs(argv) {
-  const a = { models: [], set: 'small', fixtures: null, endpoint: process.env.OLLAMA_HOST || 'http://127.0.0.1:11434', attempts: 1, timeout: 60000, out: '.buildfix-results', count: 200, seed: 1 }
+  const a = {
+    models: [],
+    set: 'small',
+    fixtures: null,
+    endpoint: process.env.OLLAMA_HOST || 'http://127.0.0.1:11434',
+    attempts: 1,
+    timeout: 60000,
+    out: '.buildfix-results',
+    count: 200,
+    seed: 1,
+  }
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]
     const v = () => {
@@ -34,7 +44,8 @@ function parseArgs(argv) {
     else if (k === '--out') a.out = v()
     else if (k === '--count') a.count = Number(v())
     else if (k === '--seed') a.seed = Number(v())
-    else if (k === '--force-refresh') continue // accepted for compatibility: nothing is memoized here
+    else if (k === '--force-refresh')
+      continue // accepted for compatibility: nothing is memoized here
     else throw new Error(`unknown argument ${k}`)
   }
   // OLLAMA_HOST is often written without a scheme (`127.0.0.1:11434`).
@@ -45,7 +56,10 @@ function parseArgs(argv) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2))
-  let dirs = args.set === 'massive' ? ensureMassive({ dir: MASSIVE_DIR, count: args.count, seed: args.seed }) : listFixtures(SMALL_DIR)
+  let dirs =
+    args.set === 'massive'
+      ? ensureMassive({ dir: MASSIVE_DIR, count: args.count, seed: args.seed })
+      : listFixtures(SMALL_DIR)
   if (args.fixtures) dirs = dirs.filter((d) => args.fixtures.has(path.basename(d)))
   if (dirs.length === 0) throw new Error('no fixture selected')
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'buildfix-run-'))
@@ -55,10 +69,19 @@ async function main() {
       for (const src of dirs) {
         const dir = path.join(scratch, `${results.length}`)
         fs.cpSync(src, dir, { recursive: true })
-        const r = await runJob({ fixtureDir: dir, fixture: path.basename(src), model, endpoint: args.endpoint, maxAttempts: args.attempts, attemptTimeoutMs: args.timeout })
+        const r = await runJob({
+          fixtureDir: dir,
+          fixture: path.basename(src),
+          model,
+          endpoint: args.endpoint,
+          maxAttempts: args.attempts,
+          attemptTimeoutMs: args.timeout,
+        })
         fs.rmSync(dir, { recursive: true, force: true })
         results.push(r)
-        console.log(`${r.success ? 'PASS' : 'FAIL'} ${model} ${r.fixture} (${r.errorCountBefore} -> ${r.errorCountAfter} errors, ${r.duration.toFixed(0)} ms)${r.errorMessage ? `: ${r.errorMessage}` : ''}`)
+        console.log(
+          `${r.success ? 'PASS' : 'FAIL'} ${model} ${r.fixture} (${r.errorCountBefore} -> ${r.errorCountAfter} errors, ${r.duration.toFixed(0)} ms)${r.errorMessage ? `: ${r.errorMessage}` : ''}`,
+        )
       }
     }
   } finally {

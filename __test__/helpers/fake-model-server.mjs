@@ -14,7 +14,9 @@ export const replies = {
   /** The plan as bare JSON text in `response`. */
   json: (plan) => ({ body: { response: JSON.stringify(plan) } }),
   /** The plan wrapped in a ```json fence, as chatty models do. */
-  fenced: (plan) => ({ body: { response: `Here is the plan:\n\`\`\`json\n${JSON.stringify(plan, null, 2)}\n\`\`\`\n` } }),
+  fenced: (plan) => ({
+    body: { response: `Here is the plan:\n\`\`\`json\n${JSON.stringify(plan, null, 2)}\n\`\`\`\n` },
+  }),
   /** Any text in `response`. */
   text: (response) => ({ body: { response } }),
   /** Not JSON at all, in `response`. */
@@ -52,7 +54,10 @@ export async function startFakeModelServer({ models = ['fake-coder:7b'] } = {}) 
       }
       requests.push(body)
       const reply = handler(body, requests.length) || replies.status(500, 'empty script')
-      const payload = reply.status && reply.status !== 200 ? reply.body : { model: body.model, created_at: new Date().toISOString(), done: true, ...reply.body }
+      const payload =
+        reply.status && reply.status !== 200
+          ? reply.body
+          : { model: body.model, created_at: new Date().toISOString(), done: true, ...reply.body }
       if (reply.delayMs) {
         const timer = setTimeout(() => {
           timers.delete(timer)
