@@ -362,6 +362,7 @@ test('malformed operations and a missing symbol fail with clear messages', async
   }
   await failingAttempt(t, 'missing-export', replies.text('[]'), /plan must be a JSON object/)
   await failingAttempt(t, 'missing-export', replies.status(500, 'model not loaded'), /HTTP 500/)
+  await failingAttempt(t, 'missing-export', replies.text('x'.repeat(9 * 1024 * 1024)), /larger than 8388608 bytes/)
 })
 
 test('a slow server times out the attempt', async (t) => {

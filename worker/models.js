@@ -7,6 +7,8 @@
 const { formatDiagnostic } = require('./diagnostics')
 
 const BUILTIN_MODELS = ['gold', 'none']
+// A plan is a few hundred bytes; a reply past this is not one, and must not exhaust the worker.
+const MAX_BODY_BYTES = 8 * 1024 * 1024
 
 class ModelError extends Error {
   constructor(message, { timeout = false } = {}) {
@@ -34,9 +36,20 @@ async function fetchWithTimeout(url, init, timeoutMs, what) {
   timer.unref?.()
   try {
     const res = await fetch(url, { ...init, signal: controller.signal })
-    const text = await res.text() // the body is read under the same deadline
-    return { res, text }
+    // The body is read under the same deadline, and only up to MAX_BODY_BYTES.
+    const chunks = []
+    let size = 0
+    for await (const chunk of res.body ?? []) {
+      size += chunk.length
+      if (size > MAX_BODY_BYTES) {
+        controller.abort()
+        throw new ModelError(`${what} failed: the reply is larger than ${MAX_BODY_BYTES} bytes`)
+      }
+      chunks.push(chunk)
+    }
+    return { res, text: Buffer.concat(chunks).toString('utf8') }
   } catch (err) {
+    if (err instanceof ModelError) throw err
     if (controller.signal.aborted) throw new ModelError(`${what} timed out after ${timeoutMs} ms`, { timeout: true })
     const cause = err.cause?.code || err.cause?.message || err.message
     throw new ModelError(`${what} failed: cannot reach ${url.origin} (${cause})`)
