@@ -1,0 +1,213 @@
+'use strict'
+// One BuildFix job, in process: count diagnostics, get a plan, apply it, count again, judge.
+//
+// Attempts and the fixture: the worker remembers the text of every source file at the start of
+// the job. Before each attempt after the first it writes those texts back, so every attempt
+// starts from the original fixture and never sees an earlier attempt's edits; a retry prompt is
+// told why the previous plan failed instead. After the job the files hold the edits of the last
+// attempt that applied a plan (in place); restoring the fixture is the caller's job.
+
+const fs = require('node:fs')
+const path = require('node:path')
+const { performance } = require('node:perf_hooks')
+
+const { collectDiagnostics, formatDiagnostic, hasTarget } = require('./diagnostics')
+const { parsePlan, applyPlan } = require('./plan')
+const { BUILTIN_MODELS, generate, buildPrompt } = require('./models')
+
+const EMPTY_PLAN = { title: 'No changes', rationale: 'The floor: an empty plan changes nothing.', dsl: [] }
+
+class JobError extends TypeError {
+  constructor(message) {
+    super(message)
+    this.name = 'JobError'
+  }
+}
+
+/** Reads `fixture.json` of a fixture folder. */
+function loadFixture(fixtureDir) {
+  const file = path.join(fixtureDir, 'fixture.json')
+  let text
+  try {
+    text = fs.readFileSync(file, 'utf8')
+  } catch {
+    throw new JobError(`fixtureDir has no fixture.json: ${fixtureDir}`)
+  }
+  try {
+    return JSON.parse(text)
+  } catch (err) {
+    throw new JobError(`fixture.json of ${fixtureDir} is not valid JSON: ${err.message}`)
+  }
+}
+
+/** Relative paths (posix) of every TypeScript source file of the fixture, sorted. */
+function listSourceFiles(fixtureDir) {
+  const out = []
+  const walk = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (e.name === 'node_modules' || e.name === 'dist' || e.name.startsWith('.')) continue
+      const abs = path.join(dir, e.name)
+      if (e.isDirectory()) walk(abs)
+      else if (e.isFile() && /\.(ts|tsx|mts|cts)$/.test(e.name))
+        out.push(path.relative(fixtureDir, abs).split(path.sep).join('/'))
+    }
+  }
+  walk(fixtureDir)
+  return out.sort()
+}
+
+function checkJob(job) {
+  if (job === null || typeof job !== 'object') throw new JobError('job must be an object')
+  if (typeof job.fixtureDir !== 'string' || job.fixtureDir === '')
+    throw new JobError('job.fixtureDir must be a non-empty string')
+  if (!fs.existsSync(job.fixtureDir) || !fs.statSync(job.fixtureDir).isDirectory())
+    throw new JobError(`job.fixtureDir is not a folder: ${job.fixtureDir}`)
+  if (typeof job.model !== 'string' || job.model === '') throw new JobError('job.model must be a non-empty string')
+  const maxAttempts = job.maxAttempts ?? 1
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 20)
+    throw new JobError('job.maxAttempts must be an integer in 1..20')
+  const attemptTimeoutMs = job.attemptTimeoutMs ?? 60000
+  if (typeof attemptTimeoutMs !== 'number' || !Number.isFinite(attemptTimeoutMs) || attemptTimeoutMs <= 0)
+    throw new JobError('job.attemptTimeoutMs must be a positive number of milliseconds')
+  if (
+    job.temperature !== undefined &&
+    (typeof job.temperature !== 'number' || !Number.isFinite(job.temperature) || job.temperature < 0)
+  )
+    throw new JobError('job.temperature must be a number >= 0')
+  if (job.maxTokens !== undefined && (!Number.isInteger(job.maxTokens) || job.maxTokens < 1))
+    throw new JobError('job.maxTokens must be a positive integer')
+  if (job.prompt !== undefined && typeof job.prompt !== 'string') throw new JobError('job.prompt must be a string')
+  if (!BUILTIN_MODELS.includes(job.model) && (typeof job.endpoint !== 'string' || job.endpoint === '')) {
+    throw new JobError(
+      `job.endpoint is required for model '${job.model}' (only ${BUILTIN_MODELS.join(' and ')} are built in)`,
+    )
+  }
+  if (job.target !== undefined) checkTarget(job.target, 'job.target')
+  return { maxAttempts, attemptTimeoutMs }
+}
+
+function checkTarget(t, label) {
+  if (t === null || typeof t !== 'object') throw new JobError(`${label} must be {code, file, line}`)
+  if (!/^(TS)?\d+$/i.test(String(t.code))) throw new JobError(`${label}.code must be a diagnostic code like 2305`)
+  if (typeof t.file !== 'string' || t.file === '') throw new JobError(`${label}.file must be a relative file path`)
+  if (!Number.isInteger(t.line) || t.line < 1) throw new JobError(`${label}.line must be a positive integer`)
+}
+
+/**
+ * Runs one job. Resolves to a BuildFixResult; every failure of the fix itself (model, plan,
+ * judging) is a result with `success: false` and an `errorMessage`. Throws JobError only when
+ * the job itself is malformed.
+ */
+async function runJob(job) {
+  const started = performance.now()
+  const { maxAttempts, attemptTimeoutMs } = checkJob(job)
+  const fixtureDir = path.resolve(job.fixtureDir)
+  const fixture = loadFixture(fixtureDir)
+  const target = job.target ?? fixture.target
+  checkTarget(target, 'fixture target')
+  const result = {
+    fixture: typeof job.fixture === 'string' ? job.fixture : (fixture.name ?? path.basename(fixtureDir)),
+    model: job.model,
+    success: false,
+    errorCountBefore: 0,
+    errorCountAfter: 0,
+    errorsResolved: 0,
+    planGenerated: false,
+    duration: 0,
+    attempts: 0,
+  }
+  const finish = () => {
+    result.errorsResolved = Math.max(0, result.errorCountBefore - result.errorCountAfter)
+    result.duration = Math.round((performance.now() - started) * 1000) / 1000
+    return result
+  }
+
+  let before
+  try {
+    before = collectDiagnostics(fixtureDir)
+  } catch (err) {
+    result.errorMessage = `cannot check the fixture: ${err.message}`
+    return finish()
+  }
+  result.errorCountBefore = before.length
+  result.errorCountAfter = before.length
+  if (!hasTarget(before, target)) {
+    result.errorMessage = `the target diagnostic TS${target.code} at ${target.file}:${target.line} is not present before the fix`
+    return finish()
+  }
+
+  const files = listSourceFiles(fixtureDir)
+  const originals = new Map(files.map((f) => [f, fs.readFileSync(path.join(fixtureDir, f), 'utf8')]))
+  const builtin = BUILTIN_MODELS.includes(job.model)
+  // Built-in models are deterministic: a second attempt would repeat the first.
+  const attempts = builtin ? 1 : maxAttempts
+  let previousError
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    result.attempts = attempt
+    if (attempt > 1) restore(fixtureDir, originals)
+    let applied = false
+    try {
+      const text = await planText(job, fixture, { target, before, originals, previousError, attemptTimeoutMs })
+      const plan = parsePlan(text)
+      result.planGenerated = true
+      result.planTitle = plan.title
+      applyPlan(fixtureDir, plan)
+      applied = true
+      const after = collectDiagnostics(fixtureDir)
+      result.errorCountAfter = after.length
+      const targetGone = !hasTarget(after, target)
+      if (targetGone && after.length <= before.length) {
+        result.success = true
+        delete result.errorMessage
+        break
+      }
+      previousError = targetGone
+        ? `the target error is gone but the error count grew from ${before.length} to ${after.length}: ${after
+            .filter((d) => !before.some((b) => sameDiagnostic(b, d)))
+            .map(formatDiagnostic)
+            .slice(0, 3)
+            .join('; ')}`
+        : `the target error is still there after the plan: ${after.filter((d) => hasTarget([d], target)).map(formatDiagnostic)[0]}`
+    } catch (err) {
+      previousError = err.message
+      // Nothing was written (plans apply all or nothing): the files are as the attempt found them.
+      if (!applied) result.errorCountAfter = before.length
+    }
+    result.errorMessage = `attempt ${attempt}/${attempts}: ${previousError}`
+  }
+  return finish()
+}
+
+function sameDiagnostic(a, b) {
+  return a.code === b.code && a.file === b.file && a.message === b.message
+}
+
+function restore(fixtureDir, originals) {
+  for (const [file, text] of originals) {
+    const abs = path.join(fixtureDir, file)
+    let current
+    try {
+      current = fs.readFileSync(abs, 'utf8')
+    } catch {}
+    if (current !== text) fs.writeFileSync(abs, text)
+  }
+}
+
+async function planText(job, fixture, { target, before, originals, previousError, attemptTimeoutMs }) {
+  if (job.model === 'gold') {
+    if (!fixture.goldPlan) throw new Error('the fixture has no goldPlan')
+    return JSON.stringify(fixture.goldPlan)
+  }
+  if (job.model === 'none') return JSON.stringify(EMPTY_PLAN)
+  const prompt = buildPrompt({ task: job.prompt, target, diagnostics: before, files: originals, previousError })
+  return generate({
+    endpoint: job.endpoint,
+    model: job.model,
+    prompt,
+    temperature: job.temperature ?? 0,
+    maxTokens: job.maxTokens,
+    timeoutMs: attemptTimeoutMs,
+  })
+}
+
+module.exports = { runJob, loadFixture, listSourceFiles, JobError, EMPTY_PLAN }

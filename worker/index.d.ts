@@ -1,0 +1,152 @@
+// Types of the in-process BuildFix engine (worker/index.js). The worker process speaks the same
+// shapes over stdio; docs/engine.md describes the protocol.
+
+export interface DiagnosticTarget {
+  /** TypeScript diagnostic code, e.g. 2305 (a "TS2305" string is accepted too). */
+  code: number | string
+  /** Path relative to the fixture folder, `/`-separated. */
+  file: string
+  /** 1-based line; a diagnostic within 2 lines counts as the target. */
+  line: number
+}
+
+export type PlanOperation =
+  | {
+      op: 'ensureExported'
+      file: string
+      symbol: string
+      kind?: 'function' | 'class' | 'interface' | 'type' | 'enum' | 'const' | 'let' | 'var' | 'variable'
+    }
+  | { op: 'renameSymbol'; file: string; from: string; to: string }
+  | { op: 'makeParamOptional'; file: string; fn: string; param: string }
+  | { op: 'addImport'; file: string; from: string; names: string[] }
+  | { op: 'addTypeAnnotation'; file: string; selector: `function:${string}` | `var:${string}`; typeText: string }
+  | { op: 'insertStubFunction'; file: string; name: string; returns?: string }
+
+export interface Plan {
+  title: string
+  rationale: string
+  dsl: PlanOperation[]
+}
+
+export interface FixtureInfo {
+  name: string
+  description: string
+  target: DiagnosticTarget
+  goldPlan: Plan
+  family?: string
+}
+
+export interface BuildFixJob {
+  fixtureDir: string
+  model: string
+  endpoint?: string
+  target?: DiagnosticTarget
+  fixture?: string
+  prompt?: string
+  temperature?: number
+  maxTokens?: number
+  maxAttempts?: number
+  attemptTimeoutMs?: number
+}
+
+export interface BuildFixResult {
+  fixture: string
+  model: string
+  success: boolean
+  errorCountBefore: number
+  errorCountAfter: number
+  errorsResolved: number
+  planGenerated: boolean
+  duration: number
+  attempts: number
+  planTitle?: string
+  errorMessage?: string
+}
+
+export interface Diagnostic {
+  code: number
+  file: string
+  line: number
+  column: number
+  message: string
+}
+
+export interface ResultsSummary {
+  totalTests: number
+  successfulTests: number
+  failedTests: number
+  successRate: number
+  plansGenerated: number
+  totalErrorsBefore: number
+  totalErrorsAfter: number
+  totalErrorsResolved: number
+  resolutionRate: number
+  averageDuration: number
+  totalAttempts: number
+  models: string[]
+}
+
+export declare class JobError extends TypeError {}
+export declare class PlanError extends Error {}
+export declare class ModelError extends Error {
+  readonly timeout: boolean
+}
+
+export declare function runJob(job: BuildFixJob): Promise<BuildFixResult>
+export declare function loadFixture(fixtureDir: string): FixtureInfo
+export declare function listSourceFiles(fixtureDir: string): string[]
+export declare const EMPTY_PLAN: Plan
+
+export declare function collectDiagnostics(fixtureDir: string, overlay?: Map<string, string>): Diagnostic[]
+export declare function formatDiagnostic(d: Diagnostic): string
+export declare function hasTarget(diagnostics: Diagnostic[], target: DiagnosticTarget): boolean
+
+export declare const PLAN_FORMAT_VERSION: number
+export declare function stripCodeFences(text: string): string
+export declare function parsePlan(text: string): Plan
+export declare function validatePlan(value: unknown): Plan
+export declare function applyPlan(
+  fixtureDir: string,
+  plan: Plan,
+  options?: { write?: boolean },
+): { changed: string[]; files: Map<string, string> }
+
+export declare const BUILTIN_MODELS: readonly string[]
+export declare function generate(options: {
+  endpoint: string
+  model: string
+  prompt: string
+  temperature?: number
+  maxTokens?: number
+  timeoutMs?: number
+}): Promise<string>
+export declare function listModels(endpoint: string, options?: { timeoutMs?: number }): Promise<string[]>
+export declare function buildPrompt(options: {
+  task?: string
+  target: DiagnosticTarget
+  diagnostics: Diagnostic[]
+  files: Map<string, string>
+  previousError?: string
+}): string
+
+export declare function summarize(results: BuildFixResult[]): ResultsSummary
+export declare function writeResults(
+  dir: string,
+  results: BuildFixResult[],
+  options?: { quiet?: boolean; name?: string },
+): string
+export declare function readResults(file: string): {
+  results: BuildFixResult[]
+  summary: ResultsSummary
+  timestamp: string
+}
+
+export declare const SMALL_DIR: string
+export declare const MASSIVE_DIR: string
+export declare function listFixtures(dir: string): string[]
+export declare function ensureMassive(options?: { dir?: string; count?: number; seed?: number }): string[]
+
+export declare const PROTOCOL_VERSION: number
+/** Absolute path of worker/buildfix-worker.js. */
+export declare const WORKER_SCRIPT: string

@@ -1,0 +1,130 @@
+'use strict'
+// Where plans come from: an Ollama-compatible model server, or the two built-in models.
+//
+// The model name is data: it travels only inside the JSON body of an HTTP request, never into a
+// command line or a shell.
+
+const { formatDiagnostic } = require('./diagnostics')
+
+const BUILTIN_MODELS = ['gold', 'none']
+// A plan is a few hundred bytes; a reply past this is not one, and must not exhaust the worker.
+const MAX_BODY_BYTES = 8 * 1024 * 1024
+
+class ModelError extends Error {
+  constructor(message, { timeout = false } = {}) {
+    super(message)
+    this.name = 'ModelError'
+    this.timeout = timeout
+  }
+}
+
+function checkEndpoint(endpoint) {
+  let url
+  try {
+    url = new URL(endpoint)
+  } catch {
+    throw new ModelError(`endpoint must be an http(s) URL, got ${JSON.stringify(endpoint)}`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new ModelError(`endpoint must be an http(s) URL, got ${JSON.stringify(endpoint)}`)
+  return url
+}
+
+async function fetchWithTimeout(url, init, timeoutMs, what) {
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(), timeoutMs)
+  timer.unref?.()
+  try {
+    const res = await fetch(url, { ...init, signal: controller.signal })
+    // The body is read under the same deadline, and only up to MAX_BODY_BYTES.
+    const chunks = []
+    let size = 0
+    for await (const chunk of res.body ?? []) {
+      size += chunk.length
+      if (size > MAX_BODY_BYTES) {
+        controller.abort()
+        throw new ModelError(`${what} failed: the reply is larger than ${MAX_BODY_BYTES} bytes`)
+      }
+      chunks.push(chunk)
+    }
+    return { res, text: Buffer.concat(chunks).toString('utf8') }
+  } catch (err) {
+    if (err instanceof ModelError) throw err
+    if (controller.signal.aborted) throw new ModelError(`${what} timed out after ${timeoutMs} ms`, { timeout: true })
+    const cause = err.cause?.code || err.cause?.message || err.message
+    throw new ModelError(`${what} failed: cannot reach ${url.origin} (${cause})`)
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * Asks `model` at `endpoint` for a completion of `prompt`. Resolves to the raw response text
+ * (the plan JSON, possibly fenced); rejects with ModelError on HTTP errors or timeout.
+ */
+async function generate({ endpoint, model, prompt, temperature = 0, maxTokens, timeoutMs = 60000 }) {
+  const url = new URL('/api/generate', checkEndpoint(endpoint))
+  const options = { temperature }
+  if (maxTokens !== undefined) options.num_predict = maxTokens
+  const body = JSON.stringify({ model, prompt, stream: false, options, format: 'json' })
+  const { res, text } = await fetchWithTimeout(
+    url,
+    { method: 'POST', headers: { 'content-type': 'application/json' }, body },
+    timeoutMs,
+    `model request to ${model}`,
+  )
+  if (!res.ok) throw new ModelError(`model server answered HTTP ${res.status}: ${text.slice(0, 200)}`)
+  let json
+  try {
+    json = JSON.parse(text)
+  } catch {
+    throw new ModelError(`model server sent a body that is not JSON: ${text.slice(0, 200)}`)
+  }
+  if (typeof json.response !== 'string') throw new ModelError('model server reply has no "response" string')
+  return json.response
+}
+
+/** Names of the models the server offers (`GET /api/tags`). */
+async function listModels(endpoint, { timeoutMs = 5000 } = {}) {
+  const url = new URL('/api/tags', checkEndpoint(endpoint))
+  const { res, text } = await fetchWithTimeout(url, { method: 'GET' }, timeoutMs, 'listing models')
+  if (!res.ok) throw new ModelError(`model server answered HTTP ${res.status} to /api/tags`)
+  let json
+  try {
+    json = JSON.parse(text)
+  } catch {
+    throw new ModelError('model server sent /api/tags a body that is not JSON')
+  }
+  if (!Array.isArray(json.models)) throw new ModelError('model server /api/tags reply has no "models" list')
+  return json.models.map((m) => m && (m.name ?? m.model)).filter((n) => typeof n === 'string')
+}
+
+const PLAN_INSTRUCTIONS = `Answer with one JSON object and nothing else:
+{"title": string, "rationale": string, "dsl": [operation, ...]}
+Each operation is an object with "op" and its fields (file paths are relative to the project root):
+  {"op":"ensureExported","file":F,"symbol":S,"kind":"function"|"class"|"interface"|"type"|"enum"|"const"}  make F export S
+  {"op":"renameSymbol","file":F,"from":A,"to":B}  rename identifier A to B in F
+  {"op":"makeParamOptional","file":F,"fn":N,"param":P}  make parameter P of function N optional
+  {"op":"addImport","file":F,"from":M,"names":[S,...]}  import names from module M into F
+  {"op":"addTypeAnnotation","file":F,"selector":"function:N"|"var:N","typeText":T}  return type of function N, or type of variable N
+  {"op":"insertStubFunction","file":F,"name":N,"returns":T}  add a function N returning T to F
+Use the fewest operations that make the error go away without adding new ones.`
+
+/**
+ * The prompt for a plan: the caller's task text, the diagnostics, every fixture file, the plan
+ * format, and (on a retry) why the previous attempt failed.
+ */
+function buildPrompt({ task, target, diagnostics, files, previousError }) {
+  const parts = []
+  parts.push(task && task.trim() ? task.trim() : 'Fix the TypeScript compile error in this project.')
+  parts.push(`\nTarget error: TS${target.code} in ${target.file} at line ${target.line}.`)
+  parts.push(
+    `\nCompiler diagnostics (${diagnostics.length}):\n${diagnostics.map(formatDiagnostic).join('\n') || '(none)'}`,
+  )
+  for (const [file, text] of files) parts.push(`\n--- ${file}\n${text}`)
+  if (previousError) parts.push(`\nA previous plan failed: ${previousError}\nPropose a different plan.`)
+  parts.push(`\n${PLAN_INSTRUCTIONS}`)
+  return parts.join('\n')
+}
+
+module.exports = { BUILTIN_MODELS, ModelError, generate, listModels, buildPrompt, PLAN_INSTRUCTIONS }
