@@ -380,7 +380,26 @@ test('a slow server times out the attempt', async (t) => {
   t.false(r.success)
   t.is(r.attempts, 2)
   t.regex(r.errorMessage, /attempt 2\/2: model request to slow timed out after 150 ms/)
+  t.is(r.errorKind, 'model-unavailable')
   t.true(Date.now() - started < 2500, 'both attempts gave up on their own timeout')
+})
+
+test('errorKind marks failures that were the model server\'s, and only those', async (t) => {
+  const run = async (endpoint) =>
+    engine.runJob({ fixtureDir: copyFixture(t, 'missing-export'), model: 'm', endpoint, attemptTimeoutMs: 2000 })
+  // Nothing listens on port 9 of the loopback: connection refused.
+  const down = await run('http://127.0.0.1:9')
+  t.false(down.success)
+  t.is(down.errorKind, 'model-unavailable')
+  const s = await server(t)
+  s.reply(replies.status(503, 'overloaded'))
+  t.is((await run(s.url)).errorKind, 'model-unavailable')
+  s.reply(replies.text('not a plan'))
+  const bad = await run(s.url)
+  t.false(bad.success)
+  t.is(bad.errorKind, undefined, 'a bad plan is the model\'s answer, not an outage')
+  s.reply(replies.json(gold('missing-export')))
+  t.is((await run(s.url)).errorKind, undefined)
 })
 
 test('a retry starts from the original files and is told why the last plan failed', async (t) => {

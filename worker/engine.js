@@ -142,8 +142,10 @@ async function runJob(job) {
   // Built-in models are deterministic: a second attempt would repeat the first.
   const attempts = builtin ? 1 : maxAttempts
   let previousError
+  let unavailable = false
   for (let attempt = 1; attempt <= attempts; attempt++) {
     result.attempts = attempt
+    unavailable = false
     if (attempt > 1) restore(fixtureDir, originals)
     let applied = false
     try {
@@ -170,11 +172,14 @@ async function runJob(job) {
         : `the target error is still there after the plan: ${after.filter((d) => hasTarget([d], target)).map(formatDiagnostic)[0]}`
     } catch (err) {
       previousError = err.message
+      unavailable = err.name === 'ModelError' && err.unavailable === true
       // Nothing was written (plans apply all or nothing): the files are as the attempt found them.
       if (!applied) result.errorCountAfter = before.length
     }
     result.errorMessage = `attempt ${attempt}/${attempts}: ${previousError}`
   }
+  // Marks a failure that was the model server's (unreachable, too slow, 5xx) on the last attempt.
+  if (!result.success && unavailable) result.errorKind = 'model-unavailable'
   return finish()
 }
 

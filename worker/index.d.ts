@@ -62,6 +62,8 @@ export interface BuildFixResult {
   attempts: number
   planTitle?: string
   errorMessage?: string
+  /** Present when the last attempt failed because of the model server (unreachable, timed out, 5xx). */
+  errorKind?: 'model-unavailable'
 }
 
 export interface Diagnostic {

@@ -11,10 +11,13 @@ const BUILTIN_MODELS = ['gold', 'none']
 const MAX_BODY_BYTES = 8 * 1024 * 1024
 
 class ModelError extends Error {
-  constructor(message, { timeout = false } = {}) {
+  constructor(message, { timeout = false, unavailable = timeout } = {}) {
     super(message)
     this.name = 'ModelError'
     this.timeout = timeout
+    // The server could not be reached, did not answer in time, or failed (5xx): the fault is the
+    // model server's, not the plan's. Callers' circuit breakers count these.
+    this.unavailable = unavailable
   }
 }
 
@@ -52,7 +55,7 @@ async function fetchWithTimeout(url, init, timeoutMs, what) {
     if (err instanceof ModelError) throw err
     if (controller.signal.aborted) throw new ModelError(`${what} timed out after ${timeoutMs} ms`, { timeout: true })
     const cause = err.cause?.code || err.cause?.message || err.message
-    throw new ModelError(`${what} failed: cannot reach ${url.origin} (${cause})`)
+    throw new ModelError(`${what} failed: cannot reach ${url.origin} (${cause})`, { unavailable: true })
   } finally {
     clearTimeout(timer)
   }
@@ -73,7 +76,9 @@ async function generate({ endpoint, model, prompt, temperature = 0, maxTokens, t
     timeoutMs,
     `model request to ${model}`,
   )
-  if (!res.ok) throw new ModelError(`model server answered HTTP ${res.status}: ${text.slice(0, 200)}`)
+  if (!res.ok) {
+    throw new ModelError(`model server answered HTTP ${res.status}: ${text.slice(0, 200)}`, { unavailable: res.status >= 500 })
+  }
   let json
   try {
     json = JSON.parse(text)
