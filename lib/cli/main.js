@@ -191,7 +191,7 @@ async function cmdRun(opts, io, eng) {
     meta: { models: opts.models, fixtures: fixtureLabel(fixtures), endpoint: opts.endpoint ?? null, concurrency: opts.concurrency, cache },
   })
   fs.mkdirSync(opts.out, { recursive: true })
-  const base = path.join(opts.out, `benchmark-results-${stamp(timestamp)}`)
+  const base = path.resolve(opts.out, `benchmark-results-${stamp(timestamp)}`)
   const files = { json: `${base}.json`, markdown: `${base}.md`, html: `${base}.html` }
   writeFileAtomic(files.json, `${JSON.stringify(doc, null, 2)}\n`)
   writeFileAtomic(files.markdown, reports.runMarkdown(doc))
@@ -239,7 +239,7 @@ async function cmdLoadTest(opts, io, eng) {
   }
   const text = (await eng.loadTestReport(out.metrics)) ?? reports.fallbackLoadTestText(out.metrics)
   fs.mkdirSync(opts.out, { recursive: true })
-  const base = path.join(opts.out, `load-test-${stamp(timestamp)}`)
+  const base = path.resolve(opts.out, `load-test-${stamp(timestamp)}`)
   const files = { json: `${base}.json`, html: `${base}.html`, text: `${base}.txt` }
   writeFileAtomic(files.json, `${JSON.stringify(doc, null, 2)}\n`)
   writeFileAtomic(files.html, reports.loadTestHtml({ metrics: out.metrics, records: out.records, config: doc.config, timestamp }))
@@ -268,7 +268,7 @@ async function cmdCompare(opts, io, eng) {
   const data = { workload, timestamp, before: out.before, after: out.after }
   const doc = reports.compareDocument(data)
   fs.mkdirSync(opts.out, { recursive: true })
-  const base = path.join(opts.out, `compare-${stamp(timestamp)}`)
+  const base = path.resolve(opts.out, `compare-${stamp(timestamp)}`)
   const files = { json: `${base}.json`, markdown: `${base}.md` }
   writeFileAtomic(files.json, `${JSON.stringify(doc, null, 2)}\n`)
   writeFileAtomic(files.markdown, reports.compareMarkdown(data))

@@ -225,10 +225,10 @@ function loadTestHtml({ metrics: m, records, config, timestamp }) {
     svg.table(
       ['Metric', 'Value'],
       [
-        ['Concurrent users', m.concurrentUsers],
-        ['Total requests', m.totalRequests],
-        ['Successful', m.successfulRequests],
-        ['Failed', m.failedRequests],
+        ['Load model', config && config.mode === 'open' ? `open: ${config.rate} requests/s for ${ms(config.duration)}` : `closed: ${m.concurrentUsers} users`],
+        ['Total requests', String(m.totalRequests)],
+        ['Successful', String(m.successfulRequests)],
+        ['Failed', String(m.failedRequests)],
         ['Average / min / max', `${ms(m.averageResponseTime)} / ${ms(m.minResponseTime)} / ${ms(m.maxResponseTime)}`],
         ['p50 / p95 / p99', `${ms(m.p50ResponseTime)} / ${ms(m.p95ResponseTime)} / ${ms(m.p99ResponseTime)}`],
         ['Requests/s', m.requestsPerSecond.toFixed(2)],
@@ -246,7 +246,7 @@ function loadTestHtml({ metrics: m, records, config, timestamp }) {
     body.push(svg.table(['Error', 'Count'], [...failures].map(([e, n]) => [{ text: e, cls: 'msg' }, n]), { id: 'table-failures' }))
   }
   body.push('</section>')
-  const target = config && config.url ? `url ${config.url}` : config ? `model ${config.model}` : ''
+  const target = config && config.url ? `url ${config.url}` : config ? `model ${config.model}, fixtures ${config.fixtures}` : ''
   return svg.page({ title: 'Load test report', subtitle: `${timestamp} · ${target}`, body: body.join('\n') })
 }
 

@@ -9,13 +9,14 @@ function escapeHtml(value) {
   return String(value ?? '').replace(/[&<>"']/g, (c) => ESCAPES[c])
 }
 
-const W = 720
-const H = 300
-const PAD = { left: 56, right: 16, top: 16, bottom: 64 }
+const W = 900
+const H = 340
+const PAD = { left: 56, right: 16, top: 20, bottom: 84 }
 
 function fmt(n, digits = 1) {
   if (!Number.isFinite(n)) return '0'
-  return Math.abs(n) >= 100 || Number.isInteger(n) ? String(Math.round(n)) : n.toFixed(digits)
+  if (Math.abs(n) >= 100 || Number.isInteger(n)) return String(Math.round(n))
+  return String(Number(n.toFixed(Math.abs(n) < 1 ? 2 : digits)))
 }
 
 /** A "nice" upper bound and tick step for an axis from 0 to max. */
@@ -70,6 +71,9 @@ function groupedBarChart({ id, title, groups, series, yLabel, xLabel, max, unit 
       const x = x0 + si * barW
       const y = PAD.top + plotH - h
       const tip = `${g.label}${series.length > 1 ? ` — ${series[si].name}` : ''}: ${fmt(v, 2)}${unit}`
+      if (groups.length * series.length <= 24) {
+        parts.push(`<text class="value" x="${(x + barW / 2).toFixed(1)}" y="${(y - 3).toFixed(1)}" text-anchor="middle">${escapeHtml(fmt(v))}</text>`)
+      }
       parts.push(
         `<rect class="bar ${escapeHtml(series[si].cls)}" data-value="${escapeHtml(v)}" x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${barW.toFixed(1)}" height="${h.toFixed(1)}"><title>${escapeHtml(tip)}</title></rect>`,
       )
@@ -149,7 +153,7 @@ main{padding:24px 32px;max-width:1100px}section{background:#fff;border:1px solid
 h2{font-size:17px;margin:0 0 12px}.cards{display:flex;flex-wrap:wrap;gap:12px;margin-bottom:20px}
 .card{background:#fff;border:1px solid #e3e7ee;border-radius:8px;padding:12px 16px;min-width:150px}.card b{display:block;font-size:22px}.card span{color:var(--muted)}
 svg.chart{width:100%;height:auto;max-width:${W}px;display:block}svg .grid{stroke:var(--grid)}svg .axis{stroke:#8a94a6}
-svg text{font-size:11px;fill:var(--muted)}svg .label{font-size:12px;fill:var(--fg)}
+svg text{font-size:11px;fill:var(--muted)}svg .value{fill:var(--fg);font-size:10px}svg .label{font-size:12px;fill:var(--fg)}
 svg .bar.primary,svg .legend.primary{fill:var(--primary)}svg .bar.before,svg .legend.before{fill:var(--before)}svg .bar.after,svg .legend.after{fill:var(--after)}
 svg .point.ok{fill:var(--primary);fill-opacity:.65}svg .point.fail{fill:var(--fail)}svg .trend{fill:none;stroke:var(--fg);stroke-width:1.5}
 table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #eef0f4;vertical-align:top}
