@@ -20,6 +20,8 @@ const { parse, UsageError } = require('../lib/cli/args.js')
 const { ProgressBar } = require('../lib/cli/progress.js')
 const { summarize } = require('../lib/cli/summary.js')
 const reports = require('../lib/cli/reports.js')
+const { createDefaults } = require('../lib/cli/runtime.js')
+const { makePackage, SMALL } = require('./helpers/cli-fake-package.cjs')
 
 const ESC = /\x1b/
 
@@ -412,6 +414,94 @@ test('compare improvement: reductions for lower-is-better, gains for throughput,
   t.is(reports.improvement(5000, 1500, 'lower'), 70)
   t.is(reports.improvement(2, 8, 'higher'), 300)
   t.is(reports.improvement(0, 0, 'lower'), null)
+})
+
+// ---------------------------------------------------------------------------------------------
+// the default engines, over the package's classes (a stand-in with the API.md shapes)
+
+function quietIo(extra = {}) {
+  const io = { out: '', err: '' }
+  return Object.assign(io, {
+    stdout: { write: (s) => (io.out += s) },
+    stderr: { write: (s) => (io.err += s) },
+    env: {},
+    ...extra,
+  })
+}
+
+test('default run engine: one provider per model, one request per fixture, every provider disconnected', async (t) => {
+  const { pkg, log } = makePackage()
+  const io = quietIo({ deps: createDefaults(() => pkg) })
+  const code = await main(['run', '--json', '--models', 'gold,none', '--concurrency', '3', '--endpoint', 'http://127.0.0.1:9', '--no-cache', '--out', tmpdir()], io)
+  t.is(code, 1, io.err)
+  const doc = JSON.parse(io.out)
+  t.is(doc.results.length, 2 * SMALL.length)
+  t.is(doc.summary.modelResults.gold.successRate, 100)
+  t.is(log.providers.length, 2)
+  for (const p of log.providers) {
+    t.like(p.config, { type: 'buildfix', endpoint: 'http://127.0.0.1:9', options: { cache: false } })
+    t.true(p.connected && p.disconnected)
+    t.deepEqual(p.requests.map((r) => r.metadata.fixtures[0]), SMALL)
+    t.true(p.requests.every((r) => r.metadata.fixtureType === 'small' && r.metadata.fixtures.length === 1))
+  }
+  t.deepEqual(log.providers.map((p) => p.config.model), ['gold', 'none'])
+})
+
+test('default run engine: a failed execute becomes a failed result with the reason', async (t) => {
+  const { pkg } = makePackage({ failFixtures: ['misspelled'] })
+  const io = quietIo({ deps: createDefaults(() => pkg) })
+  const code = await main(['run', '--json', '--out', tmpdir()], io)
+  t.is(code, 1)
+  const doc = JSON.parse(io.out)
+  const bad = doc.results.find((r) => r.fixture === 'misspelled')
+  t.like(bad, { success: false, model: 'gold', errorMessage: 'worker died', attempts: 0 })
+  t.is(doc.summary.successfulTests, SMALL.length - 1)
+})
+
+test('default engines name what is missing from the package', async (t) => {
+  const io = quietIo({ deps: createDefaults(() => ({})) })
+  t.is(await main(['run', '--out', tmpdir()], io), 1)
+  t.regex(io.err, /^promethean-bench run: failed: this build of @promethean\/benchmark has no EnhancedBuildFixProvider; the command needs it$/m)
+})
+
+test('default loadtest engine: LoadTester config from the flags, the package reporter, the provider cycled over fixtures', async (t) => {
+  const { pkg, log } = makePackage()
+  const io = quietIo({ deps: createDefaults(() => pkg) })
+  const code = await main(['loadtest', '--users', '2', '--requests', '3', '--ramp-up', '1s', '--duration', '2m', '--timeout', '5s', '--out', tmpdir()], io)
+  t.is(code, 0, io.err)
+  t.deepEqual(log.testers[0].config, { concurrentUsers: 2, requestsPerUser: 3, rampUpTime: 1000, testDuration: 120000, thinkTime: 0, timeout: 5000 })
+  t.regex(io.out, /^Load Test Report\nTotal Requests: 6\nPerformance Assessment: fake/)
+  t.is(log.providers[0].requests.length, 6)
+  t.true(log.providers[0].disconnected)
+})
+
+test('default loadtest engine, open model: requests at the rate for the duration', async (t) => {
+  const { pkg, log } = makePackage()
+  const io = quietIo({ deps: createDefaults(() => pkg) })
+  const code = await main(['loadtest', '--json', '--rate', '50', '--duration', '400ms', '--out', tmpdir()], io)
+  t.is(code, 0, io.err)
+  const doc = JSON.parse(io.out)
+  t.is(doc.metrics.totalRequests, 20)
+  t.is(log.testers.length, 0)
+  t.is(log.providers[0].requests.length, 20)
+  // The starts are spread over the duration, 20ms apart, not sent in one burst.
+  const last = doc.records[doc.records.length - 1].start
+  t.true(last >= 300, `last request started at ${last}ms`)
+})
+
+test('default compare engine: BuildFixProvider before, EnhancedBuildFixProvider after, same workload', async (t) => {
+  const { pkg, log } = makePackage({ executeDelay: 2, baselineDelay: 25 })
+  const io = quietIo({ deps: createDefaults(() => pkg) })
+  const code = await main(['compare', '--json', '--requests', '4', '--out', tmpdir()], io)
+  t.is(code, 0, io.err)
+  const doc = JSON.parse(io.out)
+  t.is(log.providers[0].constructor.name, 'BuildFixProvider')
+  t.is(log.providers[1].constructor.name, 'EnhancedBuildFixProvider')
+  t.deepEqual(log.providers[0].requests, log.providers[1].requests)
+  t.true(log.providers.every((p) => p.disconnected))
+  t.true(doc.before.averageResponseTime >= 20)
+  t.true(doc.after.averageResponseTime < doc.before.averageResponseTime)
+  t.true(doc.table.find((r) => r.key === 'averageResponseTime').measured.improvement > 0)
 })
 
 // ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@
 const { normalizeRecords, loadMetrics, percentile, mean } = require('./summary.js')
 const { startSampler } = require('./proc.js')
 
-function loadPackage() {
+function requirePackage() {
   return require('../../index.js')
 }
 
@@ -41,7 +41,7 @@ async function pooled(jobs, limit) {
   return out
 }
 
-function providerConfig(Provider, { model, endpoint, cache, concurrency }) {
+function providerConfig({ model, endpoint, cache, concurrency }) {
   return {
     name: `buildfix-${model}`,
     type: 'buildfix',
@@ -80,50 +80,22 @@ async function listFixtureNames(pkg, fixtures) {
   return null
 }
 
-async function runBenchmark({ models, fixtures, endpoint, concurrency = 1, cache = true, onProgress = () => {} }) {
-  const pkg = loadPackage()
-  if (typeof pkg.runBenchmark === 'function') {
-    return pkg.runBenchmark({ models, fixtures, endpoint, concurrency, cache, onProgress })
+/** ProviderStats from raw measurements (also used by test fakes to stay honest). */
+function statsFrom({ latencies, failed, usage }) {
+  const total = latencies.length + failed
+  return {
+    totalRequests: total,
+    failedRequests: failed,
+    averageResponseTime: mean(latencies),
+    p50ResponseTime: percentile(latencies, 50),
+    p95ResponseTime: percentile(latencies, 95),
+    requestsPerSecond: total / (usage.wallMs / 1000),
+    peakRss: usage.peakRss,
+    cpuPercent: usage.cpuPercent,
+    errorRate: total ? failed / total : 0,
+    wallMs: usage.wallMs,
+    scope: usage.scope,
   }
-  const Provider = need(pkg, 'EnhancedBuildFixProvider')
-  const fixtureType = fixtures === 'massive' ? 'massive' : 'small'
-  const names = await listFixtureNames(pkg, fixtures)
-  const results = []
-  let done = 0
-  const total = names ? names.length * models.length : 0
-  for (const model of models) {
-    const provider = new Provider(providerConfig(Provider, { model, endpoint, cache, concurrency }))
-    await provider.connect()
-    try {
-      // One request per fixture when the names are known, for a live count; else one per model.
-      const batches = names ? names.map((n) => [n]) : [null]
-      await pooled(
-        batches.map((batch) => async () => {
-          const t0 = performance.now()
-          let response
-          try {
-            response = await provider.execute(fixtureRequest(fixtureType, batch))
-          } catch (err) {
-            response = { content: String(err && err.message), metadata: { error: String(err && err.message) } }
-          }
-          const md = response.metadata ?? {}
-          let got = Array.isArray(md.buildFixResults) ? md.buildFixResults : []
-          if (got.length === 0 && batch) {
-            got = batch.map((f) => failedResult(f, model, md.error ?? response.content, performance.now() - t0))
-          }
-          for (const r of got) {
-            results.push(r)
-            done++
-            onProgress({ done, total: Math.max(total, done), result: r })
-          }
-        }),
-        concurrency,
-      )
-    } finally {
-      await provider.disconnect()
-    }
-  }
-  return results
 }
 
 /** Executes one request against an HTTP URL: GET, success on a 2xx status. */
@@ -133,27 +105,6 @@ function httpExecutor(url, timeout) {
     const body = await res.text()
     if (!res.ok) throw new Error(`HTTP ${res.status}`)
     return body
-  }
-}
-
-async function makeExecutor(pkg, { url, model, fixtures, endpoint, cache, users, timeout }) {
-  if (url) {
-    const exec = typeof pkg.createHttpExecutor === 'function' ? pkg.createHttpExecutor({ url, timeout }) : httpExecutor(url, timeout)
-    return { execute: exec, close: async () => {} }
-  }
-  const Provider = need(pkg, 'EnhancedBuildFixProvider')
-  const provider = new Provider(providerConfig(Provider, { model, endpoint, cache, concurrency: users }))
-  await provider.connect()
-  const names = await listFixtureNames(pkg, fixtures)
-  let i = 0
-  return {
-    async execute() {
-      const batch = names ? [names[i++ % names.length]] : null
-      const response = await provider.execute(fixtureRequest(fixtures === 'massive' ? 'massive' : 'small', batch))
-      if (response.metadata && response.metadata.error) throw new Error(String(response.metadata.error))
-      return response
-    },
-    close: () => provider.disconnect(),
   }
 }
 
@@ -197,114 +148,171 @@ async function openModel({ rate, duration, timeout, execute, onProgress }) {
   return { records, wallMs: Date.now() - t0 }
 }
 
-async function runLoadTest(opts) {
-  const { users, requests, rampUp, duration, rate, timeout, onProgress = () => {} } = opts
-  const pkg = loadPackage()
-  const target = await makeExecutor(pkg, opts)
-  try {
-    if (rate) {
-      const { records, wallMs } = await openModel({ rate, duration, timeout, execute: target.execute, onProgress })
-      const rows = normalizeRecords(records)
-      return { metrics: loadMetrics(rows, { users: 0, wallMs }), records, config: { ...opts, onProgress: undefined, model: 'open' } }
+/**
+ * The default engines over a package object (the root export of @promethean/benchmark unless
+ * `loadPackage` says otherwise), loaded on first use.
+ */
+function createDefaults(loadPackage = requirePackage) {
+  async function runBenchmark({ models, fixtures, endpoint, concurrency = 1, cache = true, onProgress = () => {} }) {
+    const pkg = loadPackage()
+    if (typeof pkg.runBenchmark === 'function') {
+      return pkg.runBenchmark({ models, fixtures, endpoint, concurrency, cache, onProgress })
     }
-    const LoadTester = need(pkg, 'LoadTester')
-    const tester = new LoadTester({ concurrentUsers: users, requestsPerUser: requests, rampUpTime: rampUp, testDuration: duration, thinkTime: 0, timeout })
-    const total = users * requests
+    const Provider = need(pkg, 'EnhancedBuildFixProvider')
+    const fixtureType = fixtures === 'massive' ? 'massive' : 'small'
+    const names = await listFixtureNames(pkg, fixtures)
+    const results = []
     let done = 0
-    const metrics = await tester.runTest(
-      (userId, requestId) => ({ userId, requestId }),
-      async () => {
-        let ok = false
-        try {
-          const out = await target.execute()
-          ok = true
-          return out
-        } finally {
-          onProgress({ done: ++done, total, success: ok })
-        }
+    const total = names ? names.length * models.length : 0
+    for (const model of models) {
+      const provider = new Provider(providerConfig({ model, endpoint, cache, concurrency }))
+      await provider.connect()
+      try {
+        // One request per fixture when the names are known, for a live count; else one per model.
+        const batches = names ? names.map((n) => [n]) : [null]
+        await pooled(
+          batches.map((batch) => async () => {
+            const t0 = performance.now()
+            let response
+            try {
+              response = await provider.execute(fixtureRequest(fixtureType, batch))
+            } catch (err) {
+              response = { content: String(err && err.message), metadata: { error: String(err && err.message) } }
+            }
+            const md = response.metadata ?? {}
+            let got = Array.isArray(md.buildFixResults) ? md.buildFixResults : []
+            if (got.length === 0 && batch) {
+              got = batch.map((f) => failedResult(f, model, md.error ?? response.content, performance.now() - t0))
+            }
+            for (const r of got) {
+              results.push(r)
+              done++
+              onProgress({ done, total: Math.max(total, done), result: r })
+            }
+          }),
+          concurrency,
+        )
+      } finally {
+        await provider.disconnect()
+      }
+    }
+    return results
+  }
+
+  async function makeExecutor(pkg, { url, model, fixtures, endpoint, cache, users, timeout }) {
+    if (url) {
+      const exec = typeof pkg.createHttpExecutor === 'function' ? pkg.createHttpExecutor({ url, timeout }) : httpExecutor(url, timeout)
+      return { execute: exec, close: async () => {} }
+    }
+    const Provider = need(pkg, 'EnhancedBuildFixProvider')
+    const names = await listFixtureNames(pkg, fixtures)
+    const provider = new Provider(providerConfig({ model, endpoint, cache, concurrency: users }))
+    await provider.connect()
+    let i = 0
+    return {
+      async execute() {
+        const batch = names ? [names[i++ % names.length]] : null
+        const response = await provider.execute(fixtureRequest(fixtures === 'massive' ? 'massive' : 'small', batch))
+        if (response.metadata && response.metadata.error) throw new Error(String(response.metadata.error))
+        return response
       },
-    )
-    return { metrics, records: tester.getResponses(), config: { users, requests, rampUp, duration, timeout } }
-  } finally {
-    await target.close()
+      close: () => provider.disconnect(),
+    }
   }
-}
 
-/** One provider through the compare workload, with latencies, throughput, memory and CPU. */
-async function measureProvider(Provider, { model, fixtures, requests, concurrency, endpoint, cache, onRequest }) {
-  const pkg = loadPackage()
-  const provider = new Provider(providerConfig(Provider, { model, endpoint, cache, concurrency }))
-  await provider.connect()
-  const names = await listFixtureNames(pkg, fixtures)
-  const fixtureType = fixtures === 'massive' ? 'massive' : 'small'
-  const sampler = startSampler()
-  const latencies = []
-  let failed = 0
-  let usage
-  try {
-    await pooled(
-      Array.from({ length: requests }, (_, i) => async () => {
-        const batch = names ? [names[i % names.length]] : null
-        const t0 = performance.now()
-        let ok = true
-        try {
-          const response = await provider.execute(fixtureRequest(fixtureType, batch))
-          if (response.metadata && response.metadata.error) ok = false
-        } catch {
-          ok = false
-        }
-        if (ok) latencies.push(performance.now() - t0)
-        else failed++
-        onRequest(ok)
-      }),
-      concurrency,
-    )
-  } finally {
-    usage = sampler.stop()
-    await provider.disconnect()
+  async function runLoadTest(opts) {
+    const { users, requests, rampUp, duration, rate, timeout, onProgress = () => {} } = opts
+    const pkg = loadPackage()
+    const target = await makeExecutor(pkg, opts)
+    try {
+      if (rate) {
+        const { records, wallMs } = await openModel({ rate, duration, timeout, execute: target.execute, onProgress })
+        const rows = normalizeRecords(records)
+        return { metrics: loadMetrics(rows, { users: 0, wallMs }), records, config: { rate, duration, timeout } }
+      }
+      const LoadTester = need(pkg, 'LoadTester')
+      const tester = new LoadTester({ concurrentUsers: users, requestsPerUser: requests, rampUpTime: rampUp, testDuration: duration, thinkTime: 0, timeout })
+      const total = users * requests
+      let done = 0
+      const metrics = await tester.runTest(
+        (userId, requestId) => ({ userId, requestId }),
+        async () => {
+          let ok = false
+          try {
+            const out = await target.execute()
+            ok = true
+            return out
+          } finally {
+            onProgress({ done: ++done, total, success: ok })
+          }
+        },
+      )
+      return { metrics, records: tester.getResponses(), config: { users, requests, rampUp, duration, timeout } }
+    } finally {
+      await target.close()
+    }
   }
-  return statsFrom({ latencies, failed, usage })
-}
 
-/** ProviderStats from raw measurements (also used by test fakes to stay honest). */
-function statsFrom({ latencies, failed, usage }) {
-  const total = latencies.length + failed
-  return {
-    totalRequests: total,
-    failedRequests: failed,
-    averageResponseTime: mean(latencies),
-    p50ResponseTime: percentile(latencies, 50),
-    p95ResponseTime: percentile(latencies, 95),
-    requestsPerSecond: total / (usage.wallMs / 1000),
-    peakRss: usage.peakRss,
-    cpuPercent: usage.cpuPercent,
-    errorRate: total ? failed / total : 0,
-    wallMs: usage.wallMs,
-    scope: usage.scope,
+  /** One provider through the compare workload, with latencies, throughput, memory and CPU. */
+  async function measureProvider(Provider, { model, fixtures, requests, concurrency, endpoint, cache, onRequest }) {
+    const pkg = loadPackage()
+    const names = await listFixtureNames(pkg, fixtures)
+    const provider = new Provider(providerConfig({ model, endpoint, cache, concurrency }))
+    await provider.connect()
+    const fixtureType = fixtures === 'massive' ? 'massive' : 'small'
+    const sampler = startSampler()
+    const latencies = []
+    let failed = 0
+    let usage
+    try {
+      await pooled(
+        Array.from({ length: requests }, (_, i) => async () => {
+          const batch = names ? [names[i % names.length]] : null
+          const t0 = performance.now()
+          let ok = true
+          try {
+            const response = await provider.execute(fixtureRequest(fixtureType, batch))
+            if (response.metadata && response.metadata.error) ok = false
+          } catch {
+            ok = false
+          }
+          if (ok) latencies.push(performance.now() - t0)
+          else failed++
+          onRequest(ok)
+        }),
+        concurrency,
+      )
+    } finally {
+      usage = sampler.stop()
+      await provider.disconnect()
+    }
+    return statsFrom({ latencies, failed, usage })
   }
+
+  async function runCompare({ model, fixtures, requests, concurrency, endpoint, cache, onProgress = () => {} }) {
+    const pkg = loadPackage()
+    const Before = need(pkg, 'BuildFixProvider')
+    const After = need(pkg, 'EnhancedBuildFixProvider')
+    const total = requests * 2
+    let done = 0
+    const onRequest = (success) => onProgress({ done: ++done, total, success })
+    const common = { model, fixtures, requests, concurrency, endpoint, cache, onRequest }
+    const before = await measureProvider(Before, common)
+    const after = await measureProvider(After, common)
+    return { before, after }
+  }
+
+  function loadTestReport(metrics) {
+    const pkg = loadPackage()
+    const Reporter = pkg.LoadTestReporter
+    if (Reporter && typeof Reporter.generateReport === 'function') return Reporter.generateReport(metrics)
+    if (typeof Reporter === 'function') return new Reporter().generateReport(metrics)
+    return null
+  }
+
+  return { runBenchmark, runLoadTest, runCompare, loadTestReport }
 }
 
-async function runCompare({ model, fixtures, requests, concurrency, endpoint, cache, onProgress = () => {} }) {
-  const pkg = loadPackage()
-  const Before = need(pkg, 'BuildFixProvider')
-  const After = need(pkg, 'EnhancedBuildFixProvider')
-  const total = requests * 2
-  let done = 0
-  const onRequest = (success) => onProgress({ done: ++done, total, success })
-  const common = { model, fixtures, requests, concurrency, endpoint, cache, onRequest }
-  const before = await measureProvider(Before, common)
-  const after = await measureProvider(After, common)
-  return { before, after }
-}
+const defaults = createDefaults()
 
-function loadTestReport(metrics) {
-  const pkg = loadPackage()
-  const Reporter = pkg.LoadTestReporter
-  if (Reporter && typeof Reporter.generateReport === 'function') return Reporter.generateReport(metrics)
-  if (typeof Reporter === 'function') return new Reporter().generateReport(metrics)
-  return null
-}
-
-const defaults = { runBenchmark, runLoadTest, runCompare, loadTestReport }
-
-module.exports = { defaults, statsFrom, pooled }
+module.exports = { defaults, createDefaults, statsFrom, pooled }
