@@ -165,6 +165,54 @@ test('run --no-cache reaches the engine as cache: false', async (t) => {
   t.is(seen[0].fixtures, 'small')
 })
 
+test('Ctrl-C: the run stops starting fixtures, writes the partial reports and exits 130', async (t) => {
+  const cwd = tmpdir()
+  const child = spawn(process.execPath, [BIN, 'run', '--fixtures', 'massive', '--concurrency', '2'], {
+    cwd,
+    env: { ...process.env, PROMETHEAN_BENCH_TEST_RUNNER: FAKE, FAKE_DELAY: '100', FAKE_TRACE: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d) => (stdout += d))
+  // Interrupt once the engine is at work (the handler is in place before it starts).
+  const started = new Promise((resolve) => {
+    child.stderr.on('data', (d) => {
+      stderr += d
+      if (stderr.includes('fake: fixture')) resolve()
+    })
+  })
+  await started
+  t.true(child.kill('SIGINT'))
+  const code = await new Promise((r) => child.on('close', (c, sig) => r(c ?? sig)))
+  t.is(code, 130, `${stderr}\n${stdout}`)
+  t.regex(stderr, /interrupted; the reports hold the partial results/)
+  const doc = JSON.parse(fs.readFileSync(savedPath(stdout, cwd), 'utf8'))
+  t.true(doc.results.length > 0 && doc.results.length < 40, `${doc.results.length} results`)
+  t.is(doc.run.interrupted, true)
+})
+
+test('an aborted signal reaches the engines of every command', async (t) => {
+  const ac = new AbortController()
+  ac.abort()
+  const seen = []
+  const deps = {
+    runBenchmark: async ({ signal }) => (seen.push(signal.aborted), []),
+    runLoadTest: async ({ signal }) => (seen.push(signal.aborted), { metrics: { totalRequests: 0, failedRequests: 0 }, records: [] }),
+    runCompare: async ({ signal }) => {
+      seen.push(signal.aborted)
+      const side = { totalRequests: 0, failedRequests: 0, averageResponseTime: 0, p50ResponseTime: 0, p95ResponseTime: 0, requestsPerSecond: 0, peakRss: 0, cpuPercent: 0, errorRate: 0 }
+      return { before: side, after: side }
+    },
+    loadTestReport: () => 'report',
+  }
+  for (const command of ['run', 'loadtest', 'compare']) {
+    const io = { stdout: { write() {} }, stderr: { write() {} }, env: {}, deps, signal: ac.signal }
+    t.is(await main([command, '--out', tmpdir()], io), 130, command)
+  }
+  t.deepEqual(seen, [true, true, true])
+})
+
 test('a runner that throws gives exit 1 and a one-line reason', async (t) => {
   const { code, stdout, stderr } = await runBin(['run'], { env: { FAKE_THROW: 'BuildFix runtime missing: install typescript' } })
   t.is(code, 1)

@@ -4,7 +4,16 @@
 
 const { main } = require('../lib/cli/main.js')
 
-main(process.argv.slice(2)).then(
+// The first Ctrl-C stops new work, lets what is in flight finish and the providers shut down
+// their workers, then writes the partial reports (exit 130). A second one quits at once.
+const interrupt = new AbortController()
+process.once('SIGINT', () => {
+  process.stderr.write('\npromethean-bench: interrupting: finishing the work in flight (Ctrl-C again to quit now)\n')
+  interrupt.abort()
+  process.once('SIGINT', () => process.exit(130))
+})
+
+main(process.argv.slice(2), { signal: interrupt.signal }).then(
   (code) => {
     process.exitCode = code
   },

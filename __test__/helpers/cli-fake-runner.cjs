@@ -58,6 +58,7 @@ async function askModel(endpoint, model, fixture) {
 }
 
 async function oneFixture(model, fx, endpoint) {
+  if (process.env.FAKE_TRACE) process.stderr.write(`fake: fixture ${fx.name} started\n`)
   const t0 = performance.now()
   await sleep(delay())
   const base = { fixture: fx.name, model, errorCountBefore: fx.errors, attempts: 1 }
@@ -78,12 +79,13 @@ async function oneFixture(model, fx, endpoint) {
   return { ...out, duration: performance.now() - t0 }
 }
 
-async function runBenchmark({ models, fixtures, endpoint, concurrency, onProgress }) {
+async function runBenchmark({ models, fixtures, endpoint, concurrency, onProgress, signal }) {
   if (process.env.FAKE_THROW) throw new Error(process.env.FAKE_THROW)
   const list = fixtureList(fixtures)
   const total = list.length * models.length
   const results = []
   for (const model of models) {
+    if (signal.aborted) break
     await pooled(
       list.map((fx) => async () => {
         const r = await oneFixture(model, fx, endpoint)
@@ -91,6 +93,7 @@ async function runBenchmark({ models, fixtures, endpoint, concurrency, onProgres
         onProgress({ done: results.length, total, result: r })
       }),
       concurrency,
+      signal,
     )
   }
   return results

@@ -1,7 +1,8 @@
 'use strict'
 // promethean-bench: run | loadtest | compare. `main(argv, io)` returns the exit code:
-// 0 success, 1 the run had failures (or could not run), 2 bad usage. Nothing here calls
-// process.exit, so it can be driven in-process as well as from bin/promethean-bench.js.
+// 0 success, 1 the run had failures (or could not run), 2 bad usage, 130 interrupted (io.signal
+// aborted: the partial results are still written). Nothing here calls process.exit, so it can be
+// driven in-process as well as from bin/promethean-bench.js.
 
 const fs = require('node:fs')
 const path = require('node:path')
@@ -9,10 +10,11 @@ const path = require('node:path')
 const { parse, UsageError } = require('./args.js')
 const { ProgressBar } = require('./progress.js')
 const reports = require('./reports.js')
-const { normalizeRecords } = require('./summary.js')
+const { normalizeRecords, completeMetrics } = require('./summary.js')
 const runtime = require('./runtime.js')
 
 const PROGRAM = 'promethean-bench'
+const INTERRUPTED = 130
 
 const COMMON = {
   help: { type: 'bool' },
@@ -173,13 +175,26 @@ function progressFor(io, unit) {
   }
 }
 
+function interrupted(io) {
+  return Boolean(io.signal && io.signal.aborted)
+}
+
+/** The exit code once the reports are written: interrupted beats failed beats success. */
+function finish(io, failed) {
+  if (interrupted(io)) {
+    io.stderr.write(`${PROGRAM}: interrupted; the reports hold the partial results\n`)
+    return INTERRUPTED
+  }
+  return failed ? 1 : 0
+}
+
 async function cmdRun(opts, io, eng) {
   const fixtures = fixtureSelection(opts.fixtures)
   const cache = !opts.noCache
   const progress = progressFor(io, 'fixtures')
   let results
   try {
-    const out = await eng.runBenchmark({ models: opts.models, fixtures, endpoint: opts.endpoint, concurrency: opts.concurrency, cache, onProgress: progress.onProgress })
+    const out = await eng.runBenchmark({ models: opts.models, fixtures, endpoint: opts.endpoint, concurrency: opts.concurrency, cache, onProgress: progress.onProgress, signal: io.signal })
     results = Array.isArray(out) ? out : out && out.results
     if (!Array.isArray(results)) throw new TypeError('the benchmark runner returned no results array')
   } finally {
@@ -188,7 +203,7 @@ async function cmdRun(opts, io, eng) {
   const timestamp = new Date().toISOString()
   const doc = reports.resultsDocument(results, {
     timestamp,
-    meta: { models: opts.models, fixtures: fixtureLabel(fixtures), endpoint: opts.endpoint ?? null, concurrency: opts.concurrency, cache },
+    meta: { models: opts.models, fixtures: fixtureLabel(fixtures), endpoint: opts.endpoint ?? null, concurrency: opts.concurrency, cache, interrupted: interrupted(io) },
   })
   fs.mkdirSync(opts.out, { recursive: true })
   const base = path.resolve(opts.out, `benchmark-results-${stamp(timestamp)}`)
@@ -204,7 +219,7 @@ async function cmdRun(opts, io, eng) {
     io.stdout.write(`${reports.runSummaryText(doc)}\n\n`)
     io.stdout.write(`Results saved to: ${files.json}\nMarkdown report saved to: ${files.markdown}\nHTML report saved to: ${files.html}\n`)
   }
-  return failedRun ? 1 : 0
+  return finish(io, failedRun)
 }
 
 async function cmdLoadTest(opts, io, eng) {
@@ -225,14 +240,15 @@ async function cmdLoadTest(opts, io, eng) {
   }
   let out
   try {
-    out = await eng.runLoadTest({ ...config, onProgress: progress.onProgress })
+    out = await eng.runLoadTest({ ...config, onProgress: progress.onProgress, signal: io.signal })
   } finally {
     progress.done()
   }
   if (!out || !out.metrics) throw new TypeError('the load test runner returned no metrics')
+  out = { ...out, metrics: completeMetrics(out.metrics) }
   const timestamp = new Date().toISOString()
   const doc = {
-    config: { ...config, fixtures: fixtureLabel(fixtures), mode: opts.rate ? 'open' : 'closed' },
+    config: { ...config, fixtures: fixtureLabel(fixtures), mode: opts.rate ? 'open' : 'closed', interrupted: interrupted(io) },
     metrics: out.metrics,
     records: normalizeRecords(out.records),
     timestamp,
@@ -250,22 +266,23 @@ async function cmdLoadTest(opts, io, eng) {
   } else {
     io.stdout.write(`${text}\n\nResults saved to: ${files.json}\nHTML report saved to: ${files.html}\n`)
   }
-  return out.metrics.failedRequests > 0 || out.metrics.totalRequests === 0 ? 1 : 0
+  return finish(io, out.metrics.failedRequests > 0 || out.metrics.totalRequests === 0)
 }
 
 async function cmdCompare(opts, io, eng) {
   const fixtures = fixtureSelection(opts.fixtures)
   const progress = progressFor(io, 'requests')
   const workload = { model: opts.model, fixtures: fixtureLabel(fixtures), requests: opts.requests, concurrency: opts.concurrency, cache: !opts.noCache, endpoint: opts.endpoint ?? null }
+  const signal = io.signal
   let out
   try {
-    out = await eng.runCompare({ ...workload, fixtures, onProgress: progress.onProgress })
+    out = await eng.runCompare({ ...workload, fixtures, onProgress: progress.onProgress, signal })
   } finally {
     progress.done()
   }
   if (!out || !out.before || !out.after) throw new TypeError('the compare runner returned no before/after figures')
   const timestamp = new Date().toISOString()
-  const data = { workload, timestamp, before: out.before, after: out.after }
+  const data = { workload: { ...workload, interrupted: interrupted(io) }, timestamp, before: out.before, after: out.after }
   const doc = reports.compareDocument(data)
   fs.mkdirSync(opts.out, { recursive: true })
   const base = path.resolve(opts.out, `compare-${stamp(timestamp)}`)
@@ -278,14 +295,15 @@ async function cmdCompare(opts, io, eng) {
   } else {
     io.stdout.write(`${reports.compareText(data)}\n\nResults saved to: ${files.json}\nMarkdown report saved to: ${files.markdown}\n`)
   }
-  return out.before.failedRequests + out.after.failedRequests > 0 ? 1 : 0
+  return finish(io, out.before.failedRequests + out.after.failedRequests > 0)
 }
 
 const COMMANDS = { run: cmdRun, loadtest: cmdLoadTest, compare: cmdCompare }
 
 /**
  * @param {string[]} argv arguments after the program name
- * @param {{stdout?, stderr?, env?, deps?}} io streams, environment and injected engines
+ * @param {{stdout?, stderr?, env?, deps?, signal?: AbortSignal}} io streams, environment,
+ *   injected engines, and a signal that interrupts the run
  * @returns {Promise<number>} the exit code
  */
 async function main(argv, io = {}) {

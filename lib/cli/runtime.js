@@ -10,7 +10,9 @@
 //                -> {before: ProviderStats, after: ProviderStats}
 //   loadTestReport(metrics) -> string          (LoadTestReporter.generateReport)
 //
-// onProgress({done, total, result?, success?}) is called as work finishes.
+// onProgress({done, total, result?, success?}) is called as work finishes. Every engine also gets
+// `signal` (an AbortSignal, aborted on Ctrl-C): it should stop starting work, let what is in flight
+// finish, clean up, and return what it has.
 
 const { normalizeRecords, loadMetrics, percentile, mean } = require('./summary.js')
 const { startSampler } = require('./proc.js')
@@ -27,12 +29,15 @@ function need(pkg, name) {
   return value
 }
 
-/** Runs `jobs` (functions returning promises) with at most `limit` in flight, in order of start. */
-async function pooled(jobs, limit) {
+/**
+ * Runs `jobs` (functions returning promises) with at most `limit` in flight, in order of start.
+ * Once `signal` aborts no new job starts; those in flight finish.
+ */
+async function pooled(jobs, limit, signal) {
   const out = new Array(jobs.length)
   let next = 0
   async function lane() {
-    while (next < jobs.length) {
+    while (next < jobs.length && !(signal && signal.aborted)) {
       const i = next++
       out[i] = await jobs[i]()
     }
@@ -98,6 +103,20 @@ function statsFrom({ latencies, failed, usage }) {
   }
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts; the timer never outlives the wait. */
+function pause(ms, signal) {
+  return new Promise((resolve) => {
+    if (signal && signal.aborted) return resolve()
+    const done = () => {
+      clearTimeout(timer)
+      if (signal) signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    if (signal) signal.addEventListener('abort', done, { once: true })
+  })
+}
+
 /** Executes one request against an HTTP URL: GET, success on a 2xx status. */
 function httpExecutor(url, timeout) {
   return async () => {
@@ -109,7 +128,7 @@ function httpExecutor(url, timeout) {
 }
 
 /** The open model: requests start at a fixed rate whatever the response times, for `duration`. */
-async function openModel({ rate, duration, timeout, execute, onProgress }) {
+async function openModel({ rate, duration, timeout, execute, onProgress, signal }) {
   const interval = 1000 / rate
   const total = Math.max(1, Math.floor((duration / 1000) * rate))
   const records = []
@@ -118,7 +137,8 @@ async function openModel({ rate, duration, timeout, execute, onProgress }) {
   for (let n = 0; n < total; n++) {
     const due = t0 + n * interval
     const wait = due - Date.now()
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+    if (wait > 0) await pause(wait, signal)
+    if (signal && signal.aborted) break
     const startTime = Date.now()
     pending.push(
       (async () => {
@@ -153,10 +173,10 @@ async function openModel({ rate, duration, timeout, execute, onProgress }) {
  * `loadPackage` says otherwise), loaded on first use.
  */
 function createDefaults(loadPackage = requirePackage) {
-  async function runBenchmark({ models, fixtures, endpoint, concurrency = 1, cache = true, onProgress = () => {} }) {
+  async function runBenchmark({ models, fixtures, endpoint, concurrency = 1, cache = true, onProgress = () => {}, signal }) {
     const pkg = loadPackage()
     if (typeof pkg.runBenchmark === 'function') {
-      return pkg.runBenchmark({ models, fixtures, endpoint, concurrency, cache, onProgress })
+      return pkg.runBenchmark({ models, fixtures, endpoint, concurrency, cache, onProgress, signal })
     }
     const Provider = need(pkg, 'EnhancedBuildFixProvider')
     const fixtureType = fixtures === 'massive' ? 'massive' : 'small'
@@ -165,6 +185,7 @@ function createDefaults(loadPackage = requirePackage) {
     let done = 0
     const total = names ? names.length * models.length : 0
     for (const model of models) {
+      if (signal && signal.aborted) break
       const provider = new Provider(providerConfig({ model, endpoint, cache, concurrency }))
       await provider.connect()
       try {
@@ -191,6 +212,7 @@ function createDefaults(loadPackage = requirePackage) {
             }
           }),
           concurrency,
+          signal,
         )
       } finally {
         await provider.disconnect()
@@ -221,12 +243,12 @@ function createDefaults(loadPackage = requirePackage) {
   }
 
   async function runLoadTest(opts) {
-    const { users, requests, rampUp, duration, rate, timeout, onProgress = () => {} } = opts
+    const { users, requests, rampUp, duration, rate, timeout, onProgress = () => {}, signal } = opts
     const pkg = loadPackage()
     const target = await makeExecutor(pkg, opts)
     try {
       if (rate) {
-        const { records, wallMs } = await openModel({ rate, duration, timeout, execute: target.execute, onProgress })
+        const { records, wallMs } = await openModel({ rate, duration, timeout, execute: target.execute, onProgress, signal })
         const rows = normalizeRecords(records)
         return { metrics: loadMetrics(rows, { users: 0, wallMs }), records, config: { rate, duration, timeout } }
       }
@@ -239,6 +261,9 @@ function createDefaults(loadPackage = requirePackage) {
         async () => {
           let ok = false
           try {
+            // LoadTester has no cancellation of its own: after Ctrl-C the remaining requests
+            // fail at once, so the test ends quickly and its report says what happened.
+            if (signal && signal.aborted) throw new Error('interrupted')
             const out = await target.execute()
             ok = true
             return out
@@ -254,7 +279,7 @@ function createDefaults(loadPackage = requirePackage) {
   }
 
   /** One provider through the compare workload, with latencies, throughput, memory and CPU. */
-  async function measureProvider(Provider, { model, fixtures, requests, concurrency, endpoint, cache, onRequest }) {
+  async function measureProvider(Provider, { model, fixtures, requests, concurrency, endpoint, cache, onRequest, signal }) {
     const pkg = loadPackage()
     const names = await listFixtureNames(pkg, fixtures)
     const provider = new Provider(providerConfig({ model, endpoint, cache, concurrency }))
@@ -281,6 +306,7 @@ function createDefaults(loadPackage = requirePackage) {
           onRequest(ok)
         }),
         concurrency,
+        signal,
       )
     } finally {
       usage = sampler.stop()
@@ -289,14 +315,14 @@ function createDefaults(loadPackage = requirePackage) {
     return statsFrom({ latencies, failed, usage })
   }
 
-  async function runCompare({ model, fixtures, requests, concurrency, endpoint, cache, onProgress = () => {} }) {
+  async function runCompare({ model, fixtures, requests, concurrency, endpoint, cache, onProgress = () => {}, signal }) {
     const pkg = loadPackage()
     const Before = need(pkg, 'BuildFixProvider')
     const After = need(pkg, 'EnhancedBuildFixProvider')
     const total = requests * 2
     let done = 0
     const onRequest = (success) => onProgress({ done: ++done, total, success })
-    const common = { model, fixtures, requests, concurrency, endpoint, cache, onRequest }
+    const common = { model, fixtures, requests, concurrency, endpoint, cache, onRequest, signal }
     const before = await measureProvider(Before, common)
     const after = await measureProvider(After, common)
     return { before, after }

@@ -122,4 +122,29 @@ function loadMetrics(rows, { users = 1, wallMs, bytes = 0 } = {}) {
   }
 }
 
-module.exports = { loadMetrics, summarize, checkResult, percentile, mean, finite, normalizeRecords }
+const METRIC_FIELDS = [
+  'totalRequests',
+  'successfulRequests',
+  'failedRequests',
+  'averageResponseTime',
+  'minResponseTime',
+  'maxResponseTime',
+  'p50ResponseTime',
+  'p95ResponseTime',
+  'p99ResponseTime',
+  'requestsPerSecond',
+  'errorsPerSecond',
+  'throughput',
+  'concurrentUsers',
+  'testDuration',
+  'errorRate',
+]
+
+/** Every LoadTestMetrics field present and finite (0 otherwise), extra fields kept. */
+function completeMetrics(m) {
+  const out = { ...m }
+  for (const k of METRIC_FIELDS) out[k] = finite(m[k])
+  return out
+}
+
+module.exports = { completeMetrics, loadMetrics, summarize, checkResult, percentile, mean, finite, normalizeRecords }
