@@ -282,6 +282,7 @@ const BAD = [
   [['run', '--out', 'a', '--out', 'b'], /--out given more than once/],
   [['run', 'extra'], /unexpected argument "extra"/],
   [['bogus'], /unknown command 'bogus'/],
+  [['help', 'bogus'], /'help' takes one of run, loadtest or compare, got "bogus"/],
   [['loadtest', '--users', '-3'], /--users must be a whole number from 1 to 10000, got "-3"/],
   [['loadtest', '--users=-3'], /--users must be a whole number from 1 to 10000, got "-3"/],
   [['loadtest', '--rate', '0'], /--rate must be a number > 0/],
@@ -314,8 +315,8 @@ test('--help for the program and for every command, exit 0, without loading the 
     compare: ['--model', '--requests', '--concurrency', '--no-cache', '--json'],
   }
   for (const [command, names] of Object.entries(flags)) {
-    for (const h of ['--help', '-h']) {
-      const { code, stdout, stderr } = await runBin([command, h], { runner: path.join(here, 'helpers', 'does-not-exist.cjs') })
+    for (const args of [[command, '--help'], [command, '-h'], ['help', command]]) {
+      const { code, stdout, stderr } = await runBin(args, { runner: path.join(here, 'helpers', 'does-not-exist.cjs') })
       t.is(code, 0, stderr)
       t.regex(stdout, new RegExp(`Usage: promethean-bench ${command}`))
       for (const name of names) t.true(stdout.includes(name), `${command} help names ${name}`)

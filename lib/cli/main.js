@@ -65,9 +65,10 @@ Commands:
   compare    the same workload through BuildFixProvider and EnhancedBuildFixProvider
 
 With no arguments: '${PROGRAM} run' with the gold model on the bundled small fixtures.
-'${PROGRAM} <command> --help' describes each command.
+'${PROGRAM} <command> --help' (or '${PROGRAM} help <command>') describes each command.
 
-Exit codes: 0 success, 1 the run had failures, 2 bad usage.`,
+Exit codes: 0 success, 1 the run had failures, 2 bad usage, 130 interrupted (Ctrl-C: the work
+in flight finishes and the reports hold the partial results).`,
   run: `Usage: ${PROGRAM} run [flags]
 
 BuildFix benchmark over models x fixtures. Writes the results JSON (the original runner's
@@ -310,6 +311,18 @@ async function main(argv, io = {}) {
   io = { stdout: process.stdout, stderr: process.stderr, env: process.env, ...io }
   let command = 'run'
   let rest = argv
+  if (argv[0] === '--help' || argv[0] === '-h' || (argv[0] === 'help' && argv.length === 1)) {
+    io.stdout.write(`${HELP.program}\n`)
+    return 0
+  }
+  if (argv[0] === 'help') {
+    if (argv.length === 2 && COMMANDS[argv[1]]) {
+      io.stdout.write(`${HELP[argv[1]]}\n`)
+      return 0
+    }
+    io.stderr.write(`${PROGRAM}: 'help' takes one of run, loadtest or compare, got ${JSON.stringify(argv.slice(1).join(' '))}\n`)
+    return 2
+  }
   if (argv.length > 0 && !argv[0].startsWith('-')) {
     command = argv[0]
     rest = argv.slice(1)
@@ -317,9 +330,6 @@ async function main(argv, io = {}) {
       io.stderr.write(`${PROGRAM}: unknown command '${command}' (expected run, loadtest or compare; see ${PROGRAM} --help)\n`)
       return 2
     }
-  } else if (argv.length > 0 && (argv[0] === '--help' || argv[0] === '-h') && argv.length === 1) {
-    io.stdout.write(`${HELP.program}\n`)
-    return 0
   }
   let opts
   try {
