@@ -264,6 +264,7 @@ test('ProgressBar.line: counts, pass rate and ETA from the elapsed time', (t) =>
   now = 10000
   t.is(bar.line({ done: 5, total: 20, passed: 4, failed: 1 }), `[${'#'.repeat(8)}${'-'.repeat(22)}] 5/20 fixtures  pass 80.0%  ETA 0:30`)
   t.regex(bar.line({ done: 0, total: 20, passed: 0, failed: 0 }), /pass -- {2}ETA --:--$/)
+  t.is(bar.line({ done: 3, total: 0, passed: 3, failed: 0 }), '3 fixtures  pass 100.0%', 'no bar when the total is unknown')
 })
 
 // ---------------------------------------------------------------------------------------------

@@ -32,24 +32,28 @@ class ProgressBar {
 
   /** The text of the bar for a state, without escape codes (also used by tests). */
   line({ done, total, passed, failed }) {
+    const finishedCount = (passed ?? 0) + (failed ?? 0)
+    const passRate = finishedCount > 0 ? `${((100 * (passed ?? 0)) / finishedCount).toFixed(1)}%` : '--'
+    // An engine that cannot know the total in advance reports total 0: a count, no bar, no ETA.
+    if (!(total > 0)) return `${done} ${this.unit}  pass ${passRate}`
     const width = Math.max(10, Math.min(30, ((this.stream && this.stream.columns) || 80) - 50))
-    const ratio = total > 0 ? Math.min(1, done / total) : 0
+    const ratio = Math.min(1, done / total)
     const filled = Math.round(ratio * width)
     const bar = '#'.repeat(filled) + '-'.repeat(width - filled)
-    const finished = (passed ?? 0) + (failed ?? 0)
-    const rate = finished > 0 ? `${((100 * (passed ?? 0)) / finished).toFixed(1)}%` : '--'
     const elapsed = this.now() - this.started
     const eta = done > 0 && total > done ? (elapsed / done) * (total - done) : done >= total ? 0 : NaN
-    return `[${bar}] ${done}/${total} ${this.unit}  pass ${rate}  ETA ${formatEta(eta)}`
+    return `[${bar}] ${done}/${total} ${this.unit}  pass ${passRate}  ETA ${formatEta(eta)}`
   }
 
   update(state) {
     if (!this.enabled) return
     const t = this.now()
-    if (state.done < state.total && t - this.lastDraw < this.minInterval) return
+    if (!(state.done >= state.total && state.total > 0) && t - this.lastDraw < this.minInterval) return
     this.lastDraw = t
     this.drawn = true
-    this.stream.write(CLEAR_LINE + this.line(state))
+    // Never wider than the terminal: a wrapped line could not be cleared with one \r.
+    const columns = this.stream.columns || 80
+    this.stream.write(CLEAR_LINE + this.line(state).slice(0, Math.max(1, columns - 1)))
   }
 
   /** Removes the bar so the summary starts on a clean line. */

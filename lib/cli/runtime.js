@@ -208,7 +208,7 @@ function createDefaults(loadPackage = requirePackage) {
             for (const r of got) {
               results.push(r)
               done++
-              onProgress({ done, total: Math.max(total, done), result: r })
+              onProgress({ done, total, result: r })
             }
           }),
           concurrency,
