@@ -620,6 +620,8 @@ browserTest(`the HTML reports render in headless Chromium with charts full of da
     t.true(box.width > 300 && box.height > 100)
     await page.screenshot({ path: path.join(ARTIFACTS, 'cli-loadtest-report.png'), fullPage: true })
 
+    t.true(fs.statSync(path.join(ARTIFACTS, 'cli-run-report.png')).size > 10000)
+    t.true(fs.statSync(path.join(ARTIFACTS, 'cli-loadtest-report.png')).size > 10000)
     t.deepEqual(problems, [])
     t.true(requests.every((u) => u.startsWith('file:')), `no network: ${requests.join(', ')}`)
   } finally {
