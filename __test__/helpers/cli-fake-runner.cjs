@@ -91,6 +91,13 @@ async function runBenchmark({ models, fixtures, endpoint, concurrency, onProgres
         const r = await oneFixture(model, fx, endpoint)
         results.push(r)
         onProgress({ done: results.length, total, result: r })
+        // FAKE_HOLD: the run cannot finish on its own, only by being interrupted (or after 20 s).
+        if (process.env.FAKE_HOLD && !signal.aborted) {
+          await new Promise((resolve) => {
+            const timer = setTimeout(resolve, 20000)
+            signal.addEventListener('abort', () => resolve(clearTimeout(timer)), { once: true })
+          })
+        }
       }),
       concurrency,
       signal,

@@ -193,8 +193,30 @@ function rollingMedian(rows, window = 15) {
   return out
 }
 
+/** Beyond this many requests the scatter is sampled, so the page stays small and quick to open. */
+const MAX_POINTS = 4000
+
+/** Every failure (up to half the budget) and successes evenly spaced in time, in time order. */
+function samplePoints(rows) {
+  if (rows.length <= MAX_POINTS) return rows
+  const fails = rows.filter((r) => !r.success).slice(0, MAX_POINTS / 2)
+  const oks = rows.filter((r) => r.success)
+  const keep = MAX_POINTS - fails.length
+  const picked = []
+  for (let i = 0; i < keep && oks.length; i++) picked.push(oks[Math.floor((i * oks.length) / keep)])
+  return [...fails, ...picked].sort((a, b) => a.start - b.start)
+}
+
+function samplePath(points, limit = 600) {
+  if (points.length <= limit) return points
+  const out = []
+  for (let i = 0; i < limit; i++) out.push(points[Math.floor((i * (points.length - 1)) / (limit - 1))])
+  return out
+}
+
 function loadTestHtml({ metrics: m, records, config, timestamp }) {
   const rows = normalizeRecords(records)
+  const shown = samplePoints(rows)
   const body = []
   const cards = [
     ['Requests', m.totalRequests],
@@ -206,12 +228,15 @@ function loadTestHtml({ metrics: m, records, config, timestamp }) {
   ]
   body.push(`<div class="cards">${cards.map(([k, v]) => `<div class="card"><b>${escapeHtml(v)}</b><span>${escapeHtml(k)}</span></div>`).join('')}</div>`)
   body.push('<section><h2>Latency over time</h2>')
+  if (shown.length < rows.length) {
+    body.push(`<p id="sampled">Showing ${shown.length} of ${rows.length} requests: every failure (up to ${MAX_POINTS / 2}) and successes evenly spread in time; the line is over all of them.</p>`)
+  }
   body.push(
     svg.scatterChart({
       id: 'chart-latency-time',
       title: 'Response time by request start',
-      points: rows.map((r) => ({ x: r.start / 1000, y: r.duration, ok: r.success, note: r.error })),
-      line: rollingMedian(rows),
+      points: shown.map((r) => ({ x: r.start / 1000, y: r.duration, ok: r.success, note: r.error })),
+      line: samplePath(rollingMedian(rows)),
       xLabel: 'seconds since the first request (line: rolling median)',
       yLabel: 'response time (ms)',
       xUnit: 's',
@@ -382,6 +407,7 @@ module.exports = {
   compareMarkdown,
   compareDocument,
   GUIDE_CLAIMS,
+  MAX_POINTS,
   improvement,
   mean,
 }

@@ -15,6 +15,20 @@ function mean(values) {
   return values.length === 0 ? 0 : values.reduce((a, b) => a + b, 0) / values.length
 }
 
+// Loops rather than Math.min(...values): a long load test has more values than a call can take
+// arguments.
+function min(values) {
+  let m = Infinity
+  for (const v of values) if (v < m) m = v
+  return m
+}
+
+function max(values) {
+  let m = -Infinity
+  for (const v of values) if (v > m) m = v
+  return m
+}
+
 function finite(n) {
   return typeof n === 'number' && Number.isFinite(n) ? n : 0
 }
@@ -101,15 +115,15 @@ function normalizeRecords(records) {
 function loadMetrics(rows, { users = 1, wallMs, bytes = 0 } = {}) {
   const ok = rows.filter((r) => r.success).map((r) => r.duration)
   const failed = rows.length - ok.length
-  const span = wallMs ?? (rows.length ? Math.max(...rows.map((r) => r.start + r.duration)) : 0)
+  const span = wallMs ?? (rows.length ? max(rows.map((r) => r.start + r.duration)) : 0)
   const seconds = span > 0 ? span / 1000 : 0
   return {
     totalRequests: rows.length,
     successfulRequests: ok.length,
     failedRequests: failed,
     averageResponseTime: mean(ok),
-    minResponseTime: ok.length ? Math.min(...ok) : 0,
-    maxResponseTime: ok.length ? Math.max(...ok) : 0,
+    minResponseTime: ok.length ? min(ok) : 0,
+    maxResponseTime: ok.length ? max(ok) : 0,
     p50ResponseTime: percentile(ok, 50),
     p95ResponseTime: percentile(ok, 95),
     p99ResponseTime: percentile(ok, 99),
@@ -147,4 +161,4 @@ function completeMetrics(m) {
   return out
 }
 
-module.exports = { completeMetrics, loadMetrics, summarize, checkResult, percentile, mean, finite, normalizeRecords }
+module.exports = { min, max, completeMetrics, loadMetrics, summarize, checkResult, percentile, mean, finite, normalizeRecords }

@@ -3,6 +3,8 @@
 // markup. Every label and tooltip goes through `escapeHtml`, because fixture names, model names
 // and error messages come from outside and may contain markup.
 
+const { min: minOf, max: maxOf } = require('./summary.js')
+
 const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
 
 function escapeHtml(value) {
@@ -59,7 +61,7 @@ function shorten(label, max = 18) {
 function groupedBarChart({ id, title, groups, series, yLabel, xLabel, max, unit = '' }) {
   const plotW = W - PAD.left - PAD.right
   const plotH = H - PAD.top - PAD.bottom
-  const peak = max ?? Math.max(0, ...groups.flatMap((g) => g.values))
+  const peak = max ?? Math.max(0, maxOf(groups.flatMap((g) => g.values)))
   const { top, step } = niceScale(peak)
   const slot = groups.length ? plotW / groups.length : plotW
   const barW = Math.max(1, Math.min(48, (slot * 0.8) / series.length))
@@ -109,8 +111,8 @@ function barChart({ id, title, items, yLabel, xLabel, max, unit, cls = 'primary'
 /** Histogram of values in `bins` equal-width bins; bars carry the count of each bin. */
 function histogram({ id, title, values, bins = 12, unit = 'ms', xLabel }) {
   if (values.length === 0) return barChart({ id, title, items: [], yLabel: 'count', xLabel })
-  const lo = Math.min(...values)
-  const hi = Math.max(...values)
+  const lo = minOf(values)
+  const hi = maxOf(values)
   const n = hi === lo ? 1 : Math.min(bins, Math.max(1, values.length))
   const width = hi === lo ? 1 : (hi - lo) / n
   const counts = new Array(n).fill(0)
@@ -125,8 +127,8 @@ function histogram({ id, title, values, bins = 12, unit = 'ms', xLabel }) {
 function scatterChart({ id, title, points, line, xLabel, yLabel, xUnit = '', yUnit = '' }) {
   const plotW = W - PAD.left - PAD.right
   const plotH = H - PAD.top - PAD.bottom
-  const { top, step } = niceScale(Math.max(0, ...points.map((p) => p.y)))
-  const xMax = Math.max(1, ...points.map((p) => p.x))
+  const { top, step } = niceScale(Math.max(0, maxOf(points.map((p) => p.y))))
+  const xMax = Math.max(1, maxOf(points.map((p) => p.x)))
   const sx = (x) => PAD.left + (x / xMax) * plotW
   const sy = (y) => PAD.top + plotH - (Math.max(0, y) / top) * plotH
   const parts = []
