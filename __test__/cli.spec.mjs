@@ -474,6 +474,19 @@ test('a long load test: the scatter is sampled (failures kept), the page stays s
   t.true(html.length < 2_000_000, `${html.length} bytes`)
 })
 
+test('a compare runner missing a figure is reported by name, not printed as NaN', async (t) => {
+  const side = { totalRequests: 3, failedRequests: 0, averageResponseTime: 10, p50ResponseTime: 10, p95ResponseTime: 10, requestsPerSecond: 1, peakRss: 1e8, cpuPercent: 50, errorRate: 0 }
+  let err = ''
+  const code = await main(['compare', '--out', tmpdir()], {
+    stdout: { write() {} },
+    stderr: { write: (s) => (err += s) },
+    env: {},
+    deps: { runCompare: async () => ({ before: side, after: { ...side, cpuPercent: NaN } }) },
+  })
+  t.is(code, 1)
+  t.regex(err, /the compare runner's after\.cpuPercent must be a finite number, got NaN/)
+})
+
 test('compare improvement: reductions for lower-is-better, gains for throughput, n/a from zero', (t) => {
   t.is(reports.improvement(5000, 1500, 'lower'), 70)
   t.is(reports.improvement(2, 8, 'higher'), 300)

@@ -282,6 +282,12 @@ async function cmdCompare(opts, io, eng) {
     progress.done()
   }
   if (!out || !out.before || !out.after) throw new TypeError('the compare runner returned no before/after figures')
+  for (const side of ['before', 'after']) {
+    for (const k of ['totalRequests', 'failedRequests', 'averageResponseTime', 'requestsPerSecond', 'peakRss', 'cpuPercent', 'errorRate']) {
+      const v = out[side][k]
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new TypeError(`the compare runner's ${side}.${k} must be a finite number, got ${v === undefined ? 'nothing' : typeof v === 'number' ? String(v) : JSON.stringify(v)}`)
+    }
+  }
   const timestamp = new Date().toISOString()
   const data = { workload: { ...workload, interrupted: interrupted(io) }, timestamp, before: out.before, after: out.after }
   const doc = reports.compareDocument(data)
