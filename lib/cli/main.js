@@ -1,0 +1,368 @@
+'use strict'
+// promethean-bench: run | loadtest | compare. `main(argv, io)` returns the exit code:
+// 0 success, 1 the run had failures (or could not run), 2 bad usage, 130 interrupted (io.signal
+// aborted: the partial results are still written). Nothing here calls process.exit, so it can be
+// driven in-process as well as from bin/promethean-bench.js.
+
+const fs = require('node:fs')
+const path = require('node:path')
+
+const { parse, UsageError } = require('./args.js')
+const { ProgressBar } = require('./progress.js')
+const reports = require('./reports.js')
+const { normalizeRecords, completeMetrics } = require('./summary.js')
+const runtime = require('./runtime.js')
+
+const PROGRAM = 'promethean-bench'
+const INTERRUPTED = 130
+
+const COMMON = {
+  help: { type: 'bool' },
+  json: { type: 'bool' },
+  out: { type: 'string', default: 'bench-results', hint: 'a folder' },
+}
+
+const SPECS = {
+  run: {
+    ...COMMON,
+    models: { type: 'list', default: ['gold'], hint: 'comma-separated model names' },
+    fixtures: { type: 'string', default: 'small', hint: 'small, massive or comma-separated fixture names' },
+    endpoint: { type: 'url', hint: 'an http(s) URL' },
+    concurrency: { type: 'int', min: 1, max: 256, default: 1, hint: 'a whole number >= 1' },
+    'no-cache': { type: 'bool' },
+  },
+  loadtest: {
+    ...COMMON,
+    users: { type: 'int', min: 1, max: 10000, default: 4, hint: 'a whole number >= 1' },
+    requests: { type: 'int', min: 1, default: 5, hint: 'requests per user' },
+    'ramp-up': { type: 'duration', default: 0, hint: 'a duration, e.g. 2s' },
+    duration: { type: 'duration', min: 1, default: 60000, hint: 'a duration, e.g. 30s' },
+    rate: { type: 'number', min: 0, exclusiveMin: true, max: 10000, hint: 'requests per second' },
+    timeout: { type: 'duration', min: 1, default: 30000, hint: 'a duration, e.g. 30s' },
+    url: { type: 'url', hint: 'an http(s) URL' },
+    model: { type: 'string', default: 'gold', hint: 'a model name' },
+    fixtures: { type: 'string', default: 'small', hint: 'small, massive or comma-separated fixture names' },
+    endpoint: { type: 'url', hint: 'an http(s) URL' },
+    'no-cache': { type: 'bool' },
+  },
+  compare: {
+    ...COMMON,
+    model: { type: 'string', default: 'gold', hint: 'a model name' },
+    fixtures: { type: 'string', default: 'small', hint: 'small, massive or comma-separated fixture names' },
+    requests: { type: 'int', min: 1, default: 12, hint: 'requests per provider' },
+    concurrency: { type: 'int', min: 1, max: 256, default: 1, hint: 'a whole number >= 1' },
+    endpoint: { type: 'url', hint: 'an http(s) URL' },
+    'no-cache': { type: 'bool' },
+  },
+}
+
+const HELP = {
+  program: `Usage: ${PROGRAM} [command] [flags]
+
+Commands:
+  run        BuildFix benchmark over models x fixtures (the default command)
+  loadtest   drive the provider (or an HTTP --url) with concurrent users or a fixed rate
+  compare    the same workload through BuildFixProvider and EnhancedBuildFixProvider
+
+With no arguments: '${PROGRAM} run' with the gold model on the bundled small fixtures.
+'${PROGRAM} <command> --help' (or '${PROGRAM} help <command>') describes each command.
+
+Exit codes: 0 success, 1 the run had failures, 2 bad usage, 130 interrupted (Ctrl-C: the work
+in flight finishes and the reports hold the partial results).`,
+  run: `Usage: ${PROGRAM} run [flags]
+
+BuildFix benchmark over models x fixtures. Writes the results JSON (the original runner's
+{results, summary, timestamp}), a Markdown report and a self-contained HTML report to --out.
+
+Flags:
+  --models a,b          models to run (default: gold). Built in: gold (reference plans), none
+                        (empty plans); any other name is asked of the model server at --endpoint
+  --fixtures SET        small (default), massive, or comma-separated fixture names
+  --endpoint URL        Ollama-compatible model server (default: the provider's own default)
+  --concurrency N       fixtures in flight at once (default: 1)
+  --no-cache            do not use or fill the result cache
+  --out DIR             folder for the reports (default: bench-results)
+  --json                print one JSON document on stdout instead of the text summary
+  -h, --help            this help
+
+Exit codes: 0 every fixture passed, 1 some fixture failed or the run could not start, 2 bad usage.`,
+  loadtest: `Usage: ${PROGRAM} loadtest [flags]
+
+Load test of the BuildFix provider, or of an HTTP endpoint with --url. Closed model by default
+(--users each sending --requests one after another); --rate switches to the open model
+(requests start at a fixed rate for --duration, whatever the response times).
+Prints the LoadTestReporter report; writes JSON and an HTML report with a latency-over-time chart.
+
+Flags:
+  --users N             concurrent users (default: 4)
+  --requests N          requests per user (default: 5)
+  --ramp-up D           time over which users start (default: 0)
+  --duration D          nothing new starts after this (default: 60s)
+  --rate R              open model: R requests per second for --duration
+  --timeout D           a request slower than this fails (default: 30s)
+  --url URL             load an HTTP endpoint (GET) instead of the provider
+  --model NAME          provider model (default: gold)
+  --fixtures SET        small (default), massive, or comma-separated fixture names
+  --endpoint URL        Ollama-compatible model server for the provider
+  --no-cache            do not use the provider's result cache
+  --out DIR             folder for the reports (default: bench-results)
+  --json                print one JSON document on stdout instead of the text report
+  -h, --help            this help
+Durations are milliseconds, or with a unit: 500ms, 10s, 2m.
+
+Exit codes: 0 no request failed, 1 some request failed, 2 bad usage.`,
+  compare: `Usage: ${PROGRAM} compare [flags]
+
+Runs the same workload through BuildFixProvider (the guide's "before": a fresh process per
+request) and EnhancedBuildFixProvider (the "after") and prints the guide's before/after table as
+measured on this machine, with the guide's claimed figures beside it. Writes JSON and Markdown.
+
+Flags:
+  --model NAME          model (default: gold)
+  --fixtures SET        small (default), massive, or comma-separated fixture names
+  --requests N          requests per provider (default: 12)
+  --concurrency N       requests in flight at once (default: 1)
+  --endpoint URL        Ollama-compatible model server
+  --no-cache            run EnhancedBuildFixProvider with its cache off
+  --out DIR             folder for the reports (default: bench-results)
+  --json                print one JSON document on stdout instead of the table
+  -h, --help            this help
+
+Exit codes: 0 no request failed, 1 some request failed, 2 bad usage.`,
+}
+
+/** small | massive | a list of fixture names. */
+function fixtureSelection(value) {
+  if (value === 'small' || value === 'massive') return value
+  const names = value.split(',').map((s) => s.trim())
+  if (names.some((n) => n === '')) throw new UsageError(`--fixtures must be small, massive or comma-separated fixture names, got ${JSON.stringify(value)}`)
+  return [...new Set(names)]
+}
+
+function fixtureLabel(f) {
+  return Array.isArray(f) ? f.join(',') : f
+}
+
+/** File-name form of an ISO timestamp, to the millisecond so back-to-back runs do not collide. */
+function stamp(timestamp) {
+  return timestamp.replace(/:/g, '-').replace('.', '-')
+}
+
+function writeFileAtomic(file, text) {
+  const tmp = `${file}.${process.pid}.tmp`
+  fs.writeFileSync(tmp, text)
+  fs.renameSync(tmp, file)
+}
+
+/** Engines: injected ones first, then the test hook module, then the package's defaults. */
+function engines(io) {
+  const hook = io.env.PROMETHEAN_BENCH_TEST_RUNNER
+  const fromHook = hook ? require(path.resolve(hook)) : {}
+  return { ...runtime.defaults, ...fromHook, ...(io.deps ?? {}) }
+}
+
+function progressFor(io, unit) {
+  const bar = new ProgressBar(io.stderr, { unit })
+  let passed = 0
+  let failed = 0
+  return {
+    onProgress(event) {
+      const ok = event.result ? event.result.success : event.success
+      if (ok === true) passed++
+      else if (ok === false) failed++
+      bar.update({ done: event.done, total: event.total, passed, failed })
+    },
+    done: () => bar.done(),
+  }
+}
+
+function interrupted(io) {
+  return Boolean(io.signal && io.signal.aborted)
+}
+
+/** The exit code once the reports are written: interrupted beats failed beats success. */
+function finish(io, failed) {
+  if (interrupted(io)) {
+    io.stderr.write(`${PROGRAM}: interrupted; the reports hold the partial results\n`)
+    return INTERRUPTED
+  }
+  return failed ? 1 : 0
+}
+
+async function cmdRun(opts, io, eng) {
+  const fixtures = fixtureSelection(opts.fixtures)
+  const cache = !opts.noCache
+  const progress = progressFor(io, 'fixtures')
+  let results
+  try {
+    const out = await eng.runBenchmark({ models: opts.models, fixtures, endpoint: opts.endpoint, concurrency: opts.concurrency, cache, onProgress: progress.onProgress, signal: io.signal })
+    results = Array.isArray(out) ? out : out && out.results
+    if (!Array.isArray(results)) throw new TypeError('the benchmark runner returned no results array')
+  } finally {
+    progress.done()
+  }
+  const timestamp = new Date().toISOString()
+  const doc = reports.resultsDocument(results, {
+    timestamp,
+    meta: { models: opts.models, fixtures: fixtureLabel(fixtures), endpoint: opts.endpoint ?? null, concurrency: opts.concurrency, cache, interrupted: interrupted(io) },
+  })
+  fs.mkdirSync(opts.out, { recursive: true })
+  const base = path.resolve(opts.out, `benchmark-results-${stamp(timestamp)}`)
+  const files = { json: `${base}.json`, markdown: `${base}.md`, html: `${base}.html` }
+  writeFileAtomic(files.json, `${JSON.stringify(doc, null, 2)}\n`)
+  writeFileAtomic(files.markdown, reports.runMarkdown(doc))
+  writeFileAtomic(files.html, reports.runHtml(doc))
+  const failedRun = doc.summary.failedTests > 0 || doc.summary.totalTests === 0
+  if (opts.json) {
+    io.stdout.write(`${JSON.stringify({ ...doc, files })}\n`)
+    io.stderr.write(`${reports.runSummaryText(doc)}\nResults saved to: ${files.json}\n`)
+  } else {
+    io.stdout.write(`${reports.runSummaryText(doc)}\n\n`)
+    io.stdout.write(`Results saved to: ${files.json}\nMarkdown report saved to: ${files.markdown}\nHTML report saved to: ${files.html}\n`)
+  }
+  return finish(io, failedRun)
+}
+
+async function cmdLoadTest(opts, io, eng) {
+  const fixtures = fixtureSelection(opts.fixtures)
+  const progress = progressFor(io, 'requests')
+  const config = {
+    users: opts.users,
+    requests: opts.requests,
+    rampUp: opts.rampUp,
+    duration: opts.duration,
+    rate: opts.rate,
+    timeout: opts.timeout,
+    url: opts.url,
+    model: opts.model,
+    fixtures,
+    endpoint: opts.endpoint,
+    cache: !opts.noCache,
+  }
+  let out
+  try {
+    out = await eng.runLoadTest({ ...config, onProgress: progress.onProgress, signal: io.signal })
+  } finally {
+    progress.done()
+  }
+  if (!out || !out.metrics) throw new TypeError('the load test runner returned no metrics')
+  out = { ...out, metrics: completeMetrics(out.metrics) }
+  const timestamp = new Date().toISOString()
+  const doc = {
+    config: { ...config, fixtures: fixtureLabel(fixtures), mode: opts.rate ? 'open' : 'closed', interrupted: interrupted(io) },
+    metrics: out.metrics,
+    records: normalizeRecords(out.records),
+    timestamp,
+  }
+  const text = (await eng.loadTestReport(out.metrics)) ?? reports.fallbackLoadTestText(out.metrics)
+  fs.mkdirSync(opts.out, { recursive: true })
+  const base = path.resolve(opts.out, `load-test-${stamp(timestamp)}`)
+  const files = { json: `${base}.json`, html: `${base}.html`, text: `${base}.txt` }
+  writeFileAtomic(files.json, `${JSON.stringify(doc, null, 2)}\n`)
+  writeFileAtomic(files.html, reports.loadTestHtml({ metrics: out.metrics, records: out.records, config: doc.config, timestamp }))
+  writeFileAtomic(files.text, `${text}\n`)
+  if (opts.json) {
+    io.stdout.write(`${JSON.stringify({ ...doc, files })}\n`)
+    io.stderr.write(`Results saved to: ${files.json}\n`)
+  } else {
+    io.stdout.write(`${text}\n\nResults saved to: ${files.json}\nHTML report saved to: ${files.html}\n`)
+  }
+  return finish(io, out.metrics.failedRequests > 0 || out.metrics.totalRequests === 0)
+}
+
+async function cmdCompare(opts, io, eng) {
+  const fixtures = fixtureSelection(opts.fixtures)
+  const progress = progressFor(io, 'requests')
+  const workload = { model: opts.model, fixtures: fixtureLabel(fixtures), requests: opts.requests, concurrency: opts.concurrency, cache: !opts.noCache, endpoint: opts.endpoint ?? null }
+  const signal = io.signal
+  let out
+  try {
+    out = await eng.runCompare({ ...workload, fixtures, onProgress: progress.onProgress, signal })
+  } finally {
+    progress.done()
+  }
+  if (!out || !out.before || !out.after) throw new TypeError('the compare runner returned no before/after figures')
+  for (const side of ['before', 'after']) {
+    for (const k of ['totalRequests', 'failedRequests', 'averageResponseTime', 'requestsPerSecond', 'peakRss', 'cpuPercent', 'errorRate']) {
+      const v = out[side][k]
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new TypeError(`the compare runner's ${side}.${k} must be a finite number, got ${v === undefined ? 'nothing' : typeof v === 'number' ? String(v) : JSON.stringify(v)}`)
+    }
+  }
+  const timestamp = new Date().toISOString()
+  const data = { workload: { ...workload, interrupted: interrupted(io) }, timestamp, before: out.before, after: out.after }
+  const doc = reports.compareDocument(data)
+  fs.mkdirSync(opts.out, { recursive: true })
+  const base = path.resolve(opts.out, `compare-${stamp(timestamp)}`)
+  const files = { json: `${base}.json`, markdown: `${base}.md` }
+  writeFileAtomic(files.json, `${JSON.stringify(doc, null, 2)}\n`)
+  writeFileAtomic(files.markdown, reports.compareMarkdown(data))
+  if (opts.json) {
+    io.stdout.write(`${JSON.stringify({ ...doc, files })}\n`)
+    io.stderr.write(`Results saved to: ${files.json}\n`)
+  } else {
+    io.stdout.write(`${reports.compareText(data)}\n\nResults saved to: ${files.json}\nMarkdown report saved to: ${files.markdown}\n`)
+  }
+  return finish(io, out.before.failedRequests + out.after.failedRequests > 0)
+}
+
+const COMMANDS = { run: cmdRun, loadtest: cmdLoadTest, compare: cmdCompare }
+
+/**
+ * @param {string[]} argv arguments after the program name
+ * @param {{stdout?, stderr?, env?, deps?, signal?: AbortSignal}} io streams, environment,
+ *   injected engines, and a signal that interrupts the run
+ * @returns {Promise<number>} the exit code
+ */
+async function main(argv, io = {}) {
+  io = { stdout: process.stdout, stderr: process.stderr, env: process.env, ...io }
+  let command = 'run'
+  let rest = argv
+  if (argv[0] === '--help' || argv[0] === '-h' || (argv[0] === 'help' && argv.length === 1)) {
+    io.stdout.write(`${HELP.program}\n`)
+    return 0
+  }
+  if (argv[0] === 'help') {
+    if (argv.length === 2 && COMMANDS[argv[1]]) {
+      io.stdout.write(`${HELP[argv[1]]}\n`)
+      return 0
+    }
+    io.stderr.write(`${PROGRAM}: 'help' takes one of run, loadtest or compare, got ${JSON.stringify(argv.slice(1).join(' '))}\n`)
+    return 2
+  }
+  if (argv.length > 0 && !argv[0].startsWith('-')) {
+    command = argv[0]
+    rest = argv.slice(1)
+    if (!COMMANDS[command]) {
+      io.stderr.write(`${PROGRAM}: unknown command '${command}' (expected run, loadtest or compare; see ${PROGRAM} --help)\n`)
+      return 2
+    }
+  }
+  let opts
+  try {
+    opts = parse(rest, SPECS[command], { command })
+    if (opts.help) {
+      io.stdout.write(`${HELP[command]}\n`)
+      return 0
+    }
+    if (command === 'loadtest' && opts.rate && rest.some((a) => a === '--users' || a.startsWith('--users=') || a === '--requests' || a.startsWith('--requests='))) {
+      throw new UsageError('--rate (the open model) cannot be combined with --users or --requests (the closed model)')
+    }
+    fixtureSelection(opts.fixtures)
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`${PROGRAM} ${command}: ${err.message} (see ${PROGRAM} ${command} --help)\n`)
+      return 2
+    }
+    throw err
+  }
+  try {
+    return await COMMANDS[command](opts, io, engines(io))
+  } catch (err) {
+    const message = err && err.message ? err.message : String(err)
+    io.stderr.write(`${PROGRAM} ${command}: failed: ${message.split('\n')[0]}\n`)
+    if (io.env.PROMETHEAN_BENCH_DEBUG && err && err.stack) io.stderr.write(`${err.stack}\n`)
+    return 1
+  }
+}
+
+module.exports = { main, HELP, SPECS }

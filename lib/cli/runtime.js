@@ -1,0 +1,344 @@
+'use strict'
+// The default engines behind the commands, built on the package's public classes. They are
+// looked up lazily, at call time, so `--help`, bad usage and the report code never load the
+// native addon, and tests (or other front ends) can inject their own engines instead:
+//
+//   runBenchmark({models, fixtures, endpoint, concurrency, cache, onProgress}) -> BuildFixResult[]
+//   runLoadTest({users, requests, rampUp, duration, rate, timeout, url, model, fixtures, endpoint,
+//                cache, onProgress}) -> {metrics, records, config}
+//   runCompare({model, fixtures, requests, concurrency, endpoint, cache, onProgress})
+//                -> {before: ProviderStats, after: ProviderStats}
+//   loadTestReport(metrics) -> string          (LoadTestReporter.generateReport)
+//
+// onProgress({done, total, result?, success?}) is called as work finishes. Every engine also gets
+// `signal` (an AbortSignal, aborted on Ctrl-C): it should stop starting work, let what is in flight
+// finish, clean up, and return what it has.
+
+const { normalizeRecords, loadMetrics, percentile, mean } = require('./summary.js')
+const { startSampler } = require('./proc.js')
+
+function requirePackage() {
+  return require('../../index.js')
+}
+
+function need(pkg, name) {
+  const value = pkg[name]
+  if (typeof value !== 'function') {
+    throw new Error(`this build of @promethean/benchmark has no ${name}; the command needs it`)
+  }
+  return value
+}
+
+/**
+ * Runs `jobs` (functions returning promises) with at most `limit` in flight, in order of start.
+ * Once `signal` aborts no new job starts; those in flight finish.
+ */
+async function pooled(jobs, limit, signal) {
+  const out = new Array(jobs.length)
+  let next = 0
+  async function lane() {
+    while (next < jobs.length && !(signal && signal.aborted)) {
+      const i = next++
+      out[i] = await jobs[i]()
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, lane))
+  return out
+}
+
+function providerConfig({ model, endpoint, cache, concurrency }) {
+  return {
+    name: `buildfix-${model}`,
+    type: 'buildfix',
+    model,
+    endpoint,
+    options: { cache, enableCache: cache, maxWorkers: concurrency, poolSize: concurrency },
+  }
+}
+
+function fixtureRequest(fixtureType, names) {
+  return {
+    prompt: names ? `BuildFix: ${names.join(', ')}` : `BuildFix: ${fixtureType} fixtures`,
+    metadata: names ? { fixtureType, fixtures: names } : { fixtureType },
+  }
+}
+
+/** A BuildFixResult for a fixture whose request failed before the engine produced one. */
+function failedResult(fixture, model, message, duration) {
+  return {
+    fixture,
+    model,
+    success: false,
+    errorCountBefore: 0,
+    errorCountAfter: 0,
+    errorsResolved: false,
+    planGenerated: false,
+    duration,
+    attempts: 0,
+    errorMessage: message,
+  }
+}
+
+async function listFixtureNames(pkg, fixtures) {
+  if (Array.isArray(fixtures)) return fixtures
+  if (typeof pkg.listFixtures === 'function') return pkg.listFixtures(fixtures)
+  return null
+}
+
+/** ProviderStats from raw measurements (also used by test fakes to stay honest). */
+function statsFrom({ latencies, failed, usage }) {
+  const total = latencies.length + failed
+  return {
+    totalRequests: total,
+    failedRequests: failed,
+    averageResponseTime: mean(latencies),
+    p50ResponseTime: percentile(latencies, 50),
+    p95ResponseTime: percentile(latencies, 95),
+    requestsPerSecond: total / (usage.wallMs / 1000),
+    peakRss: usage.peakRss,
+    cpuPercent: usage.cpuPercent,
+    errorRate: total ? failed / total : 0,
+    wallMs: usage.wallMs,
+    scope: usage.scope,
+  }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts; the timer never outlives the wait. */
+function pause(ms, signal) {
+  return new Promise((resolve) => {
+    if (signal && signal.aborted) return resolve()
+    const done = () => {
+      clearTimeout(timer)
+      if (signal) signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    if (signal) signal.addEventListener('abort', done, { once: true })
+  })
+}
+
+/** Executes one request against an HTTP URL: GET, success on a 2xx status. */
+function httpExecutor(url, timeout) {
+  return async () => {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeout) })
+    const body = await res.text()
+    if (!res.ok) throw new Error(`HTTP ${res.status}`)
+    return body
+  }
+}
+
+/** The open model: requests start at a fixed rate whatever the response times, for `duration`. */
+async function openModel({ rate, duration, timeout, execute, onProgress, signal }) {
+  const interval = 1000 / rate
+  const total = Math.max(1, Math.floor((duration / 1000) * rate))
+  const records = []
+  const pending = []
+  const t0 = Date.now()
+  for (let n = 0; n < total; n++) {
+    const due = t0 + n * interval
+    const wait = due - Date.now()
+    if (wait > 0) await pause(wait, signal)
+    if (signal && signal.aborted) break
+    const startTime = Date.now()
+    pending.push(
+      (async () => {
+        let timer
+        const record = { requestId: `open-req-${n}`, startTime, success: true }
+        try {
+          await Promise.race([
+            execute(),
+            new Promise((_, reject) => {
+              timer = setTimeout(() => reject(new Error('Request timeout')), timeout)
+            }),
+          ])
+        } catch (err) {
+          record.success = false
+          record.error = String((err && err.message) || err)
+        } finally {
+          clearTimeout(timer)
+        }
+        record.endTime = Date.now()
+        record.duration = record.endTime - startTime
+        records.push(record)
+        onProgress({ done: records.length, total, success: record.success })
+      })(),
+    )
+  }
+  await Promise.all(pending)
+  return { records, wallMs: Date.now() - t0 }
+}
+
+/**
+ * The default engines over a package object (the root export of @promethean/benchmark unless
+ * `loadPackage` says otherwise), loaded on first use.
+ */
+function createDefaults(loadPackage = requirePackage) {
+  async function runBenchmark({ models, fixtures, endpoint, concurrency = 1, cache = true, onProgress = () => {}, signal }) {
+    const pkg = loadPackage()
+    if (typeof pkg.runBenchmark === 'function') {
+      return pkg.runBenchmark({ models, fixtures, endpoint, concurrency, cache, onProgress, signal })
+    }
+    const Provider = need(pkg, 'EnhancedBuildFixProvider')
+    const fixtureType = fixtures === 'massive' ? 'massive' : 'small'
+    const names = await listFixtureNames(pkg, fixtures)
+    const results = []
+    let done = 0
+    const total = names ? names.length * models.length : 0
+    for (const model of models) {
+      if (signal && signal.aborted) break
+      const provider = new Provider(providerConfig({ model, endpoint, cache, concurrency }))
+      await provider.connect()
+      try {
+        // One request per fixture when the names are known, for a live count; else one per model.
+        const batches = names ? names.map((n) => [n]) : [null]
+        await pooled(
+          batches.map((batch) => async () => {
+            const t0 = performance.now()
+            let response
+            try {
+              response = await provider.execute(fixtureRequest(fixtureType, batch))
+            } catch (err) {
+              response = { content: String(err && err.message), metadata: { error: String(err && err.message) } }
+            }
+            const md = response.metadata ?? {}
+            let got = Array.isArray(md.buildFixResults) ? md.buildFixResults : []
+            if (got.length === 0 && batch) {
+              got = batch.map((f) => failedResult(f, model, md.error ?? response.content, performance.now() - t0))
+            }
+            for (const r of got) {
+              results.push(r)
+              done++
+              onProgress({ done, total, result: r })
+            }
+          }),
+          concurrency,
+          signal,
+        )
+      } finally {
+        await provider.disconnect()
+      }
+    }
+    return results
+  }
+
+  async function makeExecutor(pkg, { url, model, fixtures, endpoint, cache, users, timeout }) {
+    if (url) {
+      const exec = typeof pkg.createHttpExecutor === 'function' ? pkg.createHttpExecutor({ url, timeout }) : httpExecutor(url, timeout)
+      return { execute: exec, close: async () => {} }
+    }
+    const Provider = need(pkg, 'EnhancedBuildFixProvider')
+    const names = await listFixtureNames(pkg, fixtures)
+    const provider = new Provider(providerConfig({ model, endpoint, cache, concurrency: users }))
+    await provider.connect()
+    let i = 0
+    return {
+      async execute() {
+        const batch = names ? [names[i++ % names.length]] : null
+        const response = await provider.execute(fixtureRequest(fixtures === 'massive' ? 'massive' : 'small', batch))
+        if (response.metadata && response.metadata.error) throw new Error(String(response.metadata.error))
+        return response
+      },
+      close: () => provider.disconnect(),
+    }
+  }
+
+  async function runLoadTest(opts) {
+    const { users, requests, rampUp, duration, rate, timeout, onProgress = () => {}, signal } = opts
+    const pkg = loadPackage()
+    const target = await makeExecutor(pkg, opts)
+    try {
+      if (rate) {
+        const { records, wallMs } = await openModel({ rate, duration, timeout, execute: target.execute, onProgress, signal })
+        const rows = normalizeRecords(records)
+        return { metrics: loadMetrics(rows, { users: 0, wallMs }), records, config: { rate, duration, timeout } }
+      }
+      const LoadTester = need(pkg, 'LoadTester')
+      const tester = new LoadTester({ concurrentUsers: users, requestsPerUser: requests, rampUpTime: rampUp, testDuration: duration, thinkTime: 0, timeout })
+      const total = users * requests
+      let done = 0
+      const metrics = await tester.runTest(
+        (userId, requestId) => ({ userId, requestId }),
+        async () => {
+          let ok = false
+          try {
+            // LoadTester has no cancellation of its own: after Ctrl-C the remaining requests
+            // fail at once, so the test ends quickly and its report says what happened.
+            if (signal && signal.aborted) throw new Error('interrupted')
+            const out = await target.execute()
+            ok = true
+            return out
+          } finally {
+            onProgress({ done: ++done, total, success: ok })
+          }
+        },
+      )
+      return { metrics, records: tester.getResponses(), config: { users, requests, rampUp, duration, timeout } }
+    } finally {
+      await target.close()
+    }
+  }
+
+  /** One provider through the compare workload, with latencies, throughput, memory and CPU. */
+  async function measureProvider(Provider, { model, fixtures, requests, concurrency, endpoint, cache, onRequest, signal }) {
+    const pkg = loadPackage()
+    const names = await listFixtureNames(pkg, fixtures)
+    const provider = new Provider(providerConfig({ model, endpoint, cache, concurrency }))
+    await provider.connect()
+    const fixtureType = fixtures === 'massive' ? 'massive' : 'small'
+    const sampler = startSampler()
+    const latencies = []
+    let failed = 0
+    let usage
+    try {
+      await pooled(
+        Array.from({ length: requests }, (_, i) => async () => {
+          const batch = names ? [names[i % names.length]] : null
+          const t0 = performance.now()
+          let ok = true
+          try {
+            const response = await provider.execute(fixtureRequest(fixtureType, batch))
+            if (response.metadata && response.metadata.error) ok = false
+          } catch {
+            ok = false
+          }
+          if (ok) latencies.push(performance.now() - t0)
+          else failed++
+          onRequest(ok)
+        }),
+        concurrency,
+        signal,
+      )
+    } finally {
+      usage = sampler.stop()
+      await provider.disconnect()
+    }
+    return statsFrom({ latencies, failed, usage })
+  }
+
+  async function runCompare({ model, fixtures, requests, concurrency, endpoint, cache, onProgress = () => {}, signal }) {
+    const pkg = loadPackage()
+    const Before = need(pkg, 'BuildFixProvider')
+    const After = need(pkg, 'EnhancedBuildFixProvider')
+    const total = requests * 2
+    let done = 0
+    const onRequest = (success) => onProgress({ done: ++done, total, success })
+    const common = { model, fixtures, requests, concurrency, endpoint, cache, onRequest, signal }
+    const before = await measureProvider(Before, common)
+    const after = await measureProvider(After, common)
+    return { before, after }
+  }
+
+  function loadTestReport(metrics) {
+    const pkg = loadPackage()
+    const Reporter = pkg.LoadTestReporter
+    if (Reporter && typeof Reporter.generateReport === 'function') return Reporter.generateReport(metrics)
+    if (typeof Reporter === 'function') return new Reporter().generateReport(metrics)
+    return null
+  }
+
+  return { runBenchmark, runLoadTest, runCompare, loadTestReport }
+}
+
+const defaults = createDefaults()
+
+module.exports = { defaults, createDefaults, statsFrom, pooled }

@@ -1,0 +1,589 @@
+//! The provider service: runs a request's fixtures on the warm worker pool, each against a
+//! working copy snapshotted before the job and restored after it (also when the worker
+//! crashed), caches whole answers in two levels, and fences infrastructure failures with a
+//! circuit breaker.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use super::breaker::{Admission, CircuitBreaker};
+use super::fixtures::{self, Fixture};
+use super::pool::ProcessPool;
+use super::worker::WorkerSpec;
+use super::ProviderError;
+use crate::cache::{Cache, CacheOptions};
+use crate::pool::PoolConfig;
+use crate::snapshot::SnapshotManager;
+
+/// Version of the plan format and judging rule. Part of every cache key: a change to either
+/// must not serve answers computed under the old one.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FixtureType {
+    Small,
+    Massive,
+}
+
+impl FixtureType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FixtureType::Small => "small",
+            FixtureType::Massive => "massive",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub model: String,
+    pub endpoint: Option<String>,
+    /// The package folder: holds `worker/buildfix-worker.js` and `fixtures/`.
+    pub package_root: PathBuf,
+    pub node: PathBuf,
+    /// Working copies of fixtures live here (removed on close).
+    pub work_dir: PathBuf,
+    /// The disk level of the result cache; `None` keeps results in memory only.
+    pub cache_dir: Option<PathBuf>,
+    pub cache_enabled: bool,
+    pub cache_ttl_ms: u64,
+    pub min_workers: usize,
+    pub max_workers: usize,
+    pub worker_start_timeout_ms: u64,
+    pub acquire_timeout_ms: u64,
+    pub job_timeout_ms: u64,
+    pub max_attempts: u32,
+    pub attempt_timeout_ms: u64,
+    pub breaker_threshold: u32,
+    pub breaker_recovery_ms: u64,
+    /// The seeded massive set: how many fixtures, which seed.
+    pub massive_count: u32,
+    pub massive_seed: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecuteRequest {
+    pub fixture_type: Option<FixtureType>,
+    /// Only these fixtures (by name); all of the set when `None`.
+    pub fixtures: Option<Vec<String>>,
+    pub model: Option<String>,
+    pub prompt: Option<String>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+    /// Read and write the result cache for this request.
+    pub use_cache: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecuteOutcome {
+    pub results: Vec<Value>,
+    pub fixture_type: FixtureType,
+    pub cached: bool,
+    /// Jobs that failed for the infrastructure (worker crash, timeout, model server down)
+    /// rather than for the plan.
+    pub infrastructure_failures: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CacheCounters {
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+}
+
+/// A fixture copied into the work folder with a snapshot of its pristine state.
+struct WorkingCopy {
+    dir: PathBuf,
+    snapshots: SnapshotManager,
+    pristine: String,
+}
+
+struct ResultCache {
+    l1: Cache,
+    l2: Option<Cache>,
+}
+
+pub struct Service {
+    config: ServiceConfig,
+    pool: ProcessPool,
+    /// Free working copies per fixture source folder.
+    copies: Mutex<HashMap<PathBuf, Vec<WorkingCopy>>>,
+    next_copy: AtomicU64,
+    breaker: Mutex<CircuitBreaker>,
+    cache: Mutex<Option<ResultCache>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    massive: tokio::sync::OnceCell<PathBuf>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A result for a job that never produced one (the worker failed, or the fixture could not be
+/// prepared), in the shape of the engine's `BuildFixResult`.
+fn failed_result(fixture: &str, model: &str, error: &ProviderError, duration_ms: f64) -> Value {
+    json!({
+        "fixture": fixture,
+        "model": model,
+        "success": false,
+        "errorCountBefore": 0,
+        "errorCountAfter": 0,
+        "errorsResolved": false,
+        "planGenerated": false,
+        "duration": duration_ms,
+        "attempts": 0,
+        "errorMessage": error.to_string(),
+    })
+}
+
+impl Service {
+    /// Checks the runtime is there, prepares folders and caches, and starts the warm pool.
+    pub async fn connect(config: ServiceConfig) -> Result<Arc<Self>, ProviderError> {
+        let script = config.package_root.join("worker/buildfix-worker.js");
+        if !script.is_file() {
+            return Err(ProviderError::Missing(format!(
+                "the BuildFix worker is missing: {} does not exist",
+                script.display()
+            )));
+        }
+        let small = config.package_root.join("fixtures/small");
+        if !small.is_dir() {
+            return Err(ProviderError::Missing(format!(
+                "the bundled fixtures are missing: {} does not exist",
+                small.display()
+            )));
+        }
+        std::fs::create_dir_all(&config.work_dir)?;
+        let cache = if config.cache_enabled {
+            Some(Self::open_cache(&config)?)
+        } else {
+            None
+        };
+        let spec = WorkerSpec {
+            node: config.node.clone(),
+            script,
+            ready_timeout: Duration::from_millis(config.worker_start_timeout_ms),
+            env: Vec::new(),
+        };
+        let pool = ProcessPool::start(
+            spec,
+            PoolConfig {
+                min_size: config.min_workers,
+                max_size: config.max_workers,
+                acquire_timeout_ms: 0,
+                idle_timeout_ms: 60_000,
+                validate: true,
+            },
+            Duration::from_secs(5),
+        )
+        .await?;
+        Ok(Arc::new(Self {
+            breaker: Mutex::new(CircuitBreaker::new(
+                config.breaker_threshold,
+                config.breaker_recovery_ms,
+            )),
+            config,
+            pool,
+            copies: Mutex::new(HashMap::new()),
+            next_copy: AtomicU64::new(0),
+            cache: Mutex::new(cache),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            massive: tokio::sync::OnceCell::new(),
+        }))
+    }
+
+    fn open_cache(config: &ServiceConfig) -> Result<ResultCache, ProviderError> {
+        let bad = |e: crate::cache::CacheError| ProviderError::Io(e.to_string());
+        let l1 = Cache::open(
+            CacheOptions {
+                max_size: 100,
+                default_ttl_ms: config.cache_ttl_ms,
+                ..CacheOptions::default()
+            },
+            now_ms(),
+        )
+        .map_err(bad)?;
+        let l2 = match &config.cache_dir {
+            Some(dir) => Some(
+                Cache::open(
+                    CacheOptions {
+                        max_size: 1000,
+                        default_ttl_ms: config.cache_ttl_ms,
+                        compression: true,
+                        disk_dir: Some(dir.clone()),
+                        ..CacheOptions::default()
+                    },
+                    now_ms(),
+                )
+                .map_err(bad)?,
+            ),
+            None => None,
+        };
+        Ok(ResultCache { l1, l2 })
+    }
+
+    pub fn pool(&self) -> &ProcessPool {
+        &self.pool
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
+    pub fn cache_counters(&self) -> CacheCounters {
+        let evictions = lock(&self.cache).as_ref().map_or(0, |c| {
+            c.l1.stats().evictions + c.l2.as_ref().map_or(0, |l2| l2.stats().evictions)
+        });
+        CacheCounters {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            evictions,
+        }
+    }
+
+    /// Empties both cache levels (the disk level's files too) and zeroes the counters.
+    pub fn clear_cache(&self) {
+        if let Some(c) = lock(&self.cache).as_mut() {
+            let _ = c.l1.clear();
+            if let Some(l2) = c.l2.as_mut() {
+                let _ = l2.clear();
+            }
+        }
+        self.hits.store(0, Ordering::Relaxed);
+        self.misses.store(0, Ordering::Relaxed);
+    }
+
+    pub fn breaker_state(&self) -> super::BreakerState {
+        lock(&self.breaker).state()
+    }
+
+    /// The folder of a fixture set, generating the massive set on first use.
+    async fn fixture_root(&self, kind: FixtureType) -> Result<PathBuf, ProviderError> {
+        match kind {
+            FixtureType::Small => Ok(self.config.package_root.join("fixtures/small")),
+            FixtureType::Massive => self
+                .massive
+                .get_or_try_init(|| self.generate_massive())
+                .await
+                .cloned(),
+        }
+    }
+
+    async fn generate_massive(&self) -> Result<PathBuf, ProviderError> {
+        let c = &self.config;
+        let out = c
+            .work_dir
+            .join(format!("massive-{}-{}", c.massive_seed, c.massive_count));
+        let done = out.join(".complete");
+        if done.is_file() {
+            return Ok(out);
+        }
+        let status = tokio::process::Command::new(&c.node)
+            .arg(c.package_root.join("fixtures/generate.js"))
+            .args(["--out".as_ref(), out.as_os_str()])
+            .args(["--count", &c.massive_count.to_string()])
+            .args(["--seed", &c.massive_seed.to_string()])
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .status()
+            .await?;
+        if !status.success() {
+            return Err(ProviderError::process(
+                format!("generating the massive fixtures failed ({status})"),
+                "generate",
+            ));
+        }
+        std::fs::write(&done, b"")?;
+        Ok(out)
+    }
+
+    /// The fixtures a request asks for.
+    async fn select(&self, req: &ExecuteRequest) -> Result<(FixtureType, Vec<Fixture>), ProviderError> {
+        let kind = req.fixture_type.unwrap_or(FixtureType::Small);
+        let root = self.fixture_root(kind).await?;
+        let all = fixtures::list(&root)?;
+        let Some(names) = &req.fixtures else {
+            return Ok((kind, all));
+        };
+        let mut chosen = Vec::with_capacity(names.len());
+        for name in names {
+            match all.iter().find(|f| &f.name == name) {
+                Some(f) => chosen.push(f.clone()),
+                None => {
+                    return Err(ProviderError::OutOfRange {
+                        name: "metadata.fixtures",
+                        expected: "names of fixtures in the chosen set",
+                        got: format!("{name:?} (not a {} fixture)", kind.as_str()),
+                    })
+                }
+            }
+        }
+        Ok((kind, chosen))
+    }
+
+    fn cache_key(&self, req: &ExecuteRequest, model: &str, set: &[(String, String)]) -> String {
+        let key = json!({
+            "v": PLAN_FORMAT_VERSION,
+            "model": model,
+            "endpoint": self.config.endpoint,
+            "fixtures": set,
+            "prompt": req.prompt,
+            "temperature": req.temperature,
+            "maxTokens": req.max_tokens,
+            "maxAttempts": self.config.max_attempts,
+        });
+        format!("buildfix:{}", blake3::hash(key.to_string().as_bytes()).to_hex())
+    }
+
+    fn cache_get(&self, key: &str) -> Option<Vec<Value>> {
+        let mut guard = lock(&self.cache);
+        let c = guard.as_mut()?;
+        let now = now_ms();
+        let text = match c.l1.get(key, now).ok().flatten() {
+            Some(t) => Some(t),
+            None => {
+                let found = c.l2.as_mut().and_then(|l2| l2.get(key, now).ok().flatten());
+                if let Some(t) = &found {
+                    let _ = c.l1.set(key, t, None, None, now);
+                }
+                found
+            }
+        };
+        serde_json::from_str(&text?).ok()
+    }
+
+    fn cache_put(&self, key: &str, results: &[Value]) {
+        let mut guard = lock(&self.cache);
+        let Some(c) = guard.as_mut() else { return };
+        let text = Value::from(results.to_vec()).to_string();
+        let now = now_ms();
+        let _ = c.l1.set(key, &text, None, None, now);
+        if let Some(l2) = c.l2.as_mut() {
+            let _ = l2.set(key, &text, None, None, now);
+        }
+    }
+
+    /// Runs a request: every selected fixture through the pool, or a cached answer.
+    pub async fn execute(self: &Arc<Self>, req: ExecuteRequest) -> Result<ExecuteOutcome, ProviderError> {
+        let model = req.model.clone().unwrap_or_else(|| self.config.model.clone());
+        let (kind, chosen) = self.select(&req).await?;
+        let mut key = None;
+        if req.use_cache && lock(&self.cache).is_some() {
+            let dirs: Vec<PathBuf> = chosen.iter().map(|f| f.dir.clone()).collect();
+            let hashes = tokio::task::spawn_blocking(move || {
+                dirs.iter()
+                    .map(|d| fixtures::content_hash(d))
+                    .collect::<std::io::Result<Vec<_>>>()
+            })
+            .await
+            .map_err(|e| ProviderError::Io(e.to_string()))??;
+            let set: Vec<(String, String)> = chosen
+                .iter()
+                .map(|f| f.name.clone())
+                .zip(hashes)
+                .collect();
+            let k = self.cache_key(&req, &model, &set);
+            if let Some(results) = self.cache_get(&k) {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(ExecuteOutcome {
+                    results,
+                    fixture_type: kind,
+                    cached: true,
+                    infrastructure_failures: 0,
+                });
+            }
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            key = Some(k);
+        }
+        let admission = lock(&self.breaker).admit(now_ms());
+        if let Admission::Refused {
+            retry_in_ms,
+            failures,
+        } = admission
+        {
+            return Err(ProviderError::CircuitOpen {
+                failures,
+                retry_in_ms,
+            });
+        }
+        // Every fixture at once; the pool bounds how many run.
+        let req = Arc::new(req);
+        let handles: Vec<_> = chosen
+            .into_iter()
+            .map(|f| {
+                let (me, model, req) = (self.clone(), model.clone(), req.clone());
+                tokio::spawn(async move { me.run_fixture(&f, &model, &req).await })
+            })
+            .collect();
+        let mut outcomes = Vec::with_capacity(handles.len());
+        for h in handles {
+            outcomes.push(h.await.map_err(|e| ProviderError::Io(e.to_string()))?);
+        }
+        let infrastructure_failures = outcomes.iter().filter(|(_, infra)| *infra).count();
+        let results: Vec<Value> = outcomes.into_iter().map(|(r, _)| r).collect();
+        {
+            let mut b = lock(&self.breaker);
+            if !results.is_empty() && infrastructure_failures == results.len() {
+                b.record_failure(now_ms());
+            } else {
+                b.record_success();
+            }
+        }
+        if let Some(k) = key {
+            if infrastructure_failures == 0 {
+                self.cache_put(&k, &results);
+            }
+        }
+        Ok(ExecuteOutcome {
+            results,
+            fixture_type: kind,
+            cached: false,
+            infrastructure_failures,
+        })
+    }
+
+    /// One fixture: a working copy, a worker, the job, the restore. Never fails: a fault becomes
+    /// a failed result, flagged as an infrastructure failure.
+    async fn run_fixture(self: &Arc<Self>, fixture: &Fixture, model: &str, req: &ExecuteRequest) -> (Value, bool) {
+        let started = std::time::Instant::now();
+        let elapsed = || started.elapsed().as_secs_f64() * 1000.0;
+        let copy = match self.take_copy(fixture).await {
+            Ok(c) => c,
+            Err(e) => return (failed_result(&fixture.name, model, &e, elapsed()), true),
+        };
+        let answer = self.run_job(&copy.dir, fixture, model, req).await;
+        self.give_back_copy(fixture, copy).await;
+        match answer {
+            Ok(result) => {
+                let infra = result["errorKind"] == "model-unreachable";
+                (result, infra)
+            }
+            Err(e) => (failed_result(&fixture.name, model, &e, elapsed()), true),
+        }
+    }
+
+    async fn run_job(&self, dir: &Path, fixture: &Fixture, model: &str, req: &ExecuteRequest) -> Result<Value, ProviderError> {
+        let c = &self.config;
+        let mut lease = self
+            .pool
+            .acquire(Duration::from_millis(c.acquire_timeout_ms))
+            .await?;
+        let id = format!("job-{}", self.next_copy.fetch_add(1, Ordering::Relaxed));
+        let mut job = json!({
+            "type": "job",
+            "id": id,
+            "fixtureDir": dir,
+            "fixture": fixture.name,
+            "model": model,
+            "maxAttempts": c.max_attempts,
+            "attemptTimeoutMs": c.attempt_timeout_ms,
+        });
+        if let Some(e) = &c.endpoint {
+            job["endpoint"] = json!(e);
+        }
+        if let Some(p) = &req.prompt {
+            job["prompt"] = json!(p);
+        }
+        if let Some(t) = req.temperature {
+            job["temperature"] = json!(t);
+        }
+        if let Some(m) = req.max_tokens {
+            job["maxTokens"] = json!(m);
+        }
+        let result = lease
+            .worker()
+            .run_job(job, Duration::from_millis(c.job_timeout_ms))
+            .await;
+        lease.release();
+        result
+    }
+
+    async fn take_copy(&self, fixture: &Fixture) -> Result<WorkingCopy, ProviderError> {
+        if let Some(copy) = lock(&self.copies)
+            .get_mut(&fixture.dir)
+            .and_then(Vec::pop)
+        {
+            return Ok(copy);
+        }
+        let n = self.next_copy.fetch_add(1, Ordering::Relaxed);
+        let dir = self.config.work_dir.join(format!("{}-{n}", fixture.name));
+        let src = fixture.dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = std::fs::remove_dir_all(&dir);
+            fixtures::copy_tree(&src, &dir)?;
+            let snapshots = SnapshotManager::open(&dir)
+                .map_err(|e| ProviderError::Io(e.to_string()))?;
+            let pristine = snapshots
+                .create()
+                .map_err(|e| ProviderError::Io(e.to_string()))?
+                .id;
+            Ok(WorkingCopy {
+                dir,
+                snapshots,
+                pristine,
+            })
+        })
+        .await
+        .map_err(|e| ProviderError::Io(e.to_string()))?
+    }
+
+    /// Restores the copy to its pristine state and makes it available again; a copy that cannot
+    /// be restored is thrown away.
+    async fn give_back_copy(&self, fixture: &Fixture, copy: WorkingCopy) {
+        let restored = tokio::task::spawn_blocking(move || {
+            match copy.snapshots.restore(&copy.pristine) {
+                Ok(_) => Some(copy),
+                Err(_) => {
+                    let _ = copy.snapshots.dispose();
+                    let _ = std::fs::remove_dir_all(&copy.dir);
+                    None
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten();
+        if let Some(copy) = restored {
+            lock(&self.copies)
+                .entry(fixture.dir.clone())
+                .or_default()
+                .push(copy);
+        }
+    }
+
+    /// Stops every worker, removes the working copies and their snapshot stores, and lets the
+    /// disk cache finish its writes.
+    pub async fn close(&self) {
+        self.pool.close(Duration::from_secs(3)).await;
+        let copies: Vec<WorkingCopy> = lock(&self.copies).drain().flat_map(|(_, v)| v).collect();
+        let work_dir = self.config.work_dir.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for c in copies {
+                let _ = c.snapshots.dispose();
+                let _ = std::fs::remove_dir_all(&c.dir);
+            }
+            let _ = std::fs::remove_dir(&work_dir);
+        })
+        .await;
+        if let Some(mut c) = lock(&self.cache).take() {
+            c.l1.destroy();
+            if let Some(l2) = c.l2.as_mut() {
+                l2.destroy();
+            }
+        }
+    }
+}
