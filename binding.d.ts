@@ -40,6 +40,28 @@ export declare class NativeCache {
   evictionOrder(): Array<string>
 }
 
+/**
+ * One manager as one JS object; the JS layer (`lib/snapshot.js`) wraps it in the public
+ * `GitSnapshotManager`. Every method that touches the folder returns a promise; ids are
+ * checked on the calling thread first so bad ones throw at once.
+ */
+export declare class NativeSnapshotManager {
+  get id(): string
+  get workdir(): string
+  /**
+   * The private store's folder (kept from opening: reading it live would wait on the lock an
+   * operation in flight holds).
+   */
+  get storeDir(): string
+  create(): Promise<NativeSnapshot>
+  restore(id: string): Promise<NativeRestoreSummary>
+  diff(id: string): Promise<NativeChange[]>
+  dropSnapshot(id: string): Promise<void>
+  /** The live snapshots, oldest first (no I/O: read from memory). */
+  list(): Array<NativeSnapshot>
+  dispose(): Promise<void>
+}
+
 export interface NativeCacheOptions {
   maxSize?: number
   maxMemory?: number
@@ -63,6 +85,15 @@ export interface NativeCacheStats {
   newestEntry?: number
 }
 
+export interface NativeChange {
+  /** Relative to the workdir, `/`-separated on POSIX. */
+  path: string
+  /** `added`, `modified` or `deleted`. */
+  change: string
+  /** `file`, `symlink` or `directory`. */
+  kind: string
+}
+
 export interface NativeDiskFailure {
   key?: string
   path: string
@@ -80,3 +111,28 @@ export interface NativeEntryInfo {
   /** The metadata as JSON text. */
   metadata?: string
 }
+
+export interface NativeRestoreSummary {
+  written: number
+  removed: number
+}
+
+export interface NativeSnapshot {
+  id: string
+  managerId: string
+  workdir: string
+  /** Milliseconds since the Unix epoch. */
+  createdAt: number
+  files: number
+  symlinks: number
+  directories: number
+  bytes: number
+  tree: string
+  commit: string
+}
+
+/**
+ * Checks `workdir` on the calling thread (a missing folder throws at once, with `ENOENT` or
+ * `ENOTDIR`), then creates the private store off it.
+ */
+export declare function openSnapshotManager(workdir: string, includeIgnored?: boolean | undefined | null): Promise<NativeSnapshotManager>

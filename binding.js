@@ -836,3 +836,5 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeCache = nativeBinding.NativeCache
+module.exports.NativeSnapshotManager = nativeBinding.NativeSnapshotManager
+module.exports.openSnapshotManager = nativeBinding.openSnapshotManager

@@ -2,3 +2,4 @@
 // lib/<capability>.d.ts; the subpath modules of the original package point at those files.
 
 export * from './lib/cache'
+export * from './lib/snapshot'

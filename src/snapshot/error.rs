@@ -13,7 +13,12 @@ pub enum SnapshotError {
     },
     /// The folder to snapshot does not exist or is not a directory.
     #[error("workdir {path:?} cannot be snapshotted: {reason}")]
-    Workdir { path: PathBuf, reason: String },
+    Workdir {
+        path: PathBuf,
+        reason: String,
+        /// `ENOENT`, `ENOTDIR`, or `EIO` for anything else, as Node's fs would say.
+        code: &'static str,
+    },
     /// The snapshot was taken by another manager (another folder or another store).
     #[error("snapshot {id:?} belongs to another snapshot manager (this one is {manager:?}); restore it with the manager that created it")]
     ForeignSnapshot { id: String, manager: String },

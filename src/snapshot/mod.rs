@@ -130,20 +130,21 @@ fn now_ms() -> u64 {
 
 /// Checks `workdir` and returns its canonical path.
 pub fn canonical_workdir(workdir: &Path) -> Result<PathBuf> {
-    let bad = |reason: String| SnapshotError::Workdir {
+    let bad = |code: &'static str, reason: String| SnapshotError::Workdir {
         path: workdir.to_path_buf(),
         reason,
+        code,
     };
     if workdir.as_os_str().is_empty() {
-        return Err(bad("the path is empty".into()));
+        return Err(bad("ENOENT", "the path is empty".into()));
     }
     let canonical = fs::canonicalize(workdir).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => bad("it does not exist".into()),
-        _ => bad(e.to_string()),
+        std::io::ErrorKind::NotFound => bad("ENOENT", "it does not exist".into()),
+        _ => bad("EIO", e.to_string()),
     })?;
-    let meta = fs::metadata(&canonical).map_err(|e| bad(e.to_string()))?;
+    let meta = fs::metadata(&canonical).map_err(|e| bad("EIO", e.to_string()))?;
     if !meta.is_dir() {
-        return Err(bad("it is not a directory".into()));
+        return Err(bad("ENOTDIR", "it is not a directory".into()));
     }
     Ok(canonical)
 }
@@ -239,10 +240,16 @@ impl SnapshotManager {
             Ok(_) => Err(SnapshotError::Workdir {
                 path: root.clone(),
                 reason: "it is no longer a directory (replaced by a symlink or a file?)".into(),
+                code: "ENOTDIR",
             }),
             Err(e) => Err(SnapshotError::Workdir {
                 path: root.clone(),
                 reason: format!("it can no longer be read: {e}"),
+                code: if e.kind() == std::io::ErrorKind::NotFound {
+                    "ENOENT"
+                } else {
+                    "EIO"
+                },
             }),
         }
     }
