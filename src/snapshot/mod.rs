@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use git2::Oid;
+use git2::{ObjectType, Oid};
 use serde::{Deserialize, Serialize};
 
 use error::IoContext;
@@ -266,13 +266,14 @@ impl SnapshotManager {
         let now = now_ns();
         let mut manifest = Manifest::default();
         let mut bytes = 0u64;
+        // Entries whose content is not known from the previous snapshot's stats.
+        let mut unknown = Vec::new();
         tree::walk(&self.scope, None, |rel, meta| {
             let kind = match tree::live_kind(meta) {
                 LiveKind::Entry(k) => k,
                 LiveKind::Special => return Ok(()),
             };
             let stat = Stat::of(meta);
-            let full = self.scope.root.join(rel);
             let entry = match kind {
                 EntryKind::Directory => Entry::new(kind, Oid::ZERO_SHA1, stat, now, None),
                 EntryKind::File => {
@@ -281,19 +282,16 @@ impl SnapshotManager {
                         .as_ref()
                         .and_then(|p| p.get(rel))
                         .filter(|e| e.kind == kind && e.stat == stat && !e.racy);
-                    let oid = match known {
-                        Some(e) => e.oid,
-                        None => {
-                            let data = fs::read(&full).ctx("read", &full)?;
-                            store.repo.blob(&data)?
-                        }
-                    };
+                    if known.is_none() {
+                        unknown.push(manifest.paths.len());
+                    }
+                    let oid = known.map_or(Oid::ZERO_SHA1, |e| e.oid);
                     Entry::new(kind, oid, stat, now, None)
                 }
                 EntryKind::Symlink => {
-                    let target = tree::link_target(&full)?;
-                    let oid = store.repo.blob(&target)?;
-                    Entry::new(kind, oid, stat, now, Some(target))
+                    let target = tree::link_target(&self.scope.root.join(rel))?;
+                    unknown.push(manifest.paths.len());
+                    Entry::new(kind, Oid::ZERO_SHA1, stat, now, Some(target))
                 }
             };
             manifest.push(rel.to_path_buf(), entry);
@@ -308,7 +306,21 @@ impl SnapshotManager {
             registry.next += 1;
             registry.next
         };
-        let (tree, commit) = store.record(&manifest, n, created_at)?;
+        let bulk = unknown.len() >= store::BULK_OBJECTS;
+        let (tree, commit) = store.with_sink(bulk, |sink| {
+            for &i in &unknown {
+                let oid = match &manifest.entries[i].target {
+                    Some(target) => sink.write(ObjectType::Blob, target)?,
+                    None => {
+                        let full = self.scope.root.join(&manifest.paths[i]);
+                        let data = fs::read(&full).ctx("read", &full)?;
+                        sink.write(ObjectType::Blob, &data)?
+                    }
+                };
+                manifest.entries[i].oid = oid;
+            }
+            store.record(sink, &manifest, n, created_at)
+        })?;
         let meta = Snapshot {
             id: format!("{}-{n}", self.id),
             manager_id: self.id.clone(),

@@ -576,3 +576,95 @@ fn managers_of_different_folders_run_in_parallel_and_one_folder_is_serialised() 
         }
     });
 }
+
+#[test]
+fn trees_written_in_memory_are_valid_git_trees() {
+    // Names around git's tree sort rule (a directory sorts as if named "name/").
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    for dir in ["a", "a.b/c", "a-b", "b/empty", "日本"] {
+        fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for file in ["a.txt", "a/x", "a0", "a-b/y", "ab", "a.b/c/z", "日本/ü"] {
+        fs::write(root.join(file), file).unwrap();
+    }
+    fs::set_permissions(root.join("a0"), fs::Permissions::from_mode(0o755)).unwrap();
+    symlink("a/x", root.join("link")).unwrap();
+    let manager = SnapshotManager::open(root).unwrap();
+    let snap = manager.create().unwrap();
+    let git_dir = manager.store_dir().unwrap().join("store.git");
+    let git_dir = git_dir.to_str().unwrap();
+    git(
+        root,
+        &["--git-dir", git_dir, "fsck", "--strict", "--no-dangling"],
+    );
+    let listed = git(
+        root,
+        &[
+            "--git-dir",
+            git_dir,
+            "-c",
+            "core.quotePath=false",
+            "ls-tree",
+            "-r",
+            "-t",
+            "--format=%(objectmode) %(path)",
+            &snap.commit,
+        ],
+    );
+    let lines: Vec<&str> = listed.lines().collect();
+    assert!(lines.contains(&"100755 a0"), "{listed}");
+    assert!(lines.contains(&"120000 link"), "{listed}");
+    assert!(lines.contains(&"040000 b/empty"), "{listed}");
+    assert!(lines.contains(&"100644 日本/ü"), "{listed}");
+    assert_eq!(lines.len(), 7 + 1 + 7, "{listed}");
+}
+
+#[test]
+fn many_new_files_go_to_one_packfile_and_restore() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let mut rng = Rng(5);
+    for i in 0..(store::BULK_OBJECTS * 3) {
+        let dir = root.join(format!("d{}", i % 7));
+        fs::create_dir_all(&dir).unwrap();
+        let len = rng.below(3000);
+        fs::write(dir.join(format!("f{i}")), rng.bytes(len)).unwrap();
+    }
+    let before = capture(root);
+    let manager = SnapshotManager::open(root).unwrap();
+    let snap = manager.create().unwrap();
+    let git_dir = manager.store_dir().unwrap().join("store.git");
+    let packs = fs::read_dir(git_dir.join("objects/pack"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("pack".as_ref()))
+        .count();
+    assert_eq!(packs, 1);
+    git(
+        root,
+        &[
+            "--git-dir",
+            git_dir.to_str().unwrap(),
+            "fsck",
+            "--strict",
+            "--no-dangling",
+        ],
+    );
+
+    for i in 0..20 {
+        fs::write(
+            root.join(format!("d{}/f{i}", i % 7)),
+            format!("changed {i}"),
+        )
+        .unwrap();
+    }
+    fs::remove_dir_all(root.join("d3")).unwrap();
+    manager.restore(&snap.id).unwrap();
+    assert_eq!(capture(root), before);
+    // a second snapshot with few new objects stays loose
+    fs::write(root.join("d0/new"), "new").unwrap();
+    let second = manager.create().unwrap();
+    fs::remove_file(root.join("d0/new")).unwrap();
+    manager.restore(&second.id).unwrap();
+    assert_eq!(fs::read_to_string(root.join("d0/new")).unwrap(), "new");
+}
