@@ -32,7 +32,7 @@ const PREFIX: &str = "promethean-snapshot-";
 pub(crate) const BULK_OBJECTS: usize = 64;
 /// A pack held in memory is written out once it holds this much content.
 const BULK_FLUSH_BYTES: usize = 64 << 20;
-/// A folder with no lock file yet may be one that another process is creating right now.
+/// A store folder younger than this is never swept: its owner may not have locked it yet.
 const SWEEP_GRACE: Duration = Duration::from_secs(60);
 
 pub(crate) struct Store {
@@ -307,16 +307,20 @@ fn sweep_stale() {
             continue;
         }
         let path = entry.path();
-        let stale = match File::open(path.join("owner.lock")) {
-            // The owner holds the lock for its whole life; taking it means the owner is gone.
-            Ok(lock) => lock_exclusive(&lock, true),
-            Err(_) => entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| SystemTime::now().duration_since(t).ok())
-                .is_some_and(|age| age > SWEEP_GRACE),
-        };
+        // Young folders are skipped: their owner may be between creating the folder and
+        // locking it.
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_some_and(|age| age > SWEEP_GRACE);
+        let stale = old
+            && match File::open(path.join("owner.lock")) {
+                // The owner holds the lock for its whole life; taking it means the owner is gone.
+                Ok(lock) => lock_exclusive(&lock, true),
+                Err(_) => true,
+            };
         if stale {
             let _ = fs::remove_dir_all(&path);
         }

@@ -668,3 +668,36 @@ fn many_new_files_go_to_one_packfile_and_restore() {
     manager.restore(&second.id).unwrap();
     assert_eq!(fs::read_to_string(root.join("d0/new")).unwrap(), "new");
 }
+
+#[test]
+fn stores_left_by_dead_owners_are_swept_live_and_young_ones_kept() {
+    let tmp_root = std::env::temp_dir();
+    let tag = format!("{}-{}", std::process::id(), tree::now_ns());
+    let make = |name: &str, age_secs: u64| {
+        let dir = tmp_root.join(format!("promethean-snapshot-sweeptest-{name}-{tag}"));
+        fs::create_dir_all(dir.join("store.git")).unwrap();
+        let lock = fs::File::create(dir.join("owner.lock")).unwrap();
+        let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age_secs);
+        fs::File::open(&dir).unwrap().set_modified(when).unwrap();
+        (dir, lock)
+    };
+    let (dead, dead_lock) = make("dead", 3600);
+    drop(dead_lock); // its owner is gone: nobody holds the lock
+    let (young, _young_lock) = make("young", 0);
+    let (live, live_lock) = make("live", 3600);
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: flock on an open descriptor.
+    assert_eq!(
+        unsafe { libc::flock(live_lock.as_raw_fd(), libc::LOCK_EX) },
+        0
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let _manager = SnapshotManager::open(work.path()).unwrap();
+    assert!(!dead.exists(), "a store whose owner died is removed");
+    assert!(young.exists(), "a store being created is kept");
+    assert!(live.exists(), "a store whose owner lives is kept");
+    drop(live_lock);
+    fs::remove_dir_all(&young).unwrap();
+    fs::remove_dir_all(&live).unwrap();
+}
