@@ -334,3 +334,24 @@ test('two managers of one folder never interleave: concurrent restores end in on
     t.true(Array.isArray(results[2]))
   }
 })
+
+test('stress (regression: concurrent opens swept each other'"'"'s fresh store): 40 managers opened, used and disposed leave nothing behind', async (t) => {
+  const root = tempDir(t)
+  fs.writeFileSync(path.join(root, 'f'), 'x')
+  const stores = []
+  for (let batch = 0; batch < 5; batch++) {
+    const managers = await Promise.all(Array.from({ length: 8 }, () => createGitSnapshotManager(root)))
+    for (const m of managers) stores.push(m.storeDir)
+    const snaps = await Promise.all(managers.map((m) => m.createSnapshot()))
+    fs.writeFileSync(path.join(root, 'f'), `batch ${batch}`)
+    await Promise.all(managers.map((m, i) => m.restoreSnapshot(snaps[i])))
+    await Promise.all(managers.map((m) => m.dispose()))
+  }
+  t.is(new Set(stores).size, 40)
+  t.deepEqual(
+    stores.filter((s) => fs.existsSync(s)),
+    [],
+  )
+  t.is(fs.readFileSync(path.join(root, 'f'), 'utf8'), 'x')
+  t.deepEqual(fs.readdirSync(root), ['f'])
+})
