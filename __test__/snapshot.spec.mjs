@@ -335,7 +335,7 @@ test('two managers of one folder never interleave: concurrent restores end in on
   }
 })
 
-test('stress (regression: concurrent opens swept each other'"'"'s fresh store): 40 managers opened, used and disposed leave nothing behind', async (t) => {
+test('stress (regression: concurrent opens swept one another\'s fresh store): 40 managers opened, used and disposed leave nothing behind', async (t) => {
   const root = tempDir(t)
   fs.writeFileSync(path.join(root, 'f'), 'x')
   const stores = []
