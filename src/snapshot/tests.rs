@@ -701,3 +701,34 @@ fn stores_left_by_dead_owners_are_swept_live_and_young_ones_kept() {
     fs::remove_dir_all(&young).unwrap();
     fs::remove_dir_all(&live).unwrap();
 }
+
+#[test]
+fn directory_newly_ignored_and_swapped_for_symlink_is_restored_not_followed() {
+    // Regression: the walk does not see an ignored path, so the entries below it were looked up
+    // one by one; through the planted symlink a file outside with equal content looked unchanged
+    // and was not written back.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("work");
+    let outside = tmp.path().join("outside");
+    fs::create_dir_all(root.join("d")).unwrap();
+    fs::write(root.join("d/f"), "same").unwrap();
+    fs::write(root.join(".gitignore"), "*.log\n").unwrap();
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("f"), "same").unwrap();
+    let before = capture(&root);
+    let manager = SnapshotManager::open(&root).unwrap();
+    let snap = manager.create().unwrap();
+
+    fs::write(root.join(".gitignore"), "d\n").unwrap();
+    fs::remove_dir_all(root.join("d")).unwrap();
+    symlink(&outside, root.join("d")).unwrap();
+    let diff = manager.diff(&snap.id).unwrap();
+    assert!(
+        diff.iter()
+            .any(|c| c.path == Path::new("d/f") && c.change == ChangeKind::Deleted),
+        "{diff:?}"
+    );
+    manager.restore(&snap.id).unwrap();
+    assert_eq!(capture(&root), before);
+    assert_eq!(fs::read_dir(&outside).unwrap().count(), 1);
+}

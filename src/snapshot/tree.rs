@@ -378,7 +378,9 @@ pub(crate) fn compare(scope: &WalkScope, manifest: &mut Manifest) -> Result<Vec<
     // Entries the walk did not meet: gone, or hidden from the walk (by ignore rules that changed
     // since, say). An entry below a changed path is gone as far as the snapshot is concerned and
     // is not looked up, since its parent may now be a symlink leading out of the folder.
-    let changed_dirs: HashSet<PathBuf> = changes.iter().map(|c| c.path.clone()).collect();
+    // Manifest order is parents first, so a parent found changed here is in the set before its
+    // children are looked at.
+    let mut changed_dirs: HashSet<PathBuf> = changes.iter().map(|c| c.path.clone()).collect();
     for (i, _) in seen.iter().enumerate().filter(|(_, &was_seen)| !was_seen) {
         let rel = manifest.paths[i].clone();
         let under_change = rel.ancestors().skip(1).any(|a| changed_dirs.contains(a));
@@ -404,6 +406,9 @@ pub(crate) fn compare(scope: &WalkScope, manifest: &mut Manifest) -> Result<Vec<
             }
         };
         if let Some(change) = change {
+            if manifest.entries[i].kind == EntryKind::Directory {
+                changed_dirs.insert(rel.clone());
+            }
             changes.push(Change {
                 path: rel,
                 change,
