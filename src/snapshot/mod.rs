@@ -18,7 +18,8 @@ mod store;
 mod tree;
 mod write;
 
-#[cfg(test)]
+// The tests build trees with symlinks and exec bits through POSIX APIs.
+#[cfg(all(test, unix))]
 mod tests;
 
 use std::collections::{BTreeMap, HashMap};
