@@ -106,6 +106,28 @@ export declare class NativeRecorder {
   total(): number
 }
 
+/**
+ * One manager as one JS object; the JS layer (`lib/snapshot.js`) wraps it in the public
+ * `GitSnapshotManager`. Every method that touches the folder returns a promise; ids are
+ * checked on the calling thread first so bad ones throw at once.
+ */
+export declare class NativeSnapshotManager {
+  get id(): string
+  get workdir(): string
+  /**
+   * The private store's folder (kept from opening: reading it live would wait on the lock an
+   * operation in flight holds).
+   */
+  get storeDir(): string
+  create(): Promise<NativeSnapshot>
+  restore(id: string): Promise<NativeRestoreSummary>
+  diff(id: string): Promise<NativeChange[]>
+  dropSnapshot(id: string): Promise<void>
+  /** The live snapshots, oldest first (no I/O: read from memory). */
+  list(): Array<NativeSnapshot>
+  dispose(): Promise<void>
+}
+
 export interface NativeAlert {
   type: 'memory' | 'cpu' | 'eventloop' | 'gc'
   severity: 'warning' | 'critical'
@@ -146,6 +168,15 @@ export interface NativeCacheStats {
   avgAccessTime: number
   oldestEntry?: number
   newestEntry?: number
+}
+
+export interface NativeChange {
+  /** Relative to the workdir, `/`-separated on POSIX. */
+  path: string
+  /** `added`, `modified` or `deleted`. */
+  change: string
+  /** `file`, `symlink` or `directory`. */
+  kind: string
 }
 
 /**
@@ -292,6 +323,11 @@ export interface NativeRecord {
   responseSize: number
 }
 
+export interface NativeRestoreSummary {
+  written: number
+  removed: number
+}
+
 export interface NativeRunResult {
   /** Milliseconds from the first scheduled request to the last one's end. */
   elapsed: number
@@ -305,6 +341,20 @@ export interface NativeSnapshot {
   cpu: NativeCpu
   eventLoop: NativeEventLoop
   gc: NativeGc
+}
+
+export interface NativeSnapshot {
+  id: string
+  managerId: string
+  workdir: string
+  /** Milliseconds since the Unix epoch. */
+  createdAt: number
+  files: number
+  symlinks: number
+  directories: number
+  bytes: number
+  tree: string
+  commit: string
 }
 
 export interface NativeStat {
@@ -334,6 +384,12 @@ export interface NativeThresholds {
   eventLoop?: number
   gcDuration?: number
 }
+
+/**
+ * Checks `workdir` on the calling thread (a missing folder throws at once, with `ENOENT` or
+ * `ENOTDIR`), then creates the private store off it.
+ */
+export declare function openSnapshotManager(workdir: string, includeIgnored?: boolean | undefined | null): Promise<NativeSnapshotManager>
 
 /** READY (resource id) | QUEUED (waiter id) | CLOSED. */
 export declare function poolAcquire(handle: number): number

@@ -3,6 +3,7 @@
 // over the generated native binding (binding.js); this file only gathers them.
 
 const cache = require('./lib/cache.js')
+const snapshot = require('./lib/snapshot.js')
 
 exports.AdvancedCache = cache.AdvancedCache
 exports.CacheFactory = cache.CacheFactory
@@ -28,3 +29,6 @@ exports.globalPerformanceMonitor = monitor.globalPerformanceMonitor
 const memory = require('./lib/memory.js')
 
 exports.MemoryManager = memory.MemoryManager
+
+exports.createGitSnapshotManager = snapshot.createGitSnapshotManager
+exports.GitSnapshotManager = snapshot.GitSnapshotManager

@@ -14,5 +14,7 @@ export const {
   PerformanceMonitor,
   globalPerformanceMonitor,
   MemoryManager,
+  createGitSnapshotManager,
+  GitSnapshotManager,
 } = cjs
 export default cjs

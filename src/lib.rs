@@ -8,6 +8,7 @@ pub mod loadtest;
 pub mod monitor;
 pub mod pool;
 pub mod provider;
+pub mod snapshot;
 
 #[cfg(feature = "node")]
 mod binding;

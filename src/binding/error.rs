@@ -72,3 +72,18 @@ impl From<crate::monitor::MonitorError> for napi::Error<&'static str> {
         }
     }
 }
+
+impl From<crate::snapshot::SnapshotError> for napi::Error<&'static str> {
+    fn from(e: crate::snapshot::SnapshotError) -> Self {
+        use crate::snapshot::SnapshotError as E;
+        let message = e.to_string();
+        match e {
+            E::InvalidType { .. } => type_error(message),
+            E::ForeignSnapshot { .. } => napi::Error::new(INVALID_ARG_VALUE, message),
+            E::UnknownSnapshot { .. } => napi::Error::new("ERR_SNAPSHOT_DROPPED", message),
+            E::Disposed => napi::Error::new("ERR_SNAPSHOT_MANAGER_DISPOSED", message),
+            E::Workdir { code, .. } => napi::Error::new(code, message),
+            E::Io { .. } | E::Git(_) | E::Walk(_) => failure(message),
+        }
+    }
+}

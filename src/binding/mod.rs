@@ -6,3 +6,4 @@ mod error;
 mod loadtest;
 mod monitor;
 mod pool;
+mod snapshot;

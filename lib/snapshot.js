@@ -1,0 +1,144 @@
+'use strict'
+// createGitSnapshotManager and GitSnapshotManager: the public snapshot surface over the native
+// core (src/snapshot). Every method that touches the folder crosses into Rust once and runs
+// off the JS thread; bad arguments throw (as a rejected promise) before anything is touched.
+
+const fs = require('node:fs')
+const path = require('node:path')
+
+const { binding, translate } = require('./native.js')
+const v = require('./validate.js')
+
+const CREATE = Symbol('GitSnapshotManager.create')
+
+// Private stores still alive, removed on process exit: a manager that is never disposed and
+// never garbage-collected would otherwise leave its temporary folder behind.
+const liveStores = new Map()
+const collected = new FinalizationRegistry((token) => liveStores.delete(token))
+let exitHooked = false
+function trackStore(token, dir) {
+  liveStores.set(token, dir)
+  if (exitHooked) return
+  exitHooked = true
+  process.on('exit', () => {
+    for (const dir of liveStores.values()) {
+      try {
+        fs.rmSync(dir, { recursive: true, force: true })
+      } catch {
+        // best effort at exit; the next manager's sweep removes what is left
+      }
+    }
+  })
+}
+
+/** Awaits a native promise, turning native bad-input codes into TypeError/RangeError. */
+async function settle(start) {
+  try {
+    return await start()
+  } catch (err) {
+    throw translate(err)
+  }
+}
+
+function snapshotFrom(native) {
+  return Object.freeze({
+    id: native.id,
+    managerId: native.managerId,
+    workdir: native.workdir,
+    createdAt: native.createdAt,
+    files: native.files,
+    symlinks: native.symlinks,
+    directories: native.directories,
+    bytes: native.bytes,
+    tree: native.tree,
+    commit: native.commit,
+  })
+}
+
+function snapshotId(snapshot) {
+  if (snapshot === null || typeof snapshot !== 'object' || typeof snapshot.id !== 'string') {
+    throw v.typeError('snapshot', 'a snapshot from createSnapshot() (an object with a string id)', snapshot)
+  }
+  return snapshot.id
+}
+
+class GitSnapshotManager {
+  #native
+  #token = {}
+
+  /** Use `createGitSnapshotManager(workdir)`. */
+  constructor(key, native) {
+    if (key !== CREATE) {
+      throw new TypeError('GitSnapshotManager cannot be constructed directly; use createGitSnapshotManager(workdir)')
+    }
+    this.#native = native
+    trackStore(this.#token, native.storeDir)
+    collected.register(this, this.#token)
+  }
+
+  /** Identifies this manager; every snapshot it takes carries it as `managerId`. */
+  get id() {
+    return this.#native.id
+  }
+
+  /** The canonical path of the folder this manager snapshots. */
+  get workdir() {
+    return this.#native.workdir
+  }
+
+  /** The private store (a bare git repository in a temporary folder). */
+  get storeDir() {
+    return this.#native.storeDir
+  }
+
+  /** Captures the folder as it is now. */
+  createSnapshot() {
+    return settle(() => this.#native.create()).then(snapshotFrom)
+  }
+
+  /** Brings the folder back to `snapshot`, byte for byte, touching only what changed. */
+  restoreSnapshot(snapshot) {
+    return settle(() => this.#native.restore(snapshotId(snapshot))).then(() => undefined)
+  }
+
+  /** The paths that differ from `snapshot`: `[{path, change, kind}]`, sorted, parents first. */
+  diff(snapshot) {
+    return settle(() => this.#native.diff(snapshotId(snapshot)))
+  }
+
+  /** The snapshots not dropped yet, oldest first. */
+  listSnapshots() {
+    return settle(() => this.#native.list().map(snapshotFrom))
+  }
+
+  /** Forgets `snapshot`; restoring or diffing it afterwards rejects. */
+  dropSnapshot(snapshot) {
+    return settle(() => this.#native.dropSnapshot(snapshotId(snapshot)))
+  }
+
+  /** Removes the private store and forgets every snapshot. Idempotent. */
+  async dispose() {
+    await settle(() => this.#native.dispose())
+    liveStores.delete(this.#token)
+  }
+}
+
+if (typeof Symbol.asyncDispose === 'symbol') {
+  GitSnapshotManager.prototype[Symbol.asyncDispose] = GitSnapshotManager.prototype.dispose
+}
+
+/**
+ * Opens a snapshot manager of `workdir` (a folder, git repository or not).
+ * `options.includeIgnored` also captures files the git ignore rules exclude.
+ */
+async function createGitSnapshotManager(workdir, options) {
+  if (typeof workdir !== 'string' || workdir === '') {
+    throw v.typeError('workdir', 'a non-empty string path', workdir)
+  }
+  const o = v.optionsObject('options', options)
+  const includeIgnored = v.boolean('includeIgnored', o.includeIgnored, false)
+  const native = await settle(() => binding.openSnapshotManager(path.resolve(workdir), includeIgnored))
+  return new GitSnapshotManager(CREATE, native)
+}
+
+module.exports = { createGitSnapshotManager, GitSnapshotManager }
