@@ -6,4 +6,5 @@ mod error;
 mod loadtest;
 mod monitor;
 mod pool;
+mod provider;
 mod snapshot;

@@ -141,7 +141,7 @@ fn failed_result(fixture: &str, model: &str, error: &ProviderError, duration_ms:
         "success": false,
         "errorCountBefore": 0,
         "errorCountAfter": 0,
-        "errorsResolved": false,
+        "errorsResolved": 0,
         "planGenerated": false,
         "duration": duration_ms,
         "attempts": 0,
@@ -312,7 +312,10 @@ impl Service {
     }
 
     /// The fixtures a request asks for.
-    async fn select(&self, req: &ExecuteRequest) -> Result<(FixtureType, Vec<Fixture>), ProviderError> {
+    async fn select(
+        &self,
+        req: &ExecuteRequest,
+    ) -> Result<(FixtureType, Vec<Fixture>), ProviderError> {
         let kind = req.fixture_type.unwrap_or(FixtureType::Small);
         let root = self.fixture_root(kind).await?;
         let all = fixtures::list(&root)?;
@@ -346,7 +349,10 @@ impl Service {
             "maxTokens": req.max_tokens,
             "maxAttempts": self.config.max_attempts,
         });
-        format!("buildfix:{}", blake3::hash(key.to_string().as_bytes()).to_hex())
+        format!(
+            "buildfix:{}",
+            blake3::hash(key.to_string().as_bytes()).to_hex()
+        )
     }
 
     fn cache_get(&self, key: &str) -> Option<Vec<Value>> {
@@ -378,8 +384,14 @@ impl Service {
     }
 
     /// Runs a request: every selected fixture through the pool, or a cached answer.
-    pub async fn execute(self: &Arc<Self>, req: ExecuteRequest) -> Result<ExecuteOutcome, ProviderError> {
-        let model = req.model.clone().unwrap_or_else(|| self.config.model.clone());
+    pub async fn execute(
+        self: &Arc<Self>,
+        req: ExecuteRequest,
+    ) -> Result<ExecuteOutcome, ProviderError> {
+        let model = req
+            .model
+            .clone()
+            .unwrap_or_else(|| self.config.model.clone());
         let (kind, chosen) = self.select(&req).await?;
         let mut key = None;
         if req.use_cache && lock(&self.cache).is_some() {
@@ -391,11 +403,8 @@ impl Service {
             })
             .await
             .map_err(|e| ProviderError::Io(e.to_string()))??;
-            let set: Vec<(String, String)> = chosen
-                .iter()
-                .map(|f| f.name.clone())
-                .zip(hashes)
-                .collect();
+            let set: Vec<(String, String)> =
+                chosen.iter().map(|f| f.name.clone()).zip(hashes).collect();
             let k = self.cache_key(&req, &model, &set);
             if let Some(results) = self.cache_get(&k) {
                 self.hits.fetch_add(1, Ordering::Relaxed);
@@ -458,7 +467,12 @@ impl Service {
 
     /// One fixture: a working copy, a worker, the job, the restore. Never fails: a fault becomes
     /// a failed result, flagged as an infrastructure failure.
-    async fn run_fixture(self: &Arc<Self>, fixture: &Fixture, model: &str, req: &ExecuteRequest) -> (Value, bool) {
+    async fn run_fixture(
+        self: &Arc<Self>,
+        fixture: &Fixture,
+        model: &str,
+        req: &ExecuteRequest,
+    ) -> (Value, bool) {
         let started = std::time::Instant::now();
         let elapsed = || started.elapsed().as_secs_f64() * 1000.0;
         let copy = match self.take_copy(fixture).await {
@@ -469,14 +483,20 @@ impl Service {
         self.give_back_copy(fixture, copy).await;
         match answer {
             Ok(result) => {
-                let infra = result["errorKind"] == "model-unreachable";
+                let infra = result["errorKind"] == "model-unavailable";
                 (result, infra)
             }
             Err(e) => (failed_result(&fixture.name, model, &e, elapsed()), true),
         }
     }
 
-    async fn run_job(&self, dir: &Path, fixture: &Fixture, model: &str, req: &ExecuteRequest) -> Result<Value, ProviderError> {
+    async fn run_job(
+        &self,
+        dir: &Path,
+        fixture: &Fixture,
+        model: &str,
+        req: &ExecuteRequest,
+    ) -> Result<Value, ProviderError> {
         let c = &self.config;
         let mut lease = self
             .pool
@@ -513,10 +533,7 @@ impl Service {
     }
 
     async fn take_copy(&self, fixture: &Fixture) -> Result<WorkingCopy, ProviderError> {
-        if let Some(copy) = lock(&self.copies)
-            .get_mut(&fixture.dir)
-            .and_then(Vec::pop)
-        {
+        if let Some(copy) = lock(&self.copies).get_mut(&fixture.dir).and_then(Vec::pop) {
             return Ok(copy);
         }
         let n = self.next_copy.fetch_add(1, Ordering::Relaxed);
@@ -525,8 +542,8 @@ impl Service {
         tokio::task::spawn_blocking(move || {
             let _ = std::fs::remove_dir_all(&dir);
             fixtures::copy_tree(&src, &dir)?;
-            let snapshots = SnapshotManager::open(&dir)
-                .map_err(|e| ProviderError::Io(e.to_string()))?;
+            let snapshots =
+                SnapshotManager::open(&dir).map_err(|e| ProviderError::Io(e.to_string()))?;
             let pristine = snapshots
                 .create()
                 .map_err(|e| ProviderError::Io(e.to_string()))?
@@ -544,19 +561,18 @@ impl Service {
     /// Restores the copy to its pristine state and makes it available again; a copy that cannot
     /// be restored is thrown away.
     async fn give_back_copy(&self, fixture: &Fixture, copy: WorkingCopy) {
-        let restored = tokio::task::spawn_blocking(move || {
-            match copy.snapshots.restore(&copy.pristine) {
+        let restored =
+            tokio::task::spawn_blocking(move || match copy.snapshots.restore(&copy.pristine) {
                 Ok(_) => Some(copy),
                 Err(_) => {
                     let _ = copy.snapshots.dispose();
                     let _ = std::fs::remove_dir_all(&copy.dir);
                     None
                 }
-            }
-        })
-        .await
-        .ok()
-        .flatten();
+            })
+            .await
+            .ok()
+            .flatten();
         if let Some(copy) = restored {
             lock(&self.copies)
                 .entry(fixture.dir.clone())

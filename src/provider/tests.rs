@@ -3,6 +3,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::fixtures;
 use super::*;
 
 /// A stand-in worker speaking the protocol: answers pings, echoes jobs, and misbehaves on
@@ -279,4 +280,120 @@ async fn a_pool_whose_workers_cannot_start_fails_to_start() {
         .err()
         .unwrap();
     assert!(err.to_string().contains("/nonexistent/node"));
+}
+
+fn service_config(work: &tempfile::TempDir, cache: bool) -> ServiceConfig {
+    ServiceConfig {
+        model: "gold".into(),
+        endpoint: None,
+        package_root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        node: PathBuf::from("node"),
+        work_dir: work.path().join("work"),
+        cache_dir: cache.then(|| work.path().join("cache")),
+        cache_enabled: cache,
+        cache_ttl_ms: 60_000,
+        min_workers: 2,
+        max_workers: 2,
+        worker_start_timeout_ms: 60_000,
+        acquire_timeout_ms: 60_000,
+        job_timeout_ms: 60_000,
+        max_attempts: 1,
+        attempt_timeout_ms: 10_000,
+        breaker_threshold: 3,
+        breaker_recovery_ms: 60_000,
+        massive_count: 200,
+        massive_seed: 1,
+    }
+}
+
+/// The real engine: the bundled worker on the bundled fixtures (needs `npm install` for the
+/// TypeScript compiler, as every JS test does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gold_resolves_every_small_fixture_and_copies_come_back_pristine() {
+    let work = tempfile::tempdir().unwrap();
+    let service = Service::connect(service_config(&work, true)).await.unwrap();
+    let req = ExecuteRequest {
+        use_cache: true,
+        ..ExecuteRequest::default()
+    };
+    let first = service.execute(req.clone()).await.unwrap();
+    assert!(!first.cached);
+    assert!(first.results.len() >= 6);
+    for r in &first.results {
+        assert_eq!(r["success"], true, "{r}");
+    }
+    // Every working copy is back to its fixture's content.
+    let small = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/small");
+    for f in fixtures::list(&small).unwrap() {
+        let copies: Vec<_> = std::fs::read_dir(work.path().join("work"))
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{}-", f.name))
+            })
+            .collect();
+        assert!(!copies.is_empty(), "no working copy of {}", f.name);
+        for c in copies {
+            assert_eq!(
+                fixtures::content_hash(&c.path()).unwrap(),
+                fixtures::content_hash(&f.dir).unwrap(),
+                "{} was not restored",
+                f.name
+            );
+        }
+    }
+    let second = service.execute(req).await.unwrap();
+    assert!(second.cached);
+    assert_eq!(second.results, first.results);
+    assert_eq!(service.cache_counters().hits, 1);
+    let pids = service.pool().pids();
+    service.close().await;
+    for pid in pids {
+        assert!(!alive(pid));
+    }
+    assert!(!work.path().join("work").exists(), "working copies removed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_fixture_name_is_a_range_error() {
+    let work = tempfile::tempdir().unwrap();
+    let mut config = service_config(&work, false);
+    config.min_workers = 1;
+    let service = Service::connect(config).await.unwrap();
+    let err = service
+        .execute(ExecuteRequest {
+            fixtures: Some(vec!["../../etc".into()]),
+            ..ExecuteRequest::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::OutOfRange { .. }), "{err:?}");
+    service.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breaker_opens_when_the_model_server_is_down() {
+    let work = tempfile::tempdir().unwrap();
+    let mut config = service_config(&work, false);
+    config.min_workers = 1;
+    config.model = "m".into();
+    // Nothing listens on port 9 of the loopback.
+    config.endpoint = Some("http://127.0.0.1:9".into());
+    config.breaker_threshold = 2;
+    let service = Service::connect(config).await.unwrap();
+    let req = ExecuteRequest {
+        fixtures: Some(vec!["missing-export".into()]),
+        ..ExecuteRequest::default()
+    };
+    for _ in 0..2 {
+        let o = service.execute(req.clone()).await.unwrap();
+        assert_eq!(o.infrastructure_failures, 1);
+        assert_eq!(o.results[0]["errorKind"], "model-unavailable");
+    }
+    assert_eq!(service.breaker_state(), BreakerState::Open);
+    let err = service.execute(req).await.unwrap_err();
+    assert!(matches!(err, ProviderError::CircuitOpen { .. }), "{err:?}");
+    service.close().await;
 }
