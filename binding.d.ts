@@ -10,6 +10,23 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
+ * The provider service. Made by [`connect_build_fix_service`]; every slow method returns a
+ * promise settled from the tokio runtime.
+ */
+export declare class NativeBuildFixService {
+  execute(request: NativeExecuteRequest): Promise<NativeExecuteOutcome>
+  poolStatus(): NativePoolStatus
+  cacheCounters(): NativeCacheCounters
+  clearCache(): void
+  /** `closed`, `open` or `half-open`. */
+  breakerState(): string
+  /** Process ids of the live workers. */
+  workerPids(): Array<number>
+  /** Stops every worker and removes the working copies. */
+  close(): Promise<void>
+}
+
+/**
  * The cache core as one JS object. The JS layer (`lib/cache.js`) wraps it in the public
  * `AdvancedCache` EventEmitter; every call here is synchronous and cheap except
  * `whenWritten`, whose promise settles from the disk writer thread.
@@ -128,6 +145,18 @@ export declare class NativeSnapshotManager {
   dispose(): Promise<void>
 }
 
+/**
+ * Starts the service: checks the runtime, prepares folders and caches, and waits until the
+ * warm workers are ready.
+ */
+export declare function connectBuildFixService(config: NativeServiceConfig): Promise<NativeBuildFixService>
+
+/**
+ * Finds the monorepo BuildFix (`pnpm-workspace.yaml` with `packages/buildfix`) at or above
+ * `start`: `[root, ...argv template]`, or nothing.
+ */
+export declare function findMonorepoBuildFix(start: string): Array<string> | null
+
 export interface NativeAlert {
   type: 'memory' | 'cpu' | 'eventloop' | 'gc'
   severity: 'warning' | 'critical'
@@ -145,6 +174,12 @@ export interface NativeAlertCounts {
   cpu: number
   eventloop: number
   gc: number
+}
+
+export interface NativeCacheCounters {
+  hits: number
+  misses: number
+  evictions: number
 }
 
 export interface NativeCacheOptions {
@@ -193,6 +228,14 @@ export interface NativeClosedOptions {
   maxRecords: number
 }
 
+export interface NativeCommandOutcome {
+  resultsJson: string
+  totalTests: number
+  successfulTests: number
+  resultsFile?: string
+  error?: NativeProviderError
+}
+
 export interface NativeCpu {
   usage: number
   loadAverage: Array<number>
@@ -219,6 +262,27 @@ export interface NativeEntryInfo {
 export interface NativeEventLoop {
   utilization: number
   lag: number
+}
+
+export interface NativeExecuteOutcome {
+  /** `BuildFixResult[]` as JSON text. */
+  resultsJson: string
+  fixtureType: string
+  cached: boolean
+  infrastructureFailures: number
+  /** Set instead of the fields above when the request could not run at all. */
+  error?: NativeProviderError
+}
+
+export interface NativeExecuteRequest {
+  /** `small` or `massive`. */
+  fixtureType?: string
+  fixtures?: Array<string>
+  model?: string
+  prompt?: string
+  temperature?: number
+  maxTokens?: number
+  useCache: boolean
 }
 
 export interface NativeGc {
@@ -298,6 +362,19 @@ export interface NativePoolStats {
   destroyed: number
 }
 
+export interface NativePoolStatus {
+  size: number
+  active: number
+  idle: number
+  waiting: number
+  starting: number
+  maxSize: number
+  minSize: number
+  created: number
+  destroyed: number
+  avgWaitTime: number
+}
+
 export interface NativeProcessMemory {
   /** Resident set size, bytes. */
   rss: number
@@ -309,6 +386,20 @@ export interface NativeProgress {
   done: number
   inFlight: number
   p95: number
+}
+
+/**
+ * The provider error as data, so the JS layer can build the contract's error classes with
+ * their fields (`timeout`, `exitCode`, `stderr`, `operation`).
+ */
+export interface NativeProviderError {
+  /** `timeout`, `process`, `circuit-open`, `missing`, `not-connected`, `invalid`, `io`. */
+  kind: string
+  message: string
+  operation?: string
+  timeout?: number
+  exitCode?: number
+  stderr?: string
 }
 
 /** One request as `getResponses()` shows it; times in ms since the run started. */
@@ -332,6 +423,28 @@ export interface NativeRunResult {
   /** Milliseconds from the first scheduled request to the last one's end. */
   elapsed: number
   metrics: NativeLoadMetrics
+}
+
+export interface NativeServiceConfig {
+  model: string
+  endpoint?: string
+  packageRoot: string
+  node: string
+  workDir: string
+  cacheDir?: string
+  cacheEnabled: boolean
+  cacheTtl: number
+  minWorkers: number
+  maxWorkers: number
+  workerStartTimeout: number
+  acquireTimeout: number
+  jobTimeout: number
+  maxAttempts: number
+  attemptTimeout: number
+  breakerThreshold: number
+  breakerRecovery: number
+  massiveCount: number
+  massiveSeed: number
 }
 
 /** The public snapshot shape. */
@@ -432,3 +545,12 @@ export declare function poolStats(handle: number): NativePoolStats | null
 
 /** The pending side effects as `[kind, id, kind, id, …]`. */
 export declare function poolTakeActions(handle: number): Array<number>
+
+/** Resident memory of these processes, in bytes (0 for any that are gone). */
+export declare function processesRss(pids: Array<number>): number
+
+/**
+ * Runs a BuildFix command (an argument vector, never a shell) with `{model}`,
+ * `{fixtureType}` and `{fixtureFlag}` filled in.
+ */
+export declare function runBuildFixCommand(template: Array<string>, cwd: string, model: string, massive: boolean, timeout: number): Promise<NativeCommandOutcome>

@@ -835,11 +835,14 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeBuildFixService = nativeBinding.NativeBuildFixService
 module.exports.NativeCache = nativeBinding.NativeCache
 module.exports.NativeHttpRun = nativeBinding.NativeHttpRun
 module.exports.NativeMonitor = nativeBinding.NativeMonitor
 module.exports.NativeRecorder = nativeBinding.NativeRecorder
 module.exports.NativeSnapshotManager = nativeBinding.NativeSnapshotManager
+module.exports.connectBuildFixService = nativeBinding.connectBuildFixService
+module.exports.findMonorepoBuildFix = nativeBinding.findMonorepoBuildFix
 module.exports.openSnapshotManager = nativeBinding.openSnapshotManager
 module.exports.poolAcquire = nativeBinding.poolAcquire
 module.exports.poolCancel = nativeBinding.poolCancel
@@ -855,3 +858,5 @@ module.exports.poolRejectBorrowed = nativeBinding.poolRejectBorrowed
 module.exports.poolRelease = nativeBinding.poolRelease
 module.exports.poolStats = nativeBinding.poolStats
 module.exports.poolTakeActions = nativeBinding.poolTakeActions
+module.exports.processesRss = nativeBinding.processesRss
+module.exports.runBuildFixCommand = nativeBinding.runBuildFixCommand

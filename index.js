@@ -32,3 +32,13 @@ exports.MemoryManager = memory.MemoryManager
 
 exports.createGitSnapshotManager = snapshot.createGitSnapshotManager
 exports.GitSnapshotManager = snapshot.GitSnapshotManager
+
+const provider = require('./lib/provider.js')
+
+exports.BaseProvider = provider.BaseProvider
+exports.EnhancedBuildFixProvider = provider.EnhancedBuildFixProvider
+exports.BuildFixProvider = provider.BuildFixProvider
+exports.EnhancedBuildFixTimeoutError = provider.EnhancedBuildFixTimeoutError
+exports.EnhancedBuildFixProcessError = provider.EnhancedBuildFixProcessError
+exports.EnhancedBuildFixCacheError = provider.EnhancedBuildFixCacheError
+exports.listFixtures = provider.listFixtures

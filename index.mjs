@@ -16,5 +16,12 @@ export const {
   MemoryManager,
   createGitSnapshotManager,
   GitSnapshotManager,
+  BaseProvider,
+  EnhancedBuildFixProvider,
+  BuildFixProvider,
+  EnhancedBuildFixTimeoutError,
+  EnhancedBuildFixProcessError,
+  EnhancedBuildFixCacheError,
+  listFixtures,
 } = cjs
 export default cjs

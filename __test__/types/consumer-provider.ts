@@ -1,0 +1,45 @@
+// The guide's provider example, as users write it.
+import { EnhancedBuildFixProvider } from '@promethean/benchmark/src/providers/buildfix-enhanced'
+import {
+  BuildFixProvider,
+  EnhancedBuildFixTimeoutError,
+  type BenchmarkRequest,
+  type BenchmarkResponse,
+  type ProviderConfig,
+} from '@promethean/benchmark'
+
+export async function providerExample(): Promise<BenchmarkResponse> {
+  const provider = new EnhancedBuildFixProvider({
+    name: 'buildfix-enhanced',
+    type: 'buildfix',
+    model: 'qwen3:8b',
+    endpoint: 'http://localhost:11434',
+  })
+  await provider.connect()
+  const response = await provider.execute({
+    prompt: 'Fix TypeScript errors',
+    metadata: { fixtureType: 'small' },
+  })
+  const metrics = provider.getPerformanceMetrics()
+  const awaited = await provider.getPerformanceMetrics()
+  const cacheStats = provider.getCacheStats()
+  const poolStatus = provider.getProcessPoolStatus()
+  console.log(metrics.length, awaited.length, cacheStats.hits, poolStatus.size, poolStatus.maxSize)
+  provider.on('request-completed', ({ response }: { response: BenchmarkResponse }) => console.log(response.time))
+  await provider.disconnect()
+  return response
+}
+
+export async function before(config: ProviderConfig, request: BenchmarkRequest): Promise<number> {
+  const baseline = new BuildFixProvider(config)
+  await baseline.connect()
+  try {
+    const r = await baseline.execute(request)
+    return r.tokens
+  } catch (err) {
+    if (err instanceof EnhancedBuildFixTimeoutError) return err.timeout
+    throw err
+  } finally {
+    await baseline.disconnect()
+  }
+}

@@ -1,0 +1,235 @@
+import { EventEmitter } from 'node:events'
+
+export type ProviderType = 'openai' | 'anthropic' | 'ollama' | 'huggingface' | 'local' | 'buildfix' | (string & {})
+
+export interface ProviderConfig {
+  name: string
+  type: ProviderType
+  endpoint?: string
+  apiKey?: string
+  model: string
+  options?: Record<string, any>
+}
+
+export interface BenchmarkRequest {
+  prompt: string
+  maxTokens?: number
+  temperature?: number
+  metadata?: Record<string, any>
+}
+
+export interface BenchmarkResponse {
+  content: string
+  tokens: number
+  /** Milliseconds the request took. */
+  time: number
+  metadata?: Record<string, any>
+}
+
+export interface BenchmarkMetrics {
+  provider: string
+  model: string
+  totalRequests: number
+  successfulRequests: number
+  failedRequests: number
+  averageResponseTime: number
+  minResponseTime: number
+  maxResponseTime: number
+  p50ResponseTime: number
+  p95ResponseTime: number
+  p99ResponseTime: number
+  requestsPerSecond: number
+  tokensPerSecond: number
+  errorRate: number
+}
+
+export interface ResourceMetrics {
+  /** Resident memory of this process plus its worker processes, in bytes. */
+  memoryUsage: number
+  /** CPU time of this process (user + system), in microseconds. */
+  cpuUsage: number
+  timestamp: number
+}
+
+export interface BuildFixResult {
+  fixture: string
+  model: string
+  success: boolean
+  errorCountBefore: number
+  errorCountAfter: number
+  /** How many errors the plan removed (`max(0, before - after)`); truthy exactly when some were. */
+  errorsResolved: number
+  planGenerated: boolean
+  /** Milliseconds. */
+  duration: number
+  attempts: number
+  planTitle?: string
+  errorMessage?: string
+  /** Set when the last attempt failed because of the model server (unreachable, too slow, 5xx). */
+  errorKind?: 'model-unavailable'
+}
+
+/** Per-request timings, as the original provider recorded them (performance.now() ms). */
+export interface PerformanceMetrics {
+  requestStartTime: number
+  processStartTime: number
+  processEndTime: number
+  ioStartTime: number
+  ioEndTime: number
+  memoryBefore: number
+  memoryAfter: number
+  cpuBefore: number
+  cpuAfter: number
+  cacheHits: number
+  cacheMisses: number
+}
+
+export interface BuildFixCacheStats {
+  hits: number
+  misses: number
+  evictions: number
+}
+
+export interface ProcessPoolStatus {
+  size: number
+  active: number
+  maxSize: number
+  idle?: number
+  waiting?: number
+  starting?: number
+  minSize?: number
+  created?: number
+  destroyed?: number
+  avgWaitTime?: number
+  mode?: 'bundled' | 'command' | 'process-per-request' | null
+  circuit?: 'closed' | 'open' | 'half-open'
+}
+
+export interface BuildFixRequestMetadata {
+  fixtureType?: 'small' | 'massive'
+  /** Only these fixtures of the set, by name. */
+  fixtures?: string[]
+  [key: string]: any
+}
+
+export interface BuildFixResponseMetadata {
+  buildFixResults: BuildFixResult[]
+  fixtureType: 'small' | 'massive'
+  totalTests: number
+  successfulTests: number
+  performanceMetrics: PerformanceMetrics
+  cacheStats: BuildFixCacheStats
+  resourceUsage: { before: ResourceMetrics; after: ResourceMetrics; delta: { memory: number; cpu: number } }
+  cached: boolean
+  model: string
+}
+
+export interface EnhancedBuildFixOptions {
+  /** 'auto' (default): a monorepo's packages/buildfix when found, else the bundled engine. */
+  mode?: 'auto' | 'bundled' | 'command'
+  /** A BuildFix command as an argument vector (never run through a shell); `{model}`, `{fixtureType}` and `{fixtureFlag}` are filled in. */
+  command?: string[]
+  /** Warm worker processes kept ready. Default min(2, maxWorkers). */
+  minWorkers?: number
+  /** Most worker processes. Default max(2, min(cores, 4)). */
+  maxWorkers?: number
+  /** Cache whole answers (memory + disk). Default true. */
+  cache?: boolean
+  /** Folder of the disk cache level. Default '.cache/buildfix'. */
+  cacheDir?: string
+  /** Time to live of cached answers, ms. Default 3600000. */
+  cacheTtl?: number
+  /** Where disconnect() saves the metrics. Default '.buildfix-metrics'. */
+  metricsDir?: string
+  /** Where working copies of fixtures live while connected. Default: a new temporary folder. */
+  workDir?: string
+  /** Hard limit of one fixture's job; past it the worker's process group is killed. Default 120000. */
+  jobTimeout?: number
+  /** How long a request may wait for a free worker. Default 300000. */
+  acquireTimeout?: number
+  /** How long a new worker may take to load the compiler. Default 60000. */
+  workerStartTimeout?: number
+  /** Time limit of a command-mode run. Default 600000. */
+  commandTimeout?: number
+  /** Model attempts per fixture. Default 1. */
+  maxAttempts?: number
+  /** Time limit of one model request. Default 60000. */
+  attemptTimeout?: number
+  circuitBreaker?: { failureThreshold?: number; recoveryTimeout?: number }
+  /** Size and seed of the generated massive set. Defaults 200 and 1. */
+  massiveCount?: number
+  massiveSeed?: number
+  /** The Node.js executable for workers. Default process.execPath. */
+  node?: string
+}
+
+export declare abstract class BaseProvider extends EventEmitter {
+  constructor(config: ProviderConfig)
+  readonly config: ProviderConfig
+  readonly name: string
+  connect(): Promise<void>
+  disconnect(): Promise<void>
+  execute(request: BenchmarkRequest): Promise<BenchmarkResponse>
+  isHealthy(): Promise<boolean>
+  listModels(): Promise<string[]>
+}
+
+export declare class EnhancedBuildFixProvider extends BaseProvider {
+  constructor(config: ProviderConfig & { options?: EnhancedBuildFixOptions })
+  readonly mode: 'bundled' | 'command' | null
+  connect(): Promise<void>
+  disconnect(): Promise<void>
+  execute(request: BenchmarkRequest & { metadata?: BuildFixRequestMetadata }): Promise<BenchmarkResponse & { metadata: BuildFixResponseMetadata | { error: string; [key: string]: any } }>
+  isHealthy(): Promise<boolean>
+  listModels(): Promise<string[]>
+  /** A plain array: usable with or without `await`. */
+  getPerformanceMetrics(): PerformanceMetrics[]
+  getCacheStats(): BuildFixCacheStats
+  getProcessPoolStatus(): ProcessPoolStatus
+  clearCache(): Promise<void>
+  workerPids(): number[]
+}
+
+export interface BuildFixProviderOptions {
+  timeout?: number
+  maxAttempts?: number
+  attemptTimeout?: number
+  node?: string
+}
+
+/** The guide's "before": one fresh process (a cold compiler) per request. */
+export declare class BuildFixProvider extends BaseProvider {
+  constructor(config: ProviderConfig & { options?: BuildFixProviderOptions })
+  connect(): Promise<void>
+  disconnect(): Promise<void>
+  execute(request: BenchmarkRequest & { metadata?: BuildFixRequestMetadata }): Promise<BenchmarkResponse>
+  isHealthy(): Promise<boolean>
+  listModels(): Promise<string[]>
+  getPerformanceMetrics(): PerformanceMetrics[]
+  getCacheStats(): BuildFixCacheStats
+  getProcessPoolStatus(): ProcessPoolStatus
+  clearCache(): Promise<void>
+  workerPids(): number[]
+}
+
+export declare class EnhancedBuildFixTimeoutError extends Error {
+  constructor(message: string, timeout: number, operation: string)
+  readonly timeout: number
+  readonly operation: string
+}
+
+export declare class EnhancedBuildFixProcessError extends Error {
+  constructor(message: string, exitCode: number | null, stderr: string, operation: string)
+  readonly exitCode: number | null
+  readonly stderr: string
+  readonly operation: string
+}
+
+export declare class EnhancedBuildFixCacheError extends Error {
+  constructor(message: string, operation: string, cacheKey: string)
+  readonly operation: string
+  readonly cacheKey: string
+}
+
+/** Names of the fixtures of a set: the bundled `small` set (default) or the seeded `massive` one. */
+export declare function listFixtures(set?: 'small' | 'massive', options?: { count?: number; seed?: number }): string[]
