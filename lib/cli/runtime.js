@@ -47,13 +47,15 @@ async function pooled(jobs, limit, signal) {
 }
 
 function providerConfig({ model, endpoint, cache, concurrency }) {
-  return {
+  const config = {
     name: `buildfix-${model}`,
     type: 'buildfix',
     model,
-    endpoint,
-    options: { cache, enableCache: cache, maxWorkers: concurrency, poolSize: concurrency },
+    options: { cache, maxWorkers: Math.max(1, concurrency) },
   }
+  // The provider takes an http(s) URL or nothing: an absent endpoint is left out.
+  if (endpoint) config.endpoint = endpoint
+  return config
 }
 
 function fixtureRequest(fixtureType, names) {
