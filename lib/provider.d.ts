@@ -51,23 +51,9 @@ export interface ResourceMetrics {
   timestamp: number
 }
 
-export interface BuildFixResult {
-  fixture: string
-  model: string
-  success: boolean
-  errorCountBefore: number
-  errorCountAfter: number
-  /** How many errors the plan removed (`max(0, before - after)`); truthy exactly when some were. */
-  errorsResolved: number
-  planGenerated: boolean
-  /** Milliseconds. */
-  duration: number
-  attempts: number
-  planTitle?: string
-  errorMessage?: string
-  /** Set when the last attempt failed because of the model server (unreachable, too slow, 5xx). */
-  errorKind?: 'model-unavailable'
-}
+/** One fixture's outcome, as the engine's workers report it (`worker/index.d.ts`). */
+export type { BuildFixResult } from '../worker/index'
+import type { BuildFixResult } from '../worker/index'
 
 /** Per-request timings, as the original provider recorded them (performance.now() ms). */
 export interface PerformanceMetrics {

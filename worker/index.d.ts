@@ -56,8 +56,10 @@ export interface BuildFixResult {
   success: boolean
   errorCountBefore: number
   errorCountAfter: number
+  /** How many errors the plan removed (`max(0, before - after)`); truthy exactly when some were. */
   errorsResolved: number
   planGenerated: boolean
+  /** Milliseconds. */
   duration: number
   attempts: number
   planTitle?: string
