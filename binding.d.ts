@@ -27,37 +27,6 @@ export declare class NativeBuildFixService {
 }
 
 /**
- * The cache core as one JS object. The JS layer (`lib/cache.js`) wraps it in the public
- * `AdvancedCache` EventEmitter; every call here is synchronous and cheap except
- * `whenWritten`, whose promise settles from the disk writer thread.
- */
-export declare class NativeCache {
-  constructor(options: NativeCacheOptions)
-  /** The value as JSON text, or `undefined` on a miss. */
-  get(key: string): string | null
-  inspect(key: string): NativeEntryInfo | null
-  has(key: string): boolean
-  /** `ttl` of `undefined` takes the default; 0 never expires. */
-  set(key: string, valueJson: string, ttl?: number | undefined | null, metadataJson?: string | undefined | null): void
-  delete(key: string): boolean
-  clear(): void
-  /** Drops expired entries; returns how many. */
-  cleanup(): number
-  stats(): NativeCacheStats
-  get persistent(): boolean
-  takeLoadFailures(): Array<NativeDiskFailure>
-  /**
-   * Resolves once every disk write asked for so far is done, with the failures since the
-   * last call (an empty list for a memory-only cache).
-   */
-  whenWritten(): Promise<NativeDiskFailure[]>
-  /** Frees every entry and waits for the disk writer to finish what was queued. */
-  destroy(): void
-  /** Keys in eviction order, next victim first (diagnostics and tests). */
-  evictionOrder(): Array<string>
-}
-
-/**
  * One native HTTP load test. Create one per test: `run()` may be called once; `progress()`
  * and `cancel()` work while it runs, `takeRecords()` after.
  */
@@ -144,6 +113,54 @@ export declare class NativeSnapshotManager {
   list(): Array<NativeSnapshot>
   dispose(): Promise<void>
 }
+
+/** Drops expired entries; returns how many. */
+export declare function cacheCleanup(handle: number): number
+
+export declare function cacheClear(handle: number): void
+
+export declare function cacheDelete(handle: number, key: string): boolean
+
+/**
+ * Frees every entry and waits for the disk writer to finish what was queued. The handle stays
+ * valid (every later call says the cache was destroyed) until `cacheFree`.
+ */
+export declare function cacheDestroy(handle: number): void
+
+/** Keys in eviction order, next victim first (diagnostics and tests). */
+export declare function cacheEvictionOrder(handle: number): Array<string>
+
+/** Forgets the cache; its handle may be reused afterwards. */
+export declare function cacheFree(handle: number): void
+
+/** The value as JSON text, or `null` on a miss. */
+export declare function cacheGet(handle: number, key: string): string | null
+
+export declare function cacheHas(handle: number, key: string): boolean
+
+export declare function cacheInspect(handle: number, key: string): NativeEntryInfo | null
+
+/**
+ * A new cache (loading its disk folder, if it has one); returns its handle. The JS layer
+ * (`lib/cache.js`) wraps it in the public `AdvancedCache` EventEmitter; every call here is
+ * synchronous and cheap except `cacheWhenWritten`, whose promise settles from the disk writer.
+ */
+export declare function cacheOpen(options: NativeCacheOptions): number
+
+export declare function cachePersistent(handle: number): boolean
+
+/** `ttl` of `undefined` takes the default; 0 never expires. */
+export declare function cacheSet(handle: number, key: string, valueJson: string, ttl?: number | undefined | null, metadataJson?: string | undefined | null): void
+
+export declare function cacheStats(handle: number): NativeCacheStats
+
+export declare function cacheTakeLoadFailures(handle: number): Array<NativeDiskFailure>
+
+/**
+ * Resolves once every disk write asked for so far is done, with the failures since the last
+ * call (at once, with none, for a memory-only or freed cache).
+ */
+export declare function cacheWhenWritten(handle: number): Promise<NativeDiskFailure[]>
 
 /**
  * Starts the service: checks the runtime, prepares folders and caches, and waits until the

@@ -412,3 +412,34 @@ test('a live cache does not keep the process alive', async (t) => {
   t.is(exitCode, 0)
   t.log(`exit ${Date.now() - ready} ms after its caches were live`)
 })
+
+test('stress: caches dropped without destroy() are freed (no native leak)', async (t) => {
+  // 400 caches of ~1 MB each, never destroyed: 400 MB if the native side leaked.
+  const code = `
+    const { AdvancedCache } = require('@promethean/benchmark')
+    const value = 'x'.repeat(1000)
+    let peak = 0
+    for (let round = 0; round < 400; round++) {
+      const c = new AdvancedCache({ cleanupInterval: 0, maxSize: 2000 })
+      for (let i = 0; i < 1000; i++) c.set('k' + i, value)
+      if (round % 20 === 0) {
+        global.gc()
+        await new Promise((r) => setTimeout(r, 5))
+        global.gc()
+        peak = Math.max(peak, process.memoryUsage().rss)
+      }
+    }
+    process.stdout.write(JSON.stringify({ peak }))
+  `
+  const proc = spawn(process.execPath, ['--expose-gc', '--input-type=commonjs', '-e', `(async () => {${code}})()`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    cwd: path.join(here, '..'),
+  })
+  let out = ''
+  proc.stdout.on('data', (d) => (out += d))
+  const exitCode = await new Promise((resolve) => proc.once('exit', resolve))
+  t.is(exitCode, 0)
+  const { peak } = JSON.parse(out)
+  t.log(`peak RSS ${(peak / 1e6).toFixed(0)} MB`)
+  t.true(peak < 250e6, `peak RSS ${(peak / 1e6).toFixed(0)} MB`)
+})

@@ -10,6 +10,9 @@ const { binding, call, translate } = require('./native.js')
 const v = require('./validate.js')
 
 const POLICIES = ['lru', 'lfu', 'ttl', 'size']
+// Native caches live behind numeric handles (see src/binding/handles.rs); a cache collected
+// without destroy() is freed here, which also lets its disk writer finish.
+const handles = new FinalizationRegistry((handle) => binding.cacheFree(handle))
 // Defaults from the public contract (API.md, AdvancedCache).
 const DEFAULTS = {
   maxSize: 1000,
@@ -70,7 +73,7 @@ function entryFrom(key, info) {
 }
 
 class AdvancedCache extends EventEmitter {
-  #native
+  #handle
   #timer = null
   #config
   #pendingWrite = null
@@ -81,24 +84,24 @@ class AdvancedCache extends EventEmitter {
     super()
     this.#config = resolveConfig(config)
     const c = this.#config
-    this.#native = call(
-      () =>
-        new binding.NativeCache({
-          maxSize: c.maxSize,
-          maxMemory: c.maxMemory,
-          defaultTtl: c.defaultTtl,
-          compressionEnabled: c.compressionEnabled,
-          evictionPolicy: c.evictionPolicy,
-          diskCacheDir: c.persistToDisk ? path.resolve(c.diskCacheDir) : undefined,
-        }),
+    this.#handle = call(() =>
+      binding.cacheOpen({
+        maxSize: c.maxSize,
+        maxMemory: c.maxMemory,
+        defaultTtl: c.defaultTtl,
+        compressionEnabled: c.compressionEnabled,
+        evictionPolicy: c.evictionPolicy,
+        diskCacheDir: c.persistToDisk ? path.resolve(c.diskCacheDir) : undefined,
+      }),
     )
-    this.#persistent = this.#native.persistent
+    handles.register(this, this.#handle)
+    this.#persistent = binding.cachePersistent(this.#handle)
     if (c.cleanupInterval > 0) {
       this.#timer = setInterval(() => this.#cleanup(), c.cleanupInterval)
       // The cleanup timer never keeps the process alive on its own.
       this.#timer.unref()
     }
-    const failures = this.#native.takeLoadFailures()
+    const failures = binding.cacheTakeLoadFailures(this.#handle)
     if (failures.length > 0) {
       // Reported once listeners attached right after construction can hear it.
       process.nextTick(() => {
@@ -116,13 +119,13 @@ class AdvancedCache extends EventEmitter {
     checkKey(key)
     let json
     try {
-      json = this.#native.get(key)
+      json = binding.cacheGet(this.#handle, key)
     } catch (err) {
       throw translate(err)
     }
     if (json === null) return undefined
     if (this.listenerCount('cache-hit') > 0) {
-      this.emit('cache-hit', { key, entry: entryFrom(key, this.#native.inspect(key)) })
+      this.emit('cache-hit', { key, entry: entryFrom(key, binding.cacheInspect(this.#handle, key)) })
     }
     return JSON.parse(json)
   }
@@ -133,38 +136,38 @@ class AdvancedCache extends EventEmitter {
     if (ttl !== undefined) v.number('ttl', ttl)
     const meta = metadata === undefined ? undefined : serialize('metadata', metadata)
     try {
-      this.#native.set(key, json, ttl, meta)
+      binding.cacheSet(this.#handle, key, json, ttl, meta)
     } catch (err) {
       throw translate(err)
     }
     if (this.listenerCount('cache-set') > 0) {
-      this.emit('cache-set', { key, entry: entryFrom(key, this.#native.inspect(key)) })
+      this.emit('cache-set', { key, entry: entryFrom(key, binding.cacheInspect(this.#handle, key)) })
     }
     if (this.#persistent) await this.#written()
   }
 
   async delete(key) {
     checkKey(key)
-    const entry = this.listenerCount('cache-delete') > 0 ? this.#native.inspect(key) : null
-    const deleted = call(() => this.#native.delete(key))
+    const entry = this.listenerCount('cache-delete') > 0 ? binding.cacheInspect(this.#handle, key) : null
+    const deleted = call(() => binding.cacheDelete(this.#handle, key))
     if (deleted) this.emit('cache-delete', { key, entry: entryFrom(key, entry) })
     if (deleted && this.#persistent) await this.#written()
     return deleted
   }
 
   async clear() {
-    call(() => this.#native.clear())
+    call(() => binding.cacheClear(this.#handle))
     this.emit('cache-clear')
     if (this.#persistent) await this.#written()
   }
 
   has(key) {
     checkKey(key)
-    return this.#native.has(key)
+    return binding.cacheHas(this.#handle, key)
   }
 
   getStats() {
-    const s = this.#native.stats()
+    const s = binding.cacheStats(this.#handle)
     return {
       totalEntries: s.totalEntries,
       totalSize: s.totalSize,
@@ -197,11 +200,11 @@ class AdvancedCache extends EventEmitter {
   destroy() {
     if (this.#timer) clearInterval(this.#timer)
     this.#timer = null
-    this.#native.destroy()
+    binding.cacheDestroy(this.#handle)
   }
 
   #cleanup() {
-    const evicted = this.#native.cleanup()
+    const evicted = binding.cacheCleanup(this.#handle)
     if (evicted > 0) this.emit('cleanup', { evicted })
     return evicted
   }
@@ -213,7 +216,7 @@ class AdvancedCache extends EventEmitter {
     this.#pendingWrite = new Promise((resolve) => queueMicrotask(resolve))
       .then(() => {
         this.#pendingWrite = null
-        return this.#native.whenWritten()
+        return binding.cacheWhenWritten(this.#handle)
       })
       .then((failures) => {
         for (const f of failures) {

@@ -1,3 +1,7 @@
+// napi-derive registers `#[napi]` functions only outside `cfg(test)`.
+#![cfg_attr(test, allow(dead_code))]
+
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -5,9 +9,10 @@ use napi::bindgen_prelude::{Env, Object};
 use napi_derive::napi;
 
 use super::error::Result;
+use super::handles::Handles;
 use crate::cache::{
-    non_negative_integer, positive_integer, Cache, CacheOptions, DiskFailure, EntryInfo,
-    EvictionPolicy, StoreStats,
+    non_negative_integer, positive_integer, BarrierDone, Cache, CacheError, CacheOptions,
+    DiskFailure, EntryInfo, EvictionPolicy, StoreStats,
 };
 
 pub fn now_ms() -> u64 {
@@ -131,126 +136,138 @@ impl From<DiskFailure> for NativeDiskFailure {
     }
 }
 
-/// The cache core as one JS object. The JS layer (`lib/cache.js`) wraps it in the public
-/// `AdvancedCache` EventEmitter; every call here is synchronous and cheap except
-/// `whenWritten`, whose promise settles from the disk writer thread.
+thread_local! {
+    static CACHES: RefCell<Handles<Cache>> = const { RefCell::new(Handles::new()) };
+}
+
+/// Runs `f` on the cache behind `handle`. No JS callback runs inside `f`, so the borrow is
+/// never re-entered.
+fn with_cache<R>(handle: u32, f: impl FnOnce(&mut Cache) -> R) -> Result<R> {
+    CACHES.with(|caches| match caches.borrow_mut().get_mut(handle) {
+        Some(cache) => Ok(f(cache)),
+        None => Err(CacheError::Destroyed.into()),
+    })
+}
+
+/// A new cache (loading its disk folder, if it has one); returns its handle. The JS layer
+/// (`lib/cache.js`) wraps it in the public `AdvancedCache` EventEmitter; every call here is
+/// synchronous and cheap except `cacheWhenWritten`, whose promise settles from the disk writer.
 #[napi]
-pub struct NativeCache {
-    inner: Cache,
+pub fn cache_open(options: NativeCacheOptions) -> Result<u32> {
+    let options = CacheOptions::try_from(options)?;
+    let cache = Cache::open(options, now_ms())?;
+    Ok(CACHES.with(|caches| caches.borrow_mut().insert(cache)))
+}
+
+/// The value as JSON text, or `null` on a miss.
+#[napi]
+pub fn cache_get(handle: u32, key: String) -> Result<Option<String>> {
+    Ok(with_cache(handle, |c| c.get(&key, now_ms()))??)
 }
 
 #[napi]
-impl NativeCache {
-    #[napi(constructor)]
-    pub fn new(options: NativeCacheOptions) -> Result<Self> {
-        let options = CacheOptions::try_from(options)?;
-        Ok(Self {
-            inner: Cache::open(options, now_ms())?,
-        })
-    }
+pub fn cache_inspect(handle: u32, key: String) -> Result<Option<NativeEntryInfo>> {
+    with_cache(handle, |c| c.inspect(&key, now_ms()).map(Into::into))
+}
 
-    /// The value as JSON text, or `undefined` on a miss.
-    #[napi]
-    pub fn get(&mut self, key: String) -> Result<Option<String>> {
-        Ok(self.inner.get(&key, now_ms())?)
-    }
+#[napi]
+pub fn cache_has(handle: u32, key: String) -> bool {
+    with_cache(handle, |c| c.has(&key, now_ms())).unwrap_or(false)
+}
 
-    #[napi]
-    pub fn inspect(&self, key: String) -> Option<NativeEntryInfo> {
-        self.inner.inspect(&key, now_ms()).map(Into::into)
-    }
+/// `ttl` of `undefined` takes the default; 0 never expires.
+#[napi]
+pub fn cache_set(
+    handle: u32,
+    key: String,
+    value_json: String,
+    ttl: Option<f64>,
+    metadata_json: Option<String>,
+) -> Result<()> {
+    let ttl = ttl.map(|t| non_negative_integer("ttl", t)).transpose()?;
+    Ok(with_cache(handle, |c| {
+        c.set(&key, &value_json, ttl, metadata_json.as_deref(), now_ms())
+    })??)
+}
 
-    #[napi]
-    pub fn has(&self, key: String) -> bool {
-        self.inner.has(&key, now_ms())
-    }
+#[napi]
+pub fn cache_delete(handle: u32, key: String) -> Result<bool> {
+    Ok(with_cache(handle, |c| c.delete(&key))??)
+}
 
-    /// `ttl` of `undefined` takes the default; 0 never expires.
-    #[napi]
-    pub fn set(
-        &mut self,
-        key: String,
-        value_json: String,
-        ttl: Option<f64>,
-        metadata_json: Option<String>,
-    ) -> Result<()> {
-        let ttl = ttl.map(|t| non_negative_integer("ttl", t)).transpose()?;
-        self.inner
-            .set(&key, &value_json, ttl, metadata_json.as_deref(), now_ms())?;
-        Ok(())
-    }
+#[napi]
+pub fn cache_clear(handle: u32) -> Result<()> {
+    Ok(with_cache(handle, |c| c.clear())??)
+}
 
-    #[napi]
-    pub fn delete(&mut self, key: String) -> Result<bool> {
-        Ok(self.inner.delete(&key)?)
-    }
+/// Drops expired entries; returns how many.
+#[napi]
+pub fn cache_cleanup(handle: u32) -> u32 {
+    with_cache(handle, |c| c.cleanup(now_ms()) as u32).unwrap_or(0)
+}
 
-    #[napi]
-    pub fn clear(&mut self) -> Result<()> {
-        Ok(self.inner.clear()?)
-    }
+#[napi]
+pub fn cache_stats(handle: u32) -> Result<NativeCacheStats> {
+    with_cache(handle, |c| c.stats().into())
+}
 
-    /// Drops expired entries; returns how many.
-    #[napi]
-    pub fn cleanup(&mut self) -> u32 {
-        self.inner.cleanup(now_ms()) as u32
-    }
+#[napi]
+pub fn cache_persistent(handle: u32) -> bool {
+    with_cache(handle, |c| c.is_persistent()).unwrap_or(false)
+}
 
-    #[napi]
-    pub fn stats(&self) -> NativeCacheStats {
-        self.inner.stats().into()
-    }
+#[napi]
+pub fn cache_take_load_failures(handle: u32) -> Vec<NativeDiskFailure> {
+    with_cache(handle, |c| {
+        c.take_load_failures().into_iter().map(Into::into).collect()
+    })
+    .unwrap_or_default()
+}
 
-    #[napi(getter)]
-    pub fn persistent(&self) -> bool {
-        self.inner.is_persistent()
-    }
-
-    #[napi]
-    pub fn take_load_failures(&mut self) -> Vec<NativeDiskFailure> {
-        self.inner
-            .take_load_failures()
-            .into_iter()
-            .map(Into::into)
-            .collect()
-    }
-
-    /// Resolves once every disk write asked for so far is done, with the failures since the
-    /// last call (an empty list for a memory-only cache).
-    #[napi(ts_return_type = "Promise<NativeDiskFailure[]>")]
-    pub fn when_written<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
-        if !self.inner.is_persistent() {
-            // Settled here rather than through the writer: no thread hop for memory-only caches.
-            let (deferred, promise) = env.create_deferred()?;
-            deferred.resolve(|_| Ok(Vec::<NativeDiskFailure>::new()));
-            return Ok(promise);
+/// Resolves once every disk write asked for so far is done, with the failures since the last
+/// call (at once, with none, for a memory-only or freed cache).
+#[napi(ts_return_type = "Promise<NativeDiskFailure[]>")]
+pub fn cache_when_written<'env>(env: &'env Env, handle: u32) -> napi::Result<Object<'env>> {
+    let (deferred, promise) = env.create_deferred()?;
+    let settle: BarrierDone = Box::new(move |failures: Vec<DiskFailure>| {
+        deferred.resolve(move |_| {
+            Ok(failures
+                .into_iter()
+                .map(NativeDiskFailure::from)
+                .collect::<Vec<_>>())
+        });
+    });
+    let mut settle = Some(settle);
+    let _ = with_cache(handle, |c| {
+        if let Some(done) = settle.take() {
+            c.when_written(done);
         }
-        let (deferred, promise) = env.create_deferred()?;
-        self.inner
-            .when_written(Box::new(move |failures: Vec<DiskFailure>| {
-                deferred.resolve(move |_| {
-                    Ok(failures
-                        .into_iter()
-                        .map(NativeDiskFailure::from)
-                        .collect::<Vec<_>>())
-                });
-            }));
-        Ok(promise)
+    });
+    if let Some(done) = settle {
+        done(Vec::new());
     }
+    Ok(promise)
+}
 
-    /// Frees every entry and waits for the disk writer to finish what was queued.
-    #[napi]
-    pub fn destroy(&mut self) {
-        self.inner.destroy();
-    }
+/// Frees every entry and waits for the disk writer to finish what was queued. The handle stays
+/// valid (every later call says the cache was destroyed) until `cacheFree`.
+#[napi]
+pub fn cache_destroy(handle: u32) {
+    let _ = with_cache(handle, |c| c.destroy());
+}
 
-    /// Keys in eviction order, next victim first (diagnostics and tests).
-    #[napi]
-    pub fn eviction_order(&self) -> Vec<String> {
-        self.inner
-            .eviction_order()
-            .into_iter()
-            .map(str::to_owned)
-            .collect()
-    }
+/// Forgets the cache; its handle may be reused afterwards.
+#[napi]
+pub fn cache_free(handle: u32) {
+    // Dropped outside the borrow: dropping joins the disk writer thread.
+    let cache = CACHES.with(|caches| caches.borrow_mut().remove(handle));
+    drop(cache);
+}
+
+/// Keys in eviction order, next victim first (diagnostics and tests).
+#[napi]
+pub fn cache_eviction_order(handle: u32) -> Result<Vec<String>> {
+    with_cache(handle, |c| {
+        c.eviction_order().into_iter().map(str::to_owned).collect()
+    })
 }

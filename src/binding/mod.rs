@@ -3,6 +3,7 @@
 
 mod cache;
 mod error;
+mod handles;
 mod loadtest;
 mod monitor;
 mod pool;

@@ -3,12 +3,8 @@
 //! synchronous and cheap, and the hot ones (`poolAcquire`, `poolRelease`) take and return plain
 //! numbers, so a cycle costs two native calls and no allocation.
 //!
-//! Why handles and not a `#[napi]` class: a class method call unwraps `this` (a private-property
-//! lookup on the JS object, plus napi-rs's type-tag check) on every call; measured here a method
-//! call cost several times a plain function call taking a number, and `acquire`/`release` are
-//! nothing but that call. Cores live in a thread-local slab (a JS realm and its pools belong to
-//! one thread); the JS layer frees a handle from a `FinalizationRegistry` when its pool object is
-//! collected, so a handle is never reused while anything can still call with it.
+//! Why handles and not a `#[napi]` class: see `handles.rs`; `acquire`/`release` are nothing but
+//! that call.
 //!
 //! Codes: `code = id * 8 + (actions pending ? 4 : 0) + kind`, with `kind` per method (see the JS layer's
 //! `decode`). `id` is a resource id or a waiter id (waiter ids grow by one per acquire, so they
@@ -24,6 +20,7 @@ use std::time::Instant;
 use napi_derive::napi;
 
 use super::error::Result;
+use super::handles::Handles;
 use crate::pool::{
     whole_number, Acquire, Action, CreateFailed, Created, PoolConfig, PoolCore, PoolStats,
     RejectReason, Release, ResourceId, WaiterId, MAX_POOL_SIZE,
@@ -103,12 +100,7 @@ const ACT_TIMEOUT: f64 = 2.0;
 const ACT_CLOSED: f64 = 3.0;
 
 thread_local! {
-    static POOLS: RefCell<Pools> = const { RefCell::new(Pools { cores: Vec::new(), free: Vec::new() }) };
-}
-
-struct Pools {
-    cores: Vec<Option<PoolCore>>,
-    free: Vec<u32>,
+    static POOLS: RefCell<Handles<PoolCore>> = const { RefCell::new(Handles::new()) };
 }
 
 /// Runs `f` on the pool behind `handle`, or returns `missing` for a freed or unknown handle
@@ -116,10 +108,9 @@ struct Pools {
 fn with_pool<R>(handle: u32, missing: R, f: impl FnOnce(&mut PoolCore) -> R) -> R {
     POOLS.with(|pools| {
         // No callback runs inside `f`, so this borrow is never re-entered.
-        let mut pools = pools.borrow_mut();
-        match pools.cores.get_mut(handle as usize) {
-            Some(Some(core)) => f(core),
-            _ => missing,
+        match pools.borrow_mut().get_mut(handle) {
+            Some(core) => f(core),
+            None => missing,
         }
     })
 }
@@ -151,28 +142,13 @@ const IGNORED_CODE: f64 = IGNORED as f64;
 pub fn pool_create(options: NativePoolOptions) -> Result<u32> {
     let core = PoolCore::new(PoolConfig::try_from(options)?)?;
     now();
-    Ok(POOLS.with(|pools| {
-        let mut pools = pools.borrow_mut();
-        if let Some(h) = pools.free.pop() {
-            pools.cores[h as usize] = Some(core);
-            h
-        } else {
-            pools.cores.push(Some(core));
-            (pools.cores.len() - 1) as u32
-        }
-    }))
+    Ok(POOLS.with(|pools| pools.borrow_mut().insert(core)))
 }
 
 /// Forgets a pool; its handle may be reused afterwards.
 #[napi]
 pub fn pool_free(handle: u32) {
-    POOLS.with(|pools| {
-        let mut pools = pools.borrow_mut();
-        if let Some(slot @ Some(_)) = pools.cores.get_mut(handle as usize) {
-            *slot = None;
-            pools.free.push(handle);
-        }
-    })
+    POOLS.with(|pools| pools.borrow_mut().remove(handle));
 }
 
 /// READY (resource id) | QUEUED (waiter id) | CLOSED.
