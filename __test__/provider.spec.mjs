@@ -227,6 +227,23 @@ test.serial('disconnect() leaves no process and saves the metrics', async (t) =>
   t.deepEqual(fs.readdirSync(path.join(dir, 'work')), [], 'the working copies are removed')
 })
 
+test.serial('disconnect() during a request: the request resolves failed, its working copy and snapshot store are gone', async (t) => {
+  const s = await server(t)
+  s.reply(replies.slow(30000, replies.json(gold('missing-export'))))
+  const p = await provider(t, { model: 'some-model', endpoint: s.url, options: { cache: false, attemptTimeout: 60000 } })
+  const stores = () => fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith(`promethean-snapshot-${process.pid}-`))
+  const pending = p.execute(request({ fixtures: ['missing-export', 'implicit-any'] }))
+  await until(t, 'both model requests', () => s.requests.length === 2)
+  t.is(stores().length, 2)
+  await p.disconnect()
+  t.deepEqual(stores(), [], 'no private snapshot store outlives disconnect()')
+  t.false(fs.existsSync(p.dirs.work) && fs.readdirSync(p.dirs.work).length > 0, 'no working copy outlives disconnect()')
+  const response = await pending
+  t.is(response.metadata.totalTests, 2)
+  t.is(response.metadata.successfulTests, 0)
+  for (const r of response.metadata.buildFixResults) t.regex(r.errorMessage, /worker|killed|connected/i)
+})
+
 test.serial('disconnect() in this process: every worker pid is gone (ESRCH)', async (t) => {
   const p = await provider(t, { options: { cache: false } })
   await p.execute(one('implicit-any'))
