@@ -734,3 +734,23 @@ test('BuildFixProvider: same interface, one process per request, gold resolves, 
   await t.throwsAsync(p.execute(request({ fixtures: ['no-such-fixture'] })), { instanceOf: RangeError, message: /metadata\.fixtures/ })
   await t.throwsAsync(p.execute(request({ fixtureType: 'huge' })), { instanceOf: TypeError, message: /fixtureType/ })
 })
+
+test('BuildFixProvider: a run past options.timeout fails with a timeout; disconnect() during a run says so and leaves no process', async (t) => {
+  const s = await server(t)
+  s.reply(replies.slow(30000, replies.json(gold('missing-export'))))
+  const p = await provider(t, { model: 'some-model', endpoint: s.url, Class: BuildFixProvider, options: { timeout: 1500, attemptTimeout: 60000 } })
+  const slow = await p.execute(one('missing-export'))
+  t.regex(slow.content, /^BuildFix benchmark failed: BuildFix run timed out after 1500 ms/)
+  t.is(slow.metadata.errorName, 'EnhancedBuildFixTimeoutError')
+
+  const q = await provider(t, { model: 'some-model', endpoint: s.url, Class: BuildFixProvider, options: { attemptTimeout: 60000 } })
+  const pending = q.execute(one('missing-export'))
+  await until(t, 'the model request', () => s.requests.length === 2)
+  const [pid] = q.workerPids()
+  t.true(running(pid))
+  await q.disconnect()
+  t.false(running(pid), 'the run is gone when disconnect() resolves')
+  t.deepEqual(q.workerPids(), [])
+  const response = await pending
+  t.regex(response.content, /^BuildFix benchmark failed: the provider was disconnected/)
+})

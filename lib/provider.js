@@ -559,7 +559,13 @@ class BuildFixProvider extends BaseProvider {
 
   async disconnect() {
     this.#connected = false
-    for (const child of this.#children) child.kill('SIGKILL')
+    const exits = []
+    for (const child of this.#children) {
+      child.stoppedByDisconnect = true
+      exits.push(new Promise((resolve) => child.once('close', resolve)))
+      child.kill('SIGKILL')
+    }
+    await Promise.all(exits)
   }
 
   async execute(request) {
@@ -590,12 +596,18 @@ class BuildFixProvider extends BaseProvider {
         let err = ''
         child.stdout.on('data', (d) => (text += d))
         child.stderr.on('data', (d) => (err = (err + d).slice(-4000)))
-        const timer = setTimeout(() => child.kill('SIGKILL'), this.#options.timeout)
+        let timedOut = false
+        const timer = setTimeout(() => {
+          timedOut = true
+          child.kill('SIGKILL')
+        }, this.#options.timeout)
         child.on('error', reject)
         child.on('close', (code, signal) => {
           clearTimeout(timer)
           this.#children.delete(child)
-          if (signal === 'SIGKILL') reject(new EnhancedBuildFixTimeoutError(`BuildFix run timed out after ${this.#options.timeout} ms`, this.#options.timeout, 'execute'))
+          if (child.stoppedByDisconnect) reject(new Error('the provider was disconnected during the BuildFix run'))
+          else if (timedOut) reject(new EnhancedBuildFixTimeoutError(`BuildFix run timed out after ${this.#options.timeout} ms`, this.#options.timeout, 'execute'))
+          else if (signal) reject(new EnhancedBuildFixProcessError(`BuildFix run was killed by ${signal}`, null, err, 'execute'))
           else if (code !== 0 && !/Results saved to:/.test(text)) reject(new EnhancedBuildFixProcessError(`BuildFix run exited with code ${code}`, code, err, 'execute'))
           else resolve(text)
         })
