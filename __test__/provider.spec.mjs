@@ -335,6 +335,7 @@ test('gold resolves every small fixture; the content gives the rates; a repeat i
   t.false(third.metadata.cached, 'clearCache() emptied both levels')
   t.is(third.metadata.successfulTests, SMALL.length)
   t.is(p.getPerformanceMetrics().length, 4)
+  t.is((await p.getPerformanceMetrics()).length, 4, 'usable with await too')
 })
 
 test('the disk level answers a new provider with the same cacheDir', async (t) => {
@@ -606,6 +607,32 @@ test('an open circuit does not call the model server', async (t) => {
   const third = await p.execute(one('missing-export'))
   t.regex(third.content, /circuit open/)
   t.is(s.requests.length, 2)
+})
+
+test('the circuit breaker half-opens after recoveryTimeout: a failing probe opens it again, a good one closes it', async (t) => {
+  const s = await server(t)
+  s.reply(replies.status(503, 'overloaded'))
+  const p = await provider(t, {
+    model: 'some-model',
+    endpoint: s.url,
+    options: { minWorkers: 1, cache: false, circuitBreaker: { failureThreshold: 2, recoveryTimeout: 300 } },
+  })
+  await p.execute(one('missing-export'))
+  await p.execute(one('missing-export'))
+  t.is(p.getProcessPoolStatus().circuit, 'open')
+  t.regex((await p.execute(one('missing-export'))).content, /circuit open/)
+  await sleep(400)
+  const probe = await p.execute(one('missing-export'))
+  t.is(s.requests.length, 3, 'one probe went through')
+  t.is(probe.metadata.buildFixResults[0].errorKind, 'model-unavailable')
+  t.is(p.getProcessPoolStatus().circuit, 'open', 'a failed probe opens the circuit again')
+  t.regex((await p.execute(one('missing-export'))).content, /circuit open/)
+  await sleep(400)
+  s.reply(replies.json(gold('missing-export')))
+  const good = await p.execute(one('missing-export'))
+  t.is(good.metadata.successfulTests, 1, good.content)
+  t.is(p.getProcessPoolStatus().circuit, 'closed')
+  t.true(await p.isHealthy())
 })
 
 test('bad config and options throw TypeError/RangeError naming the argument', (t) => {
