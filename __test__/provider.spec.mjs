@@ -186,6 +186,17 @@ test.serial('a worker killed mid-job fails that request cleanly, the copy is res
   t.deepEqual(tree(copy), tree(path.join(SMALL_DIR, 'missing-export')))
 })
 
+test.serial('a worker that died while idle is replaced, not handed the next request', async (t) => {
+  const p = await provider(t, { options: { maxWorkers: 1, minWorkers: 1, cache: false } })
+  const [pid] = p.workerPids()
+  process.kill(pid, 'SIGKILL')
+  await until(t, 'the worker to die', () => !running(pid))
+  const response = await p.execute(one('missing-export'))
+  t.is(response.metadata.successfulTests, 1, response.content)
+  t.false(p.workerPids().includes(pid))
+  t.is(p.getProcessPoolStatus().size, 1)
+})
+
 test.serial('a job past options.jobTimeout kills the worker process group and fails that fixture with a timeout', async (t) => {
   const s = await server(t)
   s.reply(replies.slow(30000, replies.json(gold('misspelled-name'))))
@@ -770,9 +781,12 @@ test('BuildFixProvider: a run past options.timeout fails with a timeout; disconn
   t.regex(slow.content, /^BuildFix benchmark failed: BuildFix run timed out after 1500 ms/)
   t.is(slow.metadata.errorName, 'EnhancedBuildFixTimeoutError')
 
-  const q = await provider(t, { model: 'some-model', endpoint: s.url, Class: BuildFixProvider, options: { attemptTimeout: 60000 } })
+  // A server of its own: the first run may have timed out before it asked its model.
+  const s2 = await server(t)
+  s2.reply(replies.slow(30000, replies.json(gold('missing-export'))))
+  const q = await provider(t, { model: 'some-model', endpoint: s2.url, Class: BuildFixProvider, options: { attemptTimeout: 60000 } })
   const pending = q.execute(one('missing-export'))
-  await until(t, 'the model request', () => s.requests.length === 2)
+  await until(t, 'the model request', () => s2.requests.length === 1, 30000)
   const [pid] = q.workerPids()
   t.true(running(pid))
   await q.disconnect()

@@ -451,3 +451,41 @@ async fn close_during_a_job_disposes_of_its_working_copy() {
         .unwrap_err();
     assert_eq!(late, ProviderError::NotConnected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_worker_that_died_while_idle_is_replaced_not_handed_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = ProcessPool::start(spec(&dir, &[]), pool_config(1, 1), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let [dead] = pool.pids()[..] else {
+        panic!("one worker expected")
+    };
+    // SAFETY: plain syscall on our own child.
+    unsafe {
+        libc::kill(dead as libc::pid_t, libc::SIGKILL);
+    }
+    // Until it is a zombie (or gone): the kill has landed.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(format!("/proc/{dead}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false)
+    {
+        assert!(Instant::now() < deadline, "the worker did not die");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut lease = pool.acquire(Duration::from_secs(10)).await.unwrap();
+    assert_ne!(lease.worker().pid(), dead, "a dead worker was handed out");
+    let r = lease
+        .worker()
+        .run_job(
+            json!({"type": "job", "id": "j", "payload": 1}),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r, json!({"echo": 1}));
+    lease.release();
+    assert_eq!(pool.status().destroyed, 1);
+    pool.close(Duration::from_secs(2)).await;
+}
