@@ -422,6 +422,15 @@ test('against a model server: a correct plan resolves, bad plans fail the attemp
   t.false(unknownOp.success)
   t.regex(unknownOp.errorMessage, /deleteEverything/)
   t.is(unknownOp.errorCountAfter, unknownOp.errorCountBefore)
+
+  // The request's prompt, temperature and maxTokens reach the model server.
+  s.reply(replies.json(plan))
+  const tuned = await p.execute({ prompt: 'Export what app.ts needs.', temperature: 0.3, maxTokens: 256, metadata: { fixtures: ['class-not-exported'] } })
+  t.is(tuned.metadata.successfulTests, 1)
+  const sent = s.requests.at(-1)
+  t.regex(sent.prompt, /Export what app\.ts needs\./)
+  t.is(sent.options.temperature, 0.3)
+  t.is(sent.options.num_predict, 256)
 })
 
 test('regression: a plan that applies but leaves the error is not a fix', async (t) => {
