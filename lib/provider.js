@@ -160,8 +160,13 @@ function summarize(results) {
   return { total, successful, before, resolved, avg }
 }
 
-function contentOf(model, fixtureType, results, cacheStats) {
+function contentOf(model, fixtureType, results, cacheStats, totals) {
   const s = summarize(results)
+  // A command that printed only its summary lines gives totals without per-fixture results.
+  if (results.length === 0 && totals.total > 0) {
+    s.total = totals.total
+    s.successful = totals.successful
+  }
   const pct = (n, d) => (d ? ((n / d) * 100).toFixed(1) : '0.0')
   const lookups = cacheStats.hits + cacheStats.misses
   return [
@@ -232,6 +237,14 @@ class BaseProvider extends EventEmitter {
   }
 }
 
+/** A TypeError/RangeError of the argument checks (ours or the native layer's, translated). */
+function isBadInput(error) {
+  return (
+    (error instanceof TypeError || error instanceof RangeError) &&
+    ['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE', 'ERR_OUT_OF_RANGE'].includes(error.code)
+  )
+}
+
 /** Shared by both BuildFix providers: run, time and describe one request. */
 async function runRequest(provider, request, run) {
   const { fixtureType, fixtures } = checkRequest(request)
@@ -253,7 +266,12 @@ async function runRequest(provider, request, run) {
     const cacheStats = provider.getCacheStats()
     perf.cacheHits = cacheStats.hits
     perf.cacheMisses = cacheStats.misses
-    const content = contentOf(provider.config.model, fixtureType, results, cacheStats)
+    const totalTests = outcome.totalTests ?? results.length
+    const successfulTests = outcome.successfulTests ?? results.filter((r) => r.success).length
+    const content = contentOf(provider.config.model, fixtureType, results, cacheStats, {
+      total: totalTests,
+      successful: successfulTests,
+    })
     const response = {
       content,
       tokens: Math.ceil(content.length / 4),
@@ -261,8 +279,8 @@ async function runRequest(provider, request, run) {
       metadata: {
         buildFixResults: results,
         fixtureType,
-        totalTests: outcome.totalTests ?? results.length,
-        successfulTests: outcome.successfulTests ?? results.filter((r) => r.success).length,
+        totalTests,
+        successfulTests,
         performanceMetrics: perf,
         cacheStats,
         resourceUsage: {
@@ -278,6 +296,9 @@ async function runRequest(provider, request, run) {
     provider.emit('request-completed', { request, response, metrics: perf })
     return response
   } catch (error) {
+    // Bad input found on the native side (an unknown fixture name) rejects like bad input found
+    // here: it is the caller's mistake, not a failed run.
+    if (isBadInput(error)) throw error
     const reason = error instanceof Error ? error.message : String(error)
     const response = {
       content: `BuildFix benchmark failed: ${reason}`,
@@ -426,14 +447,18 @@ class EnhancedBuildFixProvider extends BaseProvider {
     return runRequest(this, request, async ({ fixtureType, fixtures }) => {
       const o = this.#options
       if (this.#service) {
-        const outcome = await this.#service.execute({
-          fixtureType,
-          fixtures,
-          prompt: request.prompt,
-          temperature: request.temperature,
-          maxTokens: request.maxTokens,
-          useCache: o.cache,
-        })
+        const outcome = await this.#service
+          .execute({
+            fixtureType,
+            fixtures,
+            prompt: request.prompt,
+            temperature: request.temperature,
+            maxTokens: request.maxTokens,
+            useCache: o.cache,
+          })
+          .catch((err) => {
+            throw translate(err)
+          })
         if (outcome.error) throw errorFromNative(outcome.error)
         return outcome
       }
@@ -534,12 +559,25 @@ class BuildFixProvider extends BaseProvider {
 
   async disconnect() {
     this.#connected = false
-    for (const child of this.#children) child.kill('SIGKILL')
+    const exits = []
+    for (const child of this.#children) {
+      child.stoppedByDisconnect = true
+      exits.push(new Promise((resolve) => child.once('close', resolve)))
+      child.kill('SIGKILL')
+    }
+    await Promise.all(exits)
   }
 
   async execute(request) {
     return runRequest(this, request, ({ fixtureType, fixtures }) => {
       if (!this.#connected) throw new Error('the provider is not connected; call connect() first')
+      if (fixtures && fixtureType === 'small') {
+        const known = new Set(listFixtures('small'))
+        const unknown = fixtures.find((f) => !known.has(f))
+        if (unknown !== undefined) {
+          throw v.rangeError('metadata.fixtures', 'names of fixtures in the chosen set', unknown)
+        }
+      }
       return this.#runOnce(fixtureType, fixtures)
     })
   }
@@ -558,12 +596,18 @@ class BuildFixProvider extends BaseProvider {
         let err = ''
         child.stdout.on('data', (d) => (text += d))
         child.stderr.on('data', (d) => (err = (err + d).slice(-4000)))
-        const timer = setTimeout(() => child.kill('SIGKILL'), this.#options.timeout)
+        let timedOut = false
+        const timer = setTimeout(() => {
+          timedOut = true
+          child.kill('SIGKILL')
+        }, this.#options.timeout)
         child.on('error', reject)
         child.on('close', (code, signal) => {
           clearTimeout(timer)
           this.#children.delete(child)
-          if (signal === 'SIGKILL') reject(new EnhancedBuildFixTimeoutError(`BuildFix run timed out after ${this.#options.timeout} ms`, this.#options.timeout, 'execute'))
+          if (child.stoppedByDisconnect) reject(new Error('the provider was disconnected during the BuildFix run'))
+          else if (timedOut) reject(new EnhancedBuildFixTimeoutError(`BuildFix run timed out after ${this.#options.timeout} ms`, this.#options.timeout, 'execute'))
+          else if (signal) reject(new EnhancedBuildFixProcessError(`BuildFix run was killed by ${signal}`, null, err, 'execute'))
           else if (code !== 0 && !/Results saved to:/.test(text)) reject(new EnhancedBuildFixProcessError(`BuildFix run exited with code ${code}`, code, err, 'execute'))
           else resolve(text)
         })

@@ -330,8 +330,11 @@ impl ProcessPool {
                     }
                 }
             };
-            // Health check of a worker that has run jobs before; a fresh one just said ready.
-            if worker.jobs_done() == 0 || worker.ping(shared.health_timeout).await {
+            // Health check: any worker may have died while idle (checked without a round trip);
+            // one that has run jobs before must also answer a ping. A fresh one said ready.
+            let healthy = !worker.has_exited()
+                && (worker.jobs_done() == 0 || worker.ping(shared.health_timeout).await);
+            if healthy {
                 return Ok(Lease {
                     shared: shared.clone(),
                     id,

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -113,6 +113,13 @@ pub struct Service {
     pool: ProcessPool,
     /// Free working copies per fixture source folder.
     copies: Mutex<HashMap<PathBuf, Vec<WorkingCopy>>>,
+    /// Set first thing by `close` while it holds `copies`, and read by `give_back_copy` under
+    /// the same lock: a copy coming back once closing has begun is disposed of instead of kept
+    /// (its private snapshot store would otherwise outlive the service). `execute` refuses too.
+    closed: AtomicBool,
+    /// Fixtures being run (copy taken, not yet given back); `close` waits for them.
+    running: AtomicUsize,
+    settled: tokio::sync::Notify,
     next_copy: AtomicU64,
     breaker: Mutex<CircuitBreaker>,
     cache: Mutex<Option<ResultCache>>,
@@ -130,6 +137,23 @@ fn now_ms() -> u64 {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Counts a fixture as running for as long as it lives (also when its task is cancelled).
+struct Running<'a>(&'a Service);
+
+impl<'a> Running<'a> {
+    fn new(service: &'a Service) -> Self {
+        service.running.fetch_add(1, Ordering::SeqCst);
+        Running(service)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+        self.0.settled.notify_waiters();
+    }
 }
 
 /// A result for a job that never produced one (the worker failed, or the fixture could not be
@@ -198,6 +222,9 @@ impl Service {
             config,
             pool,
             copies: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+            running: AtomicUsize::new(0),
+            settled: tokio::sync::Notify::new(),
             next_copy: AtomicU64::new(0),
             cache: Mutex::new(cache),
             hits: AtomicU64::new(0),
@@ -388,6 +415,9 @@ impl Service {
         self: &Arc<Self>,
         req: ExecuteRequest,
     ) -> Result<ExecuteOutcome, ProviderError> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(ProviderError::NotConnected);
+        }
         let model = req
             .model
             .clone()
@@ -475,6 +505,7 @@ impl Service {
     ) -> (Value, bool) {
         let started = std::time::Instant::now();
         let elapsed = || started.elapsed().as_secs_f64() * 1000.0;
+        let _running = Running::new(self);
         let copy = match self.take_copy(fixture).await {
             Ok(c) => c,
             Err(e) => return (failed_result(&fixture.name, model, &e, elapsed()), true),
@@ -573,18 +604,40 @@ impl Service {
             .await
             .ok()
             .flatten();
-        if let Some(copy) = restored {
-            lock(&self.copies)
-                .entry(fixture.dir.clone())
-                .or_default()
-                .push(copy);
+        let Some(copy) = restored else { return };
+        let mut copies = lock(&self.copies);
+        if !self.closed.load(Ordering::SeqCst) {
+            copies.entry(fixture.dir.clone()).or_default().push(copy);
+            return;
         }
+        drop(copies);
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = copy.snapshots.dispose();
+            let _ = std::fs::remove_dir_all(&copy.dir);
+        })
+        .await;
     }
 
     /// Stops every worker, removes the working copies and their snapshot stores, and lets the
     /// disk cache finish its writes.
     pub async fn close(&self) {
+        {
+            let _free = lock(&self.copies);
+            self.closed.store(true, Ordering::SeqCst);
+        }
         self.pool.close(Duration::from_secs(3)).await;
+        // The jobs of lent workers fail now that their workers are killed; wait (briefly) for
+        // their copies to come back and be disposed of (see `give_back_copy`) before returning.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        loop {
+            let notified = self.settled.notified();
+            if self.running.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                break;
+            }
+        }
         let copies: Vec<WorkingCopy> = lock(&self.copies).drain().flat_map(|(_, v)| v).collect();
         let work_dir = self.config.work_dir.clone();
         let _ = tokio::task::spawn_blocking(move || {

@@ -397,3 +397,95 @@ async fn the_breaker_opens_when_the_model_server_is_down() {
     assert!(matches!(err, ProviderError::CircuitOpen { .. }), "{err:?}");
     service.close().await;
 }
+
+/// Private snapshot stores of this process (nextest runs each test in a process of its own).
+fn snapshot_stores() -> Vec<PathBuf> {
+    let prefix = format!("promethean-snapshot-{}-", std::process::id());
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_during_a_job_disposes_of_its_working_copy() {
+    let work = tempfile::tempdir().unwrap();
+    // A model server that accepts connections and never answers: the job stays in flight.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut config = service_config(&work, false);
+    config.min_workers = 1;
+    config.max_workers = 1;
+    config.model = "m".into();
+    config.endpoint = Some(format!("http://{}", silent.local_addr().unwrap()));
+    config.attempt_timeout_ms = 60_000;
+    let service = Service::connect(config).await.unwrap();
+    let running = service.clone();
+    let job = tokio::spawn(async move {
+        running
+            .execute(ExecuteRequest {
+                fixtures: Some(vec!["missing-export".into()]),
+                ..ExecuteRequest::default()
+            })
+            .await
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while service.pool().status().active == 0 {
+        assert!(Instant::now() < deadline, "the job never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(snapshot_stores().len(), 1);
+    service.close().await;
+    assert_eq!(
+        snapshot_stores(),
+        Vec::<PathBuf>::new(),
+        "the copy of the job in flight kept its snapshot store after close"
+    );
+    assert!(!work.path().join("work").exists(), "working copies removed");
+    let outcome = job.await.unwrap().unwrap();
+    assert_eq!(outcome.results[0]["success"], false);
+    let late = service
+        .execute(ExecuteRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(late, ProviderError::NotConnected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_worker_that_died_while_idle_is_replaced_not_handed_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = ProcessPool::start(spec(&dir, &[]), pool_config(1, 1), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let [dead] = pool.pids()[..] else {
+        panic!("one worker expected")
+    };
+    // SAFETY: plain syscall on our own child.
+    unsafe {
+        libc::kill(dead as libc::pid_t, libc::SIGKILL);
+    }
+    // Until it is a zombie (or gone): the kill has landed.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(format!("/proc/{dead}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false)
+    {
+        assert!(Instant::now() < deadline, "the worker did not die");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut lease = pool.acquire(Duration::from_secs(10)).await.unwrap();
+    assert_ne!(lease.worker().pid(), dead, "a dead worker was handed out");
+    let r = lease
+        .worker()
+        .run_job(
+            json!({"type": "job", "id": "j", "payload": 1}),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r, json!({"echo": 1}));
+    lease.release();
+    assert_eq!(pool.status().destroyed, 1);
+    pool.close(Duration::from_secs(2)).await;
+}

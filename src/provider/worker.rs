@@ -123,6 +123,12 @@ impl Worker {
         self.jobs_done
     }
 
+    /// Whether the process has already exited (a cheap check, no round trip): a worker can die
+    /// while it sits idle, e.g. killed by the OOM killer or a signal.
+    pub fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
     fn stderr_text(&self) -> String {
         let t = self.stderr_tail.lock().unwrap_or_else(|p| p.into_inner());
         String::from_utf8_lossy(&t.iter().copied().collect::<Vec<_>>()).into_owned()
