@@ -310,18 +310,32 @@ impl Service {
         }
     }
 
+    /// The generated set is shared by every provider on the machine: it lives in the system's
+    /// temporary folder under a name that carries the seed, the count and a hash of the
+    /// generator, is generated into a staging folder and renamed into place (so a reader never
+    /// sees half of it), and is only ever read (jobs work on copies).
     async fn generate_massive(&self) -> Result<PathBuf, ProviderError> {
         let c = &self.config;
-        let out = c
-            .work_dir
-            .join(format!("massive-{}-{}", c.massive_seed, c.massive_count));
-        let done = out.join(".complete");
-        if done.is_file() {
+        let generator = c.package_root.join("fixtures/generate.js");
+        let version = blake3::hash(&std::fs::read(&generator)?).to_hex();
+        let name = format!(
+            "promethean-buildfix-massive-{}-{}-{}",
+            c.massive_seed,
+            c.massive_count,
+            &version[..16]
+        );
+        let out = std::env::temp_dir().join(&name);
+        if out.join(".complete").is_file() {
             return Ok(out);
         }
+        let staging = std::env::temp_dir().join(format!(
+            "{name}.staging-{}-{}",
+            std::process::id(),
+            self.next_copy.fetch_add(1, Ordering::Relaxed)
+        ));
         let status = tokio::process::Command::new(&c.node)
-            .arg(c.package_root.join("fixtures/generate.js"))
-            .args(["--out".as_ref(), out.as_os_str()])
+            .arg(&generator)
+            .args(["--out".as_ref(), staging.as_os_str()])
             .args(["--count", &c.massive_count.to_string()])
             .args(["--seed", &c.massive_seed.to_string()])
             .stdout(std::process::Stdio::null())
@@ -329,13 +343,25 @@ impl Service {
             .status()
             .await?;
         if !status.success() {
+            let _ = std::fs::remove_dir_all(&staging);
             return Err(ProviderError::process(
                 format!("generating the massive fixtures failed ({status})"),
                 "generate",
             ));
         }
-        std::fs::write(&done, b"")?;
-        Ok(out)
+        std::fs::write(staging.join(".complete"), b"")?;
+        if std::fs::rename(&staging, &out).is_err() {
+            // Another process finished first: use its copy.
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        if out.join(".complete").is_file() {
+            Ok(out)
+        } else {
+            Err(ProviderError::Io(format!(
+                "the massive fixtures could not be put in place at {}",
+                out.display()
+            )))
+        }
     }
 
     /// The fixtures a request asks for.

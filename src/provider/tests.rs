@@ -489,3 +489,47 @@ async fn a_fresh_worker_that_died_while_idle_is_replaced_not_handed_out() {
     assert_eq!(pool.status().destroyed, 1);
     pool.close(Duration::from_secs(2)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_massive_set_is_generated_once_and_gold_resolves_it() {
+    let work = tempfile::tempdir().unwrap();
+    let mut config = service_config(&work, false);
+    config.massive_count = 8;
+    config.massive_seed = 4242;
+    let service = Service::connect(config.clone()).await.unwrap();
+    let req = ExecuteRequest {
+        fixture_type: Some(FixtureType::Massive),
+        ..ExecuteRequest::default()
+    };
+    let o = service.execute(req.clone()).await.unwrap();
+    assert_eq!(o.results.len(), 8);
+    for r in &o.results {
+        assert_eq!(r["success"], true, "{r}");
+    }
+    service.close().await;
+    // A second provider finds the set already generated, in the shared temporary folder.
+    let shared: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with("promethean-buildfix-massive-4242-8-") && !n.contains(".staging-")
+        })
+        .collect();
+    assert_eq!(shared.len(), 1);
+    let stamp = std::fs::metadata(shared[0].path().join(".complete"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let again = Service::connect(config).await.unwrap();
+    assert_eq!(again.execute(req).await.unwrap().results.len(), 8);
+    again.close().await;
+    assert_eq!(
+        std::fs::metadata(shared[0].path().join(".complete"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        stamp,
+        "not generated twice"
+    );
+}
