@@ -248,7 +248,8 @@ function legend() {
 }
 
 function ratios(label, base, s) {
-  const pct = (x) => `${(x * 100).toFixed(0)}%`
+  const pct = (x) => `${(x * 100).toFixed(Math.abs(x) >= 0.995 && Math.abs(x) < 1 ? 1 : 0)}%`
+  const less = (x) => (x >= 0 ? `${pct(x)} less` : `${pct(-x)} more`)
   return {
     label,
     p50Reduction: 1 - s.p50 / base.p50,
@@ -259,10 +260,10 @@ function ratios(label, base, s) {
     text() {
       return [
         `  ${label}`,
-        `    latency: p50 ${pct(this.p50Reduction)} lower, mean ${pct(this.meanReduction)} lower   (guide: 70% lower; issue, cache off: >= 80% lower)`,
-        `    throughput: ${this.throughput.toFixed(2)}x   (guide: 4x; issue, cache off: 10x)`,
-        `    peak memory: ${pct(this.memoryReduction)} less   (guide: 60% less)`,
-        `    CPU per request: ${pct(this.cpuReduction)} less   (guide: 50% less)`,
+        `    latency: p50 ${pct(this.p50Reduction)} lower (${(base.p50 / s.p50).toFixed(base.p50 / s.p50 >= 100 ? 0 : 1)}x faster), mean ${pct(this.meanReduction)} lower   (guide: 70% lower; issue, cache off: >= 80% lower)`,
+        `    throughput: ${this.throughput >= 100 ? this.throughput.toFixed(0) : this.throughput.toFixed(2)}x   (guide: 4x; issue, cache off: 10x)`,
+        `    peak memory: ${less(this.memoryReduction)}   (guide: 60% less)`,
+        `    CPU per request: ${less(this.cpuReduction)}   (guide: 50% less)`,
       ].join('\n')
     },
   }
