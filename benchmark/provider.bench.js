@@ -248,7 +248,11 @@ function legend() {
 }
 
 function ratios(label, base, s) {
-  const pct = (x) => `${(x * 100).toFixed(Math.abs(x) >= 0.995 && Math.abs(x) < 1 ? 1 : 0)}%`
+  // Rounded toward zero, so that 99.97% never prints as 100%.
+  const pct = (x) => {
+    const fine = Math.abs(x) >= 0.99 && Math.abs(x) < 1
+    return `${(Math.trunc(x * (fine ? 1000 : 100)) / (fine ? 10 : 1)).toFixed(fine ? 1 : 0)}%`
+  }
   const less = (x) => (x >= 0 ? `${pct(x)} less` : `${pct(-x)} more`)
   return {
     label,
