@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::breaker::{Admission, CircuitBreaker};
 use super::fixtures::{self, Fixture};
-use super::pool::ProcessPool;
+use super::pool::{Lease, ProcessPool};
 use super::worker::WorkerSpec;
 use super::ProviderError;
 use crate::cache::{Cache, CacheOptions};
@@ -532,11 +532,27 @@ impl Service {
         let started = std::time::Instant::now();
         let elapsed = || started.elapsed().as_secs_f64() * 1000.0;
         let _running = Running::new(self);
+        // A worker first, then a working copy: a copy is only taken by a job that can run now.
+        // Taken before the worker, every job waiting in the queue held a copy of its own, so N
+        // requests in flight made N copies of each fixture (each a full copy with a private
+        // snapshot store) although only the pool's workers can use one at a time.
+        let mut lease = match self
+            .pool
+            .acquire(Duration::from_millis(self.config.acquire_timeout_ms))
+            .await
+        {
+            Ok(l) => l,
+            Err(e) => return (failed_result(&fixture.name, model, &e, elapsed()), true),
+        };
         let copy = match self.take_copy(fixture).await {
             Ok(c) => c,
             Err(e) => return (failed_result(&fixture.name, model, &e, elapsed()), true),
         };
-        let answer = self.run_job(&copy.dir, fixture, model, req).await;
+        let answer = self
+            .run_job(&mut lease, &copy.dir, fixture, model, req)
+            .await;
+        // The worker takes its next job while this copy is restored.
+        lease.release();
         self.give_back_copy(fixture, copy).await;
         match answer {
             Ok(result) => {
@@ -549,16 +565,13 @@ impl Service {
 
     async fn run_job(
         &self,
+        lease: &mut Lease,
         dir: &Path,
         fixture: &Fixture,
         model: &str,
         req: &ExecuteRequest,
     ) -> Result<Value, ProviderError> {
         let c = &self.config;
-        let mut lease = self
-            .pool
-            .acquire(Duration::from_millis(c.acquire_timeout_ms))
-            .await?;
         let id = format!("job-{}", self.next_copy.fetch_add(1, Ordering::Relaxed));
         let mut job = json!({
             "type": "job",
@@ -581,12 +594,10 @@ impl Service {
         if let Some(m) = req.max_tokens {
             job["maxTokens"] = json!(m);
         }
-        let result = lease
+        lease
             .worker()
             .run_job(job, Duration::from_millis(c.job_timeout_ms))
-            .await;
-        lease.release();
-        result
+            .await
     }
 
     async fn take_copy(&self, fixture: &Fixture) -> Result<WorkingCopy, ProviderError> {

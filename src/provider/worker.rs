@@ -126,7 +126,19 @@ impl Worker {
     /// Whether the process has already exited (a cheap check, no round trip): a worker can die
     /// while it sits idle, e.g. killed by the OOM killer or a signal.
     pub fn has_exited(&mut self) -> bool {
-        !matches!(self.child.try_wait(), Ok(None))
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return true;
+        }
+        // tokio may not have noticed the exit yet (its reaping is driven by SIGCHLD); the kernel
+        // knows at once: a dead process is a zombie (`Z`) until it is reaped.
+        #[cfg(target_os = "linux")]
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
+            // The state follows the parenthesised command name, which may itself hold ") ".
+            if let Some(rest) = stat.rsplit_once(") ") {
+                return matches!(rest.1.as_bytes().first(), Some(b'Z' | b'X'));
+            }
+        }
+        false
     }
 
     fn stderr_text(&self) -> String {
