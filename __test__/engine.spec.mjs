@@ -706,3 +706,24 @@ test('massive: all 200 generated fixtures have their target error and gold resol
   t.deepEqual(failures, [])
   t.true(families.size >= 8, [...families].join(', '))
 })
+
+test('the before-check is remembered by folder content: an edit is always checked afresh', (t) => {
+  const diagnostics = require('../worker/diagnostics.js')
+  const dir = copyFixture(t, 'missing-export')
+  const fresh = diagnostics.collectDiagnostics(dir)
+  t.true(fresh.length > 0)
+  t.deepEqual(diagnostics.collectDiagnosticsCached(dir), fresh)
+  // A caller that edits what it got does not change what is remembered.
+  const again = diagnostics.collectDiagnosticsCached(dir)
+  again[0].message = 'changed'
+  again.length = 0
+  t.deepEqual(diagnostics.collectDiagnosticsCached(dir), fresh)
+  // Fix the error with the gold plan: the cached check must see the new content.
+  engine.applyPlan(dir, engine.validatePlan(gold('missing-export')))
+  const fixed = diagnostics.collectDiagnosticsCached(dir)
+  t.deepEqual(fixed, diagnostics.collectDiagnostics(dir))
+  t.true(fixed.length < fresh.length)
+  // The same content in another folder is its own entry (messages may name the folder).
+  const other = copyFixture(t, 'missing-export')
+  t.deepEqual(diagnostics.collectDiagnosticsCached(other), diagnostics.collectDiagnostics(other))
+})

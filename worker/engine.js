@@ -11,7 +11,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { performance } = require('node:perf_hooks')
 
-const { collectDiagnostics, formatDiagnostic, hasTarget } = require('./diagnostics')
+const { collectDiagnostics, collectDiagnosticsCached, formatDiagnostic, hasTarget } = require('./diagnostics')
 const { parsePlan, applyPlan } = require('./plan')
 const { BUILTIN_MODELS, generate, buildPrompt } = require('./models')
 
@@ -124,7 +124,7 @@ async function runJob(job) {
 
   let before
   try {
-    before = collectDiagnostics(fixtureDir)
+    before = collectDiagnosticsCached(fixtureDir)
   } catch (err) {
     result.errorMessage = `cannot check the fixture: ${err.message}`
     return finish()
