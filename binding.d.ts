@@ -454,6 +454,7 @@ export interface NativeServiceConfig {
   minWorkers: number
   maxWorkers: number
   workerStartTimeout: number
+  workerHeapMb: number
   acquireTimeout: number
   jobTimeout: number
   maxAttempts: number

@@ -135,6 +135,8 @@ export interface EnhancedBuildFixOptions {
   acquireTimeout?: number
   /** How long a new worker may take to load the compiler. Default 60000. */
   workerStartTimeout?: number
+  /** V8 heap limit of each worker in MB (`--max-old-space-size`); 0 keeps Node's default. Default 256. */
+  workerHeapMb?: number
   /** Time limit of a command-mode run. Default 600000. */
   commandTimeout?: number
   /** Model attempts per fixture. Default 1. */

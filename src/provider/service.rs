@@ -55,6 +55,8 @@ pub struct ServiceConfig {
     pub min_workers: usize,
     pub max_workers: usize,
     pub worker_start_timeout_ms: u64,
+    /// V8 heap limit of each worker, MB (`--max-old-space-size`); 0 leaves Node's default.
+    pub worker_heap_mb: u32,
     pub acquire_timeout_ms: u64,
     pub job_timeout_ms: u64,
     pub max_attempts: u32,
@@ -126,6 +128,18 @@ pub struct Service {
     hits: AtomicU64,
     misses: AtomicU64,
     massive: tokio::sync::OnceCell<PathBuf>,
+}
+
+/// The workers' environment: the heap limit, added to whatever NODE_OPTIONS already says. A
+/// worker keeps little live data (tens of MB); without a limit V8 lets a busy one grow to
+/// several hundred MB of garbage before collecting.
+fn worker_env(heap_mb: u32) -> Vec<(String, String)> {
+    if heap_mb == 0 {
+        return Vec::new();
+    }
+    let inherited = std::env::var("NODE_OPTIONS").unwrap_or_default();
+    let options = format!("{inherited} --max-old-space-size={heap_mb}");
+    vec![("NODE_OPTIONS".into(), options.trim().to_owned())]
 }
 
 fn now_ms() -> u64 {
@@ -200,7 +214,7 @@ impl Service {
             node: config.node.clone(),
             script,
             ready_timeout: Duration::from_millis(config.worker_start_timeout_ms),
-            env: Vec::new(),
+            env: worker_env(config.worker_heap_mb),
         };
         let pool = ProcessPool::start(
             spec,

@@ -295,6 +295,7 @@ fn service_config(work: &tempfile::TempDir, cache: bool) -> ServiceConfig {
         min_workers: 2,
         max_workers: 2,
         worker_start_timeout_ms: 60_000,
+        worker_heap_mb: 256,
         acquire_timeout_ms: 60_000,
         job_timeout_ms: 60_000,
         max_attempts: 1,
@@ -579,6 +580,26 @@ async fn queued_jobs_make_no_working_copies() {
             (1..=3).contains(&copies),
             "{copies} working copies of {}",
             f.name
+        );
+    }
+    service.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_run_with_the_heap_limit() {
+    let work = tempfile::tempdir().unwrap();
+    let mut config = service_config(&work, false);
+    config.min_workers = 1;
+    config.worker_heap_mb = 200;
+    let service = Service::connect(config).await.unwrap();
+    for pid in service.pool().pids() {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let environ = String::from_utf8_lossy(&environ);
+        assert!(
+            environ
+                .split('\0')
+                .any(|v| v.starts_with("NODE_OPTIONS=") && v.ends_with("--max-old-space-size=200")),
+            "{environ}"
         );
     }
     service.close().await;
