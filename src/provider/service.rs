@@ -128,6 +128,9 @@ pub struct Service {
     hits: AtomicU64,
     misses: AtomicU64,
     massive: tokio::sync::OnceCell<PathBuf>,
+    /// Answers being computed, by cache key: an identical request that arrives meanwhile waits
+    /// for that answer instead of running the same fixtures again.
+    inflight: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Vec<Value>>>>>,
 }
 
 /// The workers' environment: the heap limit, added to whatever NODE_OPTIONS already says. A
@@ -244,6 +247,7 @@ impl Service {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             massive: tokio::sync::OnceCell::new(),
+            inflight: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -463,31 +467,74 @@ impl Service {
             .clone()
             .unwrap_or_else(|| self.config.model.clone());
         let (kind, chosen) = self.select(&req).await?;
-        let mut key = None;
-        if req.use_cache && lock(&self.cache).is_some() {
-            let dirs: Vec<PathBuf> = chosen.iter().map(|f| f.dir.clone()).collect();
-            let hashes = tokio::task::spawn_blocking(move || {
-                dirs.iter()
-                    .map(|d| fixtures::content_hash(d))
-                    .collect::<std::io::Result<Vec<_>>>()
+        if !(req.use_cache && lock(&self.cache).is_some()) {
+            return self.run_fixtures(kind, chosen, model, req).await;
+        }
+        let dirs: Vec<PathBuf> = chosen.iter().map(|f| f.dir.clone()).collect();
+        let hashes = tokio::task::spawn_blocking(move || {
+            dirs.iter()
+                .map(|d| fixtures::content_hash(d))
+                .collect::<std::io::Result<Vec<_>>>()
+        })
+        .await
+        .map_err(|e| ProviderError::Io(e.to_string()))??;
+        let set: Vec<(String, String)> =
+            chosen.iter().map(|f| f.name.clone()).zip(hashes).collect();
+        let key = self.cache_key(&req, &model, &set);
+        let answered = |results| ExecuteOutcome {
+            results,
+            fixture_type: kind,
+            cached: true,
+            infrastructure_failures: 0,
+        };
+        if let Some(results) = self.cache_get(&key) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(answered(results));
+        }
+        // The first of identical requests runs; the others wait for its answer. An answer with
+        // infrastructure failures is neither cached nor shared: a waiter then runs it itself.
+        let cell = lock(&self.inflight).entry(key.clone()).or_default().clone();
+        let mut mine = None;
+        let ran = &mut mine;
+        let put_key = key.clone();
+        let shared = cell
+            .get_or_try_init(|| async move {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                let outcome = self.run_fixtures(kind, chosen, model, req).await?;
+                let results = outcome.results.clone();
+                let whole = outcome.infrastructure_failures == 0;
+                *ran = Some(outcome);
+                if whole {
+                    self.cache_put(&put_key, &results);
+                    Ok(results)
+                } else {
+                    Err(ProviderError::Io("not shared".into()))
+                }
             })
             .await
-            .map_err(|e| ProviderError::Io(e.to_string()))??;
-            let set: Vec<(String, String)> =
-                chosen.iter().map(|f| f.name.clone()).zip(hashes).collect();
-            let k = self.cache_key(&req, &model, &set);
-            if let Some(results) = self.cache_get(&k) {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(ExecuteOutcome {
-                    results,
-                    fixture_type: kind,
-                    cached: true,
-                    infrastructure_failures: 0,
-                });
+            .cloned();
+        {
+            let mut inflight = lock(&self.inflight);
+            if inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+                inflight.remove(&key);
             }
-            self.misses.fetch_add(1, Ordering::Relaxed);
-            key = Some(k);
         }
+        if let Some(outcome) = mine {
+            return Ok(outcome);
+        }
+        let results = shared?;
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Ok(answered(results))
+    }
+
+    /// Runs every fixture of a request through the pool, unless the circuit is open.
+    async fn run_fixtures(
+        self: &Arc<Self>,
+        kind: FixtureType,
+        chosen: Vec<Fixture>,
+        model: String,
+        req: ExecuteRequest,
+    ) -> Result<ExecuteOutcome, ProviderError> {
         let admission = lock(&self.breaker).admit(now_ms());
         if let Admission::Refused {
             retry_in_ms,
@@ -520,11 +567,6 @@ impl Service {
                 b.record_failure(now_ms());
             } else {
                 b.record_success();
-            }
-        }
-        if let Some(k) = key {
-            if infrastructure_failures == 0 {
-                self.cache_put(&k, &results);
             }
         }
         Ok(ExecuteOutcome {

@@ -604,3 +604,36 @@ async fn workers_run_with_the_heap_limit() {
     }
     service.close().await;
 }
+
+/// Identical requests arriving together run once: the first computes, the others wait for its
+/// answer (counted as cache hits), instead of each running every fixture.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_concurrent_requests_run_once() {
+    let work = tempfile::tempdir().unwrap();
+    let mut config = service_config(&work, true);
+    config.min_workers = 1;
+    config.max_workers = 1;
+    let service = Service::connect(config).await.unwrap();
+    let req = ExecuteRequest {
+        use_cache: true,
+        ..ExecuteRequest::default()
+    };
+    let requests: Vec<_> = (0..6)
+        .map(|_| {
+            let (service, req) = (service.clone(), req.clone());
+            tokio::spawn(async move { service.execute(req).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for r in requests {
+        outcomes.push(r.await.unwrap().unwrap());
+    }
+    assert_eq!(outcomes.iter().filter(|o| !o.cached).count(), 1);
+    for o in &outcomes {
+        assert_eq!(o.results, outcomes[0].results);
+        assert!(o.results.iter().all(|r| r["success"] == true));
+    }
+    let c = service.cache_counters();
+    assert_eq!((c.hits, c.misses), (5, 1));
+    service.close().await;
+}
