@@ -73,7 +73,6 @@ function checkConfig(config) {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
     throw v.typeError('config', 'a ProviderConfig object {name, type, model, endpoint?, options?}', config)
   }
-  v.string('config.name', config.name)
   if (typeof config.name !== 'string') throw v.typeError('config.name', 'a string', config.name)
   if (typeof config.model !== 'string' || config.model.length === 0) {
     throw v.typeError('config.model', 'a non-empty string', config.model)
@@ -203,6 +202,17 @@ function emptyMetrics(cache) {
     cacheHits: cache.hits,
     cacheMisses: cache.misses,
   }
+}
+
+/** The models of the server at `config.endpoint` (GET /api/tags); `[config.model]` when it cannot say. */
+async function serverModels(config) {
+  if (config.endpoint) {
+    try {
+      const models = await require('../worker/models.js').listModels(config.endpoint)
+      if (models.length > 0) return models
+    } catch {}
+  }
+  return [config.model]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -487,13 +497,7 @@ class EnhancedBuildFixProvider extends BaseProvider {
 
   /** The models of the server at `endpoint` (GET /api/tags); `[config.model]` when it cannot say. */
   async listModels() {
-    if (this.config.endpoint) {
-      try {
-        const models = await require('../worker/models.js').listModels(this.config.endpoint)
-        if (models.length > 0) return models
-      } catch {}
-    }
-    return [this.config.model]
+    return serverModels(this.config)
   }
 
   /** Per-request metrics, oldest first (a plain array: usable with or without `await`). */
@@ -628,7 +632,7 @@ class BuildFixProvider extends BaseProvider {
   }
 
   async listModels() {
-    return EnhancedBuildFixProvider.prototype.listModels.call(this)
+    return serverModels(this.config)
   }
 
   getPerformanceMetrics() {
