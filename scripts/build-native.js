@@ -3,7 +3,8 @@
 //
 //   node scripts/build-native.js              debug build (fast to compile, for development)
 //   node scripts/build-native.js --release    release build (what users get)
-//   node scripts/build-native.js --if-missing release build unless a binary for this platform exists
+//   node scripts/build-native.js --if-missing release build unless a binary for this platform loads
+//                                             (a local build or a prebuilt package from npm/)
 //   node scripts/build-native.js --if-stale   release build unless the binary is newer than every source
 //
 // With @napi-rs/cli installed (a development checkout) it runs `napi build`, which also
@@ -79,6 +80,16 @@ function build() {
   fs.copyFileSync(path.join(targetDir, release ? 'release' : 'debug', file), binary)
 }
 
-if (args.has('--if-missing') && fs.existsSync(binary)) process.exit(0)
+/** Whether the generated loader finds a binary: a local build, or a prebuilt platform package (npm/). */
+function loadable() {
+  try {
+    require(path.join(root, 'binding.js'))
+    return true
+  } catch {
+    return false
+  }
+}
+
+if (args.has('--if-missing') && (fs.existsSync(binary) || loadable())) process.exit(0)
 if (args.has('--if-stale') && !isStale()) process.exit(0)
 build()
