@@ -694,6 +694,7 @@ test('bad requests reject with TypeError/RangeError and the provider keeps worki
   await t.throwsAsync(p.execute(request({ fixtureType: 'huge' })), { instanceOf: TypeError, message: /fixtureType/ })
   await t.throwsAsync(p.execute(request({ fixtures: 'missing-export' })), { instanceOf: TypeError, message: /metadata\.fixtures/ })
   await t.throwsAsync(p.execute(request({ fixtures: [1, 2] })), { instanceOf: TypeError, message: /metadata\.fixtures/ })
+  await t.throwsAsync(p.execute(request({ fixtures: [] })), { instanceOf: RangeError, message: /metadata\.fixtures.*at least one/ })
   await t.throwsAsync(p.execute(request({ fixtures: ['no-such-fixture'] })), {
     instanceOf: RangeError,
     message: /metadata\.fixtures.*no-such-fixture/,

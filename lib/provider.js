@@ -109,6 +109,10 @@ function checkRequest(request) {
     if (!Array.isArray(metadata.fixtures) || !metadata.fixtures.every((f) => typeof f === 'string')) {
       throw v.typeError('metadata.fixtures', 'an array of fixture names', metadata.fixtures)
     }
+    // An empty selection would answer "0 tests": almost surely a mistake, and never a benchmark.
+    if (metadata.fixtures.length === 0) {
+      throw v.rangeError('metadata.fixtures', 'at least one fixture name (leave it out for the whole set)', 'an empty array')
+    }
     fixtures = metadata.fixtures
   }
   return { fixtureType, fixtures }
