@@ -590,15 +590,12 @@ class LoadTester extends EventEmitter {
   async runTest(...args) {
     const { workload, options } = workloadArgs(args, 0)
     const signal = checkSignal(options.signal)
-    this.#claim()
-    try {
+    return this.#exclusive(async () => {
       this.emit('test-started', { config: this.config })
       const { metrics, elapsed } = await this.#run(this.#config, workload, signal)
       this.emit('test-completed', { metrics, duration: elapsed })
       return metrics
-    } finally {
-      this.#running = false
-    }
+    })
   }
 
   /**
@@ -615,8 +612,7 @@ class LoadTester extends EventEmitter {
       max: MAX_TIMER,
       fallback: this.#config.stepPause,
     })
-    this.#claim()
-    try {
+    return this.#exclusive(async () => {
       const results = []
       for (let users = stepSize, step = 1; users <= maxUsers; users += stepSize, step++) {
         this.emit('stress-step-started', { users, step })
@@ -631,9 +627,7 @@ class LoadTester extends EventEmitter {
         if (users + stepSize <= maxUsers) await this.#pause(stepPause, signal)
       }
       return results
-    } finally {
-      this.#running = false
-    }
+    })
   }
 
   /** Runs the configured load for `duration`, measured per interval. Options: `{signal, interval}`. */
@@ -645,8 +639,7 @@ class LoadTester extends EventEmitter {
       min: 1,
       fallback: this.#config.enduranceInterval,
     })
-    this.#claim()
-    try {
+    return this.#exclusive(async () => {
       const intervals = Math.ceil(duration / interval)
       this.emit('endurance-test-started', { duration, intervals })
       const results = []
@@ -657,9 +650,7 @@ class LoadTester extends EventEmitter {
         this.emit('endurance-interval-completed', { interval: i, metrics })
       }
       return results
-    } finally {
-      this.#running = false
-    }
+    })
   }
 
   /**
@@ -685,8 +676,7 @@ class LoadTester extends EventEmitter {
     }
     const { workload, options } = workloadArgs(rest, 0)
     const signal = checkSignal(options.signal)
-    this.#claim()
-    try {
+    return this.#exclusive(async () => {
       const result = {}
       for (const phase of ['baseline', 'spike', 'recovery']) {
         const users = phase === 'spike' ? spikeUsers : baselineUsers
@@ -697,9 +687,7 @@ class LoadTester extends EventEmitter {
         this.emit('spike-phase-completed', { phase, users, metrics })
       }
       return result
-    } finally {
-      this.#running = false
-    }
+    })
   }
 
   /**
@@ -722,21 +710,24 @@ class LoadTester extends EventEmitter {
     }
     const { workload, options } = workloadArgs(rest, 0)
     const signal = checkSignal(options.signal)
-    this.#claim()
-    try {
+    return this.#exclusive(async () => {
       const config = { ...this.config, ...open }
       this.emit('test-started', { config })
       const { metrics, elapsed } = await this.#run(this.#config, workload, signal, open)
       this.emit('test-completed', { metrics, duration: elapsed })
       return metrics
+    })
+  }
+
+  /** Runs `work` as the tester's one test: a second test while it runs is refused. */
+  async #exclusive(work) {
+    if (this.#running) throw new Error(RUNNING_MESSAGE)
+    this.#running = true
+    try {
+      return await work()
     } finally {
       this.#running = false
     }
-  }
-
-  #claim() {
-    if (this.#running) throw new Error(RUNNING_MESSAGE)
-    this.#running = true
   }
 
   async #pause(ms, signal) {
