@@ -46,7 +46,8 @@ export interface LoadTestResponse {
   responseSize?: number
 }
 
-export interface LoadTestMetrics {
+/** Counts and response times of a run of requests: shared by load tests and benchmark metrics. */
+export interface ResponseTimeMetrics {
   totalRequests: number
   successfulRequests: number
   failedRequests: number
@@ -57,12 +58,15 @@ export interface LoadTestMetrics {
   p95ResponseTime: number
   p99ResponseTime: number
   requestsPerSecond: number
+  errorRate: number
+}
+
+export interface LoadTestMetrics extends ResponseTimeMetrics {
   errorsPerSecond: number
   /** Response bytes per second (size = JSON length of each result; body bytes for HTTP). */
   throughput: number
   concurrentUsers: number
   testDuration: number
-  errorRate: number
 }
 
 export interface UserSimulation {

@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events'
 
+import type { ResponseTimeMetrics } from './loadtest'
+
 export type ProviderType = 'openai' | 'anthropic' | 'ollama' | 'huggingface' | 'local' | 'buildfix' | (string & {})
 
 export interface ProviderConfig {
@@ -26,21 +28,10 @@ export interface BenchmarkResponse {
   metadata?: Record<string, any>
 }
 
-export interface BenchmarkMetrics {
+export interface BenchmarkMetrics extends ResponseTimeMetrics {
   provider: string
   model: string
-  totalRequests: number
-  successfulRequests: number
-  failedRequests: number
-  averageResponseTime: number
-  minResponseTime: number
-  maxResponseTime: number
-  p50ResponseTime: number
-  p95ResponseTime: number
-  p99ResponseTime: number
-  requestsPerSecond: number
   tokensPerSecond: number
-  errorRate: number
 }
 
 export interface ResourceMetrics {
