@@ -114,6 +114,15 @@ export declare class NativeSnapshotManager {
   dispose(): Promise<void>
 }
 
+/**
+ * Panics on purpose on the JS thread, so that tests can prove a panic in an export becomes a
+ * JS error and the process lives.
+ */
+export declare function __panicForTests(): void
+
+/** Panics on purpose inside a task on the runtime; the promise rejects. */
+export declare function __panicForTestsAsync(): Promise<void>
+
 /** Drops expired entries; returns how many. */
 export declare function cacheCleanup(handle: number): number
 
@@ -173,6 +182,9 @@ export declare function connectBuildFixService(config: NativeServiceConfig): Pro
  * `start`: `[root, ...argv template]`, or nothing.
  */
 export declare function findMonorepoBuildFix(start: string): Array<string> | null
+
+/** Whether `message` is the message of a recent panic; claims it (each panic is reported once). */
+export declare function isInternalPanic(message: string): boolean
 
 export interface NativeAlert {
   type: 'memory' | 'cpu' | 'eventloop' | 'gc'

@@ -152,7 +152,7 @@ fn with_cache<R>(handle: u32, f: impl FnOnce(&mut Cache) -> R) -> Result<R> {
 /// A new cache (loading its disk folder, if it has one); returns its handle. The JS layer
 /// (`lib/cache.js`) wraps it in the public `AdvancedCache` EventEmitter; every call here is
 /// synchronous and cheap except `cacheWhenWritten`, whose promise settles from the disk writer.
-#[napi]
+#[napi(catch_unwind)]
 pub fn cache_open(options: NativeCacheOptions) -> Result<u32> {
     let options = CacheOptions::try_from(options)?;
     let cache = Cache::open(options, now_ms())?;
@@ -160,23 +160,23 @@ pub fn cache_open(options: NativeCacheOptions) -> Result<u32> {
 }
 
 /// The value as JSON text, or `null` on a miss.
-#[napi]
+#[napi(catch_unwind)]
 pub fn cache_get(handle: u32, key: String) -> Result<Option<String>> {
     Ok(with_cache(handle, |c| c.get(&key, now_ms()))??)
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn cache_inspect(handle: u32, key: String) -> Result<Option<NativeEntryInfo>> {
     with_cache(handle, |c| c.inspect(&key, now_ms()).map(Into::into))
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn cache_has(handle: u32, key: String) -> bool {
     with_cache(handle, |c| c.has(&key, now_ms())).unwrap_or(false)
 }
 
 /// `ttl` of `undefined` takes the default; 0 never expires.
-#[napi]
+#[napi(catch_unwind)]
 pub fn cache_set(
     handle: u32,
     key: String,
@@ -190,33 +190,33 @@ pub fn cache_set(
     })??)
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn cache_delete(handle: u32, key: String) -> Result<bool> {
     Ok(with_cache(handle, |c| c.delete(&key))??)
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn cache_clear(handle: u32) -> Result<()> {
     Ok(with_cache(handle, |c| c.clear())??)
 }
 
 /// Drops expired entries; returns how many.
-#[napi]
+#[napi(catch_unwind)]
 pub fn cache_cleanup(handle: u32) -> u32 {
     with_cache(handle, |c| c.cleanup(now_ms()) as u32).unwrap_or(0)
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn cache_stats(handle: u32) -> Result<NativeCacheStats> {
     with_cache(handle, |c| c.stats().into())
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn cache_persistent(handle: u32) -> bool {
     with_cache(handle, |c| c.is_persistent()).unwrap_or(false)
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn cache_take_load_failures(handle: u32) -> Vec<NativeDiskFailure> {
     with_cache(handle, |c| {
         c.take_load_failures().into_iter().map(Into::into).collect()
@@ -226,7 +226,7 @@ pub fn cache_take_load_failures(handle: u32) -> Vec<NativeDiskFailure> {
 
 /// Resolves once every disk write asked for so far is done, with the failures since the last
 /// call (at once, with none, for a memory-only or freed cache).
-#[napi(ts_return_type = "Promise<NativeDiskFailure[]>")]
+#[napi(catch_unwind, ts_return_type = "Promise<NativeDiskFailure[]>")]
 pub fn cache_when_written<'env>(env: &'env Env, handle: u32) -> napi::Result<Object<'env>> {
     let (deferred, promise) = env.create_deferred()?;
     let settle: BarrierDone = Box::new(move |failures: Vec<DiskFailure>| {
@@ -251,13 +251,13 @@ pub fn cache_when_written<'env>(env: &'env Env, handle: u32) -> napi::Result<Obj
 
 /// Frees every entry and waits for the disk writer to finish what was queued. The handle stays
 /// valid (every later call says the cache was destroyed) until `cacheFree`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn cache_destroy(handle: u32) {
     let _ = with_cache(handle, |c| c.destroy());
 }
 
 /// Forgets the cache; its handle may be reused afterwards.
-#[napi]
+#[napi(catch_unwind)]
 pub fn cache_free(handle: u32) {
     // Dropped outside the borrow: dropping joins the disk writer thread.
     let cache = CACHES.with(|caches| caches.borrow_mut().remove(handle));
@@ -265,7 +265,7 @@ pub fn cache_free(handle: u32) {
 }
 
 /// Keys in eviction order, next victim first (diagnostics and tests).
-#[napi]
+#[napi(catch_unwind)]
 pub fn cache_eviction_order(handle: u32) -> Result<Vec<String>> {
     with_cache(handle, |c| {
         c.eviction_order().into_iter().map(str::to_owned).collect()

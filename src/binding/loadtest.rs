@@ -67,7 +67,7 @@ pub struct NativeRecorder {
 
 #[napi]
 impl NativeRecorder {
-    #[napi(constructor)]
+    #[napi(catch_unwind, constructor)]
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Self {
@@ -76,13 +76,13 @@ impl NativeRecorder {
     }
 
     /// Records the first `len` numbers of `pairs`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn add_batch(&mut self, pairs: Float64ArraySlice, len: u32) {
         let len = (len as usize).min(pairs.len()) & !1;
         self.inner.add_batch(&pairs[..len]);
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn metrics(&self, elapsed_ms: f64, users: f64) -> NativeLoadMetrics {
         let users = if users.is_finite() && users > 0.0 {
             users as u64
@@ -93,12 +93,12 @@ impl NativeRecorder {
     }
 
     /// Nearest-rank percentile of successful durations (`q` in 0..=1).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn percentile(&self, q: f64) -> f64 {
         self.inner.percentile(q.clamp(0.0, 1.0))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn total(&self) -> f64 {
         self.inner.total() as f64
     }
@@ -234,7 +234,7 @@ impl NativeHttpRun {
 #[napi]
 impl NativeHttpRun {
     /// The closed model: virtual users, each on its own keep-alive connection.
-    #[napi(factory)]
+    #[napi(catch_unwind, factory)]
     pub fn closed(http: NativeHttpOptions, o: NativeClosedOptions) -> Result<Self> {
         let plan = Plan::Closed(ClosedConfig {
             users: users("concurrentUsers", o.concurrent_users)?,
@@ -248,7 +248,7 @@ impl NativeHttpRun {
     }
 
     /// The open model: a constant arrival rate, latencies from each request's intended time.
-    #[napi(factory)]
+    #[napi(catch_unwind, factory)]
     pub fn open(http: NativeHttpOptions, o: NativeOpenOptions) -> Result<Self> {
         let plan = Plan::Open(OpenConfig {
             rate: positive("rate", o.rate)?,
@@ -260,7 +260,7 @@ impl NativeHttpRun {
     }
 
     /// Runs the test on napi's tokio runtime; the JS thread stays free for progress events.
-    #[napi]
+    #[napi(catch_unwind)]
     pub async fn run(&self) -> napi::Result<NativeRunResult> {
         // An async napi function rejects with napi's own status-coded error; both failures
         // here are runtime faults (GenericFailure), so nothing is lost by the plain error type.
@@ -286,7 +286,7 @@ impl NativeHttpRun {
         })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn progress(&self) -> NativeProgress {
         let p = self.state.progress();
         NativeProgress {
@@ -297,13 +297,13 @@ impl NativeHttpRun {
     }
 
     /// Stops sending; requests in flight are abandoned and not counted.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn cancel(&self) {
         self.state.cancel();
     }
 
     /// The kept per-request records, oldest first (emptied by the call).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn take_records(&self) -> Vec<NativeRecord> {
         self.state
             .take_records()

@@ -6,6 +6,7 @@ mod error;
 mod handles;
 mod loadtest;
 mod monitor;
+mod panic;
 mod pool;
 mod provider;
 mod snapshot;

@@ -271,6 +271,9 @@ fn stop_running(running: &Running) {
     }
 }
 
+/// The longest sampling interval, in ms: `setInterval`'s bound.
+const MAX_INTERVAL_MS: f64 = 2_147_483_647.0;
+
 #[napi]
 pub struct NativeMonitor {
     history: History,
@@ -280,7 +283,7 @@ pub struct NativeMonitor {
 
 #[napi]
 impl NativeMonitor {
-    #[napi(constructor)]
+    #[napi(catch_unwind, constructor)]
     pub fn new() -> Self {
         Self {
             history: History::new(),
@@ -292,6 +295,7 @@ impl NativeMonitor {
     /// Starts the sampler thread (stopping a running one first). `probe` runs on the JS thread
     /// once per interval with the finished sample.
     #[napi(
+        catch_unwind,
         ts_args_type = "intervalMs: number, probe: (lag: number, rss: number, total: number, cpu: number, load1: number, load5: number, load15: number) => void"
     )]
     pub fn start(
@@ -300,10 +304,12 @@ impl NativeMonitor {
         interval_ms: f64,
         probe: Function<'_, SampleArgs, Unknown<'static>>,
     ) -> Result<()> {
-        if !interval_ms.is_finite() || interval_ms < 1.0 {
+        // The upper bound is setInterval's (a 32-bit count of ms); past it the sampler's
+        // deadlines would overflow.
+        if !interval_ms.is_finite() || !(1.0..=MAX_INTERVAL_MS).contains(&interval_ms) {
             return Err(MonitorError::out_of_range(
                 "interval",
-                "a finite number of milliseconds >= 1",
+                "a finite number of milliseconds from 1 to 2147483647",
                 interval_ms,
             )
             .into());
@@ -337,12 +343,12 @@ impl NativeMonitor {
 
     /// Stops and joins the sampler thread. A probe already queued may still run once; the JS
     /// layer ignores it.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stop(&mut self) {
         stop_running(&self.running);
     }
 
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn running(&self) -> bool {
         self.running
             .lock()
@@ -353,7 +359,7 @@ impl NativeMonitor {
     /// Stores a snapshot given as the numbers of a `Float64Array` laid out as in [`slot`] (one
     /// typed array refilled each tick, rather than an object converted field by field); returns
     /// how many alerts it raised, which `recent_alerts` then returns.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn record(&mut self, values: Float64ArraySlice<'_>) -> Result<u32> {
         let v: &[f64] = &values;
         if v.len() < slot::LEN {
@@ -383,40 +389,40 @@ impl NativeMonitor {
     }
 
     /// The newest `count` alerts, oldest first.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn recent_alerts(&self, count: u32) -> Vec<NativeAlert> {
         let all: Vec<_> = self.history.alerts().collect();
         let from = all.len().saturating_sub(count as usize);
         all[from..].iter().map(|a| NativeAlert::from(*a)).collect()
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn snapshots(&self) -> Vec<NativeSnapshot> {
         self.history.snapshots().map(NativeSnapshot::from).collect()
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn alerts(&self) -> Vec<NativeAlert> {
         self.history.alerts().map(NativeAlert::from).collect()
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn clear_snapshots(&mut self) {
         self.history.clear_snapshots();
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn clear_alerts(&mut self) {
         self.history.clear_alerts();
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn thresholds(&self) -> NativeThresholds {
         self.history.thresholds().into()
     }
 
     /// Applies a partial update; a bad field changes nothing.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_thresholds(&mut self, update: NativeThresholds) -> Result<()> {
         Ok(self.history.set_thresholds(ThresholdUpdate {
             memory: update.memory,
@@ -426,18 +432,18 @@ impl NativeMonitor {
         })?)
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn summary(&self) -> Option<NativeSummary> {
         self.history.summary().map(Into::into)
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn prometheus(&self) -> String {
         prometheus_text(&self.history)
     }
 
     /// RSS and the memory available to the process, read now (for `MemoryManager`).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn process_memory() -> Result<NativeProcessMemory> {
         static SAMPLER: OnceLock<Mutex<Option<SystemSampler>>> = OnceLock::new();
         let cell = SAMPLER.get_or_init(|| Mutex::new(None));

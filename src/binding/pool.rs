@@ -138,7 +138,7 @@ const CLOSED_CODE: f64 = CLOSED as f64;
 const IGNORED_CODE: f64 = IGNORED as f64;
 
 /// A new pool (its `minSize` creations queued as actions); returns its handle.
-#[napi]
+#[napi(catch_unwind)]
 pub fn pool_create(options: NativePoolOptions) -> Result<u32> {
     let core = PoolCore::new(PoolConfig::try_from(options)?)?;
     now();
@@ -146,13 +146,13 @@ pub fn pool_create(options: NativePoolOptions) -> Result<u32> {
 }
 
 /// Forgets a pool; its handle may be reused afterwards.
-#[napi]
+#[napi(catch_unwind)]
 pub fn pool_free(handle: u32) {
     POOLS.with(|pools| pools.borrow_mut().remove(handle));
 }
 
 /// READY (resource id) | QUEUED (waiter id) | CLOSED.
-#[napi]
+#[napi(catch_unwind)]
 pub fn pool_acquire(handle: u32) -> f64 {
     with_pool(handle, CLOSED_CODE, |core| {
         let a = core.acquire(now());
@@ -161,7 +161,7 @@ pub fn pool_acquire(handle: u32) -> f64 {
 }
 
 /// IDLE | HANDOFF (waiter id) | IGNORED.
-#[napi]
+#[napi(catch_unwind)]
 pub fn pool_release(handle: u32, id: u32) -> f64 {
     with_pool(handle, IGNORED_CODE, |core| {
         match core.release(ResourceId(id), now()) {
@@ -174,7 +174,7 @@ pub fn pool_release(handle: u32, id: u32) -> f64 {
 
 /// After a failed validation: an acquire code for the same caller, or -1 if `id` was not
 /// borrowed.
-#[napi]
+#[napi(catch_unwind)]
 pub fn pool_reject_borrowed(handle: u32, id: u32) -> f64 {
     with_pool(handle, -1.0, |core| {
         match core.reject_borrowed(ResourceId(id), now()) {
@@ -185,7 +185,7 @@ pub fn pool_reject_borrowed(handle: u32, id: u32) -> f64 {
 }
 
 /// IDLE | HANDOFF (waiter id) | DESTROY | IGNORED.
-#[napi]
+#[napi(catch_unwind)]
 pub fn pool_created(handle: u32, id: u32) -> f64 {
     with_pool(handle, IGNORED_CODE, |core| {
         match core.created(ResourceId(id), now()) {
@@ -198,7 +198,7 @@ pub fn pool_created(handle: u32, id: u32) -> f64 {
 }
 
 /// NOBODY | REJECT (waiter id) | IGNORED.
-#[napi]
+#[napi(catch_unwind)]
 pub fn pool_create_failed(handle: u32, id: u32) -> f64 {
     with_pool(handle, IGNORED_CODE, |core| {
         match core.create_failed(ResourceId(id)) {
@@ -210,13 +210,13 @@ pub fn pool_create_failed(handle: u32, id: u32) -> f64 {
 }
 
 /// Whether the waiter was still queued (and is now gone).
-#[napi]
+#[napi(catch_unwind)]
 pub fn pool_cancel(handle: u32, waiter: f64) -> bool {
     with_pool(handle, false, |core| core.cancel(WaiterId(waiter as u64)))
 }
 
 /// Queues timeout rejections; returns ms until the next deadline, or -1 if none.
-#[napi]
+#[napi(catch_unwind)]
 pub fn pool_expire(handle: u32) -> f64 {
     with_pool(handle, -1.0, |core| {
         let now = now();
@@ -228,18 +228,18 @@ pub fn pool_expire(handle: u32) -> f64 {
     })
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn pool_maintain(handle: u32) {
     with_pool(handle, (), |core| core.maintain(now()))
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn pool_close(handle: u32) {
     with_pool(handle, (), |core| core.close())
 }
 
 /// The pending side effects as `[kind, id, kind, id, …]`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn pool_take_actions(handle: u32) -> Vec<f64> {
     with_pool(handle, Vec::new(), |core| {
         let mut out = Vec::new();
@@ -257,13 +257,13 @@ pub fn pool_take_actions(handle: u32) -> Vec<f64> {
     })
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn pool_stats(handle: u32) -> Option<NativePoolStats> {
     with_pool(handle, None, |core| Some(core.stats().into()))
 }
 
 /// Every internal invariant, for tests: an empty string when all hold.
-#[napi]
+#[napi(catch_unwind)]
 pub fn pool_check_invariants(handle: u32) -> String {
     with_pool(handle, "unknown pool handle".to_string(), |core| {
         core.check_invariants().err().unwrap_or_default()

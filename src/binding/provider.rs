@@ -219,7 +219,7 @@ pub struct NativeBuildFixService {
 
 /// Starts the service: checks the runtime, prepares folders and caches, and waits until the
 /// warm workers are ready.
-#[napi(ts_return_type = "Promise<NativeBuildFixService>")]
+#[napi(catch_unwind, ts_return_type = "Promise<NativeBuildFixService>")]
 pub fn connect_build_fix_service<'env>(
     env: &'env Env,
     config: NativeServiceConfig,
@@ -231,7 +231,7 @@ pub fn connect_build_fix_service<'env>(
 
 #[napi]
 impl NativeBuildFixService {
-    #[napi(ts_return_type = "Promise<NativeExecuteOutcome>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<NativeExecuteOutcome>")]
     pub fn execute<'env>(
         &self,
         env: &'env Env,
@@ -282,7 +282,7 @@ impl NativeBuildFixService {
         spawn(env, work, |o| o)
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn pool_status(&self) -> NativePoolStatus {
         let s = self.inner.pool().status();
         NativePoolStatus {
@@ -299,7 +299,7 @@ impl NativeBuildFixService {
         }
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn cache_counters(&self) -> NativeCacheCounters {
         let c = self.inner.cache_counters();
         NativeCacheCounters {
@@ -309,13 +309,13 @@ impl NativeBuildFixService {
         }
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn clear_cache(&self) {
         self.inner.clear_cache();
     }
 
     /// `closed`, `open` or `half-open`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn breaker_state(&self) -> String {
         match self.inner.breaker_state() {
             BreakerState::Closed => "closed",
@@ -326,13 +326,13 @@ impl NativeBuildFixService {
     }
 
     /// Process ids of the live workers.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn worker_pids(&self) -> Vec<u32> {
         self.inner.pool().pids()
     }
 
     /// Stops every worker and removes the working copies.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn close<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
         let inner = self.inner.clone();
         spawn(
@@ -357,7 +357,7 @@ pub struct NativeCommandOutcome {
 
 /// Finds the monorepo BuildFix (`pnpm-workspace.yaml` with `packages/buildfix`) at or above
 /// `start`: `[root, ...argv template]`, or nothing.
-#[napi]
+#[napi(catch_unwind)]
 pub fn find_monorepo_build_fix(start: String) -> Option<Vec<String>> {
     let (root, argv) = command::monorepo_command(std::path::Path::new(&start))?;
     Some(
@@ -369,7 +369,7 @@ pub fn find_monorepo_build_fix(start: String) -> Option<Vec<String>> {
 
 /// Runs a BuildFix command (an argument vector, never a shell) with `{model}`,
 /// `{fixtureType}` and `{fixtureFlag}` filled in.
-#[napi(ts_return_type = "Promise<NativeCommandOutcome>")]
+#[napi(catch_unwind, ts_return_type = "Promise<NativeCommandOutcome>")]
 pub fn run_build_fix_command<'env>(
     env: &'env Env,
     template: Vec<String>,
@@ -403,7 +403,7 @@ pub fn run_build_fix_command<'env>(
 }
 
 /// Resident memory of these processes, in bytes (0 for any that are gone).
-#[napi]
+#[napi(catch_unwind)]
 pub fn processes_rss(pids: Vec<u32>) -> f64 {
     pids.into_iter()
         .map(crate::provider::process_rss)

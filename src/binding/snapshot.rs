@@ -111,7 +111,7 @@ where
 
 /// Checks `workdir` on the calling thread (a missing folder throws at once, with `ENOENT` or
 /// `ENOTDIR`), then creates the private store off it.
-#[napi(ts_return_type = "Promise<NativeSnapshotManager>")]
+#[napi(catch_unwind, ts_return_type = "Promise<NativeSnapshotManager>")]
 // napi-derive registers exports only outside `cfg(test)`, so test builds see no caller.
 #[cfg_attr(test, allow(dead_code))]
 pub fn open_snapshot_manager<'env>(
@@ -150,30 +150,30 @@ pub struct NativeSnapshotManager {
 
 #[napi]
 impl NativeSnapshotManager {
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn id(&self) -> String {
         self.inner.id().to_string()
     }
 
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn workdir(&self) -> String {
         self.inner.workdir().to_string_lossy().into_owned()
     }
 
     /// The private store's folder (kept from opening: reading it live would wait on the lock an
     /// operation in flight holds).
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn store_dir(&self) -> String {
         self.store_dir.clone()
     }
 
-    #[napi(ts_return_type = "Promise<NativeSnapshot>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<NativeSnapshot>")]
     pub fn create<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, NativeSnapshot>> {
         let inner = Arc::clone(&self.inner);
         spawn(env, move || inner.create(), NativeSnapshot::from)
     }
 
-    #[napi(ts_return_type = "Promise<NativeRestoreSummary>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<NativeRestoreSummary>")]
     pub fn restore<'env>(
         &self,
         env: &'env Env,
@@ -184,7 +184,7 @@ impl NativeSnapshotManager {
         spawn(env, move || inner.restore(&id), NativeRestoreSummary::from)
     }
 
-    #[napi(ts_return_type = "Promise<NativeChange[]>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<NativeChange[]>")]
     pub fn diff<'env>(
         &self,
         env: &'env Env,
@@ -199,7 +199,7 @@ impl NativeSnapshotManager {
         )
     }
 
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn drop_snapshot<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, ()>> {
         self.inner.check(&id)?;
         let inner = Arc::clone(&self.inner);
@@ -207,7 +207,7 @@ impl NativeSnapshotManager {
     }
 
     /// The live snapshots, oldest first (no I/O: read from memory).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn list(&self) -> Result<Vec<NativeSnapshot>> {
         Ok(self
             .inner
@@ -217,7 +217,7 @@ impl NativeSnapshotManager {
             .collect())
     }
 
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn dispose<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
         let inner = Arc::clone(&self.inner);
         spawn(env, move || inner.dispose(), |()| ())
