@@ -8,6 +8,9 @@
 //! its code becomes `ERR_INTERNAL`. The hook runs on the panicking thread before the unwind, so
 //! the message is recorded before the error can reach JS.
 
+// napi-derive registers `#[napi]` functions only outside `cfg(test)`.
+#![cfg_attr(test, allow(dead_code))]
+
 use std::collections::VecDeque;
 use std::sync::{Mutex, Once};
 
@@ -88,4 +91,26 @@ pub fn panic_for_tests() {
 pub async fn panic_for_tests_async() {
     tokio::task::yield_now().await;
     panic!("deliberate panic for tests (asynchronous)");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_string_panic_matches_its_own_message_only() {
+        let recorded = Some("boom".to_string());
+        assert!(matches(&recorded, "boom"));
+        assert!(!matches(&recorded, "boom!"));
+        assert!(matches(&None, "panic from Rust code: Any { .. }"));
+        assert!(matches(&None, "Panic in async function"));
+        assert!(!matches(&None, "boom"));
+    }
+
+    #[test]
+    fn payloads_are_read_as_napi_rs_reads_them() {
+        assert_eq!(message(&"static"), Some("static".to_string()));
+        assert_eq!(message(&String::from("owned")), Some("owned".to_string()));
+        assert_eq!(message(&42u32), None);
+    }
 }
