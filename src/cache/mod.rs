@@ -3,12 +3,14 @@
 
 mod disk;
 mod error;
+mod key;
 mod list;
 mod options;
 mod store;
 
 pub use disk::{BarrierDone, DiskFailure};
 pub use error::CacheError;
+pub use key::{AsKey, Key};
 pub use options::{
     non_negative_integer, positive_integer, CacheOptions, EvictionPolicy, DEFAULT_MAX_MEMORY,
     DEFAULT_MAX_SIZE, DEFAULT_TTL_MS,
@@ -122,31 +124,35 @@ impl Cache {
     }
 
     /// Reads a value as JSON text; counts a hit or a miss. Never returns an expired entry.
-    pub fn get(&mut self, key: &str, now_ms: u64) -> Result<Option<String>, CacheError> {
+    pub fn get(
+        &mut self,
+        key: &(impl AsKey + ?Sized),
+        now_ms: u64,
+    ) -> Result<Option<String>, CacheError> {
         self.check_alive()?;
         let mut removed = Vec::new();
         let value = self
             .store
-            .get(key, now_ms, &mut removed)
+            .get(key.wtf8(), now_ms, &mut removed)
             .map(Self::value_json);
         self.forget(removed);
         Ok(value)
     }
 
     /// Describes an entry without counting a read.
-    pub fn inspect(&self, key: &str, now_ms: u64) -> Option<EntryInfo> {
-        self.store.peek(key, now_ms).map(Self::info)
+    pub fn inspect(&self, key: &(impl AsKey + ?Sized), now_ms: u64) -> Option<EntryInfo> {
+        self.store.peek(key.wtf8(), now_ms).map(Self::info)
     }
 
-    pub fn has(&self, key: &str, now_ms: u64) -> bool {
-        !self.destroyed && self.store.peek(key, now_ms).is_some()
+    pub fn has(&self, key: &(impl AsKey + ?Sized), now_ms: u64) -> bool {
+        !self.destroyed && self.store.peek(key.wtf8(), now_ms).is_some()
     }
 
     /// Stores `value_json` (JSON text) under `key`. `ttl_ms` of `None` takes the default; `0`
     /// never expires.
     pub fn set(
         &mut self,
-        key: &str,
+        key: &(impl AsKey + ?Sized),
         value_json: &str,
         ttl_ms: Option<u64>,
         metadata_json: Option<&str>,
@@ -170,7 +176,7 @@ impl Cache {
             ));
         }
         let entry = Entry::new(
-            key.into(),
+            Key::new(key),
             data,
             compressed,
             now_ms,
@@ -186,9 +192,9 @@ impl Cache {
         Ok(())
     }
 
-    pub fn delete(&mut self, key: &str) -> Result<bool, CacheError> {
+    pub fn delete(&mut self, key: &(impl AsKey + ?Sized)) -> Result<bool, CacheError> {
         self.check_alive()?;
-        let gone = self.store.remove(key);
+        let gone = self.store.remove(key.wtf8());
         if let (Some(e), Some(d)) = (&gone, &self.disk) {
             d.remove(e.key.clone());
         }
@@ -246,7 +252,7 @@ impl Cache {
     }
 
     /// Keys in eviction order, next victim first.
-    pub fn eviction_order(&self) -> Vec<&str> {
+    pub fn eviction_order(&self) -> Vec<&Key> {
         self.store.eviction_order()
     }
 
@@ -309,6 +315,32 @@ mod tests {
         assert_eq!(b.get("buildfix:result", 11_000).unwrap(), None);
         assert_eq!(b.get("short", 2000).unwrap(), None);
         assert_eq!(b.get("gone", 2000).unwrap(), None);
+    }
+
+    #[test]
+    fn regression_lone_surrogate_keys_are_distinct_in_memory_and_after_reopen() {
+        let units: [&[u16]; 5] = [
+            &[0xD800],
+            &[0xDC00],
+            &[0xFFFD],
+            &[0x61, 0xD800, 0x62],
+            &[0xD83D, 0xDE00],
+        ];
+        let keys: Vec<Key> = units.iter().map(|u| Key::from_utf16(u)).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = persistent(dir.path(), false);
+        for (i, k) in keys.iter().enumerate() {
+            a.set(k, &i.to_string(), None, None, 1000).unwrap();
+        }
+        assert_eq!(a.len(), keys.len());
+        a.destroy();
+        let mut b = persistent(dir.path(), false);
+        assert_eq!(b.take_load_failures(), vec![]);
+        assert_eq!(b.len(), keys.len());
+        for (i, (k, u)) in keys.iter().zip(units).enumerate() {
+            assert_eq!(b.get(k, 1000).unwrap(), Some(i.to_string()));
+            assert!(b.eviction_order().iter().any(|e| e.to_utf16() == u));
+        }
     }
 
     #[test]
