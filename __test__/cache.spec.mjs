@@ -555,13 +555,3 @@ test('regression: MultiLevelCache promotes an l2 entry with its remaining TTL, n
   t.false(m.l1.has('short'))
   t.is(await m.get('short'), undefined)
 })
-
-test('regression: an empty diskCacheDir is refused, naming it, and nothing is left running', (t) => {
-  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
-  const before = timers()
-  for (const persistToDisk of [true, false]) {
-    t.throws(() => new AdvancedCache({ persistToDisk, diskCacheDir: '' }), { instanceOf: TypeError, message: /diskCacheDir/ })
-  }
-  t.throws(() => new MultiLevelCache({ l2: { diskCacheDir: '' } }), { instanceOf: TypeError, message: /diskCacheDir/ })
-  t.is(timers(), before)
-})

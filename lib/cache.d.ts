@@ -122,7 +122,12 @@ export declare class MultiLevelCache<T = any> extends EventEmitter {
   constructor(config?: MultiLevelCacheConfig)
   readonly l1: AdvancedCache<T>
   readonly l2: AdvancedCache<T> | undefined
+  /** l1, then l2; an l2 hit is copied into l1 with its l2 expiry (unless too large for l1). */
   get(key: string): Promise<T | undefined>
+  /**
+   * Stores the value in every level that can hold it (a level it is too large for drops its
+   * older copy); rejects with a RangeError, changing nothing, when no level can.
+   */
   set(key: string, value: T, ttl?: number): Promise<void>
   has(key: string): boolean
   delete(key: string): Promise<boolean>

@@ -206,6 +206,18 @@ pub fn cache_set(
     })??)
 }
 
+/// Copies `key`'s live entry from cache `from` into cache `to`, keeping its expiry (see
+/// `Cache::adopt`, which also says when it is not copied); returns whether it was copied.
+#[napi]
+pub fn cache_promote(to: u32, from: u32, key: Utf16String) -> Result<bool> {
+    let key = core_key(&key);
+    let now = now_ms();
+    match with_cache(from, |c| c.export(&key, now))? {
+        Some(entry) => Ok(with_cache(to, |c| c.adopt(entry, now))??),
+        None => Ok(false),
+    }
+}
+
 #[napi]
 pub fn cache_delete(handle: u32, key: Utf16String) -> Result<bool> {
     let key = core_key(&key);

@@ -159,15 +159,7 @@ impl Cache {
         now_ms: u64,
     ) -> Result<(), CacheError> {
         self.check_alive()?;
-        let raw = value_json.as_bytes();
-        let (data, compressed): (Box<[u8]>, bool) = if self.compression {
-            match zstd::bulk::compress(raw, ZSTD_LEVEL) {
-                Ok(packed) if packed.len() < raw.len() => (packed.into(), true),
-                _ => (raw.into(), false),
-            }
-        } else {
-            (raw.into(), false)
-        };
+        let (data, compressed) = self.stored_form(value_json.as_bytes());
         if data.len() as u64 > self.store.max_memory() {
             return Err(CacheError::out_of_range(
                 "value",
@@ -183,13 +175,83 @@ impl Cache {
             ttl_ms.unwrap_or(self.default_ttl_ms),
             metadata_json.map(Into::into),
         );
+        self.store_entry(entry, now_ms);
+        Ok(())
+    }
+
+    /// The stored form of a value's JSON text: compressed when this cache compresses and that
+    /// is smaller.
+    fn stored_form(&self, raw: &[u8]) -> (Box<[u8]>, bool) {
+        if self.compression {
+            match zstd::bulk::compress(raw, ZSTD_LEVEL) {
+                Ok(packed) if packed.len() < raw.len() => return (packed.into(), true),
+                _ => {}
+            }
+        }
+        (raw.into(), false)
+    }
+
+    /// Stores an entry known to fit, on disk too, and lets go of what it pushed out.
+    fn store_entry(&mut self, entry: Entry, now_ms: u64) {
         if let Some(d) = &self.disk {
             d.write(&entry);
         }
         let mut removed = Vec::new();
         self.store.insert(entry, now_ms, &mut removed);
         self.forget(removed);
-        Ok(())
+    }
+
+    /// A copy of `key`'s live entry, for [`Cache::adopt`] by another cache. Not a read: counts
+    /// nothing and changes no recency.
+    pub fn export(&self, key: &(impl AsKey + ?Sized), now_ms: u64) -> Option<Entry> {
+        self.store.peek(key.wtf8(), now_ms).cloned()
+    }
+
+    /// Stores an entry [`Cache::export`]ed by another cache: the one rule for filling a level
+    /// of a multi-level cache from the level below. The entry keeps its value, metadata,
+    /// creation time and expiry: it is never served here after it would have expired there
+    /// (this cache's `defaultTtl` does not apply). An entry that has expired, or that is larger
+    /// than this cache's `maxMemory`, is not stored (the level below keeps serving it); returns
+    /// whether it was stored.
+    pub fn adopt(&mut self, entry: Entry, now_ms: u64) -> Result<bool, CacheError> {
+        self.check_alive()?;
+        if entry.is_expired(now_ms) {
+            return Ok(false);
+        }
+        let (data, compressed) = if entry.compressed == self.compression {
+            (entry.data.clone(), entry.compressed)
+        } else {
+            self.stored_form(Self::value_json(&entry).as_bytes())
+        };
+        if data.len() as u64 > self.store.max_memory() {
+            return Ok(false);
+        }
+        let mut copy = Entry::new(
+            entry.key,
+            data,
+            compressed,
+            entry.created_ms,
+            entry.ttl_ms,
+            entry.metadata,
+        );
+        copy.expires_ms = entry.expires_ms;
+        copy.last_access_ms = now_ms;
+        self.store_entry(copy, now_ms);
+        Ok(true)
+    }
+
+    /// Copies `key`'s live entry from `lower` into this cache, as [`Cache::adopt`] does;
+    /// returns whether it was copied.
+    pub fn promote_from(
+        &mut self,
+        lower: &Cache,
+        key: &(impl AsKey + ?Sized),
+        now_ms: u64,
+    ) -> Result<bool, CacheError> {
+        match lower.export(key, now_ms) {
+            Some(entry) => self.adopt(entry, now_ms),
+            None => Ok(false),
+        }
     }
 
     pub fn delete(&mut self, key: &(impl AsKey + ?Sized)) -> Result<bool, CacheError> {
@@ -372,6 +434,60 @@ mod tests {
             Err(CacheError::OutOfRange { .. })
         ));
         assert_eq!(c.len(), 1);
+    }
+
+    fn memory(max_memory: u64, default_ttl_ms: u64, compression: bool) -> Cache {
+        Cache::open(
+            CacheOptions {
+                max_memory,
+                default_ttl_ms,
+                compression,
+                ..CacheOptions::default()
+            },
+            0,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn regression_promotion_keeps_the_expiry_instead_of_the_upper_default_ttl() {
+        let mut l1 = memory(1 << 20, 300_000, false);
+        let mut l2 = memory(1 << 20, 3_600_000, true);
+        let value = format!("[{}]", vec!["\"step\""; 100].join(","));
+        l2.set("short", &value, Some(1500), Some(r#"{"m":1}"#), 1000)
+            .unwrap();
+        l2.set("forever", "1", Some(0), None, 1000).unwrap();
+        assert!(l1.promote_from(&l2, "short", 2000).unwrap());
+        assert!(l1.promote_from(&l2, "forever", 2000).unwrap());
+        let (up, down) = (
+            l1.inspect("short", 2000).unwrap(),
+            l2.inspect("short", 2000).unwrap(),
+        );
+        assert_eq!((up.created_ms, up.ttl_ms), (down.created_ms, down.ttl_ms));
+        assert_eq!(up.value_json, value);
+        assert_eq!(up.metadata_json.as_deref(), Some(r#"{"m":1}"#));
+        // Stored in l1's own form: l1 does not compress.
+        assert_eq!(up.size, value.len() as u64);
+        assert_eq!(
+            l1.get("short", 2499).unwrap().as_deref(),
+            Some(value.as_str())
+        );
+        assert_eq!(l1.get("short", 2500).unwrap(), None);
+        assert_eq!(l1.inspect("forever", u64::MAX - 1).unwrap().ttl_ms, 0);
+    }
+
+    #[test]
+    fn regression_an_entry_with_no_time_left_or_too_large_is_never_promoted() {
+        let mut l1 = memory(8, 300_000, false);
+        let mut l2 = memory(1 << 20, 0, false);
+        l2.set("short", "1", Some(100), None, 1000).unwrap();
+        l2.set("big", "\"0123456789\"", None, None, 1000).unwrap();
+        assert!(!l1.promote_from(&l2, "short", 1100).unwrap());
+        assert!(!l1.promote_from(&l2, "big", 1000).unwrap());
+        assert!(!l1.promote_from(&l2, "missing", 1000).unwrap());
+        assert!(l1.is_empty());
+        // Nothing was counted as a read in l2.
+        assert_eq!(l2.stats().hits + l2.stats().misses, 0);
     }
 
     #[test]
