@@ -555,3 +555,31 @@ test('regression: MultiLevelCache promotes an l2 entry with its remaining TTL, n
   t.false(m.l1.has('short'))
   t.is(await m.get('short'), undefined)
 })
+
+test('regression: an empty diskCacheDir is refused, naming it, and nothing is left running', (t) => {
+  // Cleanup timers are unref'd, so process.getActiveResourcesInfo() does not list them: count
+  // the intervals started and not cleared instead (the test is synchronous, nothing interleaves).
+  const live = new Set()
+  const { setInterval: start, clearInterval: stop } = globalThis
+  globalThis.setInterval = (...args) => {
+    const timer = start(...args)
+    live.add(timer)
+    return timer
+  }
+  globalThis.clearInterval = (timer) => {
+    live.delete(timer)
+    stop(timer)
+  }
+  try {
+    for (const persistToDisk of [true, false]) {
+      t.throws(() => new AdvancedCache({ persistToDisk, diskCacheDir: '' }), {
+        instanceOf: TypeError,
+        message: /diskCacheDir/,
+      })
+    }
+    t.throws(() => new MultiLevelCache({ l2: { diskCacheDir: '' } }), { instanceOf: TypeError, message: /diskCacheDir/ })
+  } finally {
+    Object.assign(globalThis, { setInterval: start, clearInterval: stop })
+  }
+  t.is(live.size, 0)
+})

@@ -13,7 +13,7 @@ export interface CacheConfig {
   cleanupInterval?: number
   /** Mirror entries on disk (crash-safe) and load them back on the next start. Default false. */
   persistToDisk?: boolean
-  /** Folder of the disk mirror. Default '.cache'. */
+  /** Folder of the disk mirror, not empty. Default '.cache'. */
   diskCacheDir?: string
   /** Store values zstd-compressed. Default false. */
   compressionEnabled?: boolean

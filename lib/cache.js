@@ -45,6 +45,13 @@ function serialize(name, value) {
   return json
 }
 
+/** A folder path: '' would silently mean the current folder. */
+function folderPath(name, value, fallback) {
+  const dir = v.string(name, value, fallback)
+  if (dir === '') throw v.typeError(name, 'a non-empty folder path', dir)
+  return dir
+}
+
 function resolveConfig(config) {
   const c = v.optionsObject('config', config)
   return {
@@ -56,7 +63,7 @@ function resolveConfig(config) {
       fallback: DEFAULTS.cleanupInterval,
     }),
     persistToDisk: v.boolean('persistToDisk', c.persistToDisk, DEFAULTS.persistToDisk),
-    diskCacheDir: v.string('diskCacheDir', c.diskCacheDir, DEFAULTS.diskCacheDir),
+    diskCacheDir: folderPath('diskCacheDir', c.diskCacheDir, DEFAULTS.diskCacheDir),
     compressionEnabled: v.boolean('compressionEnabled', c.compressionEnabled, DEFAULTS.compressionEnabled),
     evictionPolicy: v.oneOf('evictionPolicy', c.evictionPolicy, POLICIES, DEFAULTS.evictionPolicy),
   }
@@ -266,12 +273,18 @@ class MultiLevelCache extends EventEmitter {
     const c = v.optionsObject('config', config)
     this.#l1 = new AdvancedCache({ maxSize: 100, defaultTtl: 300000, ...v.optionsObject('l1', c.l1) })
     if (c.l2 !== undefined) {
-      this.#l2 = new AdvancedCache({
-        persistToDisk: true,
-        maxSize: 1000,
-        defaultTtl: 3600000,
-        ...v.optionsObject('l2', c.l2),
-      })
+      try {
+        this.#l2 = new AdvancedCache({
+          persistToDisk: true,
+          maxSize: 1000,
+          defaultTtl: 3600000,
+          ...v.optionsObject('l2', c.l2),
+        })
+      } catch (err) {
+        // No half-built cache: l1's timer and store go with the failed constructor.
+        this.#l1.destroy()
+        throw err
+      }
     }
     this.#l1.on('cache-hit', (event) => this.emit('l1-hit', event))
     this.#l2?.on('cache-hit', (event) => this.emit('l2-hit', event))
