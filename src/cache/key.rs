@@ -90,6 +90,10 @@ fn pieces(mut bytes: &[u8], mut each: impl FnMut(Piece<'_>)) -> Result<(), &'sta
 impl Key {
     /// The key of a JS string, given as its UTF-16 code units; never lossy.
     pub fn from_utf16(units: &[u16]) -> Self {
+        // Most keys are ASCII ('buildfix:result'): one byte per unit, no decoding.
+        if units.iter().all(|&u| u < 0x80) {
+            return Key(units.iter().map(|&u| u as u8).collect());
+        }
         let mut out = Vec::with_capacity(units.len());
         for unit in char::decode_utf16(units.iter().copied()) {
             match unit {
