@@ -158,6 +158,12 @@ export declare function cacheOpen(options: NativeCacheOptions): number
 
 export declare function cachePersistent(handle: number): boolean
 
+/**
+ * Copies `key`'s live entry from cache `from` into cache `to`, keeping its expiry (see
+ * `Cache::adopt`, which also says when it is not copied); returns whether it was copied.
+ */
+export declare function cachePromote(to: number, from: number, key: string): boolean
+
 /** `ttl` of `undefined` takes the default; 0 never expires. */
 export declare function cacheSet(handle: number, key: string, valueJson: string, ttl?: number | undefined | null, metadataJson?: string | undefined | null): void
 

@@ -853,6 +853,7 @@ module.exports.cacheHas = nativeBinding.cacheHas
 module.exports.cacheInspect = nativeBinding.cacheInspect
 module.exports.cacheOpen = nativeBinding.cacheOpen
 module.exports.cachePersistent = nativeBinding.cachePersistent
+module.exports.cachePromote = nativeBinding.cachePromote
 module.exports.cacheSet = nativeBinding.cacheSet
 module.exports.cacheStats = nativeBinding.cacheStats
 module.exports.cacheTakeLoadFailures = nativeBinding.cacheTakeLoadFailures

@@ -1,5 +1,6 @@
 import test from 'ava'
 import { spawn } from 'node:child_process'
+import { createRequire } from 'node:module'
 import { EventEmitter } from 'node:events'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -442,4 +443,143 @@ test('stress: caches dropped without destroy() are freed (no native leak)', asyn
   const { peak } = JSON.parse(out)
   t.log(`peak RSS ${(peak / 1e6).toFixed(0)} MB`)
   t.true(peak < 250e6, `peak RSS ${(peak / 1e6).toFixed(0)} MB`)
+})
+
+// Lone surrogates are valid JS strings; so is U+FFFD, which a lossy conversion turns them into.
+const SURROGATE_KEYS = ['\ud800', '\udc00', '\ufffd', 'a\ud800b', '\udc00\ud800', '😀']
+
+test('regression: keys made of lone surrogates are distinct keys in memory and on disk', async (t) => {
+  const dir = tempDir(t)
+  const a = new AdvancedCache({ persistToDisk: true, diskCacheDir: dir, cleanupInterval: 0 })
+  const setKeys = []
+  a.on('cache-set', (e) => setKeys.push(e.key))
+  for (const [i, k] of SURROGATE_KEYS.entries()) await a.set(k, i)
+  t.is(a.getStats().totalEntries, SURROGATE_KEYS.length)
+  for (const [i, k] of SURROGATE_KEYS.entries()) t.is(await a.get(k), i)
+  t.deepEqual(setKeys, SURROGATE_KEYS)
+  a.destroy()
+  t.is(fs.readdirSync(dir).filter((f) => f.endsWith('.entry')).length, SURROGATE_KEYS.length)
+
+  const b = cache(t, { persistToDisk: true, diskCacheDir: dir })
+  t.is(b.getStats().totalEntries, SURROGATE_KEYS.length)
+  for (const [i, k] of SURROGATE_KEYS.entries()) t.is(await b.get(k), i, `key ${JSON.stringify(k)}`)
+  t.true(await b.delete('\ud800'))
+  t.is(await b.get('\udc00'), 1)
+  t.is(await b.get('\ufffd'), 2)
+})
+
+test('regression: keys handed back by the native layer are the exact original strings', async (t) => {
+  const { binding } = createRequire(import.meta.url)('../lib/native.js')
+  // The eviction order is built from the native store's own copy of each key.
+  const handle = binding.cacheOpen({})
+  t.teardown(() => binding.cacheFree(handle))
+  for (const k of SURROGATE_KEYS) binding.cacheSet(handle, k, '1')
+  t.deepEqual(binding.cacheEvictionOrder(handle), SURROGATE_KEYS)
+
+  // So is the key of a failed disk write.
+  const dir = tempDir(t)
+  const c = cache(t, { persistToDisk: true, diskCacheDir: dir })
+  fs.rmSync(dir, { recursive: true })
+  fs.writeFileSync(dir, 'not a folder')
+  const errors = []
+  c.on('disk-save-error', (e) => errors.push(e.key))
+  for (const k of SURROGATE_KEYS) await c.set(k, 1)
+  t.deepEqual(errors, SURROGATE_KEYS)
+  fs.rmSync(dir)
+})
+
+test('regression: a MultiLevelCache value too large for l1 is stored in l2 only and get serves it', async (t) => {
+  const big = 'x'.repeat(1000)
+  const m = new MultiLevelCache({
+    l1: { maxMemory: 100, cleanupInterval: 0 },
+    l2: { diskCacheDir: tempDir(t), cleanupInterval: 0 },
+  })
+  t.teardown(() => m.destroy())
+  await m.set('big', big)
+  t.false(m.l1.has('big'))
+  t.true(m.l2.has('big'))
+  // Served from l2 every time, never promoted into a level that cannot hold it.
+  t.is(await m.get('big'), big)
+  t.is(await m.get('big'), big)
+  t.false(m.l1.has('big'))
+  // A key whose new value no longer fits l1 loses its older l1 copy: nothing stale is served.
+  await m.set('k', 1)
+  t.true(m.l1.has('k'))
+  await m.set('k', big)
+  t.false(m.l1.has('k'))
+  t.is(await m.get('k'), big)
+})
+
+test('MultiLevelCache: a value too large for every level rejects and changes nothing', async (t) => {
+  const m = new MultiLevelCache({
+    l1: { maxMemory: 100, cleanupInterval: 0 },
+    l2: { maxMemory: 100, diskCacheDir: tempDir(t), cleanupInterval: 0 },
+  })
+  t.teardown(() => m.destroy())
+  await m.set('k', 1)
+  await t.throwsAsync(m.set('k', 'x'.repeat(1000)), { instanceOf: RangeError, message: /maxMemory/ })
+  t.is(await m.l1.get('k'), 1)
+  t.is(await m.l2.get('k'), 1)
+  t.is(await m.get('k'), 1)
+})
+
+test('regression: MultiLevelCache promotes an l2 entry with its remaining TTL, never past it', async (t) => {
+  const m = new MultiLevelCache({ l1: { cleanupInterval: 0 }, l2: { persistToDisk: false, cleanupInterval: 0 } })
+  t.teardown(() => m.destroy())
+  const expiry = (e) => e.entry.timestamp + e.entry.ttl
+  const seen = {}
+  m.on('l1-hit', (e) => (seen.l1 = e))
+  m.on('l2-hit', (e) => (seen.l2 = e))
+
+  // The promoted copy expires exactly when the l2 entry does (not after l1's defaultTtl).
+  await m.set('long', 1, 60000)
+  await m.l1.delete('long')
+  t.is(await m.get('long'), 1)
+  t.true(m.l1.has('long'))
+  t.is(await m.get('long'), 1)
+  t.is(seen.l1.entry.ttl, 60000)
+  t.is(expiry(seen.l1), expiry(seen.l2))
+
+  // An entry that never expires stays so when promoted.
+  await m.set('forever', 2, 0)
+  await m.l1.delete('forever')
+  t.is(await m.get('forever'), 2)
+  t.is(await m.get('forever'), 2)
+  t.is(seen.l1.entry.ttl, 0)
+
+  // Once its TTL has passed, a promoted entry is gone from both levels.
+  await m.set('short', 3, 300)
+  await m.l1.delete('short')
+  await m.get('short')
+  while (m.l2.has('short')) await sleep(20)
+  t.false(m.l1.has('short'))
+  t.is(await m.get('short'), undefined)
+})
+
+test('regression: an empty diskCacheDir is refused, naming it, and nothing is left running', (t) => {
+  // Cleanup timers are unref'd, so process.getActiveResourcesInfo() does not list them: count
+  // the intervals started and not cleared instead (the test is synchronous, nothing interleaves).
+  const live = new Set()
+  const { setInterval: start, clearInterval: stop } = globalThis
+  globalThis.setInterval = (...args) => {
+    const timer = start(...args)
+    live.add(timer)
+    return timer
+  }
+  globalThis.clearInterval = (timer) => {
+    live.delete(timer)
+    stop(timer)
+  }
+  try {
+    for (const persistToDisk of [true, false]) {
+      t.throws(() => new AdvancedCache({ persistToDisk, diskCacheDir: '' }), {
+        instanceOf: TypeError,
+        message: /diskCacheDir/,
+      })
+    }
+    t.throws(() => new MultiLevelCache({ l2: { diskCacheDir: '' } }), { instanceOf: TypeError, message: /diskCacheDir/ })
+  } finally {
+    Object.assign(globalThis, { setInterval: start, clearInterval: stop })
+  }
+  t.is(live.size, 0)
 })

@@ -13,7 +13,7 @@ export interface CacheConfig {
   cleanupInterval?: number
   /** Mirror entries on disk (crash-safe) and load them back on the next start. Default false. */
   persistToDisk?: boolean
-  /** Folder of the disk mirror. Default '.cache'. */
+  /** Folder of the disk mirror, not empty. Default '.cache'. */
   diskCacheDir?: string
   /** Store values zstd-compressed. Default false. */
   compressionEnabled?: boolean
@@ -122,7 +122,12 @@ export declare class MultiLevelCache<T = any> extends EventEmitter {
   constructor(config?: MultiLevelCacheConfig)
   readonly l1: AdvancedCache<T>
   readonly l2: AdvancedCache<T> | undefined
+  /** l1, then l2; an l2 hit is copied into l1 with its l2 expiry (unless too large for l1). */
   get(key: string): Promise<T | undefined>
+  /**
+   * Stores the value in every level that can hold it (a level it is too large for drops its
+   * older copy); rejects with a RangeError, changing nothing, when no level can.
+   */
   set(key: string, value: T, ttl?: number): Promise<void>
   has(key: string): boolean
   delete(key: string): Promise<boolean>

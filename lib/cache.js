@@ -25,6 +25,10 @@ const DEFAULTS = {
   evictionPolicy: 'lru',
 }
 
+// Copies an entry from a lower level into an upper one, keeping its expiry (src/cache: adopt).
+// Set in AdvancedCache's static block, the one place that can reach a cache's handle.
+let promoteEntry
+
 function checkKey(key) {
   if (typeof key !== 'string') throw v.typeError('key', 'a string', key)
 }
@@ -41,6 +45,13 @@ function serialize(name, value) {
   return json
 }
 
+/** A folder path: '' would silently mean the current folder. */
+function folderPath(name, value, fallback) {
+  const dir = v.string(name, value, fallback)
+  if (dir === '') throw v.typeError(name, 'a non-empty folder path', dir)
+  return dir
+}
+
 function resolveConfig(config) {
   const c = v.optionsObject('config', config)
   return {
@@ -52,7 +63,7 @@ function resolveConfig(config) {
       fallback: DEFAULTS.cleanupInterval,
     }),
     persistToDisk: v.boolean('persistToDisk', c.persistToDisk, DEFAULTS.persistToDisk),
-    diskCacheDir: v.string('diskCacheDir', c.diskCacheDir, DEFAULTS.diskCacheDir),
+    diskCacheDir: folderPath('diskCacheDir', c.diskCacheDir, DEFAULTS.diskCacheDir),
     compressionEnabled: v.boolean('compressionEnabled', c.compressionEnabled, DEFAULTS.compressionEnabled),
     evictionPolicy: v.oneOf('evictionPolicy', c.evictionPolicy, POLICIES, DEFAULTS.evictionPolicy),
   }
@@ -79,6 +90,10 @@ class AdvancedCache extends EventEmitter {
   #pendingWrite = null
   // Read once: a native getter per call would cost a boundary crossing on the hot path.
   #persistent = false
+
+  static {
+    promoteEntry = (upper, lower, key) => call(() => binding.cachePromote(upper.#handle, lower.#handle, key))
+  }
 
   constructor(config = {}) {
     super()
@@ -258,12 +273,18 @@ class MultiLevelCache extends EventEmitter {
     const c = v.optionsObject('config', config)
     this.#l1 = new AdvancedCache({ maxSize: 100, defaultTtl: 300000, ...v.optionsObject('l1', c.l1) })
     if (c.l2 !== undefined) {
-      this.#l2 = new AdvancedCache({
-        persistToDisk: true,
-        maxSize: 1000,
-        defaultTtl: 3600000,
-        ...v.optionsObject('l2', c.l2),
-      })
+      try {
+        this.#l2 = new AdvancedCache({
+          persistToDisk: true,
+          maxSize: 1000,
+          defaultTtl: 3600000,
+          ...v.optionsObject('l2', c.l2),
+        })
+      } catch (err) {
+        // No half-built cache: l1's timer and store go with the failed constructor.
+        this.#l1.destroy()
+        throw err
+      }
     }
     this.#l1.on('cache-hit', (event) => this.emit('l1-hit', event))
     this.#l2?.on('cache-hit', (event) => this.emit('l2-hit', event))
@@ -281,16 +302,32 @@ class MultiLevelCache extends EventEmitter {
     return this.#l2
   }
 
+  /**
+   * l1, then l2. An l2 hit is copied into l1 with the expiry it has in l2 (never l1's default
+   * TTL, which could outlive it), unless it is too large for l1: then l2 keeps serving it.
+   */
   async get(key) {
     const hit = await this.#l1.get(key)
     if (hit !== undefined || !this.#l2) return hit
     const value = await this.#l2.get(key)
-    if (value !== undefined) await this.#l1.set(key, value)
+    if (value !== undefined) promoteEntry(this.#l1, this.#l2, key)
     return value
   }
 
+  /**
+   * Stores the value in every level that can hold it. A level whose `maxMemory` it exceeds
+   * drops its older copy of the key instead, so no stale value is served; a value no level can
+   * hold rejects with the RangeError and changes nothing.
+   */
   async set(key, value, ttl) {
-    await Promise.all([this.#l1.set(key, value, ttl), this.#l2?.set(key, value, ttl)])
+    const levels = this.#l2 ? [this.#l1, this.#l2] : [this.#l1]
+    const results = await Promise.allSettled(levels.map((level) => level.set(key, value, ttl)))
+    const failed = levels.filter((_, i) => results[i].status === 'rejected')
+    if (failed.length === 0) return
+    const errors = results.filter((r) => r.status === 'rejected').map((r) => r.reason)
+    // Bad arguments fail in every level alike; only a level's own size limit fails in some.
+    if (failed.length === levels.length || !errors.every((err) => err instanceof RangeError)) throw errors[0]
+    await Promise.all(failed.map((level) => level.delete(key)))
   }
 
   has(key) {

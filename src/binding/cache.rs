@@ -5,14 +5,14 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use napi::bindgen_prelude::{Env, Object};
+use napi::bindgen_prelude::{Env, Object, Utf16String};
 use napi_derive::napi;
 
 use super::error::Result;
 use super::handles::Handles;
 use crate::cache::{
     non_negative_integer, positive_integer, BarrierDone, Cache, CacheError, CacheOptions,
-    DiskFailure, EntryInfo, EvictionPolicy, StoreStats,
+    DiskFailure, EntryInfo, EvictionPolicy, Key, StoreStats,
 };
 
 pub fn now_ms() -> u64 {
@@ -121,7 +121,7 @@ impl From<StoreStats> for NativeCacheStats {
 
 #[napi(object)]
 pub struct NativeDiskFailure {
-    pub key: Option<String>,
+    pub key: Option<Utf16String>,
     pub path: String,
     pub error: String,
 }
@@ -129,11 +129,23 @@ pub struct NativeDiskFailure {
 impl From<DiskFailure> for NativeDiskFailure {
     fn from(f: DiskFailure) -> Self {
         Self {
-            key: f.key,
+            key: f.key.as_ref().map(js_key),
             path: f.path.display().to_string(),
             error: f.error,
         }
     }
+}
+
+/// The core's key of a JS string. Keys cross as UTF-16, not as `String`: the conversion to
+/// UTF-8 is lossy (every lone surrogate becomes U+FFFD), and distinct strings must stay
+/// distinct keys.
+fn core_key(js: &Utf16String) -> Key {
+    Key::from_utf16(js)
+}
+
+/// The exact JS string a key was made from.
+fn js_key(key: &Key) -> Utf16String {
+    key.to_utf16().into()
 }
 
 thread_local! {
@@ -161,17 +173,20 @@ pub fn cache_open(options: NativeCacheOptions) -> Result<u32> {
 
 /// The value as JSON text, or `null` on a miss.
 #[napi(catch_unwind)]
-pub fn cache_get(handle: u32, key: String) -> Result<Option<String>> {
+pub fn cache_get(handle: u32, key: Utf16String) -> Result<Option<String>> {
+    let key = core_key(&key);
     Ok(with_cache(handle, |c| c.get(&key, now_ms()))??)
 }
 
 #[napi(catch_unwind)]
-pub fn cache_inspect(handle: u32, key: String) -> Result<Option<NativeEntryInfo>> {
+pub fn cache_inspect(handle: u32, key: Utf16String) -> Result<Option<NativeEntryInfo>> {
+    let key = core_key(&key);
     with_cache(handle, |c| c.inspect(&key, now_ms()).map(Into::into))
 }
 
 #[napi(catch_unwind)]
-pub fn cache_has(handle: u32, key: String) -> bool {
+pub fn cache_has(handle: u32, key: Utf16String) -> bool {
+    let key = core_key(&key);
     with_cache(handle, |c| c.has(&key, now_ms())).unwrap_or(false)
 }
 
@@ -179,19 +194,33 @@ pub fn cache_has(handle: u32, key: String) -> bool {
 #[napi(catch_unwind)]
 pub fn cache_set(
     handle: u32,
-    key: String,
+    key: Utf16String,
     value_json: String,
     ttl: Option<f64>,
     metadata_json: Option<String>,
 ) -> Result<()> {
+    let key = core_key(&key);
     let ttl = ttl.map(|t| non_negative_integer("ttl", t)).transpose()?;
     Ok(with_cache(handle, |c| {
         c.set(&key, &value_json, ttl, metadata_json.as_deref(), now_ms())
     })??)
 }
 
+/// Copies `key`'s live entry from cache `from` into cache `to`, keeping its expiry (see
+/// `Cache::adopt`, which also says when it is not copied); returns whether it was copied.
 #[napi(catch_unwind)]
-pub fn cache_delete(handle: u32, key: String) -> Result<bool> {
+pub fn cache_promote(to: u32, from: u32, key: Utf16String) -> Result<bool> {
+    let key = core_key(&key);
+    let now = now_ms();
+    match with_cache(from, |c| c.export(&key, now))? {
+        Some(entry) => Ok(with_cache(to, |c| c.adopt(entry, now))??),
+        None => Ok(false),
+    }
+}
+
+#[napi(catch_unwind)]
+pub fn cache_delete(handle: u32, key: Utf16String) -> Result<bool> {
+    let key = core_key(&key);
     Ok(with_cache(handle, |c| c.delete(&key))??)
 }
 
@@ -266,8 +295,8 @@ pub fn cache_free(handle: u32) {
 
 /// Keys in eviction order, next victim first (diagnostics and tests).
 #[napi(catch_unwind)]
-pub fn cache_eviction_order(handle: u32) -> Result<Vec<String>> {
+pub fn cache_eviction_order(handle: u32) -> Result<Vec<Utf16String>> {
     with_cache(handle, |c| {
-        c.eviction_order().into_iter().map(str::to_owned).collect()
+        c.eviction_order().into_iter().map(js_key).collect()
     })
 }

@@ -21,6 +21,7 @@ use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
+use super::key::{AsKey, Key};
 use super::store::Entry;
 
 const MAGIC: &[u8; 4] = b"PBC\x01";
@@ -35,15 +36,15 @@ const STALE_TMP_AGE: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiskFailure {
     /// The key concerned, when there is one.
-    pub key: Option<String>,
+    pub key: Option<Key>,
     /// The file concerned.
     pub path: PathBuf,
     pub error: String,
 }
 
 /// File name of a key's entry: the key's hash, so any string is safe.
-pub fn file_name(key: &str) -> String {
-    let mut name = blake3::hash(key.as_bytes()).to_hex().to_string();
+pub fn file_name(key: &(impl AsKey + ?Sized)) -> String {
+    let mut name = blake3::hash(key.wtf8()).to_hex().to_string();
     name.push_str(ENTRY_SUFFIX);
     name
 }
@@ -89,7 +90,7 @@ pub fn decode(bytes: &[u8]) -> Result<Entry, String> {
     let key_len = r.u32()? as usize;
     let meta_len = r.u32()?;
     let data_len = r.u32()? as usize;
-    let key = std::str::from_utf8(r.take(key_len)?).map_err(|_| "key is not UTF-8")?;
+    let key = Key::from_wtf8(r.take(key_len)?).map_err(|e| format!("bad key ({e})"))?;
     let metadata = if meta_len == NO_METADATA {
         None
     } else {
@@ -101,14 +102,7 @@ pub fn decode(bytes: &[u8]) -> Result<Entry, String> {
     if !r.0.is_empty() {
         return Err("trailing bytes after the entry".into());
     }
-    let mut e = Entry::new(
-        key.into(),
-        data.into(),
-        compressed,
-        created_ms,
-        ttl_ms,
-        metadata,
-    );
+    let mut e = Entry::new(key, data.into(), compressed, created_ms, ttl_ms, metadata);
     e.expires_ms = expires_ms;
     Ok(e)
 }
@@ -198,8 +192,8 @@ pub fn load_dir(dir: &Path) -> (Vec<Entry>, Vec<DiskFailure>) {
 pub type BarrierDone = Box<dyn FnOnce(Vec<DiskFailure>) + Send>;
 
 enum Job {
-    Write { key: Box<str>, bytes: Vec<u8> },
-    Remove { key: Box<str> },
+    Write { key: Key, bytes: Vec<u8> },
+    Remove { key: Key },
     Clear,
     Barrier(BarrierDone),
 }
@@ -243,7 +237,7 @@ impl DiskWriter {
         });
     }
 
-    pub fn remove(&self, key: Box<str>) {
+    pub fn remove(&self, key: Key) {
         self.send(Job::Remove { key });
     }
 
@@ -277,7 +271,7 @@ fn run_job(dir: &Path, job: Job, failures: &mut Vec<DiskFailure>) {
             let path = dir.join(file_name(&key));
             if let Err(e) = write_atomically(dir, &path, &bytes) {
                 failures.push(DiskFailure {
-                    key: Some(key.into()),
+                    key: Some(key),
                     path,
                     error: e.to_string(),
                 });
@@ -289,7 +283,7 @@ fn run_job(dir: &Path, job: Job, failures: &mut Vec<DiskFailure>) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => failures.push(DiskFailure {
-                    key: Some(key.into()),
+                    key: Some(key),
                     path,
                     error: e.to_string(),
                 }),
@@ -370,6 +364,31 @@ mod tests {
     }
 
     #[test]
+    fn regression_keys_of_lone_surrogates_keep_their_own_file_and_round_trip() {
+        let keys: Vec<Key> = [&[0xD800][..], &[0xDC00], &[0xFFFD], &[0x61, 0xD800, 0x62]]
+            .iter()
+            .map(|u| Key::from_utf16(u))
+            .collect();
+        let names: std::collections::HashSet<String> = keys.iter().map(file_name).collect();
+        assert_eq!(names.len(), keys.len());
+        for key in keys {
+            let mut e = entry("");
+            e.key = key.clone();
+            assert_eq!(decode(&encode(&e)).unwrap().key, key);
+        }
+        // A well-formed key keeps its file name: the hash of its UTF-8, as before.
+        assert_eq!(
+            file_name(&Key::from_utf16(
+                &"buildfix:result".encode_utf16().collect::<Vec<_>>()
+            )),
+            format!(
+                "{}{ENTRY_SUFFIX}",
+                blake3::hash(b"buildfix:result").to_hex()
+            )
+        );
+    }
+
+    #[test]
     fn every_truncation_and_bit_flip_is_detected() {
         let bytes = encode(&entry("k"));
         for cut in 0..bytes.len() {
@@ -409,7 +428,7 @@ mod tests {
         fs::write(dir.path().join(file_name("c")), b"garbage").unwrap();
         let (entries, failures) = load_dir(dir.path());
         assert_eq!(entries.len(), 1);
-        assert_eq!(&*entries[0].key, "a");
+        assert_eq!(entries[0].key, Key::from("a"));
         assert_eq!(failures.len(), 1);
         assert!(failures[0].error.contains("checksum") || failures[0].error.contains("short"));
     }
@@ -429,7 +448,7 @@ mod tests {
         w.shutdown();
         let first = rx.recv().unwrap();
         assert_eq!(first.len(), 1);
-        assert_eq!(first[0].key.as_deref(), Some("a"));
+        assert_eq!(first[0].key, Some(Key::from("a")));
         assert!(rx.recv().unwrap().is_empty());
     }
 

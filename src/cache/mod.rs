@@ -3,12 +3,14 @@
 
 mod disk;
 mod error;
+mod key;
 mod list;
 mod options;
 mod store;
 
 pub use disk::{BarrierDone, DiskFailure};
 pub use error::CacheError;
+pub use key::{AsKey, Key};
 pub use options::{
     non_negative_integer, positive_integer, CacheOptions, EvictionPolicy, DEFAULT_MAX_MEMORY,
     DEFAULT_MAX_SIZE, DEFAULT_TTL_MS,
@@ -122,46 +124,42 @@ impl Cache {
     }
 
     /// Reads a value as JSON text; counts a hit or a miss. Never returns an expired entry.
-    pub fn get(&mut self, key: &str, now_ms: u64) -> Result<Option<String>, CacheError> {
+    pub fn get(
+        &mut self,
+        key: &(impl AsKey + ?Sized),
+        now_ms: u64,
+    ) -> Result<Option<String>, CacheError> {
         self.check_alive()?;
         let mut removed = Vec::new();
         let value = self
             .store
-            .get(key, now_ms, &mut removed)
+            .get(key.wtf8(), now_ms, &mut removed)
             .map(Self::value_json);
         self.forget(removed);
         Ok(value)
     }
 
     /// Describes an entry without counting a read.
-    pub fn inspect(&self, key: &str, now_ms: u64) -> Option<EntryInfo> {
-        self.store.peek(key, now_ms).map(Self::info)
+    pub fn inspect(&self, key: &(impl AsKey + ?Sized), now_ms: u64) -> Option<EntryInfo> {
+        self.store.peek(key.wtf8(), now_ms).map(Self::info)
     }
 
-    pub fn has(&self, key: &str, now_ms: u64) -> bool {
-        !self.destroyed && self.store.peek(key, now_ms).is_some()
+    pub fn has(&self, key: &(impl AsKey + ?Sized), now_ms: u64) -> bool {
+        !self.destroyed && self.store.peek(key.wtf8(), now_ms).is_some()
     }
 
     /// Stores `value_json` (JSON text) under `key`. `ttl_ms` of `None` takes the default; `0`
     /// never expires.
     pub fn set(
         &mut self,
-        key: &str,
+        key: &(impl AsKey + ?Sized),
         value_json: &str,
         ttl_ms: Option<u64>,
         metadata_json: Option<&str>,
         now_ms: u64,
     ) -> Result<(), CacheError> {
         self.check_alive()?;
-        let raw = value_json.as_bytes();
-        let (data, compressed): (Box<[u8]>, bool) = if self.compression {
-            match zstd::bulk::compress(raw, ZSTD_LEVEL) {
-                Ok(packed) if packed.len() < raw.len() => (packed.into(), true),
-                _ => (raw.into(), false),
-            }
-        } else {
-            (raw.into(), false)
-        };
+        let (data, compressed) = self.stored_form(value_json.as_bytes());
         if data.len() as u64 > self.store.max_memory() {
             return Err(CacheError::out_of_range(
                 "value",
@@ -170,25 +168,95 @@ impl Cache {
             ));
         }
         let entry = Entry::new(
-            key.into(),
+            Key::new(key),
             data,
             compressed,
             now_ms,
             ttl_ms.unwrap_or(self.default_ttl_ms),
             metadata_json.map(Into::into),
         );
+        self.store_entry(entry, now_ms);
+        Ok(())
+    }
+
+    /// The stored form of a value's JSON text: compressed when this cache compresses and that
+    /// is smaller.
+    fn stored_form(&self, raw: &[u8]) -> (Box<[u8]>, bool) {
+        if self.compression {
+            match zstd::bulk::compress(raw, ZSTD_LEVEL) {
+                Ok(packed) if packed.len() < raw.len() => return (packed.into(), true),
+                _ => {}
+            }
+        }
+        (raw.into(), false)
+    }
+
+    /// Stores an entry known to fit, on disk too, and lets go of what it pushed out.
+    fn store_entry(&mut self, entry: Entry, now_ms: u64) {
         if let Some(d) = &self.disk {
             d.write(&entry);
         }
         let mut removed = Vec::new();
         self.store.insert(entry, now_ms, &mut removed);
         self.forget(removed);
-        Ok(())
     }
 
-    pub fn delete(&mut self, key: &str) -> Result<bool, CacheError> {
+    /// A copy of `key`'s live entry, for [`Cache::adopt`] by another cache. Not a read: counts
+    /// nothing and changes no recency.
+    pub fn export(&self, key: &(impl AsKey + ?Sized), now_ms: u64) -> Option<Entry> {
+        self.store.peek(key.wtf8(), now_ms).cloned()
+    }
+
+    /// Stores an entry [`Cache::export`]ed by another cache: the one rule for filling a level
+    /// of a multi-level cache from the level below. The entry keeps its value, metadata,
+    /// creation time and expiry: it is never served here after it would have expired there
+    /// (this cache's `defaultTtl` does not apply). An entry that has expired, or that is larger
+    /// than this cache's `maxMemory`, is not stored (the level below keeps serving it); returns
+    /// whether it was stored.
+    pub fn adopt(&mut self, entry: Entry, now_ms: u64) -> Result<bool, CacheError> {
         self.check_alive()?;
-        let gone = self.store.remove(key);
+        if entry.is_expired(now_ms) {
+            return Ok(false);
+        }
+        let (data, compressed) = if entry.compressed == self.compression {
+            (entry.data.clone(), entry.compressed)
+        } else {
+            self.stored_form(Self::value_json(&entry).as_bytes())
+        };
+        if data.len() as u64 > self.store.max_memory() {
+            return Ok(false);
+        }
+        let mut copy = Entry::new(
+            entry.key,
+            data,
+            compressed,
+            entry.created_ms,
+            entry.ttl_ms,
+            entry.metadata,
+        );
+        copy.expires_ms = entry.expires_ms;
+        copy.last_access_ms = now_ms;
+        self.store_entry(copy, now_ms);
+        Ok(true)
+    }
+
+    /// Copies `key`'s live entry from `lower` into this cache, as [`Cache::adopt`] does;
+    /// returns whether it was copied.
+    pub fn promote_from(
+        &mut self,
+        lower: &Cache,
+        key: &(impl AsKey + ?Sized),
+        now_ms: u64,
+    ) -> Result<bool, CacheError> {
+        match lower.export(key, now_ms) {
+            Some(entry) => self.adopt(entry, now_ms),
+            None => Ok(false),
+        }
+    }
+
+    pub fn delete(&mut self, key: &(impl AsKey + ?Sized)) -> Result<bool, CacheError> {
+        self.check_alive()?;
+        let gone = self.store.remove(key.wtf8());
         if let (Some(e), Some(d)) = (&gone, &self.disk) {
             d.remove(e.key.clone());
         }
@@ -246,7 +314,7 @@ impl Cache {
     }
 
     /// Keys in eviction order, next victim first.
-    pub fn eviction_order(&self) -> Vec<&str> {
+    pub fn eviction_order(&self) -> Vec<&Key> {
         self.store.eviction_order()
     }
 
@@ -312,6 +380,32 @@ mod tests {
     }
 
     #[test]
+    fn regression_lone_surrogate_keys_are_distinct_in_memory_and_after_reopen() {
+        let units: [&[u16]; 5] = [
+            &[0xD800],
+            &[0xDC00],
+            &[0xFFFD],
+            &[0x61, 0xD800, 0x62],
+            &[0xD83D, 0xDE00],
+        ];
+        let keys: Vec<Key> = units.iter().map(|u| Key::from_utf16(u)).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = persistent(dir.path(), false);
+        for (i, k) in keys.iter().enumerate() {
+            a.set(k, &i.to_string(), None, None, 1000).unwrap();
+        }
+        assert_eq!(a.len(), keys.len());
+        a.destroy();
+        let mut b = persistent(dir.path(), false);
+        assert_eq!(b.take_load_failures(), vec![]);
+        assert_eq!(b.len(), keys.len());
+        for (i, (k, u)) in keys.iter().zip(units).enumerate() {
+            assert_eq!(b.get(k, 1000).unwrap(), Some(i.to_string()));
+            assert!(b.eviction_order().iter().any(|e| e.to_utf16() == u));
+        }
+    }
+
+    #[test]
     fn compression_really_shrinks_and_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = persistent(dir.path(), true);
@@ -340,6 +434,60 @@ mod tests {
             Err(CacheError::OutOfRange { .. })
         ));
         assert_eq!(c.len(), 1);
+    }
+
+    fn memory(max_memory: u64, default_ttl_ms: u64, compression: bool) -> Cache {
+        Cache::open(
+            CacheOptions {
+                max_memory,
+                default_ttl_ms,
+                compression,
+                ..CacheOptions::default()
+            },
+            0,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn regression_promotion_keeps_the_expiry_instead_of_the_upper_default_ttl() {
+        let mut l1 = memory(1 << 20, 300_000, false);
+        let mut l2 = memory(1 << 20, 3_600_000, true);
+        let value = format!("[{}]", vec!["\"step\""; 100].join(","));
+        l2.set("short", &value, Some(1500), Some(r#"{"m":1}"#), 1000)
+            .unwrap();
+        l2.set("forever", "1", Some(0), None, 1000).unwrap();
+        assert!(l1.promote_from(&l2, "short", 2000).unwrap());
+        assert!(l1.promote_from(&l2, "forever", 2000).unwrap());
+        let (up, down) = (
+            l1.inspect("short", 2000).unwrap(),
+            l2.inspect("short", 2000).unwrap(),
+        );
+        assert_eq!((up.created_ms, up.ttl_ms), (down.created_ms, down.ttl_ms));
+        assert_eq!(up.value_json, value);
+        assert_eq!(up.metadata_json.as_deref(), Some(r#"{"m":1}"#));
+        // Stored in l1's own form: l1 does not compress.
+        assert_eq!(up.size, value.len() as u64);
+        assert_eq!(
+            l1.get("short", 2499).unwrap().as_deref(),
+            Some(value.as_str())
+        );
+        assert_eq!(l1.get("short", 2500).unwrap(), None);
+        assert_eq!(l1.inspect("forever", u64::MAX - 1).unwrap().ttl_ms, 0);
+    }
+
+    #[test]
+    fn regression_an_entry_with_no_time_left_or_too_large_is_never_promoted() {
+        let mut l1 = memory(8, 300_000, false);
+        let mut l2 = memory(1 << 20, 0, false);
+        l2.set("short", "1", Some(100), None, 1000).unwrap();
+        l2.set("big", "\"0123456789\"", None, None, 1000).unwrap();
+        assert!(!l1.promote_from(&l2, "short", 1100).unwrap());
+        assert!(!l1.promote_from(&l2, "big", 1000).unwrap());
+        assert!(!l1.promote_from(&l2, "missing", 1000).unwrap());
+        assert!(l1.is_empty());
+        // Nothing was counted as a read in l2.
+        assert_eq!(l2.stats().hits + l2.stats().misses, 0);
     }
 
     #[test]

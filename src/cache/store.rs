@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use hashbrown::HashTable;
 
+use super::key::Key;
 use super::list::{Links, List};
 use super::options::{CacheOptions, EvictionPolicy};
 
@@ -16,7 +17,7 @@ pub const NEVER: u64 = u64::MAX;
 /// One stored entry. `data` is the stored form of the value (JSON text, compressed or not).
 #[derive(Debug, Clone)]
 pub struct Entry {
-    pub key: Box<str>,
+    pub key: Key,
     pub data: Box<[u8]>,
     pub compressed: bool,
     pub created_ms: u64,
@@ -33,7 +34,7 @@ pub struct Entry {
 
 impl Entry {
     pub fn new(
-        key: Box<str>,
+        key: Key,
         data: Box<[u8]>,
         compressed: bool,
         created_ms: u64,
@@ -179,10 +180,10 @@ impl Store {
             .expect("index points at a live slot")
     }
 
-    fn find(&self, key: &str) -> Option<Slot> {
+    fn find(&self, key: &[u8]) -> Option<Slot> {
         let hash = self.hasher.hash_one(key);
         self.index
-            .find(hash, |&s| &*self.entry(s).key == key)
+            .find(hash, |&s| self.entry(s).key.as_bytes() == key)
             .copied()
     }
 
@@ -224,7 +225,7 @@ impl Store {
     /// removed on the spot and reported through `removed`).
     pub fn get(
         &mut self,
-        key: &str,
+        key: &[u8],
         now_ms: u64,
         removed: &mut Vec<(Entry, Removal)>,
     ) -> Option<&Entry> {
@@ -258,7 +259,7 @@ impl Store {
     }
 
     /// Looks at an entry without counting it as a read.
-    pub fn peek(&self, key: &str, now_ms: u64) -> Option<&Entry> {
+    pub fn peek(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
         let e = self.entry(self.find(key)?);
         (!e.is_expired(now_ms)).then_some(e)
     }
@@ -271,7 +272,9 @@ impl Store {
         now_ms: u64,
         removed: &mut Vec<(Entry, Removal)>,
     ) -> Option<Entry> {
-        let replaced = self.find(&entry.key).map(|slot| self.detach(slot));
+        let replaced = self
+            .find(entry.key.as_bytes())
+            .map(|slot| self.detach(slot));
         let size = entry.size();
         if self.index.len() >= self.max_size || self.total_size + size > self.max_memory {
             self.purge_expired(now_ms, removed);
@@ -294,7 +297,7 @@ impl Store {
                 (self.slots.len() - 1) as Slot
             }
         };
-        let hash = self.hasher.hash_one(&*entry.key);
+        let hash = self.hasher.hash_one(entry.key.as_bytes());
         if entry.expires_ms != NEVER {
             self.expiry.insert((entry.expires_ms, slot));
         }
@@ -304,12 +307,18 @@ impl Store {
         self.insertion.push_back(&mut self.insertion_links, slot);
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.index.insert_unique(hash, slot, |&s| {
-            hasher.hash_one(&*slots[s as usize].as_ref().expect("live slot").key)
+            hasher.hash_one(
+                slots[s as usize]
+                    .as_ref()
+                    .expect("live slot")
+                    .key
+                    .as_bytes(),
+            )
         });
         replaced
     }
 
-    pub fn remove(&mut self, key: &str) -> Option<Entry> {
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let slot = self.find(key)?;
         Some(self.detach(slot))
     }
@@ -352,7 +361,7 @@ impl Store {
         if e.expires_ms != NEVER {
             self.expiry.remove(&(e.expires_ms, slot));
         }
-        let hash = self.hasher.hash_one(&*e.key);
+        let hash = self.hasher.hash_one(e.key.as_bytes());
         if let Ok(found) = self.index.find_entry(hash, |&s| s == slot) {
             found.remove();
         }
@@ -381,12 +390,12 @@ impl Store {
     }
 
     /// Keys in eviction order, next victim first. For tests and diagnostics.
-    pub fn eviction_order(&self) -> Vec<&str> {
+    pub fn eviction_order(&self) -> Vec<&Key> {
         let slots: Vec<Slot> = match &self.order {
             Order::Recency(list) => list.iter(&self.recency_links).collect(),
             Order::Sorted(set) => set.iter().map(|&(_, _, slot)| slot).collect(),
         };
-        slots.into_iter().map(|s| &*self.entry(s).key).collect()
+        slots.into_iter().map(|s| &self.entry(s).key).collect()
     }
 }
 
@@ -421,11 +430,14 @@ mod tests {
             now,
             &mut removed,
         );
-        removed.into_iter().map(|(e, _)| e.key.into()).collect()
+        removed
+            .into_iter()
+            .map(|(e, _)| e.key.to_string())
+            .collect()
     }
 
     fn read(s: &mut Store, key: &str, now: u64) -> bool {
-        s.get(key, now, &mut Vec::new()).is_some()
+        s.get(key.as_bytes(), now, &mut Vec::new()).is_some()
     }
 
     #[test]
@@ -524,7 +536,7 @@ mod tests {
         put(&mut s, "c", 1, 0, 0);
         let mut removed = Vec::new();
         assert_eq!(s.purge_expired(10, &mut removed), 1);
-        assert_eq!(&*removed[0].0.key, "a");
+        assert_eq!(removed[0].0.key, Key::from("a"));
         assert_eq!(s.len(), 2);
     }
 

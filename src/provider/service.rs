@@ -433,9 +433,11 @@ impl Service {
         let text = match c.l1.get(key, now).ok().flatten() {
             Some(t) => Some(t),
             None => {
-                let found = c.l2.as_mut().and_then(|l2| l2.get(key, now).ok().flatten());
-                if let Some(t) = &found {
-                    let _ = c.l1.set(key, t, None, None, now);
+                let l2 = c.l2.as_mut()?;
+                let found = l2.get(key, now).ok().flatten();
+                if found.is_some() {
+                    // Keeps the entry's expiry: l1's default TTL would outlive it.
+                    let _ = c.l1.promote_from(l2, key, now);
                 }
                 found
             }
