@@ -621,3 +621,65 @@ test('regression: caches dropped without destroy() do not leak writer threads or
   t.true(peak < 20, `${peak} threads while 200 caches were live`)
   t.true(threads < 20, `${threads} threads after 200 dropped caches`)
 })
+
+test('persistent cache: ready, AdvancedCache.open, and calls made before the load', async (t) => {
+  const dir = tempDir(t)
+  const a = await AdvancedCache.open({ persistToDisk: true, diskCacheDir: dir, cleanupInterval: 0 })
+  t.true(a instanceof AdvancedCache)
+  await a.set('disk', 'old')
+  await a.set('kept', 1)
+  a.destroy()
+  const b = cache(t, { persistToDisk: true, diskCacheDir: dir })
+  // Made before the folder is read: they wait for it and run in order, so the set wins over
+  // the value on disk and the get sees the set.
+  const set = b.set('disk', 'new')
+  const got = b.get('disk')
+  const kept = b.get('kept')
+  await b.ready
+  await set
+  t.is(await got, 'new')
+  t.is(await kept, 1)
+  t.true(b.has('kept'))
+  t.is(b.getStats().totalEntries, 2)
+  // A memory-only cache is ready at once.
+  const m = cache(t)
+  t.is(await m.ready, undefined)
+  const loaded = await AdvancedCache.open({ persistToDisk: true, diskCacheDir: dir, cleanupInterval: 0 })
+  t.teardown(() => loaded.destroy())
+  t.is(loaded.getStats().totalEntries, 2)
+  await t.throwsAsync(AdvancedCache.open({ maxSize: -1 }), { instanceOf: RangeError, message: /maxSize/ })
+})
+
+test('persistent cache: destroy() leaves queued writes to land, and a new cache on the folder sees them', async (t) => {
+  const dir = tempDir(t)
+  const a = new AdvancedCache({ persistToDisk: true, diskCacheDir: dir, cleanupInterval: 0 })
+  await a.ready
+  const pending = []
+  for (let i = 0; i < 300; i++) pending.push(a.set(`k${i}`, 'x'.repeat(1000)))
+  // Once loaded, each set reaches the native side before it returns. destroy() returns at once
+  // (it used to join the writer thread); the queued writes still land.
+  a.destroy()
+  const b = await AdvancedCache.open({ persistToDisk: true, diskCacheDir: dir, cleanupInterval: 0, maxSize: 1000 })
+  t.teardown(() => b.destroy())
+  t.is(b.getStats().totalEntries, 300)
+  await Promise.all(pending)
+})
+
+test('persistent cache: a script that ends with destroy() still has its writes on disk', async (t) => {
+  // destroy() no longer waits for the writes; the process must, before it exits on its own.
+  const dir = tempDir(t)
+  const code = `
+    const { AdvancedCache } = require('@promethean/benchmark')
+    AdvancedCache.open({ persistToDisk: true, diskCacheDir: process.argv[1], maxSize: 10000 }).then((c) => {
+      for (let i = 0; i < 3000; i++) c.set('k' + i, 'x'.repeat(2000))
+      c.destroy()
+    })
+  `
+  const proc = spawn(process.execPath, ['-e', code, dir], { stdio: ['ignore', 'ignore', 'inherit'], cwd: path.join(here, '..') })
+  const killer = setTimeout(() => proc.kill('SIGKILL'), 60000)
+  const [exitCode, signal] = await new Promise((resolve) => proc.once('exit', (c, s) => resolve([c, s])))
+  clearTimeout(killer)
+  t.is(signal, null)
+  t.is(exitCode, 0)
+  t.is(fs.readdirSync(dir).filter((f) => f.endsWith('.entry')).length, 3000)
+})

@@ -135,6 +135,8 @@ class AdvancedCache extends EventEmitter {
     if (c.cleanupInterval > 0) this.#owned.timer = AdvancedCache.#startCleanup(this, c.cleanupInterval)
     if (this.#persistent) {
       this.#loading = binding.cacheLoad(this.#handle).then((failures) => {
+        // Nobody waits: later calls need not either (waiters clear it in #afterLoad).
+        if (this.#waiting === 0) this.#loading = null
         for (const f of failures) {
           try {
             this.emit('disk-load-error', { path: f.path, error: new Error(f.error) })
@@ -283,11 +285,15 @@ class AdvancedCache extends EventEmitter {
   /**
    * Stops the cleanup timer and frees every entry, without waiting for anything. The disk
    * writes already queued still land, in the background, before a later cache of this process
-   * reads the same folder; `await flush()` first to know they are on disk.
+   * reads the same folder and before the process exits on its own (not on `process.exit()`);
+   * `await flush()` first to know they are on disk.
    */
   destroy() {
     clearInterval(this.#owned.timer)
     this.#owned.timer = null
+    // A pending barrier keeps the process from exiting on its own before the writes land (a
+    // script that ends with destroy() loses nothing); nothing waits for it here.
+    if (this.#persistent) binding.cacheWhenWritten(this.#handle)
     binding.cacheDestroy(this.#handle)
   }
 
