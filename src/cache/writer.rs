@@ -32,6 +32,9 @@ const WRITERS: usize = 2;
 const IDLE_EXIT: Duration = Duration::from_secs(10);
 /// Jobs a thread runs from one lane before letting the other lanes go first.
 const BATCH: usize = 64;
+/// Failures kept between two barriers of a writer; an owner that never asks (or a disk that
+/// fails every write) must not make the list grow without bound.
+const MAX_FAILURES: usize = 1000;
 
 /// Called once with the failures since the previous barrier.
 pub type BarrierDone = Box<dyn FnOnce(Vec<DiskFailure>) + Send>;
@@ -205,23 +208,19 @@ fn run(lane: &Lane, limit: usize) -> bool {
     }
 }
 
+/// Keeps `found` for the writer's next barrier, up to `MAX_FAILURES`.
+fn report(failures: &Failures, found: impl IntoIterator<Item = DiskFailure>) {
+    let mut kept = lock(failures);
+    let room = MAX_FAILURES.saturating_sub(kept.len());
+    kept.extend(found.into_iter().take(room));
+}
+
 fn run_job(dir: &Path, job: Job) {
     let Job { failures, op } = job;
     match op {
-        Op::Write { key, bytes } => {
-            if let Err(f) = disk::write_entry(dir, &key, &bytes) {
-                lock(&failures).push(f);
-            }
-        }
-        Op::Remove { key } => {
-            if let Err(f) = disk::remove_entry(dir, &key) {
-                lock(&failures).push(f);
-            }
-        }
-        Op::Clear => {
-            let mut clear = disk::clear_dir(dir);
-            lock(&failures).append(&mut clear);
-        }
+        Op::Write { key, bytes } => report(&failures, disk::write_entry(dir, &key, &bytes).err()),
+        Op::Remove { key } => report(&failures, disk::remove_entry(dir, &key).err()),
+        Op::Clear => report(&failures, disk::clear_dir(dir)),
         Op::Barrier(done) => {
             let since = std::mem::take(&mut *lock(&failures));
             done(since);
