@@ -131,8 +131,8 @@ export declare function cacheClear(handle: number): void
 export declare function cacheDelete(handle: number, key: string): boolean
 
 /**
- * Frees every entry and waits for the disk writer to finish what was queued. The handle stays
- * valid (every later call says the cache was destroyed) until `cacheFree`.
+ * Frees every entry; queued disk writes still land, without anyone waiting for them. The
+ * handle stays valid (every later call says the cache was destroyed) until `cacheFree`.
  */
 export declare function cacheDestroy(handle: number): void
 
@@ -150,9 +150,21 @@ export declare function cacheHas(handle: number, key: string): boolean
 export declare function cacheInspect(handle: number, key: string): NativeEntryInfo | null
 
 /**
- * A new cache (loading its disk folder, if it has one); returns its handle. The JS layer
- * (`lib/cache.js`) wraps it in the public `AdvancedCache` EventEmitter; every call here is
- * synchronous and cheap except `cacheWhenWritten`, whose promise settles from the disk writer.
+ * Reads the cache's disk folder on a disk writer and takes in its valid entries on the JS
+ * thread; resolves with the files that could not be used (at once, with none, for a
+ * memory-only or freed cache). Never rejects: a folder that cannot be read is one of the
+ * failures.
+ *
+ * The handle cannot be reused before this settles: the pending promise keeps the JS owner
+ * alive, and only the owner's collection frees the handle.
+ */
+export declare function cacheLoad(handle: number): Promise<NativeDiskFailure[]>
+
+/**
+ * A new, empty cache; returns its handle. A persistent one checks (and makes) its folder here,
+ * a few system calls, and reads it only in `cacheLoad`. The JS layer (`lib/cache.js`) wraps
+ * the handle in the public `AdvancedCache` EventEmitter; every call here is synchronous and
+ * cheap except `cacheLoad` and `cacheWhenWritten`, whose promises settle from the disk writer.
  */
 export declare function cacheOpen(options: NativeCacheOptions): number
 
@@ -168,8 +180,6 @@ export declare function cachePromote(to: number, from: number, key: string): boo
 export declare function cacheSet(handle: number, key: string, valueJson: string, ttl?: number | undefined | null, metadataJson?: string | undefined | null): void
 
 export declare function cacheStats(handle: number): NativeCacheStats
-
-export declare function cacheTakeLoadFailures(handle: number): Array<NativeDiskFailure>
 
 /**
  * Resolves once every disk write asked for so far is done, with the failures since the last
@@ -277,6 +287,8 @@ export interface NativeCpu {
 }
 
 export interface NativeDiskFailure {
+  /** What failed: 'write', 'remove', 'clear' or 'load'. */
+  op: string
   key?: string
   path: string
   error: string

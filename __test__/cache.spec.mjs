@@ -1,5 +1,5 @@
 import test from 'ava'
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { EventEmitter } from 'node:events'
 import fs from 'node:fs'
@@ -338,7 +338,7 @@ test('crash safety: SIGKILL during a write storm never leaves a damaged visible 
   const loadErrors = []
   const c = new AdvancedCache({ persistToDisk: true, diskCacheDir: dir, cleanupInterval: 0, maxSize: 100000 })
   c.on('disk-load-error', (e) => loadErrors.push(e))
-  await new Promise((resolve) => setImmediate(resolve))
+  await c.ready
   const entries = fs.readdirSync(dir).filter((f) => f.endsWith('.entry'))
   t.true(entries.length > 0)
   t.is(c.getStats().totalEntries, entries.length)
@@ -461,6 +461,7 @@ test('regression: keys made of lone surrogates are distinct keys in memory and o
   t.is(fs.readdirSync(dir).filter((f) => f.endsWith('.entry')).length, SURROGATE_KEYS.length)
 
   const b = cache(t, { persistToDisk: true, diskCacheDir: dir })
+  await b.ready
   t.is(b.getStats().totalEntries, SURROGATE_KEYS.length)
   for (const [i, k] of SURROGATE_KEYS.entries()) t.is(await b.get(k), i, `key ${JSON.stringify(k)}`)
   t.true(await b.delete('\ud800'))
@@ -582,4 +583,244 @@ test('regression: an empty diskCacheDir is refused, naming it, and nothing is le
     Object.assign(globalThis, { setInterval: start, clearInterval: stop })
   }
   t.is(live.size, 0)
+})
+
+test('regression: clear() that cannot empty the folder rejects and emits disk-save-error', async (t) => {
+  const dir = tempDir(t)
+  const c = cache(t, { persistToDisk: true, diskCacheDir: dir })
+  await c.set('a', 1)
+  await c.set('b', 2)
+  const [first] = fs.readdirSync(dir).filter((f) => f.endsWith('.entry'))
+  // A non-empty folder where an entry file was: unlink fails with EISDIR, for root too (a
+  // read-only folder would not stop root, and a read-only mount needs privileges tests lack).
+  const blocked = path.join(dir, first)
+  fs.rmSync(blocked)
+  fs.mkdirSync(blocked)
+  fs.writeFileSync(path.join(blocked, 'inside'), '')
+  const errors = []
+  c.on('disk-save-error', (e) => errors.push(e))
+  const err = await t.throwsAsync(c.clear())
+  t.regex(err.message, /clear/)
+  t.is(errors.length, 1)
+  t.is(errors[0].path, blocked)
+  t.true(errors[0].error instanceof Error)
+  // The other entry file did go.
+  t.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.entry')), [first])
+  fs.rmSync(blocked, { recursive: true })
+
+  // The folder itself replaced by a file: it cannot even be listed.
+  await c.set('c', 3)
+  fs.rmSync(dir, { recursive: true })
+  fs.writeFileSync(dir, 'not a folder')
+  errors.length = 0
+  await t.throwsAsync(c.clear(), { message: /clear/ })
+  t.is(errors.length, 1)
+  t.is(errors[0].path, dir)
+  fs.rmSync(dir)
+})
+
+/** Runs the hostile-folder helper on `dir`; resolves with its report, or fails if it hangs or dies. */
+async function openInChild(t, dir) {
+  const child = path.join(here, 'helpers', 'cache-hostile-folder.mjs')
+  // Address space capped at 3 GB: an unbounded read dies here instead of eating the machine.
+  const proc = spawn('/bin/sh', ['-c', 'ulimit -v 3000000 && exec "$0" "$@"', process.execPath, child, dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  let err = ''
+  proc.stdout.on('data', (d) => (out += d))
+  proc.stderr.on('data', (d) => (err += d))
+  const killer = setTimeout(() => proc.kill('SIGKILL'), 30000)
+  const [code, signal] = await new Promise((resolve) => proc.once('exit', (c, s) => resolve([c, s])))
+  clearTimeout(killer)
+  t.is(signal, null, `the child was killed (${signal}): it hung; output ${JSON.stringify(out)}`)
+  t.is(code, 0, `the child failed: ${err}`)
+  const lines = out.trim().split('\n')
+  t.is(lines[0], 'constructed')
+  return JSON.parse(lines[1])
+}
+
+async function folderWithVictim(t) {
+  const dir = tempDir(t)
+  const a = new AdvancedCache({ persistToDisk: true, diskCacheDir: dir, cleanupInterval: 0 })
+  await a.set('good', 1)
+  const before = new Set(fs.readdirSync(dir))
+  await a.set('victim', 2)
+  a.destroy()
+  const victim = path.join(dir, fs.readdirSync(dir).find((f) => !before.has(f)))
+  fs.rmSync(victim)
+  return { dir, victim }
+}
+
+test('regression: a FIFO named like an entry file does not hang the constructor', async (t) => {
+  const { dir, victim } = await folderWithVictim(t)
+  execFileSync('mkfifo', [victim])
+  const report = await openInChild(t, dir)
+  t.is(report.good, 1)
+  t.is(report.entries, 1)
+  t.deepEqual(
+    report.loadErrors.map((e) => e.path),
+    [victim],
+  )
+  t.regex(report.loadErrors[0].message, /regular file/)
+})
+
+test('regression: a symlink to /dev/zero named like an entry file is skipped, not read', async (t) => {
+  const { dir, victim } = await folderWithVictim(t)
+  fs.symlinkSync('/dev/zero', victim)
+  const report = await openInChild(t, dir)
+  t.is(report.good, 1)
+  t.is(report.entries, 1)
+  t.deepEqual(
+    report.loadErrors.map((e) => e.path),
+    [victim],
+  )
+})
+
+test('regression: a symlink to a valid entry elsewhere is not followed', async (t) => {
+  const { dir, victim } = await folderWithVictim(t)
+  // A real entry file for 'victim', kept outside the folder and linked in.
+  const other = tempDir(t)
+  const b = new AdvancedCache({ persistToDisk: true, diskCacheDir: other, cleanupInterval: 0 })
+  await b.set('victim', 3)
+  b.destroy()
+  fs.symlinkSync(path.join(other, path.basename(victim)), victim)
+  const report = await openInChild(t, dir)
+  t.is(report.entries, 1)
+  t.deepEqual(
+    report.loadErrors.map((e) => e.path),
+    [victim],
+  )
+})
+
+test('regression: an entry file whose header disagrees with its size is damaged, not trusted', async (t) => {
+  const { dir, victim } = await folderWithVictim(t)
+  const other = tempDir(t)
+  const b = new AdvancedCache({ persistToDisk: true, diskCacheDir: other, cleanupInterval: 0 })
+  await b.set('victim', 'x'.repeat(100))
+  b.destroy()
+  // A real entry with 1 MB of zeros appended: the header says how long it is.
+  const bytes = fs.readFileSync(path.join(other, path.basename(victim)))
+  fs.writeFileSync(victim, Buffer.concat([bytes, Buffer.alloc(1 << 20)]))
+  const report = await openInChild(t, dir)
+  t.is(report.entries, 1)
+  t.deepEqual(
+    report.loadErrors.map((e) => e.path),
+    [victim],
+  )
+  t.regex(report.loadErrors[0].message, /header/)
+})
+
+test('regression: caches dropped without destroy() do not leak writer threads or timers', async (t) => {
+  // 200 persistent caches with the default cleanup interval, dropped: every one must be
+  // collected (a timer holding its cache would prevent that), and the threads that write for
+  // them are a shared few, not one per cache.
+  const code = `
+    const fs = require('node:fs')
+    const { AdvancedCache } = require('@promethean/benchmark')
+    const threads = () => fs.readdirSync('/proc/self/task').length
+    const collected = new FinalizationRegistry(() => finalized++)
+    let finalized = 0
+    async function make(dir) {
+      const readies = []
+      for (let i = 0; i < 200; i++) {
+        const c = new AdvancedCache({ persistToDisk: true, diskCacheDir: dir })
+        collected.register(c, i)
+        readies.push(c.ready)
+        c.set('k' + i, i)
+      }
+      const peak = threads()
+      await Promise.all(readies)
+      return peak
+    }
+    ;(async () => {
+      const peak = await make(process.argv[1])
+      // Wait for the collections to be observed (an event), with a cap so a leak still ends.
+      for (let i = 0; i < 200 && finalized < 200; i++) {
+        global.gc()
+        await new Promise((r) => setTimeout(r, 10))
+      }
+      await new Promise((r) => setImmediate(r))
+      process.stdout.write(JSON.stringify({ peak, finalized, threads: threads() }))
+    })()
+  `
+  const dir = tempDir(t)
+  const proc = spawn(process.execPath, ['--expose-gc', '-e', code, dir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    cwd: path.join(here, '..'),
+  })
+  let out = ''
+  proc.stdout.on('data', (d) => (out += d))
+  const killer = setTimeout(() => proc.kill('SIGKILL'), 60000)
+  const [exitCode, signal] = await new Promise((resolve) => proc.once('exit', (c, s) => resolve([c, s])))
+  clearTimeout(killer)
+  t.is(signal, null, `the child had to be killed: something kept it alive; output ${out}`)
+  t.is(exitCode, 0)
+  const { peak, finalized, threads } = JSON.parse(out)
+  t.log(`peak ${peak} threads, ${threads} after gc, ${finalized}/200 caches collected`)
+  t.is(finalized, 200)
+  t.true(peak < 20, `${peak} threads while 200 caches were live`)
+  t.true(threads < 20, `${threads} threads after 200 dropped caches`)
+})
+
+test('persistent cache: ready, AdvancedCache.open, and calls made before the load', async (t) => {
+  const dir = tempDir(t)
+  const a = await AdvancedCache.open({ persistToDisk: true, diskCacheDir: dir, cleanupInterval: 0 })
+  t.true(a instanceof AdvancedCache)
+  await a.set('disk', 'old')
+  await a.set('kept', 1)
+  a.destroy()
+  const b = cache(t, { persistToDisk: true, diskCacheDir: dir })
+  // Made before the folder is read: they wait for it and run in order, so the set wins over
+  // the value on disk and the get sees the set.
+  const set = b.set('disk', 'new')
+  const got = b.get('disk')
+  const kept = b.get('kept')
+  await b.ready
+  await set
+  t.is(await got, 'new')
+  t.is(await kept, 1)
+  t.true(b.has('kept'))
+  t.is(b.getStats().totalEntries, 2)
+  // A memory-only cache is ready at once.
+  const m = cache(t)
+  t.is(await m.ready, undefined)
+  const loaded = await AdvancedCache.open({ persistToDisk: true, diskCacheDir: dir, cleanupInterval: 0 })
+  t.teardown(() => loaded.destroy())
+  t.is(loaded.getStats().totalEntries, 2)
+  await t.throwsAsync(AdvancedCache.open({ maxSize: -1 }), { instanceOf: RangeError, message: /maxSize/ })
+})
+
+test('persistent cache: destroy() leaves queued writes to land, and a new cache on the folder sees them', async (t) => {
+  const dir = tempDir(t)
+  const a = new AdvancedCache({ persistToDisk: true, diskCacheDir: dir, cleanupInterval: 0 })
+  await a.ready
+  const pending = []
+  for (let i = 0; i < 300; i++) pending.push(a.set(`k${i}`, 'x'.repeat(1000)))
+  // Once loaded, each set reaches the native side before it returns. destroy() returns at once
+  // (it used to join the writer thread); the queued writes still land.
+  a.destroy()
+  const b = await AdvancedCache.open({ persistToDisk: true, diskCacheDir: dir, cleanupInterval: 0, maxSize: 1000 })
+  t.teardown(() => b.destroy())
+  t.is(b.getStats().totalEntries, 300)
+  await Promise.all(pending)
+})
+
+test('persistent cache: a script that ends with destroy() still has its writes on disk', async (t) => {
+  // destroy() no longer waits for the writes; the process must, before it exits on its own.
+  const dir = tempDir(t)
+  const code = `
+    const { AdvancedCache } = require('@promethean/benchmark')
+    AdvancedCache.open({ persistToDisk: true, diskCacheDir: process.argv[1], maxSize: 10000 }).then((c) => {
+      for (let i = 0; i < 3000; i++) c.set('k' + i, 'x'.repeat(2000))
+      c.destroy()
+    })
+  `
+  const proc = spawn(process.execPath, ['-e', code, dir], { stdio: ['ignore', 'ignore', 'inherit'], cwd: path.join(here, '..') })
+  const killer = setTimeout(() => proc.kill('SIGKILL'), 60000)
+  const [exitCode, signal] = await new Promise((resolve) => proc.once('exit', (c, s) => resolve([c, s])))
+  clearTimeout(killer)
+  t.is(signal, null)
+  t.is(exitCode, 0)
+  t.is(fs.readdirSync(dir).filter((f) => f.endsWith('.entry')).length, 3000)
 })

@@ -81,7 +81,16 @@ export interface AdvancedCacheEvents<T = any> {
 }
 
 export declare class AdvancedCache<T = any> extends EventEmitter {
+  /** Creates a cache and resolves with it once its disk level (if any) is loaded. */
+  static open<T = any>(config?: CacheConfig): Promise<AdvancedCache<T>>
+  /** Returns at once: a persistent cache reads its folder in the background (see `ready`). */
   constructor(config?: CacheConfig)
+  /**
+   * Resolves once the disk level is loaded (at once for a memory-only cache). Never rejects:
+   * files that cannot be used are reported with `disk-load-error` before it resolves. Calls made
+   * before then wait for it, in order; only the synchronous `has`/`getStats` answer from memory.
+   */
+  readonly ready: Promise<void>
   /** The resolved configuration, defaults filled in. */
   readonly config: Required<CacheConfig>
   /** A copy of the value, or undefined when absent or expired. */
@@ -89,13 +98,22 @@ export declare class AdvancedCache<T = any> extends EventEmitter {
   /** Stores a JSON-serialisable value; rejects with a TypeError for anything else. */
   set(key: string, value: T, ttl?: number, metadata?: Record<string, any>): Promise<void>
   delete(key: string): Promise<boolean>
+  /**
+   * Empties the cache and its disk folder. Rejects (after `disk-save-error` for each) when entry
+   * files could not be removed, since they would load again.
+   */
   clear(): Promise<void>
+  /** Synchronous: before `ready`, entries still on disk are not seen yet. */
   has(key: string): boolean
   getStats(): CacheStats
   /** Drops expired entries now; resolves with how many went. */
   cleanup(): Promise<number>
   /** Resolves once every disk write made so far is done. */
   flush(): Promise<void>
+  /**
+   * Stops the cleanup timer and frees every entry, without waiting: queued disk writes land in
+   * the background (before a later cache of this process reads the same folder).
+   */
   destroy(): void
   on<K extends keyof AdvancedCacheEvents<T>>(event: K, listener: (...args: AdvancedCacheEvents<T>[K]) => void): this
   on(event: string | symbol, listener: (...args: any[]) => void): this

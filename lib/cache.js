@@ -11,8 +11,12 @@ const v = require('./validate.js')
 
 const POLICIES = ['lru', 'lfu', 'ttl', 'size']
 // Native caches live behind numeric handles (see src/binding/handles.rs); a cache collected
-// without destroy() is freed here, which also lets its disk writer finish.
-const handles = new FinalizationRegistry((handle) => binding.cacheFree(handle))
+// without destroy() is freed here (its queued disk writes still land) and its cleanup timer
+// stopped. What is registered must not reach the cache, or it would never be collected.
+const handles = new FinalizationRegistry((owned) => {
+  clearInterval(owned.timer)
+  binding.cacheFree(owned.handle)
+})
 // Defaults from the public contract (API.md, AdvancedCache).
 const DEFAULTS = {
   maxSize: 1000,
@@ -69,6 +73,23 @@ function resolveConfig(config) {
   }
 }
 
+function diskFailure(f) {
+  return { key: f.key ?? undefined, path: f.path, error: new Error(f.error) }
+}
+
+/** The rejection of a clear() that left entry files behind (they would load again). */
+function clearError(failures) {
+  const [first] = failures
+  const more = failures.length > 1 ? ` (and ${failures.length - 1} more)` : ''
+  const err = new Error(
+    `clear() could not remove every entry file of the disk cache, so they would load again: ` +
+      `${first.path}: ${first.error}${more}`,
+  )
+  err.code = 'ERR_CACHE_CLEAR'
+  err.path = first.path
+  return err
+}
+
 function entryFrom(key, info) {
   if (!info) return undefined
   return {
@@ -85,11 +106,23 @@ function entryFrom(key, info) {
 
 class AdvancedCache extends EventEmitter {
   #handle
-  #timer = null
+  // {handle, timer}: what the FinalizationRegistry needs to free a dropped cache.
+  #owned
   #config
   #pendingWrite = null
   // Read once: a native getter per call would cost a boundary crossing on the hot path.
   #persistent = false
+  #ready
+  // While the disk level loads, and until every call made meanwhile has run: calls wait on it.
+  #loading = null
+  #waiting = 0
+
+  /** Creates a cache and resolves once its disk level (if any) is loaded. */
+  static async open(config = {}) {
+    const cache = new this(config)
+    await cache.ready
+    return cache
+  }
 
   static {
     promoteEntry = (upper, lower, key) => call(() => binding.cachePromote(upper.#handle, lower.#handle, key))
@@ -99,6 +132,8 @@ class AdvancedCache extends EventEmitter {
     super()
     this.#config = resolveConfig(config)
     const c = this.#config
+    // Checks (and makes) the folder at once, so a bad diskCacheDir throws here; the folder is
+    // read off the JS thread (cacheLoad below).
     this.#handle = call(() =>
       binding.cacheOpen({
         maxSize: c.maxSize,
@@ -109,19 +144,63 @@ class AdvancedCache extends EventEmitter {
         diskCacheDir: c.persistToDisk ? path.resolve(c.diskCacheDir) : undefined,
       }),
     )
-    handles.register(this, this.#handle)
+    this.#owned = { handle: this.#handle, timer: null }
+    handles.register(this, this.#owned)
     this.#persistent = binding.cachePersistent(this.#handle)
-    if (c.cleanupInterval > 0) {
-      this.#timer = setInterval(() => this.#cleanup(), c.cleanupInterval)
-      // The cleanup timer never keeps the process alive on its own.
-      this.#timer.unref()
-    }
-    const failures = binding.cacheTakeLoadFailures(this.#handle)
-    if (failures.length > 0) {
-      // Reported once listeners attached right after construction can hear it.
-      process.nextTick(() => {
-        for (const f of failures) this.emit('disk-load-error', { path: f.path, error: new Error(f.error) })
+    if (c.cleanupInterval > 0) this.#owned.timer = AdvancedCache.#startCleanup(this, c.cleanupInterval)
+    if (this.#persistent) {
+      this.#loading = binding.cacheLoad(this.#handle).then((failures) => {
+        // Nobody waits: later calls need not either (waiters clear it in #afterLoad).
+        if (this.#waiting === 0) this.#loading = null
+        for (const f of failures) {
+          try {
+            this.emit('disk-load-error', { path: f.path, error: new Error(f.error) })
+          } catch (err) {
+            // A throwing listener is the listener's bug, reported as uncaught; it must not
+            // make `ready` and every waiting call reject.
+            queueMicrotask(() => {
+              throw err
+            })
+          }
+        }
       })
+      this.#ready = this.#loading
+    } else {
+      this.#ready = Promise.resolve()
+    }
+  }
+
+  // The timer holds the cache weakly: holding it would keep a dropped cache alive forever. A
+  // static method, not a closure in the constructor: V8 shares one context between the closures
+  // of a scope, so any closure there that uses `this` would make the timer hold it too.
+  static #startCleanup(cache, interval) {
+    const ref = new WeakRef(cache)
+    const timer = setInterval(() => {
+      const self = ref.deref()
+      if (self) self.#cleanup()
+      else clearInterval(timer)
+    }, interval)
+    // The cleanup timer never keeps the process alive on its own.
+    timer.unref()
+    return timer
+  }
+
+  /**
+   * Resolves once the disk level is loaded (at once for a memory-only cache); never rejects,
+   * unreadable files are reported with `disk-load-error` before it resolves.
+   */
+  get ready() {
+    return this.#ready
+  }
+
+  // Calls made while the disk level loads wait for it, in the order they were made. `#loading`
+  // is cleared only when no call waits any more, so a later call never overtakes an earlier one.
+  async #afterLoad() {
+    this.#waiting++
+    try {
+      await this.#loading
+    } finally {
+      if (--this.#waiting === 0) this.#loading = null
     }
   }
 
@@ -132,6 +211,7 @@ class AdvancedCache extends EventEmitter {
 
   async get(key) {
     checkKey(key)
+    if (this.#loading) await this.#afterLoad()
     let json
     try {
       json = binding.cacheGet(this.#handle, key)
@@ -150,6 +230,7 @@ class AdvancedCache extends EventEmitter {
     const json = serialize('value', value)
     if (ttl !== undefined) v.number('ttl', ttl)
     const meta = metadata === undefined ? undefined : serialize('metadata', metadata)
+    if (this.#loading) await this.#afterLoad()
     try {
       binding.cacheSet(this.#handle, key, json, ttl, meta)
     } catch (err) {
@@ -163,6 +244,7 @@ class AdvancedCache extends EventEmitter {
 
   async delete(key) {
     checkKey(key)
+    if (this.#loading) await this.#afterLoad()
     const entry = this.listenerCount('cache-delete') > 0 ? binding.cacheInspect(this.#handle, key) : null
     const deleted = call(() => binding.cacheDelete(this.#handle, key))
     if (deleted) this.emit('cache-delete', { key, entry: entryFrom(key, entry) })
@@ -170,12 +252,17 @@ class AdvancedCache extends EventEmitter {
     return deleted
   }
 
+  /** Rejects (after `disk-save-error`) if entry files were left on disk: they would load again. */
   async clear() {
+    if (this.#loading) await this.#afterLoad()
     call(() => binding.cacheClear(this.#handle))
     this.emit('cache-clear')
-    if (this.#persistent) await this.#written()
+    if (!this.#persistent) return
+    const failed = (await this.#written()).filter((f) => f.op === 'clear')
+    if (failed.length > 0) throw clearError(failed)
   }
 
+  /** Synchronous: before `ready`, it answers from memory only (entries still on disk are not seen). */
   has(key) {
     checkKey(key)
     return binding.cacheHas(this.#handle, key)
@@ -200,21 +287,28 @@ class AdvancedCache extends EventEmitter {
 
   /** Drops expired entries now; resolves with how many went. */
   async cleanup() {
+    if (this.#loading) await this.#afterLoad()
     return this.#cleanup()
   }
 
   /** Resolves once every disk write made so far is done (at once for a memory-only cache). */
   async flush() {
+    if (this.#loading) await this.#afterLoad()
     if (this.#persistent) await this.#written()
   }
 
   /**
-   * Stops the cleanup timer and frees every entry. A persistent cache first finishes its
-   * queued disk writes, so what was set is there for the next cache on the same folder.
+   * Stops the cleanup timer and frees every entry, without waiting for anything. The disk
+   * writes already queued still land, in the background, before a later cache of this process
+   * reads the same folder and before the process exits on its own (not on `process.exit()`);
+   * `await flush()` first to know they are on disk.
    */
   destroy() {
-    if (this.#timer) clearInterval(this.#timer)
-    this.#timer = null
+    clearInterval(this.#owned.timer)
+    this.#owned.timer = null
+    // A pending barrier keeps the process from exiting on its own before the writes land (a
+    // script that ends with destroy() loses nothing); nothing waits for it here.
+    if (this.#persistent) binding.cacheWhenWritten(this.#handle)
     binding.cacheDestroy(this.#handle)
   }
 
@@ -225,7 +319,7 @@ class AdvancedCache extends EventEmitter {
   }
 
   // One barrier serves every write made in the same tick: the barrier is requested in a
-  // microtask, after all of them were queued.
+  // microtask, after all of them were queued. Resolves with the failures it reported.
   #written() {
     if (this.#pendingWrite) return this.#pendingWrite
     this.#pendingWrite = new Promise((resolve) => queueMicrotask(resolve))
@@ -234,9 +328,8 @@ class AdvancedCache extends EventEmitter {
         return binding.cacheWhenWritten(this.#handle)
       })
       .then((failures) => {
-        for (const f of failures) {
-          this.emit('disk-save-error', { key: f.key, path: f.path, error: new Error(f.error) })
-        }
+        for (const f of failures) this.emit('disk-save-error', diskFailure(f))
+        return failures
       })
     return this.#pendingWrite
   }

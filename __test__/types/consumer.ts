@@ -29,6 +29,11 @@ export async function cacheExample(): Promise<BuildFixResult | undefined> {
   await typed.set('n', rate, undefined, { source: 'example' })
   const n: number | undefined = await typed.get('n')
   void n
+  const persistent = await AdvancedCache.open<BuildFixResult>({ persistToDisk: true, diskCacheDir: '.cache' })
+  await persistent.ready
+  const loaded: BuildFixResult | undefined = await persistent.get('buildfix:result')
+  void loaded
+  persistent.destroy()
   lruCache.destroy()
   typed.destroy()
   multiCache.destroy()

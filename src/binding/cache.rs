@@ -12,7 +12,7 @@ use super::error::Result;
 use super::handles::Handles;
 use crate::cache::{
     non_negative_integer, positive_integer, BarrierDone, Cache, CacheError, CacheOptions,
-    DiskFailure, EntryInfo, EvictionPolicy, Key, StoreStats,
+    DiskFailure, EntryInfo, EvictionPolicy, Key, LoadDone, Loaded, StoreStats,
 };
 
 pub fn now_ms() -> u64 {
@@ -121,6 +121,8 @@ impl From<StoreStats> for NativeCacheStats {
 
 #[napi(object)]
 pub struct NativeDiskFailure {
+    /// What failed: 'write', 'remove', 'clear' or 'load'.
+    pub op: String,
     pub key: Option<Utf16String>,
     pub path: String,
     pub error: String,
@@ -129,6 +131,7 @@ pub struct NativeDiskFailure {
 impl From<DiskFailure> for NativeDiskFailure {
     fn from(f: DiskFailure) -> Self {
         Self {
+            op: f.op.as_str().into(),
             key: f.key.as_ref().map(js_key),
             path: f.path.display().to_string(),
             error: f.error,
@@ -161,14 +164,48 @@ fn with_cache<R>(handle: u32, f: impl FnOnce(&mut Cache) -> R) -> Result<R> {
     })
 }
 
-/// A new cache (loading its disk folder, if it has one); returns its handle. The JS layer
-/// (`lib/cache.js`) wraps it in the public `AdvancedCache` EventEmitter; every call here is
-/// synchronous and cheap except `cacheWhenWritten`, whose promise settles from the disk writer.
+/// A new, empty cache; returns its handle. A persistent one checks (and makes) its folder here,
+/// a few system calls, and reads it only in `cacheLoad`. The JS layer (`lib/cache.js`) wraps
+/// the handle in the public `AdvancedCache` EventEmitter; every call here is synchronous and
+/// cheap except `cacheLoad` and `cacheWhenWritten`, whose promises settle from the disk writer.
 #[napi(catch_unwind)]
 pub fn cache_open(options: NativeCacheOptions) -> Result<u32> {
     let options = CacheOptions::try_from(options)?;
-    let cache = Cache::open(options, now_ms())?;
+    let cache = Cache::new(options)?;
     Ok(CACHES.with(|caches| caches.borrow_mut().insert(cache)))
+}
+
+/// Reads the cache's disk folder on a disk writer and takes in its valid entries on the JS
+/// thread; resolves with the files that could not be used (at once, with none, for a
+/// memory-only or freed cache). Never rejects: a folder that cannot be read is one of the
+/// failures.
+///
+/// The handle cannot be reused before this settles: the pending promise keeps the JS owner
+/// alive, and only the owner's collection frees the handle.
+#[napi(catch_unwind, ts_return_type = "Promise<NativeDiskFailure[]>")]
+pub fn cache_load<'env>(env: &'env Env, handle: u32) -> napi::Result<Object<'env>> {
+    let (deferred, promise) = env.create_deferred()?;
+    let settle: LoadDone = Box::new(move |loaded: Loaded| {
+        deferred.resolve(move |_| {
+            // Runs on the JS thread, where the cache lives.
+            let failures =
+                with_cache(handle, |c| c.apply_loaded(loaded, now_ms())).unwrap_or_default();
+            Ok(failures
+                .into_iter()
+                .map(NativeDiskFailure::from)
+                .collect::<Vec<_>>())
+        });
+    });
+    let mut settle = Some(settle);
+    let _ = with_cache(handle, |c| {
+        if let Some(done) = settle.take() {
+            c.load(done);
+        }
+    });
+    if let Some(done) = settle {
+        done(Loaded::default());
+    }
+    Ok(promise)
 }
 
 /// The value as JSON text, or `null` on a miss.
@@ -245,14 +282,6 @@ pub fn cache_persistent(handle: u32) -> bool {
     with_cache(handle, |c| c.is_persistent()).unwrap_or(false)
 }
 
-#[napi(catch_unwind)]
-pub fn cache_take_load_failures(handle: u32) -> Vec<NativeDiskFailure> {
-    with_cache(handle, |c| {
-        c.take_load_failures().into_iter().map(Into::into).collect()
-    })
-    .unwrap_or_default()
-}
-
 /// Resolves once every disk write asked for so far is done, with the failures since the last
 /// call (at once, with none, for a memory-only or freed cache).
 #[napi(catch_unwind, ts_return_type = "Promise<NativeDiskFailure[]>")]
@@ -278,8 +307,8 @@ pub fn cache_when_written<'env>(env: &'env Env, handle: u32) -> napi::Result<Obj
     Ok(promise)
 }
 
-/// Frees every entry and waits for the disk writer to finish what was queued. The handle stays
-/// valid (every later call says the cache was destroyed) until `cacheFree`.
+/// Frees every entry; queued disk writes still land, without anyone waiting for them. The
+/// handle stays valid (every later call says the cache was destroyed) until `cacheFree`.
 #[napi(catch_unwind)]
 pub fn cache_destroy(handle: u32) {
     let _ = with_cache(handle, |c| c.destroy());
@@ -288,9 +317,7 @@ pub fn cache_destroy(handle: u32) {
 /// Forgets the cache; its handle may be reused afterwards.
 #[napi(catch_unwind)]
 pub fn cache_free(handle: u32) {
-    // Dropped outside the borrow: dropping joins the disk writer thread.
-    let cache = CACHES.with(|caches| caches.borrow_mut().remove(handle));
-    drop(cache);
+    CACHES.with(|caches| caches.borrow_mut().remove(handle));
 }
 
 /// Keys in eviction order, next victim first (diagnostics and tests).

@@ -7,8 +7,9 @@ mod key;
 mod list;
 mod options;
 mod store;
+mod writer;
 
-pub use disk::{BarrierDone, DiskFailure};
+pub use disk::{DiskFailure, DiskOp, Loaded};
 pub use error::CacheError;
 pub use key::{AsKey, Key};
 pub use options::{
@@ -16,9 +17,10 @@ pub use options::{
     DEFAULT_MAX_SIZE, DEFAULT_TTL_MS,
 };
 pub use store::{Entry, Removal, StoreStats, NEVER};
+pub use writer::{BarrierDone, LoadDone};
 
-use disk::DiskWriter;
 use store::Store;
+use writer::DiskWriter;
 
 /// zstd level 3 is zstd's own default: a good ratio on JSON at hundreds of MB/s.
 const ZSTD_LEVEL: i32 = 3;
@@ -40,46 +42,84 @@ pub struct Cache {
     default_ttl_ms: u64,
     compression: bool,
     disk: Option<DiskWriter>,
-    load_failures: Vec<DiskFailure>,
     destroyed: bool,
 }
 
 impl Cache {
-    /// Creates a cache; with a disk folder, loads the still-valid entries found there.
-    pub fn open(options: CacheOptions, now_ms: u64) -> Result<Self, CacheError> {
-        let mut cache = Self {
+    /// Creates a cache. A persistent one checks (and makes) its folder here, but starts empty:
+    /// reading the folder may take long, so it is `load`'s job, off the caller's thread.
+    pub fn new(options: CacheOptions) -> Result<Self, CacheError> {
+        let disk = match &options.disk_dir {
+            Some(dir) => {
+                let dir = disk::prepare_dir(dir).map_err(|reason| CacheError::DiskDir {
+                    path: dir.display().to_string(),
+                    reason,
+                })?;
+                Some(DiskWriter::new(&dir))
+            }
+            None => None,
+        };
+        Ok(Self {
             store: Store::new(&options),
             default_ttl_ms: options.default_ttl_ms,
             compression: options.compression,
-            disk: None,
-            load_failures: Vec::new(),
+            disk,
             destroyed: false,
-        };
-        if let Some(dir) = options.disk_dir {
-            let bad_dir = |reason: String| CacheError::DiskDir {
-                path: dir.display().to_string(),
-                reason,
-            };
-            disk::prepare_dir(&dir).map_err(bad_dir)?;
-            let (mut entries, failures) = disk::load_dir(&dir);
-            let writer = DiskWriter::start(dir.clone()).map_err(|e| bad_dir(e.to_string()))?;
-            cache.load_failures = failures;
-            // Oldest first, so recency after a restart follows the order of the original writes.
-            entries.sort_by_key(|e| e.created_ms);
-            let mut removed = Vec::new();
-            for entry in entries {
-                if entry.is_expired(now_ms) || entry.size() > cache.store.max_memory() {
-                    writer.remove(entry.key);
-                    continue;
-                }
-                cache.store.insert(entry, now_ms, &mut removed);
-            }
-            // What no longer fits under this cache's limits leaves the folder too.
-            for (e, _) in removed {
-                writer.remove(e.key);
-            }
-            cache.disk = Some(writer);
+        })
+    }
+
+    /// Reads the disk folder on a disk writer, after every write already queued for it, and
+    /// calls `done` there with what was found; hand that to `apply_loaded` on the cache's own
+    /// thread. Without a disk folder `done` is called at once with nothing.
+    pub fn load(&self, done: LoadDone) {
+        match &self.disk {
+            Some(d) => d.load(done),
+            None => done(Loaded::default()),
         }
+    }
+
+    /// Takes in the still-valid entries `load` found; returns the files that could not be used.
+    /// Entries set since the load began are newer and stay; what is expired or no longer fits
+    /// this cache's limits leaves the folder too.
+    pub fn apply_loaded(&mut self, loaded: Loaded, now_ms: u64) -> Vec<DiskFailure> {
+        let Loaded {
+            mut entries,
+            failures,
+        } = loaded;
+        let Some(writer) = self.disk.as_ref().filter(|_| !self.destroyed) else {
+            return failures;
+        };
+        // Oldest first, so recency after a restart follows the order of the original writes.
+        entries.sort_by_key(|e| e.created_ms);
+        let mut removed = Vec::new();
+        for entry in entries {
+            if self.store.peek(entry.key.as_bytes(), now_ms).is_some() {
+                continue;
+            }
+            if entry.is_expired(now_ms) || entry.size() > self.store.max_memory() {
+                writer.remove(entry.key);
+                continue;
+            }
+            self.store.insert(entry, now_ms, &mut removed);
+        }
+        for (e, _) in removed {
+            writer.remove(e.key);
+        }
+        failures
+    }
+
+    /// `new`, then `load` and `apply_loaded`, waiting for the folder on this thread; damaged
+    /// files are skipped silently (`load` is the way to hear of them). For Rust callers; the
+    /// Node binding loads asynchronously.
+    pub fn open(options: CacheOptions, now_ms: u64) -> Result<Self, CacheError> {
+        let mut cache = Self::new(options)?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        cache.load(Box::new(move |loaded| {
+            let _ = tx.send(loaded);
+        }));
+        // The writer runs every job it is given (see writer.rs), so the answer always comes.
+        let loaded = rx.recv().unwrap_or_default();
+        cache.apply_loaded(loaded, now_ms);
         Ok(cache)
     }
 
@@ -299,11 +339,6 @@ impl Cache {
         self.disk.is_some()
     }
 
-    /// Damaged files met while loading, handed over once.
-    pub fn take_load_failures(&mut self) -> Vec<DiskFailure> {
-        std::mem::take(&mut self.load_failures)
-    }
-
     /// Calls `done` once every disk write asked for so far is done, with the failures since the
     /// last call. Without a disk mirror it is called at once.
     pub fn when_written(&self, done: BarrierDone) {
@@ -318,14 +353,13 @@ impl Cache {
         self.store.eviction_order()
     }
 
-    /// Frees every entry and stops the disk writer after it has finished what was queued.
-    /// The disk mirror keeps its files: they are what a later cache loads.
+    /// Frees every entry and lets go of the disk writer without waiting: the writes already
+    /// queued still land, before any later load of the same folder in this process. The disk
+    /// mirror keeps its files: they are what a later cache loads.
     pub fn destroy(&mut self) {
         self.destroyed = true;
         self.store.clear();
-        if let Some(mut d) = self.disk.take() {
-            d.shutdown();
-        }
+        self.disk = None;
     }
 }
 
@@ -397,7 +431,6 @@ mod tests {
         assert_eq!(a.len(), keys.len());
         a.destroy();
         let mut b = persistent(dir.path(), false);
-        assert_eq!(b.take_load_failures(), vec![]);
         assert_eq!(b.len(), keys.len());
         for (i, (k, u)) in keys.iter().zip(units).enumerate() {
             assert_eq!(b.get(k, 1000).unwrap(), Some(i.to_string()));
@@ -518,5 +551,69 @@ mod tests {
         c.destroy();
         assert!(matches!(c.get("a", 0), Err(CacheError::Destroyed)));
         assert!(!c.has("a", 0));
+    }
+
+    fn when_written(c: &Cache) -> Vec<DiskFailure> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        c.when_written(Box::new(move |f| tx.send(f).unwrap()));
+        rx.recv().unwrap()
+    }
+
+    #[test]
+    fn regression_a_clear_that_fails_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = persistent(dir.path(), false);
+        c.set("a", "1", None, None, 1000).unwrap();
+        assert!(when_written(&c).is_empty());
+        // A non-empty folder where the entry file was: unlink fails (EISDIR), even for root.
+        let file = std::fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        std::fs::remove_file(&file).unwrap();
+        std::fs::create_dir(&file).unwrap();
+        std::fs::write(file.join("inside"), b"").unwrap();
+        c.clear().unwrap();
+        let failures = when_written(&c);
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].op, DiskOp::Clear);
+        assert_eq!(failures[0].path, file);
+    }
+
+    #[test]
+    fn a_load_keeps_entries_set_while_it_ran() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = persistent(dir.path(), false);
+        a.set("k", "\"old\"", None, None, 1000).unwrap();
+        a.set("other", "1", None, None, 1000).unwrap();
+        a.destroy();
+        let mut b = Cache::new(CacheOptions {
+            disk_dir: Some(dir.path().to_path_buf()),
+            ..CacheOptions::default()
+        })
+        .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        b.load(Box::new(move |l| tx.send(l).unwrap()));
+        let loaded = rx.recv().unwrap();
+        b.set("k", "\"new\"", None, None, 2000).unwrap();
+        assert!(b.apply_loaded(loaded, 2000).is_empty());
+        assert_eq!(b.get("k", 2000).unwrap().as_deref(), Some("\"new\""));
+        assert_eq!(b.get("other", 2000).unwrap().as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn a_load_for_a_destroyed_cache_inserts_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = persistent(dir.path(), false);
+        a.set("k", "1", None, None, 1000).unwrap();
+        a.destroy();
+        let mut b = persistent(dir.path(), false);
+        let (tx, rx) = std::sync::mpsc::channel();
+        b.load(Box::new(move |l| tx.send(l).unwrap()));
+        b.destroy();
+        b.apply_loaded(rx.recv().unwrap(), 1000);
+        assert!(b.is_empty());
     }
 }

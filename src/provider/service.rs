@@ -743,10 +743,18 @@ impl Service {
             let _ = std::fs::remove_dir(&work_dir);
         })
         .await;
-        if let Some(mut c) = lock(&self.cache).take() {
+        let cache = lock(&self.cache).take();
+        if let Some(mut c) = cache {
             c.l1.destroy();
             if let Some(l2) = c.l2.as_mut() {
+                // The cache's disk writers run on without anyone waiting: wait here, without
+                // blocking a thread, so what was cached is on disk when disconnect resolves.
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                l2.when_written(Box::new(move |_| {
+                    let _ = tx.send(());
+                }));
                 l2.destroy();
+                let _ = rx.await;
             }
         }
     }
