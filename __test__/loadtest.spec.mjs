@@ -264,6 +264,17 @@ test.serial('regression: the process exits within 100 ms of the last test resolv
   t.true(exitedAt - resolvedAt < 100, `exited ${(exitedAt - resolvedAt).toFixed(1)} ms after resolving`)
 })
 
+test.serial('regression: saveResults under /proc rejects at once with the folder it cannot create', async (t) => {
+  const lt = new LoadTester(config())
+  await lt.runTest(() => 0, async () => 0)
+  let timer
+  const hung = new Promise((resolve) => (timer = setTimeout(resolve, 5000, 'still pending after 5 s')))
+  const outcome = await Promise.race([lt.saveResults('/proc/x/y/results.json').then(() => 'resolved', (e) => e), hung])
+  clearTimeout(timer)
+  t.true(outcome instanceof Error, String(outcome))
+  t.regex(outcome.message, /cannot create folder "\/proc\/x\/y"/)
+})
+
 test.serial('1000 users x 100 requests: exact counts with bounded records and RSS', async (t) => {
   globalThis.gc?.()
   const before = process.memoryUsage().rss

@@ -14,6 +14,7 @@ const fsp = require('node:fs/promises')
 const path = require('node:path')
 const { performance } = require('node:perf_hooks')
 
+const { makeDir } = require('./dirs.js')
 const { binding, call, translate } = require('./native.js')
 const v = require('./validate.js')
 
@@ -815,7 +816,7 @@ class LoadTester extends EventEmitter {
       userSimulations: this.getUserSimulations(),
       timestamp: new Date().toISOString(),
     }
-    await fsp.mkdir(path.dirname(outputPath), { recursive: true })
+    await makeDir(path.dirname(outputPath))
     await fsp.writeFile(outputPath, JSON.stringify(results, null, 2))
     this.emit('results-saved', { path: outputPath })
     return outputPath
