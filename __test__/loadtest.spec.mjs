@@ -264,6 +264,13 @@ test.serial('regression: the process exits within 100 ms of the last test resolv
   t.true(exitedAt - resolvedAt < 100, `exited ${(exitedAt - resolvedAt).toFixed(1)} ms after resolving`)
 })
 
+test.serial('regression: LoadTester.http refuses a URL whose host is not valid (http://a b/)', (t) => {
+  for (const url of ['http://a b/', 'http://a%20b/', 'http://a<b/', 'http:// /']) {
+    t.throws(() => LoadTester.http({ url }), { instanceOf: TypeError, message: /url/ }, url)
+  }
+  t.is(LoadTester.http({ url: 'http://Example.com:8080/x?y=1' }).url, 'http://Example.com:8080/x?y=1')
+})
+
 test.serial('regression: saveResults under /proc rejects at once with the folder it cannot create', async (t) => {
   const lt = new LoadTester(config())
   await lt.runTest(() => 0, async () => 0)

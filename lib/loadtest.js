@@ -136,6 +136,9 @@ class HttpTarget {
     const o = v.optionsObject('options', options)
     const url = v.string('url', o.url)
     if (url === undefined) throw v.typeError('url', 'a string such as "http://127.0.0.1:8080/"', url)
+    // WHATWG URL parsing refuses what no client could send to (`http://a b/`, `http://a<b/`);
+    // the native side checks the host again and says what it supports (http://, no credentials).
+    if (!URL.canParse(url)) throw v.typeError('url', 'a valid URL such as "http://127.0.0.1:8080/"', url)
     const method = v.string('method', o.method, o.body === undefined ? 'GET' : 'POST')
     const headers = {}
     if (o.headers !== undefined) {
