@@ -174,6 +174,12 @@ export declare function connectBuildFixService(config: NativeServiceConfig): Pro
  */
 export declare function findMonorepoBuildFix(start: string): Array<string> | null
 
+/**
+ * Most virtual users (or arrival-rate slots) one test may have; lib/loadtest.js checks its
+ * options against this same value.
+ */
+export declare const MAX_USERS: number
+
 export interface NativeAlert {
   type: 'memory' | 'cpu' | 'eventloop' | 'gc'
   severity: 'warning' | 'critical'
@@ -440,6 +446,8 @@ export interface NativeRunResult {
   /** Milliseconds from the first scheduled request to the last one's end. */
   elapsed: number
   metrics: NativeLoadMetrics
+  /** Open model: arrivals that could not start before the duration ended (0 when closed). */
+  dropped: number
 }
 
 export interface NativeServiceConfig {

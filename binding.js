@@ -857,6 +857,7 @@ module.exports.cacheTakeLoadFailures = nativeBinding.cacheTakeLoadFailures
 module.exports.cacheWhenWritten = nativeBinding.cacheWhenWritten
 module.exports.connectBuildFixService = nativeBinding.connectBuildFixService
 module.exports.findMonorepoBuildFix = nativeBinding.findMonorepoBuildFix
+module.exports.MAX_USERS = nativeBinding.MAX_USERS
 module.exports.openSnapshotManager = nativeBinding.openSnapshotManager
 module.exports.poolAcquire = nativeBinding.poolAcquire
 module.exports.poolCancel = nativeBinding.poolCancel
