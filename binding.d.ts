@@ -202,6 +202,12 @@ export declare function findMonorepoBuildFix(start: string): Array<string> | nul
 /** Whether `message` is the message of a recent panic; claims it (each panic is reported once). */
 export declare function isInternalPanic(message: string): boolean
 
+/**
+ * Most virtual users (or arrival-rate slots) one test may have; lib/loadtest.js checks its
+ * options against this same value.
+ */
+export declare const MAX_USERS: number
+
 export interface NativeAlert {
   type: 'memory' | 'cpu' | 'eventloop' | 'gc'
   severity: 'warning' | 'critical'
@@ -470,6 +476,8 @@ export interface NativeRunResult {
   /** Milliseconds from the first scheduled request to the last one's end. */
   elapsed: number
   metrics: NativeLoadMetrics
+  /** Open model: arrivals that could not start before the duration ended (0 when closed). */
+  dropped: number
 }
 
 export interface NativeServiceConfig {

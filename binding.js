@@ -861,6 +861,7 @@ module.exports.cacheWhenWritten = nativeBinding.cacheWhenWritten
 module.exports.connectBuildFixService = nativeBinding.connectBuildFixService
 module.exports.findMonorepoBuildFix = nativeBinding.findMonorepoBuildFix
 module.exports.isInternalPanic = nativeBinding.isInternalPanic
+module.exports.MAX_USERS = nativeBinding.MAX_USERS
 module.exports.openSnapshotManager = nativeBinding.openSnapshotManager
 module.exports.poolAcquire = nativeBinding.poolAcquire
 module.exports.poolCancel = nativeBinding.poolCancel

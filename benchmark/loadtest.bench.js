@@ -7,7 +7,10 @@
 //     ramp-up wait per user, all responses kept, durations sorted for percentiles). Its timer is
 //     cleared after each request here, a kindness the original did not do (it left 30 s timers
 //     behind), so the baseline is if anything faster than the original was.
-// (2) The native HTTP executor against autocannon on the same local HTTP server (a child
+// (2) The cost of yielding: a synchronous executor (`() => 1`), where LoadTester hands the event
+//     loop a turn (one setImmediate) every 5 ms slice so timers, I/O and aborts keep working,
+//     against the original approach, whose `await` chain never yields until the test ends.
+// (3) The native HTTP executor against autocannon on the same local HTTP server (a child
 //     process, so it does not share the client's event loop) with the same connection count.
 //
 // Requests/s and CPU (user + system of this process, all threads) come from the same
@@ -94,7 +97,7 @@ async function rounds(contenders, n = ROUNDS) {
   }
   const out = {}
   for (const [name, s] of Object.entries(samples)) {
-    out[name] = { rps: median(s.map((x) => x.rps)), cpuUsPerReq: median(s.map((x) => x.cpuUsPerReq)), p99: median(s.map((x) => x.p99 ?? 0)) }
+    out[name] = { rps: median(s.map((x) => x.rps)), cpuUsPerReq: median(s.map((x) => x.cpuUsPerReq)), p99: median(s.map((x) => x.p99 ?? 0)), ticks: median(s.map((x) => x.ticks ?? 0)) }
   }
   return out
 }
@@ -106,7 +109,8 @@ function print(title, results, baseline, withP99 = false) {
   for (const [name, r] of Object.entries(results)) {
     const rel = name === baseline ? '(baseline)' : `${(r.rps / base.rps).toFixed(2)}x the req/s, ${(r.cpuUsPerReq / base.cpuUsPerReq).toFixed(2)}x the CPU per request`
     const p99 = withP99 ? `  p99 ${r.p99.toFixed(2)} ms` : ''
-    console.log(`  ${name.padEnd(width)}  ${Math.round(r.rps).toString().padStart(8)} req/s  ${r.cpuUsPerReq.toFixed(2).padStart(6)} µs CPU/req${p99}  ${rel}`)
+    const ticks = r.ticks ? `  ${r.ticks} timer ticks` : ''
+    console.log(`  ${name.padEnd(width)}  ${Math.round(r.rps).toString().padStart(8)} req/s  ${r.cpuUsPerReq.toFixed(2).padStart(6)} µs CPU/req${p99}${ticks}  ${rel}`)
   }
 }
 
@@ -125,6 +129,29 @@ async function overhead() {
     ])
     print(`no-op JS executor, ${users} users x ${perUser} requests`, results, 'original approach (Promise.race + setTimeout)')
   }
+}
+
+async function syncExecutor() {
+  const gen = (userId, requestId) => requestId
+  const exec = () => 1
+  const cfg = { concurrentUsers: 50, requestsPerUser: 2000, rampUpTime: 0, testDuration: 300000, thinkTime: 0, timeout: 30000 }
+  const tester = new LoadTester(cfg)
+  const ours = await tester.runTest(gen, exec)
+  const theirs = await originalApproach(cfg, gen, exec)
+  assertSame('sync totals', [ours.totalRequests, ours.successfulRequests], [theirs.totalRequests, theirs.successfulRequests])
+  // How often each lets a 1 ms timer run while it works: the price of yielding, and what it buys.
+  const ticking = async (run) => {
+    let ticks = 0
+    const timer = setInterval(() => ticks++, 1)
+    const requests = await run()
+    clearInterval(timer)
+    return { requests, ticks }
+  }
+  const results = await rounds([
+    { name: 'original approach (never yields)', run: () => ticking(async () => (await originalApproach(cfg, gen, exec)).totalRequests) },
+    { name: 'LoadTester (yields every 5 ms)', run: () => ticking(async () => (await tester.runTest(gen, exec)).totalRequests) },
+  ])
+  print(`synchronous executor, ${cfg.concurrentUsers} users x ${cfg.requestsPerUser} requests`, results, 'original approach (never yields)')
 }
 
 async function httpVersusAutocannon() {
@@ -169,9 +196,13 @@ async function httpVersusAutocannon() {
   }
 }
 
+// `node benchmark/loadtest.bench.js sync` runs one section; no argument runs them all.
+const SECTIONS = { overhead, sync: syncExecutor, http: httpVersusAutocannon }
+
 async function main() {
-  await overhead()
-  await httpVersusAutocannon()
+  const only = process.argv[2]
+  if (only !== undefined && !SECTIONS[only]) throw new Error(`unknown section ${only}: one of ${Object.keys(SECTIONS).join(', ')}`)
+  for (const [name, section] of Object.entries(SECTIONS)) if (only === undefined || only === name) await section()
 }
 
 main().catch((err) => {

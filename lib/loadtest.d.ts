@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events'
 
 export interface LoadTestConfig {
-  /** Virtual users, 1 or more. */
+  /** Virtual users, 1 to `LoadTester.MAX_USERS` (1,000,000); each exists only while it runs. */
   concurrentUsers: number
   /** Requests each user sends one after another. */
   requestsPerUser: number
@@ -67,6 +67,16 @@ export interface LoadTestMetrics extends ResponseTimeMetrics {
   throughput: number
   concurrentUsers: number
   testDuration: number
+}
+
+/** An open-model (arrival-rate) test's metrics. */
+export interface ArrivalRateMetrics extends LoadTestMetrics {
+  /**
+   * Arrivals that could not start before `duration` ended (all slots busy), as k6's
+   * `dropped_iterations`: `totalRequests + droppedIterations` is every arrival due in the
+   * duration (`floor(rate * duration / 1000)`; on abort, those due by then).
+   */
+  droppedIterations: number
 }
 
 export interface UserSimulation {
@@ -134,9 +144,9 @@ export interface SpikeTestResult {
 export interface ArrivalRateSpec {
   /** Requests per second. */
   rate: number
-  /** ms. */
+  /** ms; nothing starts after it: arrivals left are counted in `droppedIterations`. */
   duration: number
-  /** Most requests in flight at once (connections, for HTTP; default: concurrentUsers). */
+  /** Most requests in flight at once (connections, for HTTP; default: concurrentUsers; at most `LoadTester.MAX_USERS`). */
   maxInFlight?: number
 }
 
@@ -159,6 +169,8 @@ export interface LoadTesterEvents {
 export declare class LoadTester extends EventEmitter {
   /** A target whose requests are sent from Rust, with no JS call per request. */
   static http(options: HttpTargetOptions): HttpTarget
+  /** Most users a test may have (concurrentUsers, maxUsers, spike users, arrival-rate slots): 1,000,000. */
+  static readonly MAX_USERS: number
 
   constructor(config: LoadTestConfig)
   readonly config: ResolvedLoadTestConfig
@@ -187,12 +199,13 @@ export declare class LoadTester extends EventEmitter {
   runSpikeTest<P>(spec: SpikeTestSpec, requestGenerator: RequestGenerator<P>, requestExecutor: RequestExecutor<P>, options?: RunOptions): Promise<SpikeTestResult>
   runSpikeTest(spec: SpikeTestSpec, target: HttpTarget, options?: RunOptions): Promise<SpikeTestResult>
 
-  runArrivalRateTest<P>(spec: ArrivalRateSpec, requestGenerator: RequestGenerator<P>, requestExecutor: RequestExecutor<P>, options?: RunOptions): Promise<LoadTestMetrics>
-  runArrivalRateTest(spec: ArrivalRateSpec, target: HttpTarget, options?: RunOptions): Promise<LoadTestMetrics>
+  runArrivalRateTest<P>(spec: ArrivalRateSpec, requestGenerator: RequestGenerator<P>, requestExecutor: RequestExecutor<P>, options?: RunOptions): Promise<ArrivalRateMetrics>
+  runArrivalRateTest(spec: ArrivalRateSpec, target: HttpTarget, options?: RunOptions): Promise<ArrivalRateMetrics>
 
   /** Writes `{config, metrics, responses, userSimulations, timestamp}`; resolves with the path written. */
   saveResults(filePath?: string): Promise<string>
   getResponses(): LoadTestResponse[]
+  /** The last test's users, up to `maxRecordedResponses` of them (the first to start). */
   getUserSimulations(): UserSimulation[]
   /** The last test's metrics, or undefined before any test. */
   getMetrics(): LoadTestMetrics | undefined

@@ -14,14 +14,24 @@ const fsp = require('node:fs/promises')
 const path = require('node:path')
 const { performance } = require('node:perf_hooks')
 
+const { makeDir } = require('./dirs.js')
 const { binding, call, translate } = require('./native.js')
 const v = require('./validate.js')
+
+// Most virtual users (or arrival-rate slots) one test may have, from the native core, which
+// enforces the same bound: users are made as they start, but this many running at once is
+// already a few hundred MB of JS heap.
+const MAX_USERS = binding.MAX_USERS
 
 // Largest delay Node timers accept (2^31 - 1 ms); longer ones fire at once.
 const MAX_TIMER = 2 ** 31 - 1
 // Results per native crossing: large enough to make the crossing negligible (<0.1 µs per
 // request), small enough that progress and the final flush stay cheap.
 const BATCH = 1024
+// Longest stretch, ms, the JS-executor loop runs before the event loop gets a turn (timers, I/O,
+// abort): at most one setImmediate per slice, so the cost is about 1 µs per 5 ms of work, and an
+// abort or a timer waits at most about one slice.
+const SLICE_MS = 5
 const TIMEOUT_MESSAGE = 'Request timeout'
 const RUNNING_MESSAGE = 'Load test is already running'
 
@@ -46,7 +56,7 @@ function resolveConfig(config) {
   if (c.requestsPerUser === undefined) throw v.typeError('requestsPerUser', 'a number', undefined)
   return {
     ...c,
-    concurrentUsers: v.number('concurrentUsers', c.concurrentUsers, { min: 1, max: 2 ** 32 - 1 }),
+    concurrentUsers: v.number('concurrentUsers', c.concurrentUsers, { min: 1, max: MAX_USERS }),
     requestsPerUser: v.number('requestsPerUser', c.requestsPerUser),
     rampUpTime: v.number('rampUpTime', c.rampUpTime, { max: MAX_TIMER, fallback: DEFAULTS.rampUpTime }),
     testDuration: v.number('testDuration', c.testDuration, { fallback: DEFAULTS.testDuration }),
@@ -135,6 +145,9 @@ class HttpTarget {
     const o = v.optionsObject('options', options)
     const url = v.string('url', o.url)
     if (url === undefined) throw v.typeError('url', 'a string such as "http://127.0.0.1:8080/"', url)
+    // WHATWG URL parsing refuses what no client could send to (`http://a b/`, `http://a<b/`);
+    // the native side checks the host again and says what it supports (http://, no credentials).
+    if (!URL.canParse(url)) throw v.typeError('url', 'a valid URL such as "http://127.0.0.1:8080/"', url)
     const method = v.string('method', o.method, o.body === undefined ? 'GET' : 'POST')
     const headers = {}
     if (o.headers !== undefined) {
@@ -202,13 +215,49 @@ function workloadArgs(args, offset) {
   return { workload: { gen, exec }, options: v.optionsObject('options', args[offset + 2]) }
 }
 
+/** One virtual user (or arrival-rate slot): a plain record with a fixed shape. */
+class User {
+  constructor(id, sim) {
+    this.id = id
+    this.n = 0 // requests sent
+    this.gen = 0 // bumped when a request is abandoned, so its late settlement is ignored
+    this.busy = false
+    this.done = false
+    this.start = 0
+    this.requestId = ''
+    this.payload = undefined
+    this.timer = null // timeout timer, made at the first pending request and re-armed after
+    this.thinkTimer = null
+    this.onOk = null // settle callbacks of the current generation, made at the first pending request
+    this.onErr = null
+    this.sim = sim
+  }
+}
+
+// Timer callbacks shared by every user (the user rides along as an argument: no closure each).
+function resumeUser(run, u) {
+  run.next(u, false)
+}
+
+function timeoutUser(run, u) {
+  run.onTimeout(u)
+}
+
 /**
- * One closed-model test of a JS executor. Every virtual user is a small state machine driven
- * by its own promise callbacks: no async function, no Promise.race and no new timer per
- * request. Each user owns one timeout timer that is re-armed (`refresh()`) when a request
- * starts and cleared when the user ends, so no timer outlives the test.
+ * What the JS-executor runs share: the batch into the native recorder, the virtual users (small
+ * state machines driven by their own promise callbacks: no async function, no Promise.race and no
+ * new timer per request), and the slices that keep the event loop turning.
+ *
+ * Slices: a synchronous or already-resolved executor continues in microtasks, which run before
+ * any timer, I/O callback or abort listener, so a loop made only of them would hold the JS
+ * thread until the test ends. Every continuation therefore checks how long the current slice has
+ * run; past SLICE_MS it is parked and an immediate (a macrotask: timers and I/O run first) resumes
+ * the parked work in order, each part at least one step, so every slice makes progress.
+ *
+ * Users exist only while they run: a user object is made when the user starts and dropped when it
+ * ends, so memory follows what runs at once, not the configured user count.
  */
-class JsClosedRun {
+class JsRun {
   constructor(cfg, workload, sink) {
     this.cfg = cfg
     this.gen = workload.gen
@@ -218,9 +267,16 @@ class JsClosedRun {
     this.batch = new Float64Array(BATCH * 2)
     this.batchLen = 0
     this.inFlight = 0
-    this.active = 0
     this.stopped = false
-    this.users = []
+    this.finished = false
+    this.timed = new Set() // users holding a timer: cleared when the run ends
+    this.ready = [] // users whose synchronous result continues in the next microtask
+    this.runReady = () => this.onReady()
+    this.parked = []
+    this.parkedHead = 0
+    this.immediate = null
+    this.sliceStart = 0
+    this.resumeParked = () => this.onImmediate()
   }
 
   flush() {
@@ -235,45 +291,60 @@ class JsClosedRun {
     return { done: this.recorder.total(), inFlight: this.inFlight, p95: this.recorder.percentile(0.95) }
   }
 
-  start() {
-    return new Promise((resolve) => {
-      this.resolve = resolve
-      this.origin = performance.now()
-      this.deadline = this.origin + this.cfg.testDuration
-      const { concurrentUsers: n, rampUpTime, testDuration } = this.cfg
-      for (let id = 1; id <= n; id++) {
-        const offset = (rampUpTime * (id - 1)) / n
-        if (offset >= testDuration) break // would start after the cut-off: sends nothing
-        this.users.push(this.makeUser(id, offset))
-      }
-      this.active = this.users.length
-      this.nextToStart = 0
-      this.startDue()
-      if (this.active === 0) this.finish()
-    })
+  /** Continues `u` in a microtask (one microtask for every user that became ready meanwhile). */
+  later(u) {
+    if (this.ready.length === 0) queueMicrotask(this.runReady)
+    this.ready.push(u)
   }
 
-  makeUser(id, offset) {
-    const u = {
-      id,
-      offset,
-      n: 0,
-      gen: 0,
-      busy: false,
-      start: 0,
-      requestId: '',
-      payload: undefined,
-      timer: null,
-      thinkTimer: null,
-      onOk: null,
-      onErr: null,
-      done: false,
-      resume: null,
-      sim: this.sink.simulation(id),
+  onReady() {
+    const q = this.ready
+    this.ready = []
+    for (let i = 0; i < q.length; i++) this.next(q[i], false)
+  }
+
+  /** True once the current slice has run SLICE_MS: the caller parks its work. */
+  sliceUsed(now) {
+    return now - this.sliceStart >= SLICE_MS
+  }
+
+  /** Runs `u`'s next step from the immediate that ends the current slice. */
+  park(u) {
+    this.parked.push(u)
+    this.wake()
+  }
+
+  wake() {
+    if (this.immediate === null && !this.stopped) this.immediate = setImmediate(this.resumeParked)
+  }
+
+  onImmediate() {
+    this.immediate = null
+    this.sliceStart = performance.now()
+    this.resume() // the run's own parked work (starting users, dispatching arrivals)
+    const q = this.parked
+    let i = this.parkedHead
+    while (i < q.length && !this.stopped) {
+      const u = q[i++]
+      this.next(u, true)
+      if (this.sliceUsed(performance.now())) break
     }
-    u.resume = () => this.next(u)
-    this.handlers(u)
-    return u
+    if (i >= q.length) {
+      this.parked = []
+      this.parkedHead = 0
+    } else {
+      // Dropping the done part only when it is most of the array keeps this O(1) per user.
+      if (i > 1024 && i * 2 > q.length) {
+        this.parked = q.slice(i)
+        i = 0
+      }
+      this.parkedHead = i
+      this.wake()
+    }
+  }
+
+  makeUser(id) {
+    return new User(id, this.sink.simulation(id, performance.now()))
   }
 
   /** Fresh settle callbacks for the user's current generation (one pair until a timeout). */
@@ -287,57 +358,37 @@ class JsClosedRun {
     }
   }
 
-  startDue() {
-    this.rampTimer = null
-    const now = performance.now() - this.origin
-    while (this.nextToStart < this.users.length && this.users[this.nextToStart].offset <= now) {
-      const u = this.users[this.nextToStart++]
-      u.sim.startTime = performance.now()
-      this.next(u)
-      if (this.stopped) return
-    }
-    if (this.nextToStart < this.users.length) {
-      const wait = this.users[this.nextToStart].offset - now
-      this.rampTimer = setTimeout(() => this.startDue(), Math.max(1, wait))
-    }
-  }
-
   /**
-   * Sends the user's next request, or ends the user. A synchronous result (or throw) continues
-   * in a microtask, as the original's `await` did, so users interleave and one user with a
-   * synchronous executor cannot take the whole test duration for itself.
+   * Calls the generator and the executor for `u`'s current request. Returns true when the
+   * result came synchronously (recorded already); false when it is pending on a promise.
    */
-  next(u) {
-    if (this.stopped) return
-    if (u.n >= this.cfg.requestsPerUser || performance.now() >= this.deadline) return this.endUser(u)
-    const n = u.n++
-    const requestId = `user-${u.id}-req-${n}`
-    u.requestId = requestId
-    u.payload = undefined
-    u.start = performance.now()
+  send(u) {
     let p
     try {
-      u.payload = this.gen(u.id, requestId)
+      u.payload = this.gen(u.id, u.requestId)
       p = this.exec(u.payload)
     } catch (err) {
       this.record(u, false, errorMessage(err), 0)
-      if (!this.think(u)) queueMicrotask(u.resume)
-      return
+      return true
     }
-    if (isThenable(p)) {
-      u.busy = true
-      this.inFlight++
-      if (u.timer === null) u.timer = setTimeout(() => this.onTimeout(u), this.cfg.timeout)
-      else u.timer.refresh()
-      try {
-        p.then(u.onOk, u.onErr)
-      } catch (err) {
-        this.settle(u, false, err)
-      }
-      return
+    if (!isThenable(p)) {
+      this.record(u, true, undefined, sizeOf(p))
+      return true
     }
-    this.record(u, true, undefined, sizeOf(p))
-    if (!this.think(u)) queueMicrotask(u.resume)
+    u.busy = true
+    this.inFlight++
+    if (u.onOk === null) this.handlers(u)
+    // One timer per user, re-armed when a request is sent (the timeout counts from the send).
+    if (u.timer === null) {
+      u.timer = setTimeout(timeoutUser, this.cfg.timeout, this, u)
+      this.timed.add(u)
+    } else u.timer.refresh()
+    try {
+      p.then(u.onOk, u.onErr)
+    } catch (err) {
+      this.settle(u, false, err)
+    }
+    return false
   }
 
   settle(u, ok, value) {
@@ -346,7 +397,7 @@ class JsClosedRun {
     this.inFlight--
     if (ok) this.record(u, true, undefined, sizeOf(value))
     else this.record(u, false, errorMessage(value), 0)
-    if (!this.think(u)) this.next(u)
+    this.settled(u)
   }
 
   onTimeout(u) {
@@ -358,7 +409,147 @@ class JsClosedRun {
     u.gen++
     this.handlers(u) // the abandoned request's late settlement is ignored
     this.record(u, false, TIMEOUT_MESSAGE, 0)
-    if (!this.think(u)) this.next(u)
+    this.settled(u)
+  }
+
+  record(u, ok, error, size) {
+    const end = performance.now()
+    const duration = end - u.start
+    const b = this.batch
+    b[this.batchLen++] = duration
+    b[this.batchLen++] = ok ? size : -1
+    if (this.batchLen === b.length) this.flush()
+    this.sink.keep(u.sim, u.id, u.requestId, u.payload, u.start, end, ok, error, size)
+    u.payload = undefined // kept in the records if at all, not by the user
+    u.requestId = ''
+  }
+
+  /** Clears the user's timers. */
+  release(u) {
+    if (u.timer !== null) clearTimeout(u.timer)
+    if (u.thinkTimer !== null) clearTimeout(u.thinkTimer)
+    u.timer = null
+    u.thinkTimer = null
+    this.timed.delete(u)
+  }
+
+  finish() {
+    if (this.finished) return
+    this.finished = true
+    this.stopTimers()
+    for (const u of this.timed) this.release(u)
+    this.flush()
+    const elapsed = performance.now() - this.origin
+    const result = { elapsed, metrics: this.recorder.metrics(elapsed, this.users()) }
+    this.done(result)
+    this.resolve(result)
+  }
+
+  stopTimers() {
+    if (this.immediate !== null) clearImmediate(this.immediate)
+    this.immediate = null
+    this.parked = []
+    this.parkedHead = 0
+  }
+
+  /** Stops sending: pending requests are abandoned, every timer is cleared, the run resolves. */
+  cancel() {
+    if (this.finished) return
+    this.stopped = true // every callback still to come sees it and does nothing
+    this.inFlight = 0
+    this.finish()
+  }
+
+  done() {}
+}
+
+/**
+ * The closed model: user `id` (1-based) starts at `(id - 1) * rampUpTime / concurrentUsers`,
+ * sends its requests one after another, and nothing new is sent after `testDuration`.
+ */
+class JsClosedRun extends JsRun {
+  start() {
+    return new Promise((resolve) => {
+      this.resolve = resolve
+      this.origin = performance.now()
+      this.sliceStart = this.origin
+      this.deadline = this.origin + this.cfg.testDuration
+      this.nextId = 1
+      this.active = 0
+      this.rampTimer = null
+      this.startParked = false
+      this.startDue(true)
+    })
+  }
+
+  users() {
+    return this.cfg.concurrentUsers
+  }
+
+  /** Ramp-up offset of user `id`, ms from the start (the original's spacing). */
+  offsetOf(id) {
+    return (this.cfg.rampUpTime * (id - 1)) / this.cfg.concurrentUsers
+  }
+
+  resume() {
+    if (this.startParked) {
+      this.startParked = false
+      this.startDue(true)
+    }
+  }
+
+  /** Starts every user whose time has come, a slice at a time; arms a timer for the next one. */
+  startDue(fromImmediate) {
+    this.rampTimer = null
+    const { concurrentUsers: n, testDuration } = this.cfg
+    let first = fromImmediate
+    while (this.nextId <= n && !this.stopped) {
+      const offset = this.offsetOf(this.nextId)
+      const now = performance.now()
+      // A user due after the cut-off (or started only after it) would send nothing: none of the
+      // remaining users start.
+      if (offset >= testDuration || now >= this.deadline) {
+        this.nextId = n + 1
+        break
+      }
+      const wait = this.origin + offset - now
+      if (wait > 0) {
+        this.rampTimer = setTimeout(() => this.startDue(false), Math.max(1, wait))
+        return
+      }
+      if (!first && this.sliceUsed(now)) {
+        this.startParked = true
+        this.wake()
+        return
+      }
+      first = false
+      const u = this.makeUser(this.nextId++)
+      this.active++
+      this.next(u, true)
+    }
+    if (this.active === 0) this.finish()
+  }
+
+  /**
+   * Sends the user's next request, or ends the user. A synchronous result (or throw) continues
+   * in a microtask, as the original's `await` did, so users interleave and one user with a
+   * synchronous executor cannot take the whole test duration for itself; past the slice, the
+   * continuation waits for the next turn of the event loop.
+   */
+  next(u, fromImmediate) {
+    if (this.stopped || u.done) return
+    const now = performance.now()
+    if (u.n >= this.cfg.requestsPerUser || now >= this.deadline) return this.endUser(u)
+    if (!fromImmediate && this.sliceUsed(now)) return this.park(u)
+    const n = u.n++
+    u.requestId = `user-${u.id}-req-${n}`
+    u.payload = undefined
+    u.start = now
+    if (this.send(u) && !this.think(u)) this.later(u)
+  }
+
+  settled(u) {
+    if (!this.think(u)) this.next(u, false)
   }
 
   /** Starts the think pause; true if the user is now waiting (or has ended). */
@@ -376,61 +567,35 @@ class JsClosedRun {
       clearTimeout(u.timer)
       u.timer = null
     }
-    if (u.thinkTimer === null) u.thinkTimer = setTimeout(u.resume, thinkTime)
-    else u.thinkTimer.refresh()
+    if (u.thinkTimer === null) {
+      u.thinkTimer = setTimeout(resumeUser, thinkTime, this, u)
+      this.timed.add(u)
+    } else u.thinkTimer.refresh()
     return true
-  }
-
-  record(u, ok, error, size) {
-    const end = performance.now()
-    const duration = end - u.start
-    const b = this.batch
-    b[this.batchLen++] = duration
-    b[this.batchLen++] = ok ? size : -1
-    if (this.batchLen === b.length) this.flush()
-    this.sink.keep(u.sim, u.id, u.requestId, u.payload, u.start, end, ok, error, size)
   }
 
   endUser(u) {
     if (u.done) return
     u.done = true
-    if (u.timer !== null) clearTimeout(u.timer)
-    if (u.thinkTimer !== null) clearTimeout(u.thinkTimer)
-    u.sim.endTime = performance.now()
-    if (--this.active === 0) this.finish()
+    this.release(u)
+    if (u.sim) u.sim.endTime = performance.now()
+    if (--this.active === 0 && this.nextId > this.cfg.concurrentUsers) this.finish()
   }
 
-  finish() {
-    if (this.finished) return
-    this.finished = true
-    this.flush()
-    const elapsed = performance.now() - this.origin
-    this.resolve({ elapsed, metrics: this.recorder.metrics(elapsed, this.cfg.concurrentUsers) })
-  }
-
-  /** Stops sending: pending requests are abandoned, every timer is cleared, the run resolves. */
-  cancel() {
-    if (this.finished) return
-    this.stopped = true
+  stopTimers() {
+    super.stopTimers()
     if (this.rampTimer) clearTimeout(this.rampTimer)
-    for (const u of this.users) {
-      if (u.busy) {
-        u.busy = false
-        this.inFlight--
-      }
-      u.gen++
-      if (u.timer !== null) clearTimeout(u.timer)
-      if (u.thinkTimer !== null) clearTimeout(u.thinkTimer)
-    }
-    this.finish()
+    this.rampTimer = null
   }
 }
 
 /**
- * One open-model test of a JS executor: request `i` is due at `i / rate` seconds; `maxInFlight`
- * workers take due requests in order, and latency counts from the due time.
+ * The open model: arrival `i` is due at `i / rate` s and is sent by a free slot (at most
+ * `maxInFlight` at once, made only when all others are busy); its latency counts from the due
+ * time, so waiting for a slot shows. Nothing starts once `duration` has passed: the arrivals
+ * left are counted as dropped (k6's `dropped_iterations`), so the duration bounds the run.
  */
-class JsOpenRun extends JsClosedRun {
+class JsOpenRun extends JsRun {
   constructor(cfg, workload, sink, open) {
     super(cfg, workload, sink)
     this.open = open
@@ -440,78 +605,98 @@ class JsOpenRun extends JsClosedRun {
     return new Promise((resolve) => {
       this.resolve = resolve
       this.origin = performance.now()
-      const { rate, duration, maxInFlight } = this.open
+      this.sliceStart = this.origin
+      const { rate, duration } = this.open
+      this.end = this.origin + duration
       this.total = Math.floor((rate * duration) / 1000)
       this.period = 1000 / rate
       this.nextIndex = 0
-      this.deadline = Infinity
-      this.users = []
-      for (let id = 1; id <= maxInFlight; id++) this.users.push(this.makeUser(id, 0))
-      this.active = this.users.length
-      for (const u of this.users) {
-        u.sim.startTime = this.origin
-        this.next(u)
-      }
+      this.closedArrivals = false
+      this.idle = []
+      this.made = 0
+      this.dispatchTimer = null
+      this.dispatchParked = false
+      this.dispatch(true)
     })
   }
 
-  next(u) {
-    if (this.stopped) return
-    if (u.due === undefined) {
-      if (this.nextIndex >= this.total) return this.endUser(u)
-      u.index = this.nextIndex++
-      u.due = this.origin + u.index * this.period
+  users() {
+    return this.open.maxInFlight
+  }
+
+  resume() {
+    if (this.dispatchParked) {
+      this.dispatchParked = false
+      this.dispatch(true)
     }
-    const wait = u.due - performance.now()
-    if (wait >= 1) {
-      if (u.thinkTimer !== null) clearTimeout(u.thinkTimer)
-      u.thinkTimer = setTimeout(u.resume, wait)
-      return
+  }
+
+  /** Sends every due arrival a slot is free for, a slice at a time. */
+  dispatch(fromImmediate) {
+    if (this.stopped || this.dispatchParked) return
+    if (this.dispatchTimer !== null) {
+      clearTimeout(this.dispatchTimer)
+      this.dispatchTimer = null
     }
-    const requestId = `req-${u.index}`
-    u.requestId = requestId
-    u.payload = undefined
-    u.start = u.due // latency from the intended time: queueing behind busy workers counts
-    u.due = undefined
-    let p
-    try {
-      u.payload = this.gen(u.id, requestId)
-      p = this.exec(u.payload)
-    } catch (err) {
-      this.record(u, false, errorMessage(err), 0)
-      return queueMicrotask(u.resume)
-    }
-    if (isThenable(p)) {
-      u.busy = true
-      this.inFlight++
-      // The timeout counts from the actual send, so a request sent late is not cut short.
-      if (u.timer === null) u.timer = setTimeout(() => this.onTimeout(u), this.cfg.timeout)
-      else u.timer.refresh()
-      try {
-        p.then(u.onOk, u.onErr)
-      } catch (err) {
-        this.settle(u, false, err)
+    let first = fromImmediate
+    while (!this.closedArrivals) {
+      if (this.nextIndex >= this.total) {
+        this.closedArrivals = true
+        break
       }
-      return
+      const now = performance.now()
+      if (now >= this.end) {
+        this.closedArrivals = true // what is left could not start in time: dropped
+        break
+      }
+      const due = this.origin + this.nextIndex * this.period
+      if (due - now >= 1) {
+        this.dispatchTimer = setTimeout(() => this.dispatch(false), due - now)
+        return
+      }
+      if (this.idle.length === 0 && this.made >= this.open.maxInFlight) return // a settle resumes
+      if (!first && this.sliceUsed(now)) {
+        this.dispatchParked = true
+        this.wake()
+        return
+      }
+      first = false
+      const u = this.idle.pop() ?? this.makeUser(++this.made)
+      const index = this.nextIndex++
+      u.requestId = `req-${index}`
+      u.payload = undefined
+      u.start = due // latency from the intended time: queueing behind busy slots counts
+      if (this.send(u)) this.idle.push(u)
     }
-    this.record(u, true, undefined, sizeOf(p))
-    queueMicrotask(u.resume)
+    if (this.inFlight === 0) this.finish()
   }
 
-  think() {
-    return false
+  settled(u) {
+    this.idle.push(u)
+    this.dispatch(false)
   }
 
-  finish() {
-    if (this.finished) return
-    this.finished = true
-    this.flush()
-    const elapsed = performance.now() - this.origin
-    this.resolve({ elapsed, metrics: this.recorder.metrics(elapsed, this.open.maxInFlight) })
+  next() {}
+
+  stopTimers() {
+    super.stopTimers()
+    if (this.dispatchTimer !== null) clearTimeout(this.dispatchTimer)
+    this.dispatchTimer = null
+  }
+
+  done(result) {
+    const elapsed = Math.min(result.elapsed, this.open.duration)
+    // Arrivals due by the end (all of them, unless aborted) that never started.
+    const due = this.stopped ? Math.min(this.total, Math.floor(elapsed / this.period) + 1) : this.total
+    result.metrics.droppedIterations = Math.max(0, due - this.nextIndex)
+    for (const u of this.idle) if (u.sim) u.sim.endTime = performance.now()
   }
 }
 
-/** Keeps per-request records up to the cap, and the per-user simulations. */
+/**
+ * Keeps per-request records up to the cap, and the simulations of the first users to start, up
+ * to the same cap: both stay bounded whatever the user count.
+ */
 class RecordSink {
   constructor(max) {
     this.max = max
@@ -519,10 +704,12 @@ class RecordSink {
     this.sims = new Map()
   }
 
-  simulation(userId) {
+  /** The user's simulation record, or null once `max` users have one. */
+  simulation(userId, startTime = 0) {
     let sim = this.sims.get(userId)
     if (!sim) {
-      sim = { userId, requests: [], responses: [], startTime: 0, endTime: 0 }
+      if (this.sims.size >= this.max) return null
+      sim = { userId, requests: [], responses: [], startTime, endTime: 0 }
       this.sims.set(userId, sim)
     }
     return sim
@@ -534,8 +721,10 @@ class RecordSink {
     if (ok) response.responseSize = size
     else response.error = error
     this.responses.push(response)
-    sim.requests.push({ id: requestId, userId, timestamp: start, payload })
-    sim.responses.push(response)
+    if (sim) {
+      sim.requests.push({ id: requestId, userId, timestamp: start, payload })
+      sim.responses.push(response)
+    }
   }
 
   /** Adds the records a native run kept, shifted to this process's performance clock. */
@@ -545,16 +734,20 @@ class RecordSink {
       const requestId = open ? `req-${r.seq}` : `user-${r.userId}-req-${r.seq}`
       const start = origin + r.startTime
       const end = origin + r.endTime
-      if (!sim.startTime || start < sim.startTime) sim.startTime = start
-      if (end > sim.endTime) sim.endTime = end
+      if (sim) {
+        if (!sim.startTime || start < sim.startTime) sim.startTime = start
+        if (end > sim.endTime) sim.endTime = end
+      }
       if (this.responses.length >= this.max) continue
       const response = { requestId, userId: r.userId, startTime: start, endTime: end, duration: end - start, success: r.success }
       if (r.statusCode != null) response.statusCode = r.statusCode
       if (r.success) response.responseSize = r.responseSize
       else response.error = r.error
       this.responses.push(response)
-      sim.requests.push({ id: requestId, userId: r.userId, timestamp: start, payload: null })
-      sim.responses.push(response)
+      if (sim) {
+        sim.requests.push({ id: requestId, userId: r.userId, timestamp: start, payload: null })
+        sim.responses.push(response)
+      }
     }
   }
 }
@@ -571,6 +764,11 @@ class LoadTester extends EventEmitter {
    */
   static http(options) {
     return new HttpTarget(options)
+  }
+
+  /** Most users (stress steps, spike phases, arrival-rate slots) a test may have. */
+  static get MAX_USERS() {
+    return MAX_USERS
   }
 
   constructor(config) {
@@ -603,8 +801,8 @@ class LoadTester extends EventEmitter {
    * whose error rate exceeds 10%. Options: `{signal, stepPause}`.
    */
   async runStressTest(maxUsers, stepSize, stepDuration, ...rest) {
-    v.number('maxUsers', maxUsers, { min: 1, max: 2 ** 32 - 1 })
-    v.number('stepSize', stepSize, { min: 1, max: 2 ** 32 - 1 })
+    v.number('maxUsers', maxUsers, { min: 1, max: MAX_USERS })
+    v.number('stepSize', stepSize, { min: 1, max: MAX_USERS })
     v.number('stepDuration', stepDuration)
     const { workload, options } = workloadArgs(rest, 0)
     const signal = checkSignal(options.signal)
@@ -663,10 +861,10 @@ class LoadTester extends EventEmitter {
     const s = v.optionsObject('spec', spec)
     if (s.spikeUsers === undefined) throw v.typeError('spec.spikeUsers', 'a number', undefined)
     const c = this.#config
-    const spikeUsers = v.number('spec.spikeUsers', s.spikeUsers, { min: 1, max: 2 ** 32 - 1 })
+    const spikeUsers = v.number('spec.spikeUsers', s.spikeUsers, { min: 1, max: MAX_USERS })
     const baselineUsers = v.number('spec.baselineUsers', s.baselineUsers, {
       min: 1,
-      max: 2 ** 32 - 1,
+      max: MAX_USERS,
       fallback: c.concurrentUsers,
     })
     const durations = {
@@ -704,7 +902,7 @@ class LoadTester extends EventEmitter {
       duration: v.number('spec.duration', s.duration),
       maxInFlight: v.number('spec.maxInFlight', s.maxInFlight, {
         min: 1,
-        max: 2 ** 32 - 1,
+        max: MAX_USERS,
         fallback: this.#config.concurrentUsers,
       }),
     }
@@ -763,6 +961,7 @@ class LoadTester extends EventEmitter {
       })
       outcome = outcome.then((r) => {
         sink.keepNative(handle.takeRecords(), origin, Boolean(open))
+        if (open) r.metrics.droppedIterations = r.dropped
         return r
       })
     } else {
@@ -815,7 +1014,7 @@ class LoadTester extends EventEmitter {
       userSimulations: this.getUserSimulations(),
       timestamp: new Date().toISOString(),
     }
-    await fsp.mkdir(path.dirname(outputPath), { recursive: true })
+    await makeDir(path.dirname(outputPath))
     await fsp.writeFile(outputPath, JSON.stringify(results, null, 2))
     this.emit('results-saved', { path: outputPath })
     return outputPath

@@ -1,6 +1,6 @@
 // Written the way the guide's examples use the load tester (seed guide, "Load Tester").
 import { LoadTester, LoadTestReporter } from '@promethean/benchmark/src/load-testing/load-tester'
-import type { LoadTestMetrics, LoadTestResponse } from '@promethean/benchmark/src/load-testing/load-tester.js'
+import type { ArrivalRateMetrics, LoadTestMetrics, LoadTestResponse } from '@promethean/benchmark/src/load-testing/load-tester.js'
 import * as root from '@promethean/benchmark'
 
 async function executeBuildFixBenchmark(payload: { prompt: string }): Promise<{ text: string }> {
@@ -43,7 +43,10 @@ export async function main(): Promise<void> {
   const controller = new AbortController()
   const server = LoadTester.http({ url: 'http://127.0.0.1:11434/api/generate', body: { model: 'qwen3:8b', prompt: 'hi' } })
   await loadTester.runTest(server, { signal: controller.signal })
-  await loadTester.runArrivalRateTest({ rate: 200, duration: 10000, maxInFlight: 64 }, server)
+  const open: ArrivalRateMetrics = await loadTester.runArrivalRateTest({ rate: 200, duration: 10000, maxInFlight: 64 }, server)
+  const dropped: number = open.droppedIterations
+  const most: number = LoadTester.MAX_USERS
+  console.log(dropped, most, open.p99ResponseTime)
 
   const responses: LoadTestResponse[] = loadTester.getResponses()
   const failed = responses.filter((r) => !r.success).map((r) => r.error ?? '')

@@ -12,9 +12,15 @@ use napi_derive::napi;
 
 use super::error::Result;
 use crate::loadtest::{
-    positive, run_closed, run_open, whole, ClosedConfig, HttpExecutor, HttpTarget, LoadTestError,
-    Metrics, OpenConfig, Record, Recorder, RunState,
+    positive, run_closed, run_open, users, whole, ClosedConfig, HttpExecutor, HttpTarget,
+    LoadTestError, Metrics, OpenConfig, Record, Recorder, RunState,
 };
+
+/// Most virtual users (or arrival-rate slots) one test may have; lib/loadtest.js checks its
+/// options against this same value.
+#[napi]
+#[cfg_attr(test, allow(dead_code))] // read by JS only; test builds register no napi exports
+pub const MAX_USERS: u32 = crate::loadtest::MAX_USERS;
 
 /// `LoadTestMetrics` of API.md, field for field.
 #[napi(object)]
@@ -177,6 +183,8 @@ pub struct NativeRunResult {
     /// Milliseconds from the first scheduled request to the last one's end.
     pub elapsed: f64,
     pub metrics: NativeLoadMetrics,
+    /// Open model: arrivals that could not start before the duration ended (0 when closed).
+    pub dropped: f64,
 }
 
 fn ms(name: &'static str, v: f64) -> std::result::Result<Duration, LoadTestError> {
@@ -195,11 +203,6 @@ impl Plan {
             Plan::Open(o) => u64::from(o.connections),
         }
     }
-}
-
-fn users(name: &'static str, v: f64) -> std::result::Result<u32, LoadTestError> {
-    let n = whole(name, v, 1)?;
-    u32::try_from(n).map_err(|_| LoadTestError::out_of_range(name, "at most 4294967295", n))
 }
 
 /// One native HTTP load test. Create one per test: `run()` may be called once; `progress()`
@@ -283,6 +286,7 @@ impl NativeHttpRun {
         Ok(NativeRunResult {
             elapsed,
             metrics: self.state.metrics(elapsed, users).into(),
+            dropped: self.state.dropped() as f64,
         })
     }
 

@@ -1,5 +1,7 @@
 use thiserror::Error;
 
+use super::scheduler::MAX_USERS;
+
 /// Everything the load-test core can refuse or fail at.
 #[derive(Debug, Error)]
 pub enum LoadTestError {
@@ -62,4 +64,35 @@ pub fn positive(name: &'static str, value: f64) -> Result<f64, LoadTestError> {
         ));
     }
     Ok(value)
+}
+
+/// A count of virtual users (or slots) given as a JS number: 1 ..= [`MAX_USERS`].
+pub fn users(name: &'static str, value: f64) -> Result<u32, LoadTestError> {
+    // `expected` must be a literal; the test below keeps it in step with MAX_USERS.
+    const EXPECTED: &str = "a whole number from 1 to 1000000";
+    let n = whole(name, value, 1)?;
+    u32::try_from(n)
+        .ok()
+        .filter(|n| *n <= MAX_USERS)
+        .ok_or_else(|| LoadTestError::out_of_range(name, EXPECTED, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_are_bounded_by_max_users_and_the_message_says_so() {
+        assert_eq!(users("concurrentUsers", 1.0).unwrap(), 1);
+        assert_eq!(
+            users("concurrentUsers", f64::from(MAX_USERS)).unwrap(),
+            MAX_USERS
+        );
+        for bad in [0.0, 1.5, f64::from(MAX_USERS) + 1.0, 1e9, 4294967296.0] {
+            let err = users("concurrentUsers", bad).unwrap_err().to_string();
+            assert!(err.starts_with("concurrentUsers must be"), "{err}");
+        }
+        let err = users("concurrentUsers", 1e9).unwrap_err().to_string();
+        assert!(err.contains(&format!("from 1 to {MAX_USERS}")), "{err}");
+    }
 }

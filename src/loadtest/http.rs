@@ -33,6 +33,17 @@ fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// The WHATWG URL standard's forbidden host code points (and `%`: a percent-encoded name would
+/// have to be decoded first, and decodes to one of these or to something no resolver takes).
+fn is_forbidden_in_host(c: char) -> bool {
+    c.is_control()
+        || c.is_whitespace()
+        || matches!(
+            c,
+            '#' | '/' | ':' | '<' | '>' | '?' | '@' | '[' | '\\' | ']' | '^' | '|' | '%'
+        )
+}
+
 impl HttpTarget {
     pub fn new(
         url: &str,
@@ -84,6 +95,15 @@ impl HttpTarget {
         };
         if host.is_empty() {
             return Err(bad("no host"));
+        }
+        if authority.starts_with('[') {
+            if host.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(bad("the host in [ ] is not an IPv6 address"));
+            }
+        } else if let Some(c) = host.chars().find(|c| is_forbidden_in_host(*c)) {
+            return Err(bad(&format!(
+                "the host contains {c:?}, which a host name cannot have"
+            )));
         }
         let port = if port.is_empty() {
             80
@@ -442,6 +462,12 @@ mod tests {
             "http://h:99999/",
             "http://u:p@h/",
             "http://h/a b",
+            "http://a b/",
+            "http://a%20b/",
+            "http://a<b/",
+            "http://a\tb:80/",
+            "http://[::1/",
+            "http://[nope]/",
         ] {
             assert!(
                 matches!(

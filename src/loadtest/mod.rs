@@ -8,10 +8,10 @@ mod http;
 mod recorder;
 mod scheduler;
 
-pub use error::{positive, whole, LoadTestError};
+pub use error::{positive, users, whole, LoadTestError};
 pub use http::{HttpExecutor, HttpTarget};
 pub use recorder::{Metrics, Recorder};
 pub use scheduler::{
     run_closed, run_open, ClosedConfig, Executor, Failure, OpenConfig, Progress, Record, Reply,
-    RunState, TIMEOUT_MESSAGE,
+    RunState, MAX_USERS, TIMEOUT_MESSAGE,
 };

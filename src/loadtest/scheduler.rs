@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{sleep_until, timeout, Instant};
 
@@ -21,6 +21,11 @@ use super::recorder::{Metrics, Recorder};
 
 /// Failure message of a request that outlived its timeout (the original's wording).
 pub const TIMEOUT_MESSAGE: &str = "Request timeout";
+
+/// Most virtual users (closed model) or slots (open model) one test may have. Users are made as
+/// they start, so this bounds what can run at once: a million users already cost a few hundred
+/// MB on the JS side, and a million connections exceed any file-descriptor limit.
+pub const MAX_USERS: u32 = 1_000_000;
 
 /// What a successful request returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -106,6 +111,7 @@ pub struct RunState {
     in_flight: AtomicU64,
     cancel: watch::Sender<bool>,
     cancelled: AtomicBool,
+    dropped: AtomicU64,
 }
 
 /// A live view for `progress` events.
@@ -128,6 +134,7 @@ impl RunState {
             in_flight: AtomicU64::new(0),
             cancel: watch::channel(false).0,
             cancelled: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
         })
     }
 
@@ -154,6 +161,12 @@ impl RunState {
             in_flight: self.in_flight.load(Ordering::Relaxed),
             p95: t.recorder.percentile(0.95),
         }
+    }
+
+    /// Open model: arrivals due before the run ended that never started (k6's
+    /// `dropped_iterations`); always 0 for the closed model.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     pub fn metrics(&self, elapsed_ms: f64, users: u64) -> Metrics {
@@ -221,16 +234,21 @@ async fn send<E: Executor>(
     r
 }
 
+/// A deadline `d` after `origin`; "no cut-off" arrives as a huge duration (Number.MAX_SAFE_INTEGER
+/// ms), past what an Instant can hold: a deadline a century away is the same thing.
+fn deadline_after(origin: Instant, d: Duration) -> Instant {
+    origin
+        .checked_add(d)
+        .unwrap_or_else(|| origin + Duration::from_secs(100 * 365 * 86_400))
+}
+
 /// Runs the closed model and returns the elapsed milliseconds. Users 1..=N start at
 /// `(user - 1) * rampUp / N` (the original's spacing); each sends its requests in order and
-/// sends nothing new once `test_duration` has passed since the start.
+/// sends nothing new once `test_duration` has passed since the start. A user's task is spawned
+/// when the user starts, so memory follows the users running at once, not the configured count.
 pub async fn run_closed<E: Executor>(exec: Arc<E>, cfg: ClosedConfig, state: Arc<RunState>) -> f64 {
     let origin = Instant::now();
-    // "No cut-off" arrives as a huge duration (Number.MAX_SAFE_INTEGER ms), past what an
-    // Instant can hold: a deadline a century away is the same thing.
-    let deadline = origin
-        .checked_add(cfg.test_duration)
-        .unwrap_or_else(|| origin + Duration::from_secs(100 * 365 * 86_400));
+    let deadline = deadline_after(origin, cfg.test_duration);
     let mut tasks = JoinSet::new();
     for user in 1..=cfg.users {
         let offset = cfg
@@ -239,12 +257,19 @@ pub async fn run_closed<E: Executor>(exec: Arc<E>, cfg: ClosedConfig, state: Arc
         if offset >= cfg.test_duration {
             break; // this user and every later one would start after the cut-off
         }
-        let (exec, cfg, state) = (exec.clone(), cfg.clone(), state.clone());
-        tasks.spawn(async move {
+        if origin + offset > Instant::now() {
             tokio::select! {
                 _ = sleep_until(origin + offset) => {}
-                _ = cancelled(state.cancel.subscribe()) => return,
+                _ = cancelled(state.cancel.subscribe()) => break,
             }
+        }
+        // Started only after the cut-off (a busy runtime): it would send nothing, nor would the rest.
+        if Instant::now() >= deadline || state.is_cancelled() {
+            break;
+        }
+        while tasks.try_join_next().is_some() {} // forget the users that have ended
+        let (exec, cfg, state) = (exec.clone(), cfg.clone(), state.clone());
+        tasks.spawn(async move {
             let mut st = exec.state(user);
             for seq in 0..cfg.requests_per_user {
                 let start = Instant::now();
@@ -279,43 +304,75 @@ pub async fn run_closed<E: Executor>(exec: Arc<E>, cfg: ClosedConfig, state: Arc
     ms_between(origin, Instant::now())
 }
 
-/// Runs the open model and returns the elapsed milliseconds. Request `i` is due at
-/// `i / rate`; a free worker takes the next due request, waits for its time, sends it, and
-/// records its latency from the due time, so time spent queued behind busy workers counts.
+/// The open model's idle slots: (slot id, the executor state it keeps between requests).
+type IdleSlots<S> = Arc<Mutex<Vec<(u32, S)>>>;
+
+/// Runs the open model and returns the elapsed milliseconds. Arrival `i` is due at `i / rate`;
+/// it is sent on a free slot (at most `connections` at once; a slot and its keep-alive state are
+/// made only when every existing one is busy), and its latency counts from the due time, so
+/// waiting for a slot shows. Nothing starts once `duration` has passed: the arrivals left are
+/// counted as dropped ([`RunState::dropped`]), so the duration bounds the run however high the
+/// rate; requests in flight at the end finish (within their timeout).
 pub async fn run_open<E: Executor>(exec: Arc<E>, cfg: OpenConfig, state: Arc<RunState>) -> f64 {
     let origin = Instant::now();
+    let end = deadline_after(origin, cfg.duration);
+    // `as` saturates: a rate and duration past u64 are cut off by `end` long before.
     let total = (cfg.rate * cfg.duration.as_secs_f64()).floor() as u64;
     let period = 1.0 / cfg.rate;
-    let next = Arc::new(AtomicU64::new(0));
+    let permits = Arc::new(Semaphore::new(cfg.connections as usize));
+    // Idle slots with their executor state. A task puts its slot back before it releases its
+    // permit, so whoever gets the permit next finds the slot: at most `connections` are made.
+    let idle: IdleSlots<E::State> = Arc::new(Mutex::new(Vec::new()));
+    let mut made = 0u32;
+    let mut started = 0u64;
     let mut tasks = JoinSet::new();
-    for worker in 1..=cfg.connections {
-        let (exec, cfg, state, next) = (exec.clone(), cfg.clone(), state.clone(), next.clone());
-        tasks.spawn(async move {
-            let mut st = exec.state(worker);
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= total || state.is_cancelled() {
-                    break;
-                }
-                let due = origin + Duration::from_secs_f64(period * i as f64);
-                tokio::select! {
-                    _ = sleep_until(due) => {}
-                    _ = cancelled(state.cancel.subscribe()) => break,
-                }
-                let Some(r) = send(&*exec, &mut st, cfg.timeout, &state).await else {
-                    break;
-                };
-                let end = Instant::now();
-                state.record(
-                    worker,
-                    i,
-                    ms_between(origin, due),
-                    ms_between(origin, end),
-                    r,
-                );
+    for i in 0..total {
+        let due = origin + Duration::from_secs_f64(period * i as f64);
+        if due > Instant::now() {
+            tokio::select! {
+                _ = sleep_until(due) => {}
+                _ = cancelled(state.cancel.subscribe()) => break,
             }
+        }
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("the slot semaphore is never closed"),
+            _ = sleep_until(end) => break,
+            _ = cancelled(state.cancel.subscribe()) => break,
+        };
+        if Instant::now() >= end || state.is_cancelled() {
+            break;
+        }
+        while tasks.try_join_next().is_some() {}
+        let reused = idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let (slot, mut st) = reused.unwrap_or_else(|| {
+            made += 1;
+            (made, exec.state(made))
+        });
+        started += 1;
+        let (exec, state, idle) = (exec.clone(), state.clone(), idle.clone());
+        let limit = cfg.timeout;
+        tasks.spawn(async move {
+            if let Some(r) = send(&*exec, &mut st, limit, &state).await {
+                let end = Instant::now();
+                state.record(slot, i, ms_between(origin, due), ms_between(origin, end), r);
+                idle.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((slot, st));
+            }
+            drop(permit);
         });
     }
+    // Arrivals due by the time sending stopped (all of them unless cancelled) that never started.
+    let stopped = Instant::now().min(end);
+    let due_by = if state.is_cancelled() {
+        let n = (stopped.saturating_duration_since(origin).as_secs_f64() / period).floor() as u64;
+        n.saturating_add(1).min(total)
+    } else {
+        total
+    };
+    state
+        .dropped
+        .store(due_by.saturating_sub(started), Ordering::Relaxed);
     while tasks.join_next().await.is_some() {}
     ms_between(origin, Instant::now())
 }
@@ -495,7 +552,8 @@ mod tests {
     fn open_model_counts_queueing_from_the_intended_time() {
         rt().block_on(async {
             // 100 req/s for 1 s on one connection while every request takes 20 ms: the server can
-            // only do 50/s, so the backlog grows and late requests wait hundreds of ms.
+            // only do 50/s, so the backlog grows and late requests wait hundreds of ms; the 50
+            // arrivals that cannot start within the second are dropped.
             let state = RunState::new(1000);
             let cfg = OpenConfig {
                 rate: 100.0,
@@ -505,11 +563,12 @@ mod tests {
             };
             run_open(Scripted::new(20, 20, 0), cfg, state.clone()).await;
             let m = state.metrics(1000.0, 1);
-            assert_eq!(m.total_requests, 100);
-            assert!(m.max_response_time > 900.0, "{m:?}");
+            assert_eq!((m.total_requests, state.dropped()), (50, 50));
+            // Arrival 49 is due at 490 ms and sent at 980 ms.
+            assert!(m.max_response_time > 500.0, "{m:?}");
             assert!(m.min_response_time < 21.0, "{m:?}");
             let records = state.take_records();
-            assert!((records[99].start_ms - 990.0).abs() < 0.01);
+            assert!((records[49].start_ms - 490.0).abs() < 0.01);
         });
     }
 
@@ -527,6 +586,113 @@ mod tests {
             let done = state.progress().done;
             assert_eq!(done, 10, "5 full rounds of 2 users before the cancel");
             assert_eq!(state.progress().in_flight, 0);
+        });
+    }
+
+    #[test]
+    fn regression_open_model_stops_at_its_duration_and_counts_dropped_arrivals() {
+        rt().block_on(async {
+            // 10000/s for 300 ms through one slot, 5 ms per request: 60 can be sent, the other
+            // 2940 arrivals are dropped, and the run ends at 300 ms instead of 15 s.
+            let state = RunState::new(0);
+            let cfg = OpenConfig {
+                rate: 10_000.0,
+                duration: Duration::from_millis(300),
+                connections: 1,
+                timeout: Duration::from_secs(10),
+            };
+            let elapsed = run_open(Scripted::new(5, 5, 0), cfg, state.clone()).await;
+            let m = state.metrics(elapsed, 1);
+            assert_eq!(m.total_requests, 60, "{m:?}");
+            assert_eq!(state.dropped(), 2940);
+            assert!(elapsed <= 305.0, "{elapsed}");
+
+            // A rate nobody can meet is bounded the same way.
+            let state = RunState::new(0);
+            let cfg = OpenConfig {
+                rate: 1e9,
+                duration: Duration::from_millis(50),
+                connections: 2,
+                timeout: Duration::from_secs(10),
+            };
+            let elapsed = run_open(Scripted::new(1, 1, 0), cfg, state.clone()).await;
+            assert!(elapsed <= 51.0, "{elapsed}");
+            assert_eq!(state.progress().done + state.dropped(), 50_000_000);
+            assert!(
+                (98..=100).contains(&state.progress().done),
+                "{:?}",
+                state.progress()
+            );
+
+            // Nothing is dropped when the system keeps up.
+            let state = RunState::new(0);
+            let cfg = OpenConfig {
+                rate: 100.0,
+                duration: Duration::from_millis(100),
+                connections: 2,
+                timeout: Duration::from_secs(10),
+            };
+            run_open(Scripted::new(1, 1, 0), cfg, state.clone()).await;
+            assert_eq!((state.progress().done, state.dropped()), (10, 0));
+        });
+    }
+
+    #[test]
+    fn regression_users_and_slots_exist_only_while_they_run() {
+        // Half a second into a 100 s ramp-up of 100k users, ~500 have started: only they may
+        // have a task (before, all 100k were spawned up front, each waiting for its turn).
+        rt().block_on(async {
+            let state = RunState::new(0);
+            let cfg = ClosedConfig {
+                users: 100_000,
+                requests_per_user: 1_000_000,
+                ramp_up: Duration::from_secs(100),
+                test_duration: Duration::from_secs(3600),
+                think_time: Duration::from_millis(10),
+                timeout: Duration::from_secs(1),
+            };
+            let run = tokio::spawn(run_closed(Scripted::new(1, 1, 0), cfg, state.clone()));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let alive = tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks();
+            assert!(alive < 600, "{alive} tasks alive");
+            state.cancel();
+            run.await.unwrap();
+
+            // The open model makes a slot only when every other one is busy.
+            let exec = Scripted::new(1, 1, 0);
+            let created = Arc::new(AtomicU32::new(0));
+            struct Counting(Arc<Scripted>, Arc<AtomicU32>);
+            impl Executor for Counting {
+                type State = u32;
+                fn state(&self, user: u32) -> u32 {
+                    self.1.fetch_add(1, Ordering::SeqCst);
+                    user
+                }
+                async fn execute(&self, user: &mut u32) -> Result<Reply, Failure> {
+                    self.0.execute(user).await
+                }
+            }
+            let state = RunState::new(0);
+            let cfg = OpenConfig {
+                rate: 100.0,
+                duration: Duration::from_millis(500),
+                connections: MAX_USERS,
+                timeout: Duration::from_secs(10),
+            };
+            run_open(
+                Arc::new(Counting(exec, created.clone())),
+                cfg,
+                state.clone(),
+            )
+            .await;
+            assert_eq!(state.progress().done, 50);
+            assert_eq!(
+                created.load(Ordering::SeqCst),
+                1,
+                "1 ms requests every 10 ms need one slot"
+            );
         });
     }
 }
