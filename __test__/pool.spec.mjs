@@ -736,6 +736,41 @@ test('regression: a validator that never settles cannot hold acquire() past an a
   t.is(p.checkInvariants(), '')
 })
 
+test('destroy() turns away callers whose resource is being validated or is on its way', async (t) => {
+  const f = tracker()
+  const v = heldVerdicts()
+  let hold = false
+  const p = new ResourcePool({
+    minSize: 1,
+    maxSize: 1,
+    createResource: f.create,
+    destroyResource: f.destroy,
+    validateResource: (r) => (hold ? v.validate(r) : true),
+  })
+  const a = await p.acquire()
+  const validating = p.acquire()
+  hold = true
+  p.release(a)
+  t.is(v.count, 1)
+  await p.destroy()
+  await t.throwsAsync(validating, { code: 'ERR_POOL_DESTROYED' })
+  v.settleAll(true)
+  t.is(f.destroyed.get(a), 1)
+  t.like(p.getStats(), { total: 0, active: 0, idle: 0, waiting: 0 })
+
+  // Handed to a waiter, destroyed before the waiter's code could receive it.
+  const g = tracker()
+  const q = new ResourcePool({ minSize: 1, maxSize: 1, createResource: g.create, destroyResource: g.destroy })
+  const r = await q.acquire()
+  const onItsWay = q.acquire()
+  q.release(r)
+  const destroyed = q.destroy()
+  await t.throwsAsync(onItsWay, { code: 'ERR_POOL_DESTROYED' })
+  await destroyed
+  t.true(g.destroyedOnce())
+  t.is(q.checkInvariants(), '')
+})
+
 test('the resource-manager subpath also exports MemoryManager, as the guide imports it', async (t) => {
   const sub = await import('@promethean/benchmark/src/metrics/resource-manager')
   const root = await import('@promethean/benchmark')

@@ -524,6 +524,8 @@ class ResourcePool extends EventEmitter {
   /** The core turned away the caller resource `id` was being lent to; a Destroy follows. */
   #revoke(id, err) {
     const ticket = this.#loans[id]
+    // Every hand-over is claimed right after the core's answer, before any callback runs.
+    if (ticket === undefined) throw new Error(`pool core revoked an unknown hand-over of resource ${id}`)
     this.#loans[id] = undefined
     this.#endVetting(ticket)
     // A ticket already resolved (the resource on its way) fails in #arrive instead.
