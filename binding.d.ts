@@ -560,6 +560,12 @@ export interface NativeThresholds {
  */
 export declare function openSnapshotManager(workdir: string, includeIgnored?: boolean | undefined | null): Promise<NativeSnapshotManager>
 
+/**
+ * The caller gave up while its resource was being validated: the resource is destroyed (an
+ * action). Whether `id` was being lent.
+ */
+export declare function poolAbandon(handle: number, id: number): boolean
+
 /** READY (resource id) | QUEUED (waiter id) | CLOSED. */
 export declare function poolAcquire(handle: number): number
 
@@ -586,11 +592,17 @@ export declare function poolExpire(handle: number): number
 /** Forgets a pool; its handle may be reused afterwards. */
 export declare function poolFree(handle: number): void
 
+/** The resource being lent reached its caller; whether `id` was being lent. */
+export declare function poolLent(handle: number, id: number): boolean
+
 export declare function poolMaintain(handle: number): void
+
+/** ms until the next deadline (of a waiter or of a validation), or -1 if none. */
+export declare function poolNextDeadline(handle: number): number
 
 /**
  * After a failed validation: an acquire code for the same caller, or -1 if `id` was not
- * borrowed.
+ * being lent.
  */
 export declare function poolRejectBorrowed(handle: number, id: number): number
 

@@ -564,6 +564,213 @@ test('an async validateResource is awaited; a rejecting one counts as a failure'
   t.like(p.getStats(), { total: 1, active: 1, created: 3, destroyed: 2 })
 })
 
+/** A validateResource whose verdicts the test gives: each call waits on the next `settle`. */
+function heldVerdicts() {
+  const pending = []
+  return {
+    validate: () => new Promise((resolve) => pending.push(resolve)),
+    get count() {
+      return pending.length
+    },
+    /** Settles every validation started so far with `ok`. */
+    settleAll(ok) {
+      for (const resolve of pending.splice(0)) resolve(ok)
+    },
+  }
+}
+
+const raceHung = (promise, ms = 5000) =>
+  Promise.race([promise, sleep(ms, 'hung', { ref: false })])
+
+test('regression: releasing twice during a hand-off to a waiter whose async validator rejects changes nothing', async (t) => {
+  const f = tracker()
+  const v = heldVerdicts()
+  const p = pool(t, { minSize: 1, maxSize: 1, createResource: f.create, destroyResource: f.destroy, validateResource: v.validate })
+  const ignored = []
+  p.on('release-ignored', (r) => ignored.push(r))
+  const r = await p.acquire()
+  const first = p.acquire()
+  const second = p.acquire()
+  const secondState = settledState(second)
+  p.release(r)
+  // r is being validated for `first`; nobody holds it, so this release matches no loan.
+  p.release(r)
+  t.deepEqual(ignored, [r])
+  t.like(p.getStats(), { total: 1, active: 1, idle: 0, waiting: 1 })
+  v.settleAll(false)
+  const got = await raceHung(first)
+  t.not(got, r)
+  t.is(f.destroyed.get(r), 1)
+  t.is(f.destroyed.get(got), undefined, 'the waiter holds a live resource')
+  await tick()
+  t.is(secondState(), 'pending', 'maxSize 1: the second waiter waits while the first holds')
+  t.like(p.getStats(), { total: 1, active: 1, idle: 0, waiting: 1 })
+  p.release(got)
+  v.settleAll(true)
+  t.is(await raceHung(second), got)
+  t.like(p.getStats(), { total: 1, active: 1, idle: 0, waiting: 0 })
+  t.is(p.checkInvariants(), '')
+})
+
+test('regression: releasing twice during a hand-off to a waiter whose async validator accepts never lends it twice', async (t) => {
+  const v = heldVerdicts()
+  const p = pool(t, { minSize: 1, maxSize: 1, createResource: async () => ({}), validateResource: v.validate })
+  const r = await p.acquire()
+  const first = p.acquire()
+  const second = p.acquire()
+  const secondState = settledState(second)
+  p.release(r)
+  p.release(r)
+  v.settleAll(true)
+  t.is(await raceHung(first), r)
+  await tick()
+  t.is(secondState(), 'pending', 'r is lent to one holder only')
+  t.like(p.getStats(), { total: 1, active: 1, waiting: 1, maxUsed: 1 })
+  p.release(r)
+  v.settleAll(true)
+  t.is(await raceHung(second), r)
+  t.is(p.checkInvariants(), '')
+})
+
+test('regression: releasing twice in a row with callers waiting (no validator) lends the resource once', async (t) => {
+  const p = pool(t, { minSize: 1, maxSize: 1, createResource: async () => ({}) })
+  const ignored = []
+  p.on('release-ignored', (r) => ignored.push(r))
+  const r = await p.acquire()
+  const first = p.acquire()
+  const second = p.acquire()
+  const secondState = settledState(second)
+  p.release(r)
+  p.release(r)
+  t.is(await first, r)
+  await tick()
+  t.is(secondState(), 'pending')
+  t.like(p.getStats(), { active: 1, waiting: 1 })
+  // The same through an idle hand-out: acquire() got r, but has not received it yet.
+  p.release(r)
+  t.is(await second, r)
+  p.release(r)
+  const third = p.acquire()
+  p.release(r)
+  const fourth = p.acquire()
+  const fourthState = settledState(fourth)
+  t.is(await third, r)
+  await tick()
+  t.is(fourthState(), 'pending')
+  t.like(p.getStats(), { total: 1, active: 1, waiting: 1 })
+  t.is(ignored.length, 2)
+  p.release(r)
+  t.is(await fourth, r)
+  t.is(p.checkInvariants(), '')
+})
+
+test('regression: a validator that never settles cannot hold acquire() past acquireTimeout', async (t) => {
+  const f = tracker()
+  let hang = false
+  const p = pool(t, {
+    minSize: 1,
+    maxSize: 1,
+    acquireTimeout: 50,
+    createResource: f.create,
+    destroyResource: f.destroy,
+    validateResource: () => (hang ? new Promise(() => {}) : true),
+  })
+  const r = await p.acquire()
+  p.release(r)
+  hang = true
+  // An idle resource lent at once, then stuck in validation.
+  const err = await raceHung(t.throwsAsync(p.acquire(), { code: 'ERR_POOL_ACQUIRE_TIMEOUT' }))
+  t.not(err, 'hung')
+  t.is(f.destroyed.get(r), 1, 'the resource stuck in validation is destroyed')
+  t.like(p.getStats(), { total: 0, active: 0, idle: 0, waiting: 0 })
+  // A resource handed over by a release to a waiter, then stuck in validation.
+  hang = false
+  const second = await p.acquire()
+  const waiter = p.acquire()
+  hang = true
+  p.release(second)
+  const err2 = await raceHung(t.throwsAsync(waiter, { code: 'ERR_POOL_ACQUIRE_TIMEOUT' }))
+  t.not(err2, 'hung')
+  t.is(f.destroyed.get(second), 1)
+  t.like(p.getStats(), { total: 0, active: 0, idle: 0, waiting: 0 })
+  t.is(p.checkInvariants(), '')
+  hang = false
+  const fresh = await p.acquire()
+  t.false(f.destroyed.has(fresh))
+  t.like(p.getStats(), { total: 1, active: 1 })
+})
+
+test('regression: a validator that never settles cannot hold acquire() past an aborted signal', async (t) => {
+  const f = tracker()
+  let hang = false
+  const p = pool(t, {
+    minSize: 1,
+    maxSize: 1,
+    acquireTimeout: 0,
+    createResource: f.create,
+    destroyResource: f.destroy,
+    validateResource: () => (hang ? new Promise(() => {}) : true),
+  })
+  const r = await p.acquire()
+  p.release(r)
+  hang = true
+  const ac = new AbortController()
+  const pending = p.acquire({ signal: ac.signal })
+  await tick()
+  t.like(p.getStats(), { total: 1, active: 1 })
+  ac.abort(new Error('stop'))
+  t.not(await raceHung(t.throwsAsync(pending, { message: 'stop' })), 'hung')
+  t.is(f.destroyed.get(r), 1)
+  t.like(p.getStats(), { total: 0, active: 0, idle: 0, waiting: 0 })
+  t.is(p.checkInvariants(), '')
+  // Already aborted when its resource is handed over for validation: leaves at once.
+  hang = false
+  const second = await p.acquire()
+  const ac2 = new AbortController()
+  const waiter = p.acquire({ signal: ac2.signal })
+  hang = true
+  p.release(second)
+  ac2.abort(new Error('stop again'))
+  t.not(await raceHung(t.throwsAsync(waiter, { message: 'stop again' })), 'hung')
+  t.like(p.getStats(), { total: 0, active: 0, idle: 0, waiting: 0 })
+  t.is(p.checkInvariants(), '')
+})
+
+test('destroy() turns away callers whose resource is being validated or is on its way', async (t) => {
+  const f = tracker()
+  const v = heldVerdicts()
+  let hold = false
+  const p = new ResourcePool({
+    minSize: 1,
+    maxSize: 1,
+    createResource: f.create,
+    destroyResource: f.destroy,
+    validateResource: (r) => (hold ? v.validate(r) : true),
+  })
+  const a = await p.acquire()
+  const validating = p.acquire()
+  hold = true
+  p.release(a)
+  t.is(v.count, 1)
+  await p.destroy()
+  await t.throwsAsync(validating, { code: 'ERR_POOL_DESTROYED' })
+  v.settleAll(true)
+  t.is(f.destroyed.get(a), 1)
+  t.like(p.getStats(), { total: 0, active: 0, idle: 0, waiting: 0 })
+
+  // Handed to a waiter, destroyed before the waiter's code could receive it.
+  const g = tracker()
+  const q = new ResourcePool({ minSize: 1, maxSize: 1, createResource: g.create, destroyResource: g.destroy })
+  const r = await q.acquire()
+  const onItsWay = q.acquire()
+  q.release(r)
+  const destroyed = q.destroy()
+  await t.throwsAsync(onItsWay, { code: 'ERR_POOL_DESTROYED' })
+  await destroyed
+  t.true(g.destroyedOnce())
+  t.is(q.checkInvariants(), '')
+})
+
 test('the resource-manager subpath also exports MemoryManager, as the guide imports it', async (t) => {
   const sub = await import('@promethean/benchmark/src/metrics/resource-manager')
   const root = await import('@promethean/benchmark')

@@ -13,7 +13,11 @@ export interface ResourcePoolConfig<T> {
   idleTimeout?: number
   createResource: () => Promise<T> | T
   destroyResource?: (resource: T) => Promise<void> | void
-  /** Checked before an idle resource is handed out; a failing one is destroyed and replaced. */
+  /**
+   * Checked before an idle resource is handed out; a failing one is destroyed and replaced. An
+   * async check runs inside acquireTimeout and the acquire's signal: one still running past them
+   * has its resource destroyed and the acquire rejects.
+   */
   validateResource?: (resource: T) => boolean | Promise<boolean>
 }
 
@@ -35,7 +39,10 @@ export interface PoolStats {
 }
 
 export interface AcquireOptions {
-  /** Aborting it rejects a waiting acquire() with the signal's reason and leaves the queue. */
+  /**
+   * Aborting it rejects a waiting acquire() (or one whose resource is being validated) with the
+   * signal's reason; it leaves the queue, and a resource being validated for it is destroyed.
+   */
   signal?: AbortSignal
 }
 
@@ -44,6 +51,11 @@ export interface ResourcePoolEvents<T> {
   'resource-acquired': [resource: T]
   'resource-released': [resource: T]
   'resource-destroyed': [resource: T]
+  /**
+   * release() changed nothing: the value was released already, is still on its way to its next
+   * borrower, was destroyed, or never came from this pool.
+   */
+  'release-ignored': [resource: T]
   'pool-error': [error: Error]
 }
 
@@ -90,6 +102,7 @@ export interface ResourceManagerEvents {
   'resource-acquired': [event: ResourceEvent]
   'resource-released': [event: ResourceEvent]
   'resource-destroyed': [event: ResourceEvent]
+  'release-ignored': [event: ResourceEvent]
   'pool-error': [event: { name: string; error: Error }]
   'resource-alert': [event: { name: string; alert: ResourceAlert }]
 }

@@ -2,8 +2,8 @@
 // ResourceManager, ResourcePool and BoundedCollection. The pool's decisions (who waits, who gets
 // which resource, when to create or destroy) come from the native state machine (src/pool); this
 // layer keeps the resource values, runs the user's callbacks and settles promises. An acquire of
-// an idle resource and a release are one synchronous native call each, returning one number
-// (see src/binding/pool.rs for the encoding).
+// an idle resource, its arrival in the caller's hands and a release are one synchronous native
+// call each, taking and returning numbers (see src/binding/pool.rs for the encoding).
 
 const { EventEmitter } = require('node:events')
 
@@ -15,11 +15,14 @@ const {
   poolFree,
   poolAcquire,
   poolRelease,
+  poolLent,
+  poolAbandon,
   poolRejectBorrowed,
   poolCreated,
   poolCreateFailed,
   poolCancel,
   poolExpire,
+  poolNextDeadline,
   poolMaintain,
   poolClose,
   poolTakeActions,
@@ -52,6 +55,8 @@ const ACT_CREATE = 0
 const ACT_DESTROY = 1
 const ACT_TIMEOUT = 2
 const ACT_CLOSED = 3
+const ACT_REVOKE_TIMEOUT = 4
+const ACT_REVOKE_CLOSED = 5
 
 function kindOf(code) {
   return code % 4
@@ -99,8 +104,14 @@ function resolveConfig(config) {
 
 /**
  * A pool of resources made by `createResource`. Events: `resource-created`,
- * `resource-acquired`, `resource-released`, `resource-destroyed` (the resource) and
- * `pool-error` (an Error: a failing create, destroy or validate callback).
+ * `resource-acquired`, `resource-released`, `resource-destroyed`, `release-ignored` (the
+ * resource) and `pool-error` (an Error: a failing create, destroy or validate callback).
+ *
+ * Every acquire is a ticket `{resolve, reject, signal, onAbort, loan, vetting}`: parked under its
+ * waiter id while it waits, then, once the core lends it resource `loan`, kept in `#loans[loan]`
+ * while the resource is validated and handed over. The caller's promise is derived from the
+ * ticket's, through `#arrive`, which reports `lent` to the core before any of the caller's code
+ * can see the resource: until then nobody holds it, and the core ignores releases of it.
  */
 class ResourcePool extends EventEmitter {
   /** Handle of the native pool core. */
@@ -113,8 +124,12 @@ class ResourcePool extends EventEmitter {
   #values = []
   /** Value → resource id, for `release`. */
   #ids = new Map()
-  /** Waiter id → {resolve, reject, signal, onAbort}. */
+  /** Waiter id → ticket of a caller in the queue. */
   #waiters = new Map()
+  /** Resource id → ticket of the caller it is being lent to (validated or handed over). */
+  #loans = []
+  /** Tickets whose async validateResource is running (they keep the wait timer). */
+  #vetting = 0
   /** Resource id → attempt token of a creation in flight. */
   #creating = new Map()
   /** destroyResource calls in flight. */
@@ -170,20 +185,7 @@ class ResourcePool extends EventEmitter {
    */
   acquire(options) {
     if (options !== undefined) return this.#acquireWith(options)
-    const code = poolAcquire(this.#h)
-    const kind = kindOf(code)
-    if (kind === READY) {
-      const id = idOf(code)
-      if (hasActions(code)) this.#drain()
-      return this.#lendNow(id)
-    }
-    if (kind === QUEUED) {
-      return new Promise((resolve, reject) => {
-        this.#park(idOf(code), { resolve, reject, signal: null, onAbort: null })
-        if (hasActions(code)) this.#drain()
-      })
-    }
-    return Promise.reject(this.#closedError())
+    return this.#acquire(null)
   }
 
   #acquireWith(options) {
@@ -195,21 +197,33 @@ class ResourcePool extends EventEmitter {
     } catch (err) {
       return Promise.reject(err)
     }
-    if (signal === undefined) return this.acquire()
+    if (signal === undefined) return this.#acquire(null)
     if (signal.aborted) return Promise.reject(abortReason(signal))
+    return this.#acquire(signal)
+  }
+
+  #acquire(signal) {
     const code = poolAcquire(this.#h)
     const kind = kindOf(code)
+    if (kind === CLOSED) return Promise.reject(this.#closedError())
+    const ticket = { resolve: null, reject: null, signal, onAbort: null, loan: -1, vetting: false }
+    const handed = new Promise((resolve, reject) => {
+      ticket.resolve = resolve
+      ticket.reject = reject
+    })
+    // Registered before the caller can register anything: the loan is reported `lent` before
+    // the caller's code runs with the resource.
+    const got = handed.then((value) => this.#arrive(ticket, value))
     if (kind === READY) {
+      const id = idOf(code)
+      this.#claim(id, ticket)
       if (hasActions(code)) this.#drain()
-      return this.#lendNow(idOf(code), signal)
+      this.#vet(id, ticket, this.#check(this.#values[id]))
+    } else {
+      this.#park(idOf(code), ticket)
+      if (hasActions(code)) this.#drain()
     }
-    if (kind === QUEUED) {
-      return new Promise((resolve, reject) => {
-        this.#park(idOf(code), { resolve, reject, signal, onAbort: null })
-        if (hasActions(code)) this.#drain()
-      })
-    }
-    return Promise.reject(this.#closedError())
+    return got
   }
 
   /** Acquires a resource, runs `fn` with it, and releases it however `fn` ends. */
@@ -224,20 +238,24 @@ class ResourcePool extends EventEmitter {
   }
 
   /**
-   * Gives a resource back. Releasing a resource twice, one that was destroyed, or one that never
-   * came from this pool changes nothing.
+   * Gives a resource back. Releasing a resource twice, one that was destroyed, one that is still
+   * on its way to its next borrower, or one that never came from this pool changes nothing but
+   * emits `release-ignored`.
    */
   release(resource) {
     const id = this.#ids.get(resource)
-    if (id === undefined) return
-    const code = poolRelease(this.#h, id)
+    const code = id === undefined ? IGNORED : poolRelease(this.#h, id)
     const kind = kindOf(code)
-    if (kind === IGNORED) return
+    if (kind === IGNORED) {
+      this.#emit('release-ignored', resource)
+      return
+    }
     if (kind === HANDOFF) {
-      const entry = this.#take(idOf(code))
+      const ticket = this.#take(idOf(code))
+      this.#claim(id, ticket)
       if (hasActions(code)) this.#drain()
       this.#emit('resource-released', resource)
-      this.#vet(id, entry, this.#check(resource))
+      this.#vet(id, ticket, this.#check(resource))
       return
     }
     if (hasActions(code)) this.#drain()
@@ -291,17 +309,24 @@ class ResourcePool extends EventEmitter {
 
   // --- lending ---
 
-  /** An idle resource was lent to a caller of acquire() that never waited. */
-  #lendNow(id, signal = null) {
-    const value = this.#values[id]
-    const verdict = this.#check(value)
-    if (verdict === true) {
-      this.#emit('resource-acquired', value)
-      return Promise.resolve(value)
-    }
-    return new Promise((resolve, reject) => {
-      this.#vet(id, { resolve, reject, signal, onAbort: null }, verdict)
-    })
+  /**
+   * The core chose resource `id` for the caller behind `ticket`. Recorded at once, before any
+   * callback or listener runs, so that a destroy() from one of them finds and settles it.
+   */
+  #claim(id, ticket) {
+    ticket.loan = id
+    this.#loans[id] = ticket
+  }
+
+  /** The first reaction to a handed-over resource, before the caller's own. */
+  #arrive(ticket, value) {
+    const id = ticket.loan
+    // Turned away meanwhile (the pool was destroyed while the resource was on its way).
+    if (this.#loans[id] !== ticket) throw this.#closedError()
+    this.#loans[id] = undefined
+    poolLent(this.#h, id)
+    this.#emit('resource-acquired', value)
+    return value
   }
 
   /** true, false, or a promise of the verdict (an async validateResource). */
@@ -319,75 +344,132 @@ class ResourcePool extends EventEmitter {
   }
 
   /**
-   * Hands borrowed resource `id` to the caller behind `entry` once it passes validation; a
-   * failing resource is destroyed and the core serves the same caller again, in its place.
+   * Hands resource `id` to the caller behind `ticket` once it passes validation; a failing
+   * resource is destroyed and the core serves the same caller again, in its place.
    */
-  #vet(id, entry, verdict) {
+  #vet(id, ticket, verdict) {
     for (;;) {
-      if (verdict !== true && verdict !== false) {
-        Promise.resolve(verdict).then(
-          (ok) => this.#vet(id, entry, this.#destroyed === null && Boolean(ok)),
-          (err) => {
-            this.#fault(asError(err, 'validateResource rejected'))
-            this.#vet(id, entry, false)
-          },
-        )
+      // Turned away meanwhile (and settled so): the pool was destroyed by a callback.
+      if (this.#loans[id] !== ticket) return
+      if (verdict === true) {
+        ticket.resolve(this.#values[id])
         return
       }
-      if (verdict) {
-        const value = this.#values[id]
-        this.#emit('resource-acquired', value)
-        entry.resolve(value)
+      if (verdict !== false) {
+        this.#awaitVerdict(id, ticket, verdict)
         return
       }
+      this.#loans[id] = undefined
       const code = poolRejectBorrowed(this.#h, id)
-      if (code < 0) {
-        entry.reject(this.#closedError())
+      // The loan was current (checked by the callers of #vet), so the core cannot refuse it.
+      if (code < 0) throw new Error(`pool core refused a current loan of resource ${id}`)
+      const kind = kindOf(code)
+      if (kind === READY) this.#claim(idOf(code), ticket)
+      else if (kind === QUEUED) this.#park(idOf(code), ticket)
+      if (hasActions(code)) this.#drain()
+      if (kind === QUEUED) return
+      if (kind === CLOSED) {
+        ticket.reject(this.#closedError())
         return
       }
-      const kind = kindOf(code)
-      if (kind === READY) {
-        if (hasActions(code)) this.#drain()
-        id = idOf(code)
-        verdict = this.#check(this.#values[id])
-        continue
-      }
-      if (kind === QUEUED) this.#park(idOf(code), entry)
-      if (hasActions(code)) this.#drain()
-      if (kind === CLOSED) entry.reject(this.#closedError())
-      return
+      id = idOf(code)
+      if (this.#loans[id] !== ticket) return
+      verdict = this.#check(this.#values[id])
     }
+  }
+
+  /**
+   * An async validateResource runs inside the acquire's deadline and signal. Past the deadline
+   * the core turns the caller away (a timeout) and destroys the resource at once: a validator
+   * that never settles must neither hold the slot nor leak the resource, and whatever it is
+   * doing with the resource is moot once nobody will get it. An abort does the same. A verdict
+   * that arrives afterwards is ignored (its loan is gone).
+   */
+  #awaitVerdict(id, ticket, verdict) {
+    ticket.vetting = true
+    this.#vetting++
+    this.#keepTime()
+    const signal = ticket.signal
+    if (signal !== null) {
+      ticket.onAbort = () => {
+        if (this.#loans[id] !== ticket) return
+        this.#loans[id] = undefined
+        this.#endVetting(ticket)
+        poolAbandon(this.#h, id)
+        this.#drain()
+        ticket.reject(abortReason(signal))
+      }
+      signal.addEventListener('abort', ticket.onAbort, { once: true })
+    }
+    Promise.resolve(verdict).then(
+      (ok) => this.#verdict(id, ticket, Boolean(ok)),
+      (err) => {
+        this.#fault(asError(err, 'validateResource rejected'))
+        this.#verdict(id, ticket, false)
+      },
+    )
+    if (signal !== null && signal.aborted) ticket.onAbort()
+  }
+
+  #verdict(id, ticket, ok) {
+    if (this.#loans[id] !== ticket) return
+    this.#endVetting(ticket)
+    this.#vet(id, ticket, ok)
+  }
+
+  #endVetting(ticket) {
+    if (!ticket.vetting) return
+    ticket.vetting = false
+    this.#vetting--
+    if (ticket.onAbort !== null) {
+      ticket.signal.removeEventListener('abort', ticket.onAbort)
+      ticket.onAbort = null
+    }
+    this.#dropTimeIfIdle()
   }
 
   // --- waiters ---
 
-  #park(wid, entry) {
-    this.#waiters.set(wid, entry)
-    if (this.#waitTimer === null && this.#config.acquireTimeout > 0) {
-      this.#armWaitTimer(this.#config.acquireTimeout)
-    }
-    const signal = entry.signal
+  #park(wid, ticket) {
+    this.#waiters.set(wid, ticket)
+    this.#keepTime()
+    const signal = ticket.signal
     if (signal !== null) {
-      entry.onAbort = () => {
+      ticket.onAbort = () => {
         if (poolCancel(this.#h, wid)) {
           this.#take(wid)
-          entry.reject(abortReason(signal))
+          ticket.reject(abortReason(signal))
         }
       }
-      signal.addEventListener('abort', entry.onAbort, { once: true })
+      signal.addEventListener('abort', ticket.onAbort, { once: true })
       // Aborted while its resource was being validated: leave at once.
-      if (signal.aborted) entry.onAbort()
+      if (signal.aborted) ticket.onAbort()
     }
   }
 
-  /** Removes a waiter's entry (it is being settled). */
+  /** Removes a waiter's ticket (it is being settled or served). */
   #take(wid) {
-    const entry = this.#waiters.get(wid)
+    const ticket = this.#waiters.get(wid)
     this.#waiters.delete(wid)
-    if (entry.signal !== null) entry.signal.removeEventListener('abort', entry.onAbort)
-    // A waiting caller keeps the process alive until its deadline; nobody waiting, no timer.
-    if (this.#waiters.size === 0) this.#clearWaitTimer()
-    return entry
+    if (ticket.onAbort !== null) {
+      ticket.signal.removeEventListener('abort', ticket.onAbort)
+      ticket.onAbort = null
+    }
+    this.#dropTimeIfIdle()
+    return ticket
+  }
+
+  // One timer for every deadline (waiters' and validations'), armed for the earliest the core
+  // knows. A waiting or validating caller keeps the process alive until its deadline; nobody
+  // waiting, no timer.
+  #keepTime() {
+    if (this.#waitTimer !== null || this.#config.acquireTimeout === 0) return
+    const next = poolNextDeadline(this.#h)
+    if (next >= 0) this.#armWaitTimer(next)
+  }
+
+  #dropTimeIfIdle() {
+    if (this.#waiters.size === 0 && this.#vetting === 0) this.#clearWaitTimer()
   }
 
   #armWaitTimer(ms) {
@@ -401,13 +483,13 @@ class ResourcePool extends EventEmitter {
     }
   }
 
-  // The timer is armed for the oldest waiter's deadline; it may fire for a waiter served
-  // meanwhile, in which case it re-arms for the new oldest: one timer for all waiters.
+  // The timer may fire for a caller served meanwhile, in which case it re-arms for the next
+  // deadline.
   #onWaitTimer() {
     this.#waitTimer = null
     const next = poolExpire(this.#h)
     this.#drain()
-    if (next >= 0 && this.#waitTimer === null && this.#waiters.size > 0) this.#armWaitTimer(next)
+    if (next >= 0 && this.#waitTimer === null && this.#waiters.size + this.#vetting > 0) this.#armWaitTimer(next)
   }
 
   // --- side effects decided by the core ---
@@ -424,18 +506,30 @@ class ResourcePool extends EventEmitter {
           this.#destroyAt(id)
           break
         case ACT_TIMEOUT:
-          this.#take(id).reject(
-            poolError(
-              `acquire timed out after ${this.#config.acquireTimeout} ms waiting for a resource${this.#label()}`,
-              'ERR_POOL_ACQUIRE_TIMEOUT',
-            ),
-          )
+          this.#take(id).reject(this.#timeoutError('waiting for a resource'))
           break
         case ACT_CLOSED:
           this.#take(id).reject(this.#closedError())
           break
+        case ACT_REVOKE_TIMEOUT:
+          this.#revoke(id, this.#timeoutError('while validateResource checked its resource'))
+          break
+        case ACT_REVOKE_CLOSED:
+          this.#revoke(id, this.#closedError())
+          break
       }
     }
+  }
+
+  /** The core turned away the caller resource `id` was being lent to; a Destroy follows. */
+  #revoke(id, err) {
+    const ticket = this.#loans[id]
+    // Every hand-over is claimed right after the core's answer, before any callback runs.
+    if (ticket === undefined) throw new Error(`pool core revoked an unknown hand-over of resource ${id}`)
+    this.#loans[id] = undefined
+    this.#endVetting(ticket)
+    // A ticket already resolved (the resource on its way) fails in #arrive instead.
+    ticket.reject(err)
   }
 
   #startCreate(id) {
@@ -499,24 +593,25 @@ class ResourcePool extends EventEmitter {
       this.#destroyAt(id)
       return
     }
-    let entry = null
-    if (kind === HANDOFF) entry = this.#take(idOf(code))
+    let ticket = null
+    if (kind === HANDOFF) {
+      ticket = this.#take(idOf(code))
+      this.#claim(id, ticket)
+    }
     if (hasActions(code)) this.#drain()
     this.#emit('resource-created', value)
-    if (entry !== null) {
-      this.#emit('resource-acquired', value)
-      entry.resolve(value)
-    }
+    // Fresh resources are not validated.
+    if (ticket !== null) this.#vet(id, ticket, true)
   }
 
   #createFailed(id, token, err) {
     if (this.#creating.get(id) !== token) return
     this.#creating.delete(id)
     const code = poolCreateFailed(this.#h, id)
-    const entry = kindOf(code) === REJECT ? this.#take(idOf(code)) : null
+    const ticket = kindOf(code) === REJECT ? this.#take(idOf(code)) : null
     if (hasActions(code)) this.#drain()
     this.#fault(err)
-    if (entry !== null) entry.reject(err)
+    if (ticket !== null) ticket.reject(err)
   }
 
   #destroyAt(id) {
@@ -581,6 +676,13 @@ class ResourcePool extends EventEmitter {
 
   #label() {
     return this.#name === undefined ? '' : ` (pool '${this.#name}')`
+  }
+
+  #timeoutError(what) {
+    return poolError(
+      `acquire timed out after ${this.#config.acquireTimeout} ms ${what}${this.#label()}`,
+      'ERR_POOL_ACQUIRE_TIMEOUT',
+    )
   }
 
   #closedError() {

@@ -46,6 +46,8 @@ export async function poolExample(): Promise<number> {
   })
   resourceManager.on('pool-error', ({ name, error }) => console.error(name, error.message))
   processPool.on('resource-created', (child) => console.log(child.pid))
+  processPool.on('release-ignored', (child) => console.warn('released twice?', child.pid))
+  resourceManager.on('release-ignored', ({ name, resource }) => console.warn(name, resource))
 
   const stats: PoolStats = processPool.getStats()
   const all: Record<string, PoolStats> = resourceManager.getAllStats()

@@ -1,7 +1,9 @@
 //! The pool core behind plain functions on a numeric handle. The JS layer (`lib/pool.js`) keeps
 //! the resource values and the pending promises; every decision comes from here. Each call is
-//! synchronous and cheap, and the hot ones (`poolAcquire`, `poolRelease`) take and return plain
-//! numbers, so a cycle costs two native calls and no allocation.
+//! synchronous and cheap, and the hot ones (`poolAcquire`, `poolLent`, `poolRelease`) take and
+//! return plain numbers, so a cycle costs three native calls and no native allocation. (`poolLent`
+//! marks the moment the caller receives the resource: before it, nobody holds the resource, so
+//! a release of it is a former holder's mistake and must not end the new loan.)
 //!
 //! Why handles and not a `#[napi]` class: see `handles.rs`; `acquire`/`release` are nothing but
 //! that call.
@@ -98,6 +100,8 @@ const ACT_CREATE: f64 = 0.0;
 const ACT_DESTROY: f64 = 1.0;
 const ACT_TIMEOUT: f64 = 2.0;
 const ACT_CLOSED: f64 = 3.0;
+const ACT_REVOKE_TIMEOUT: f64 = 4.0;
+const ACT_REVOKE_CLOSED: f64 = 5.0;
 
 thread_local! {
     static POOLS: RefCell<Handles<PoolCore>> = const { RefCell::new(Handles::new()) };
@@ -172,8 +176,21 @@ pub fn pool_release(handle: u32, id: u32) -> f64 {
     })
 }
 
+/// The resource being lent reached its caller; whether `id` was being lent.
+#[napi(catch_unwind)]
+pub fn pool_lent(handle: u32, id: u32) -> bool {
+    with_pool(handle, false, |core| core.lent(ResourceId(id)))
+}
+
+/// The caller gave up while its resource was being validated: the resource is destroyed (an
+/// action). Whether `id` was being lent.
+#[napi(catch_unwind)]
+pub fn pool_abandon(handle: u32, id: u32) -> bool {
+    with_pool(handle, false, |core| core.abandon(ResourceId(id)))
+}
+
 /// After a failed validation: an acquire code for the same caller, or -1 if `id` was not
-/// borrowed.
+/// being lent.
 #[napi(catch_unwind)]
 pub fn pool_reject_borrowed(handle: u32, id: u32) -> f64 {
     with_pool(handle, -1.0, |core| {
@@ -221,11 +238,21 @@ pub fn pool_expire(handle: u32) -> f64 {
     with_pool(handle, -1.0, |core| {
         let now = now();
         core.expire(now);
-        match core.next_deadline() {
-            Some(d) => (d.saturating_sub(now) as f64 / 1000.0).ceil(),
-            None => -1.0,
-        }
+        ms_until(core.next_deadline(), now)
     })
+}
+
+/// ms until the next deadline (of a waiter or of a validation), or -1 if none.
+#[napi(catch_unwind)]
+pub fn pool_next_deadline(handle: u32) -> f64 {
+    with_pool(handle, -1.0, |core| ms_until(core.next_deadline(), now()))
+}
+
+fn ms_until(deadline: Option<u64>, now: u64) -> f64 {
+    match deadline {
+        Some(d) => (d.saturating_sub(now) as f64 / 1000.0).ceil(),
+        None => -1.0,
+    }
 }
 
 #[napi(catch_unwind)]
@@ -249,6 +276,8 @@ pub fn pool_take_actions(handle: u32) -> Vec<f64> {
                 Action::Destroy(r) => (ACT_DESTROY, r.0 as f64),
                 Action::Reject(w, RejectReason::Timeout) => (ACT_TIMEOUT, w.0 as f64),
                 Action::Reject(w, RejectReason::Closed) => (ACT_CLOSED, w.0 as f64),
+                Action::Revoke(r, RejectReason::Timeout) => (ACT_REVOKE_TIMEOUT, r.0 as f64),
+                Action::Revoke(r, RejectReason::Closed) => (ACT_REVOKE_CLOSED, r.0 as f64),
             };
             out.push(kind);
             out.push(id);

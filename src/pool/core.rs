@@ -1,4 +1,4 @@
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use super::{PoolConfig, PoolError};
 
@@ -14,7 +14,8 @@ pub struct WaiterId(pub u64);
 /// The answer to `acquire` (and to `reject_borrowed`, which serves the same caller again).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Acquire {
-    /// This idle resource is now borrowed by the caller (validate it first if validating).
+    /// This idle resource is now being lent to the caller: validate it if validating, hand it
+    /// over, then report `lent` (or `reject_borrowed`).
     Ready(ResourceId),
     /// Nothing is free: the caller waits under this id until a `Handoff`, a `Reject` action,
     /// or `cancel`.
@@ -28,9 +29,11 @@ pub enum Acquire {
 pub enum Release {
     /// The resource went back to the idle set.
     Idle,
-    /// The resource went straight to the longest-waiting caller (validate it first if validating).
+    /// The resource is now being lent to the longest-waiting caller (validate it first if
+    /// validating, hand it over, then report `lent`).
     Handoff(WaiterId),
-    /// The resource was not borrowed (released twice, destroyed meanwhile, or never ours).
+    /// The resource was not lent to a holder (released twice, still being handed over,
+    /// destroyed meanwhile, or never ours): nothing changed.
     Ignored,
 }
 
@@ -38,7 +41,8 @@ pub enum Release {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Created {
     Idle,
-    /// Give the fresh resource to this waiter (fresh resources need no validation).
+    /// Give the fresh resource to this waiter (fresh resources need no validation), then report
+    /// `lent`.
     Handoff(WaiterId),
     /// The pool closed while the resource was being made: destroy it now.
     Destroy,
@@ -62,6 +66,9 @@ pub enum Action {
     Destroy(ResourceId),
     /// Settle this waiter with an error.
     Reject(WaiterId, RejectReason),
+    /// The caller this resource was being lent to is turned away (settle it with an error and
+    /// forget the hand-over); a `Destroy` of the resource follows.
+    Revoke(ResourceId, RejectReason),
 }
 
 /// The answer to `create_failed`.
@@ -108,12 +115,17 @@ enum Slot {
     Idle {
         since: u64,
     },
-    /// Who borrowed it and how long they waited, so a failed validation can put the caller back
-    /// in its place and take its wait out of the statistics.
-    Active {
+    /// Being lent to `by`, who does not hold it yet: the driver is validating it (`vetting`) or
+    /// handing it over. Nobody holds it, so no `release` can end this stage; `lent`,
+    /// `reject_borrowed`, `abandon`, `unlend`, the caller's deadline (while vetting) and `close`
+    /// do. `waited` lets a failed validation take the caller's wait out of the statistics.
+    Lending {
         by: Waiter,
         waited: u64,
+        vetting: bool,
     },
+    /// In its holder's hands: `release` (or `discard_borrowed`) ends the loan.
+    Lent,
 }
 
 /// The pool's state machine. See the module docs for how to drive it.
@@ -128,6 +140,9 @@ pub struct PoolCore {
     idle: VecDeque<u32>,
     /// Waiters in arrival order; ids strictly increase front to back.
     waiters: VecDeque<Waiter>,
+    /// Loans being validated under a deadline, by caller: ids grow with arrival and every caller
+    /// has the same timeout, so the first entry has the earliest deadline.
+    vetting: BTreeMap<WaiterId, u32>,
     active: usize,
     creating: usize,
     next_waiter: u64,
@@ -152,6 +167,7 @@ impl PoolCore {
             free: Vec::new(),
             idle: VecDeque::new(),
             waiters: VecDeque::new(),
+            vetting: BTreeMap::new(),
             active: 0,
             creating: 0,
             next_waiter: 0,
@@ -192,7 +208,7 @@ impl PoolCore {
         };
         self.next_waiter += 1;
         if let Some(index) = self.idle.pop_back() {
-            self.lend(index, me, now);
+            self.lend(index, me, now, true);
             return Acquire::Ready(ResourceId(index));
         }
         self.waiters.push_back(me);
@@ -200,33 +216,65 @@ impl PoolCore {
         Acquire::Queued(me.id)
     }
 
-    /// Give a resource back.
+    /// The holder gives a resource back. Only a loan that reached its holder (`lent`) can be
+    /// released: a resource still being handed over is held by nobody, so a release of it comes
+    /// from a former holder and is `Ignored`, like one of an idle, freed or unknown id.
     pub fn release(&mut self, id: ResourceId, now: u64) -> Release {
-        let index = id.0;
-        match self.slots.get(index as usize) {
-            Some(Slot::Active { .. }) => {}
-            _ => return Release::Ignored,
-        }
-        self.active -= 1;
-        if let Some(w) = self.waiters.pop_front() {
-            self.lend(index, w, now);
-            Release::Handoff(w.id)
-        } else {
-            self.slots[index as usize] = Slot::Idle { since: now };
-            self.idle.push_back(index);
-            Release::Idle
+        match self.slots.get(id.0 as usize) {
+            Some(Slot::Lent) => self.reuse(id.0, now),
+            _ => Release::Ignored,
         }
     }
 
-    /// A borrowed resource failed validation: destroy it (a `Destroy` action) and serve the
-    /// caller it was lent to again, in its original place in the queue. `None` if `id` was not
-    /// borrowed.
+    /// A hand-over that could not be delivered (its caller is gone): the resource goes to the
+    /// next waiter, or back to idle, as a release would. `Ignored` if `id` was not being lent.
+    pub fn unlend(&mut self, id: ResourceId, now: u64) -> Release {
+        match self.slots.get(id.0 as usize) {
+            Some(Slot::Lending { .. }) => {
+                self.end_lending(id.0);
+                self.reuse(id.0, now)
+            }
+            _ => Release::Ignored,
+        }
+    }
+
+    /// The resource being lent reached its caller (it passed validation, if validating): from
+    /// now on the holder can `release` it. False if `id` was not being lent.
+    pub fn lent(&mut self, id: ResourceId) -> bool {
+        let index = id.0;
+        if !matches!(self.slots.get(index as usize), Some(Slot::Lending { .. })) {
+            return false;
+        }
+        self.end_lending(index);
+        self.slots[index as usize] = Slot::Lent;
+        true
+    }
+
+    /// The caller gave up while its resource was being validated (its signal aborted): the
+    /// resource, whose validation is still running, is destroyed (a `Destroy` action) and its
+    /// slot freed. False if `id` was not being lent.
+    pub fn abandon(&mut self, id: ResourceId) -> bool {
+        let index = id.0;
+        if !matches!(self.slots.get(index as usize), Some(Slot::Lending { .. })) {
+            return false;
+        }
+        self.end_lending(index);
+        self.active -= 1;
+        self.discard(index);
+        self.fill();
+        true
+    }
+
+    /// A resource being lent failed validation: destroy it (a `Destroy` action) and serve the
+    /// caller it was meant for again, in its original place in the queue. `None` if `id` was
+    /// not being lent.
     pub fn reject_borrowed(&mut self, id: ResourceId, now: u64) -> Option<Acquire> {
         let index = id.0;
         let (by, waited) = match self.slots.get(index as usize) {
-            Some(Slot::Active { by, waited }) => (*by, *waited),
+            Some(Slot::Lending { by, waited, .. }) => (*by, *waited),
             _ => return None,
         };
+        self.end_lending(index);
         self.active -= 1;
         self.served -= 1;
         self.wait_total_us -= waited;
@@ -235,7 +283,7 @@ impl PoolCore {
             return Some(Acquire::Closed);
         }
         if let Some(next) = self.idle.pop_back() {
-            self.lend(next, by, now);
+            self.lend(next, by, now, true);
             return Some(Acquire::Ready(ResourceId(next)));
         }
         let at = self.waiters.partition_point(|w| w.id < by.id);
@@ -244,13 +292,15 @@ impl PoolCore {
         Some(Acquire::Queued(by.id))
     }
 
-    /// A borrowed resource broke while in use: destroy it (a `Destroy` action) without serving
-    /// its borrower again. Waiters that need a resource, and `min_size`, get creations. False if
-    /// `id` was not borrowed.
+    /// A borrowed resource broke while in use (or while being handed over): destroy it (a
+    /// `Destroy` action) without serving its borrower again. Waiters that need a resource, and
+    /// `min_size`, get creations. False if `id` was not borrowed.
     pub fn discard_borrowed(&mut self, id: ResourceId) -> bool {
         let index = id.0;
-        if !matches!(self.slots.get(index as usize), Some(Slot::Active { .. })) {
-            return false;
+        match self.slots.get(index as usize) {
+            Some(Slot::Lent) => {}
+            Some(Slot::Lending { .. }) => self.end_lending(index),
+            _ => return false,
         }
         self.active -= 1;
         self.discard(index);
@@ -274,7 +324,7 @@ impl PoolCore {
             return Created::Destroy;
         }
         if let Some(w) = self.waiters.pop_front() {
-            self.lend(index, w, now);
+            self.lend(index, w, now, false);
             Created::Handoff(w.id)
         } else {
             self.slots[index as usize] = Slot::Idle { since: now };
@@ -307,7 +357,10 @@ impl PoolCore {
         self.remove_waiter(waiter).is_some()
     }
 
-    /// Rejects (as `Reject(_, Timeout)` actions) every waiter whose deadline has passed.
+    /// Rejects (as `Reject(_, Timeout)` actions) every waiter whose deadline has passed, and
+    /// turns away every caller whose resource is still being validated at its deadline
+    /// (`Revoke(_, Timeout)`, then `Destroy`: validation runs inside the acquire's deadline, and
+    /// a validation that never settles must not hold a slot).
     pub fn expire(&mut self, now: u64) {
         while let Some(w) = self.waiters.front() {
             match w.deadline {
@@ -319,12 +372,42 @@ impl PoolCore {
                 _ => break,
             }
         }
+        let mut freed = false;
+        while let Some((_, &index)) = self.vetting.first_key_value() {
+            if self.lending_deadline(index).is_some_and(|d| d > now) {
+                break;
+            }
+            self.vetting.pop_first();
+            self.actions
+                .push(Action::Revoke(ResourceId(index), RejectReason::Timeout));
+            self.active -= 1;
+            self.discard(index);
+            freed = true;
+        }
+        if freed {
+            self.fill();
+        }
     }
 
-    /// The earliest waiter deadline, if anyone waits with a deadline.
+    /// The earliest deadline of a waiter or of a caller whose resource is being validated.
     pub fn next_deadline(&self) -> Option<u64> {
         // Deadlines grow with arrival order (one timeout for all), so the head's is the earliest.
-        self.waiters.front().and_then(|w| w.deadline)
+        let waiting = self.waiters.front().and_then(|w| w.deadline);
+        let vetting = self
+            .vetting
+            .first_key_value()
+            .and_then(|(_, &index)| self.lending_deadline(index));
+        match (waiting, vetting) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn lending_deadline(&self, index: u32) -> Option<u64> {
+        match self.slots[index as usize] {
+            Slot::Lending { by, .. } => by.deadline,
+            _ => unreachable!("the vetting map holds only slots being lent"),
+        }
     }
 
     /// Destroys idle resources above `min_size` idle for `idle_timeout` or longer, and starts
@@ -364,10 +447,17 @@ impl PoolCore {
             self.discard(index);
         }
         for index in 0..self.slots.len() as u32 {
-            if matches!(self.slots[index as usize], Slot::Active { .. }) {
-                self.discard(index);
+            match self.slots[index as usize] {
+                Slot::Lending { .. } => {
+                    self.actions
+                        .push(Action::Revoke(ResourceId(index), RejectReason::Closed));
+                    self.discard(index);
+                }
+                Slot::Lent => self.discard(index),
+                _ => {}
             }
         }
+        self.vetting.clear();
         self.active = 0;
     }
 
@@ -398,13 +488,45 @@ impl PoolCore {
         }
     }
 
-    fn lend(&mut self, index: u32, by: Waiter, now: u64) {
+    /// Starts lending slot `index` to `by`; `used` resources are validated if validating.
+    fn lend(&mut self, index: u32, by: Waiter, now: u64, used: bool) {
         let waited = now.saturating_sub(by.enqueued);
-        self.slots[index as usize] = Slot::Active { by, waited };
+        let vetting = used && self.config.validate;
+        self.slots[index as usize] = Slot::Lending {
+            by,
+            waited,
+            vetting,
+        };
+        if vetting && by.deadline.is_some() {
+            self.vetting.insert(by.id, index);
+        }
         self.active += 1;
         self.max_used = self.max_used.max(self.active);
         self.served += 1;
         self.wait_total_us += waited;
+    }
+
+    fn end_lending(&mut self, index: u32) {
+        if let Slot::Lending {
+            by, vetting: true, ..
+        } = self.slots[index as usize]
+        {
+            self.vetting.remove(&by.id);
+        }
+    }
+
+    /// A resource whose loan ended (released, or never delivered) goes to the longest waiter,
+    /// or back to idle.
+    fn reuse(&mut self, index: u32, now: u64) -> Release {
+        self.active -= 1;
+        if let Some(w) = self.waiters.pop_front() {
+            self.lend(index, w, now, true);
+            Release::Handoff(w.id)
+        } else {
+            self.slots[index as usize] = Slot::Idle { since: now };
+            self.idle.push_back(index);
+            Release::Idle
+        }
     }
 
     /// Frees a live slot and asks the driver to destroy its resource.
@@ -461,14 +583,29 @@ impl PoolCore {
     /// Checks every internal invariant; for tests and debugging. Returns what is wrong.
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut counts = [0usize; 4];
-        for slot in &self.slots {
+        let mut vetting = 0;
+        for (index, slot) in self.slots.iter().enumerate() {
             let k = match slot {
                 Slot::Free => 0,
                 Slot::Creating { .. } => 1,
                 Slot::Idle { .. } => 2,
-                Slot::Active { .. } => 3,
+                Slot::Lending {
+                    by, vetting: true, ..
+                } if by.deadline.is_some() => {
+                    if self.vetting.get(&by.id) != Some(&(index as u32)) {
+                        return Err(format!(
+                            "slot {index} being validated is not timed: {self:?}"
+                        ));
+                    }
+                    vetting += 1;
+                    3
+                }
+                Slot::Lending { .. } | Slot::Lent => 3,
             };
             counts[k] += 1;
+        }
+        if vetting != self.vetting.len() {
+            return Err(format!("the vetting map holds stale loans: {self:?}"));
         }
         let [free, creating, idle, active] = counts;
         let fail = |what: &str| Err(format!("{what}: {self:?}"));

@@ -66,10 +66,12 @@ fn waiters_are_served_first_come_first_served() {
     let id = creates(&actions(&mut core))[0];
     core.created(id, 0);
     assert_eq!(core.acquire(0), Acquire::Ready(id));
+    assert!(core.lent(id));
     let queued: Vec<_> = (0..5).map(|t| core.acquire(t)).collect();
     for q in queued {
         let Acquire::Queued(w) = q else { panic!() };
         assert_eq!(core.release(id, 10), Release::Handoff(w));
+        assert!(core.lent(id));
     }
     assert_eq!(core.release(id, 10), Release::Idle);
 }
@@ -116,6 +118,7 @@ fn failed_validation_destroys_and_serves_the_same_caller_in_place() {
     let Acquire::Queued(w2) = core.acquire(2) else {
         panic!()
     };
+    assert!(core.lent(a) && core.lent(b));
     assert_eq!(core.release(a, 3), Release::Handoff(w1));
     // `a` fails validation: w1 must keep its place ahead of w2 and get the replacement.
     assert_eq!(core.reject_borrowed(a, 3), Some(Acquire::Queued(w1)));
@@ -174,6 +177,7 @@ fn idle_resources_above_min_are_reaped_after_idle_timeout_only() {
         held.push(id);
     }
     for id in held {
+        assert!(core.lent(id));
         assert_eq!(core.release(id, 0), Release::Idle);
     }
     let s = core.stats();
@@ -198,6 +202,7 @@ fn close_rejects_waiters_and_destroys_everything_once() {
     let Acquire::Ready(a) = core.acquire(0) else {
         panic!()
     };
+    assert!(core.lent(a));
     let Acquire::Queued(w1) = core.acquire(0) else {
         panic!()
     };
@@ -272,21 +277,40 @@ impl Rng {
     }
 }
 
-/// A driver that carries out the core's decisions with random timing and faults, and checks
-/// the core against its own bookkeeping after every step.
+/// A hand-over in progress: the resource in slot `id` (instance `instance`) is being lent to a
+/// caller whose validation, if any, completes later, accepting or rejecting.
+#[derive(Debug, Clone, Copy)]
+struct Hand {
+    id: ResourceId,
+    instance: u64,
+    /// The caller's waiter id when it had queued (callers served at once have none yet).
+    waiter: Option<WaiterId>,
+}
+
+/// A driver that carries out the core's decisions with random timing and faults, settles
+/// validations in any order long after they started, releases resources twice, and checks the
+/// core against its own bookkeeping after every step: a resource is lent to at most one holder,
+/// and a destroyed resource is never lent.
 struct Sim {
     core: PoolCore,
     rng: Rng,
     now: u64,
     /// Slot → the instance living in it.
     live: HashMap<u32, u64>,
-    borrowed: Vec<ResourceId>,
+    /// Loans in their holders' hands: (slot, instance).
+    borrowed: Vec<(ResourceId, u64)>,
+    /// Hand-overs whose validation (or delivery) has not completed, by slot.
+    hands: HashMap<u32, Hand>,
     pending: Vec<ResourceId>,
     waiting: BTreeSet<WaiterId>,
+    /// Slots whose loan ended lately: a former holder may release them again.
+    former: Vec<ResourceId>,
     next_instance: u64,
     destroyed: HashMap<u64, u32>,
-    settled_waiters: u64,
-    queued: u64,
+    callers: u64,
+    settled: u64,
+    stale_releases: u64,
+    revoked: u64,
 }
 
 impl Sim {
@@ -297,12 +321,16 @@ impl Sim {
             now: 0,
             live: HashMap::new(),
             borrowed: Vec::new(),
+            hands: HashMap::new(),
             pending: Vec::new(),
             waiting: BTreeSet::new(),
+            former: Vec::new(),
             next_instance: 0,
             destroyed: HashMap::new(),
-            settled_waiters: 0,
-            queued: 0,
+            callers: 0,
+            settled: 0,
+            stale_releases: 0,
+            revoked: 0,
         };
         sim.drain();
         sim
@@ -319,91 +347,176 @@ impl Sim {
                 Action::Destroy(id) => {
                     let inst = self.live.remove(&id.0).expect("destroy of a live slot");
                     *self.destroyed.entry(inst).or_default() += 1;
-                    self.borrowed.retain(|b| *b != id);
+                    assert!(
+                        !self.hands.contains_key(&id.0),
+                        "destroyed while being lent, its caller not turned away"
+                    );
+                    self.borrowed.retain(|b| b.0 != id);
                 }
                 Action::Reject(w, _) => {
                     assert!(self.waiting.remove(&w), "reject of a waiting caller");
-                    self.settled_waiters += 1;
+                    self.settled += 1;
+                }
+                Action::Revoke(id, _) => {
+                    self.hands.remove(&id.0).expect("revoke of a hand-over");
+                    self.settled += 1;
+                    self.revoked += 1;
                 }
             }
         }
     }
 
-    /// Validates a lent resource, retrying through the core as it says, until the caller holds
-    /// a good one or waits again.
-    fn lend(&mut self, mut id: ResourceId, waiter: Option<WaiterId>) {
-        loop {
-            assert!(self.live.contains_key(&id.0));
-            if !self.rng.chance(10) {
-                self.borrowed.push(id);
-                if let Some(w) = waiter {
-                    assert!(self.waiting.remove(&w));
-                    self.settled_waiters += 1;
-                }
-                return;
-            }
-            let again = self
-                .core
-                .reject_borrowed(id, self.now)
-                .expect("was borrowed");
-            self.drain();
-            match again {
-                Acquire::Ready(next) => id = next,
-                Acquire::Queued(w) => {
-                    if let Some(orig) = waiter {
-                        assert_eq!(orig, w, "the same caller keeps its id");
-                    } else {
-                        assert!(self.waiting.insert(w));
-                        self.queued += 1;
-                    }
-                    return;
-                }
-                Acquire::Closed => unreachable!("not closed during the run"),
-            }
+    /// The core chose slot `id` for a caller: the hand-over starts (validation pending).
+    fn hand(&mut self, id: ResourceId, waiter: Option<WaiterId>) {
+        let instance = *self.live.get(&id.0).expect("a live resource is lent");
+        if let Some(w) = waiter {
+            assert!(self.waiting.remove(&w), "handed to a waiting caller");
         }
+        let before = self.hands.insert(
+            id.0,
+            Hand {
+                id,
+                instance,
+                waiter,
+            },
+        );
+        assert!(before.is_none(), "slot lent to two callers at once");
+        assert!(
+            !self.borrowed.iter().any(|b| b.0 == id),
+            "slot lent while held"
+        );
+    }
+
+    /// The validation of a hand-over completes: accepted, the caller holds the resource;
+    /// rejected, the core serves the same caller again.
+    fn settle(&mut self, hand: Hand, accept: bool) {
+        self.hands.remove(&hand.id.0);
+        if accept {
+            assert!(self.core.lent(hand.id));
+            assert_eq!(
+                self.live.get(&hand.id.0),
+                Some(&hand.instance),
+                "a destroyed resource was lent"
+            );
+            assert!(
+                !self.borrowed.iter().any(|b| b.1 == hand.instance),
+                "a resource lent to two holders"
+            );
+            self.borrowed.push((hand.id, hand.instance));
+            self.settled += 1;
+            return;
+        }
+        let again = self
+            .core
+            .reject_borrowed(hand.id, self.now)
+            .expect("was being lent");
+        self.drain();
+        match again {
+            Acquire::Ready(next) => {
+                // The same caller, served from the idle set: it keeps its identity.
+                self.hand(next, None);
+                self.hands.get_mut(&next.0).unwrap().waiter = hand.waiter;
+            }
+            Acquire::Queued(w) => {
+                if let Some(orig) = hand.waiter {
+                    assert_eq!(orig, w, "the same caller keeps its id");
+                }
+                assert!(self.waiting.insert(w));
+            }
+            Acquire::Closed => unreachable!("not closed during the run"),
+        }
+    }
+
+    /// A release from someone who does not hold the resource must change nothing.
+    fn stale_release(&mut self, id: ResourceId) {
+        if self.borrowed.iter().any(|b| b.0 == id) {
+            // Lent to a holder now: a release by value cannot tell a former holder from the
+            // current one, so it is not a stale release the core could refuse.
+            return;
+        }
+        let before = self.core.stats();
+        assert_eq!(self.core.release(id, self.now), Release::Ignored);
+        assert_eq!(self.core.stats(), before);
+        assert!(!self.core.has_actions());
+        self.stale_releases += 1;
+    }
+
+    fn random_hand(&mut self) -> Option<Hand> {
+        if self.hands.is_empty() {
+            return None;
+        }
+        let mut keys: Vec<_> = self.hands.keys().copied().collect();
+        keys.sort_unstable();
+        Some(self.hands[&keys[self.rng.below(keys.len())]])
     }
 
     fn step(&mut self) {
         match self.rng.below(100) {
-            0..=29 => match self.core.acquire(self.now) {
-                Acquire::Ready(id) => {
-                    self.drain();
-                    self.lend(id, None)
+            0..=24 => {
+                let a = self.core.acquire(self.now);
+                self.callers += 1;
+                match a {
+                    Acquire::Ready(id) => {
+                        self.drain();
+                        self.hand(id, None)
+                    }
+                    Acquire::Queued(w) => {
+                        assert!(self.waiting.insert(w));
+                        self.drain();
+                    }
+                    Acquire::Closed => unreachable!(),
                 }
-                Acquire::Queued(w) => {
-                    assert!(self.waiting.insert(w));
-                    self.queued += 1;
-                    self.drain();
-                }
-                Acquire::Closed => unreachable!(),
-            },
-            30..=54 if !self.borrowed.is_empty() => {
+            }
+            25..=44 if !self.borrowed.is_empty() => {
                 let i = self.rng.below(self.borrowed.len());
-                let id = self.borrowed.swap_remove(i);
+                let (id, _) = self.borrowed.swap_remove(i);
                 match self.core.release(id, self.now) {
                     Release::Handoff(w) => {
                         assert_eq!(self.waiting.first(), Some(&w), "FIFO");
-                        self.lend(id, Some(w));
+                        self.hand(id, Some(w));
                     }
                     Release::Idle => assert!(self.waiting.is_empty()),
                     Release::Ignored => panic!("release of a borrowed resource ignored"),
                 }
                 self.drain();
-                // Releasing it again must change nothing.
-                if self.rng.chance(20) && !self.borrowed.contains(&id) {
-                    let before = self.core.stats();
-                    assert_eq!(self.core.release(id, self.now), Release::Ignored);
-                    assert_eq!(self.core.stats(), before);
+                self.former.push(id);
+                if self.former.len() > 8 {
+                    self.former.remove(0);
+                }
+                // Released again at once: the resource is idle or being handed over.
+                if self.rng.chance(25) {
+                    self.stale_release(id);
                 }
             }
-            55..=74 if !self.pending.is_empty() => {
+            45..=59 => {
+                // A validation (or delivery) completes, long after it started, in any order.
+                if let Some(hand) = self.random_hand() {
+                    let accept = !self.core.config().validate || !self.rng.chance(20);
+                    self.settle(hand, accept);
+                }
+            }
+            60..=61 => {
+                // The caller of a hand-over gives up (its signal aborted).
+                if let Some(hand) = self.random_hand() {
+                    assert!(self.core.abandon(hand.id));
+                    self.hands.remove(&hand.id.0);
+                    self.settled += 1;
+                    self.drain();
+                    assert!(!self.core.abandon(hand.id), "twice changes nothing");
+                }
+            }
+            62..=65 if !self.former.is_empty() => {
+                let id = self.former[self.rng.below(self.former.len())];
+                self.stale_release(id);
+            }
+            66..=79 if !self.pending.is_empty() => {
                 let i = self.rng.below(self.pending.len());
                 let id = self.pending.swap_remove(i);
                 if self.rng.chance(25) {
                     match self.core.create_failed(id) {
                         CreateFailed::Reject(w) => {
                             assert!(self.waiting.remove(&w));
-                            self.settled_waiters += 1;
+                            self.settled += 1;
                         }
                         CreateFailed::Nobody => {}
                         CreateFailed::Ignored => panic!("pending creation ignored"),
@@ -414,9 +527,7 @@ impl Sim {
                     match self.core.created(id, self.now) {
                         Created::Handoff(w) => {
                             assert_eq!(self.waiting.first(), Some(&w), "FIFO");
-                            assert!(self.waiting.remove(&w));
-                            self.settled_waiters += 1;
-                            self.borrowed.push(id);
+                            self.hand(id, Some(w));
                         }
                         Created::Idle => {}
                         other => panic!("unexpected {other:?}"),
@@ -424,7 +535,7 @@ impl Sim {
                 }
                 self.drain();
             }
-            75..=79 if !self.waiting.is_empty() => {
+            80..=82 if !self.waiting.is_empty() => {
                 let pick = *self
                     .waiting
                     .iter()
@@ -432,15 +543,18 @@ impl Sim {
                     .unwrap();
                 assert!(self.core.cancel(pick));
                 self.waiting.remove(&pick);
-                self.settled_waiters += 1;
+                self.settled += 1;
                 self.drain();
             }
-            80..=89 => {
+            83..=91 => {
                 self.now += self.rng.below(300) as u64 * MS;
                 self.core.expire(self.now);
                 self.drain();
+                if let Some(d) = self.core.next_deadline() {
+                    assert!(d > self.now, "expire leaves no deadline behind");
+                }
             }
-            90..=94 => {
+            92..=95 => {
                 self.core.maintain(self.now);
                 self.drain();
             }
@@ -455,18 +569,35 @@ impl Sim {
         assert_eq!(s.total, s.idle + s.active);
         assert!(s.total + s.pending <= self.core.config().max_size);
         assert_eq!(s.total, self.live.len());
-        assert_eq!(s.active, self.borrowed.len());
+        assert_eq!(s.active, self.borrowed.len() + self.hands.len());
         assert_eq!(s.waiting, self.waiting.len());
         assert_eq!(s.pending, self.pending.len());
+        let mut held: Vec<u64> = self.borrowed.iter().map(|b| b.1).collect();
+        held.extend(self.hands.values().map(|h| h.instance));
+        held.sort_unstable();
+        assert!(
+            held.windows(2).all(|w| w[0] != w[1]),
+            "a resource lent twice"
+        );
+        assert!(
+            held.iter().all(|i| self.live.values().any(|l| l == i)),
+            "a destroyed resource lent"
+        );
+        assert_eq!(
+            self.callers,
+            self.settled + self.waiting.len() as u64 + self.hands.len() as u64,
+            "every caller waits, is being served, or was settled once"
+        );
     }
 
     fn finish(mut self) {
         self.core.close();
         self.drain();
         assert!(self.waiting.is_empty(), "no waiter left hanging");
+        assert!(self.hands.is_empty(), "no hand-over left hanging");
         assert_eq!(
-            self.settled_waiters, self.queued,
-            "every waiter settled exactly once"
+            self.settled, self.callers,
+            "every caller settled exactly once"
         );
         assert!(self.live.is_empty());
         for id in std::mem::take(&mut self.pending) {
@@ -492,6 +623,7 @@ impl Sim {
 
 #[test]
 fn randomized_stress_keeps_every_invariant() {
+    let (mut stale, mut revoked) = (0, 0);
     for seed in 1..=200u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let max = 1 + rng.below(10);
@@ -500,14 +632,20 @@ fn randomized_stress_keeps_every_invariant() {
             max_size: max,
             acquire_timeout_ms: if rng.chance(20) { 0 } else { 1000 },
             idle_timeout_ms: rng.below(2000) as u64,
-            validate: true,
+            validate: !rng.chance(20),
         };
         let mut sim = Sim::new(seed, cfg);
         for _ in 0..2000 {
             sim.step();
         }
+        stale += sim.stale_releases;
+        revoked += sim.revoked;
         sim.finish();
     }
+    assert!(
+        stale > 1000 && revoked > 100,
+        "the faults happened: {stale} stale releases, {revoked} revoked hand-overs"
+    );
 }
 
 /// The core driven the way a Rust driver (a pool of worker processes) drives it: callers on many
@@ -564,6 +702,9 @@ mod threaded {
                         }));
                     }
                     Action::Destroy(_) => st.destroyed += 1,
+                    // Only `close` revokes here (no validation, no deadline), after every caller
+                    // has its answer.
+                    Action::Revoke(..) => {}
                     Action::Reject(w, _) => {
                         st.granted.insert(w, None);
                     }
@@ -576,12 +717,18 @@ mod threaded {
             let outcome = st.core.acquire(self.now());
             self.run_actions(&mut st);
             let w = match outcome {
-                Acquire::Ready(id) => return Some(id),
+                Acquire::Ready(id) => {
+                    assert!(st.core.lent(id));
+                    return Some(id);
+                }
                 Acquire::Closed => return None,
                 Acquire::Queued(w) => w,
             };
             loop {
                 if let Some(got) = st.granted.remove(&w) {
+                    if let Some(id) = got {
+                        assert!(st.core.lent(id), "a granted resource is being lent to us");
+                    }
                     return got;
                 }
                 // Waiting releases the lock: creators and releasers can get in.
@@ -692,6 +839,7 @@ fn a_borrowed_resource_that_broke_is_destroyed_and_replaced_for_waiters() {
     let Acquire::Ready(id) = core.acquire(0) else {
         panic!("idle resource expected")
     };
+    assert!(core.lent(id));
     let Acquire::Queued(w) = core.acquire(0) else {
         panic!("second caller waits")
     };
@@ -705,4 +853,107 @@ fn a_borrowed_resource_that_broke_is_destroyed_and_replaced_for_waiters() {
     core.check_invariants().unwrap();
     let s = core.stats();
     assert_eq!((s.total, s.active, s.destroyed), (1, 1, 1));
+}
+
+/// One resource, lent at once and then passed on through two waiters.
+fn one_lent_two_waiting() -> (PoolCore, ResourceId, WaiterId, WaiterId) {
+    let mut core = PoolCore::new(config(1, 1)).unwrap();
+    let id = creates(&actions(&mut core))[0];
+    core.created(id, 0);
+    assert_eq!(core.acquire(0), Acquire::Ready(id));
+    assert!(core.lent(id));
+    let Acquire::Queued(w1) = core.acquire(MS) else {
+        panic!()
+    };
+    let Acquire::Queued(w2) = core.acquire(2 * MS) else {
+        panic!()
+    };
+    (core, id, w1, w2)
+}
+
+#[test]
+fn regression_a_release_during_a_hand_over_changes_nothing() {
+    let (mut core, id, w1, w2) = one_lent_two_waiting();
+    assert_eq!(core.release(id, 3 * MS), Release::Handoff(w1));
+    // Being validated for w1, held by nobody: the former holder's second release is refused
+    // instead of passing the resource on to w2 as well.
+    let before = core.stats();
+    assert_eq!(core.release(id, 3 * MS), Release::Ignored);
+    assert_eq!(core.stats(), before);
+    assert!(!core.has_actions());
+    // The validation fails later: w1 is served again, in its place ahead of w2.
+    assert_eq!(core.reject_borrowed(id, 4 * MS), Some(Acquire::Queued(w1)));
+    let acts = actions(&mut core);
+    assert_eq!(acts[0], Action::Destroy(id));
+    let fresh = creates(&acts)[0];
+    assert_eq!(core.created(fresh, 5 * MS), Created::Handoff(w1));
+    assert_eq!(
+        core.release(fresh, 5 * MS),
+        Release::Ignored,
+        "not lent yet"
+    );
+    assert!(core.lent(fresh));
+    assert!(!core.lent(fresh), "twice changes nothing");
+    assert_eq!(core.release(fresh, 6 * MS), Release::Handoff(w2));
+    core.check_invariants().unwrap();
+    let s = core.stats();
+    assert_eq!((s.total, s.active, s.waiting, s.max_used), (1, 1, 0, 1));
+}
+
+#[test]
+fn regression_a_validation_still_running_at_the_deadline_frees_its_slot() {
+    let (mut core, id, w1, w2) = one_lent_two_waiting();
+    assert_eq!(core.release(id, 3 * MS), Release::Handoff(w1));
+    core.expire(1000 * MS);
+    assert!(!core.has_actions());
+    core.expire(1001 * MS);
+    assert_eq!(
+        actions(&mut core),
+        vec![
+            Action::Revoke(id, RejectReason::Timeout),
+            Action::Destroy(id),
+            // The freed slot is made again for w2.
+            Action::Create(id),
+        ],
+        "w1's deadline passed while its resource was being validated"
+    );
+    assert!(!core.lent(id), "a late verdict changes nothing");
+    assert_eq!(core.reject_borrowed(id, 1001 * MS), None);
+    let s = core.stats();
+    assert_eq!(
+        (s.total, s.active, s.idle, s.waiting, s.pending),
+        (0, 0, 0, 1, 1)
+    );
+    assert_eq!(core.next_deadline(), Some(1002 * MS), "w2's own deadline");
+    core.expire(1002 * MS);
+    assert!(actions(&mut core).contains(&Action::Reject(w2, RejectReason::Timeout)));
+    assert_eq!(core.next_deadline(), None);
+    core.check_invariants().unwrap();
+}
+
+#[test]
+fn a_caller_that_gives_up_during_validation_frees_its_slot_for_the_next() {
+    let (mut core, id, w1, w2) = one_lent_two_waiting();
+    assert_eq!(core.release(id, 3 * MS), Release::Handoff(w1));
+    assert!(core.abandon(id));
+    assert!(!core.abandon(id));
+    let acts = actions(&mut core);
+    assert_eq!(acts[0], Action::Destroy(id));
+    // The freed slot goes to a creation for w2.
+    let fresh = creates(&acts)[0];
+    assert_eq!(core.created(fresh, 4 * MS), Created::Handoff(w2));
+    core.check_invariants().unwrap();
+}
+
+#[test]
+fn close_turns_away_callers_whose_resource_is_being_lent() {
+    let (mut core, id, w1, w2) = one_lent_two_waiting();
+    assert_eq!(core.release(id, 3 * MS), Release::Handoff(w1));
+    core.close();
+    let acts = actions(&mut core);
+    assert!(acts.contains(&Action::Revoke(id, RejectReason::Closed)));
+    assert!(acts.contains(&Action::Reject(w2, RejectReason::Closed)));
+    assert!(acts.contains(&Action::Destroy(id)));
+    assert!(!core.lent(id));
+    core.check_invariants().unwrap();
 }

@@ -106,6 +106,9 @@ impl Shared {
                         self.stop(st, worker);
                     }
                 }
+                // Only `close` revokes here (no acquire deadline in the core): the caller checking
+                // that worker finds the loan gone when it reports `lent`, and stops the worker.
+                Action::Revoke(..) => {}
                 Action::Reject(waiter, reason) => {
                     if let Some(tx) = st.waiters.remove(&waiter) {
                         let _ = tx.send(Err(match reason {
@@ -176,7 +179,7 @@ impl Shared {
         loop {
             let Some(tx) = st.waiters.remove(&w) else {
                 // Not ours to give: the waiter was cancelled after the core chose it.
-                return self.give_back(st, id, worker);
+                return self.undelivered(st, id, worker);
             };
             match tx.send(Ok((id, worker))) {
                 Ok(()) => return,
@@ -185,7 +188,7 @@ impl Shared {
                     // The caller stopped waiting: serve the next one.
                     worker = back;
                     let now = self.now();
-                    match st.core.release(id, now) {
+                    match st.core.unlend(id, now) {
                         Release::Handoff(next) => w = next,
                         Release::Idle => {
                             st.idle.insert(id, worker);
@@ -195,6 +198,18 @@ impl Shared {
                     }
                 }
             }
+        }
+    }
+
+    /// A worker chosen for a caller that is gone goes to the next waiter, or back to idle.
+    fn undelivered(self: &Arc<Self>, st: &mut State, id: ResourceId, worker: Worker) {
+        let now = self.now();
+        match st.core.unlend(id, now) {
+            Release::Idle => {
+                st.idle.insert(id, worker);
+            }
+            Release::Handoff(w) => self.deliver(st, w, id, worker),
+            Release::Ignored => self.stop(st, worker),
         }
     }
 
@@ -335,11 +350,17 @@ impl ProcessPool {
             let healthy = !worker.has_exited()
                 && (worker.jobs_done() == 0 || worker.ping(shared.health_timeout).await);
             if healthy {
-                return Ok(Lease {
-                    shared: shared.clone(),
-                    id,
-                    worker: Some(worker),
-                });
+                let mut st = shared.lock();
+                if st.core.lent(id) {
+                    return Ok(Lease {
+                        shared: shared.clone(),
+                        id,
+                        worker: Some(worker),
+                    });
+                }
+                // The pool closed while the worker was being checked.
+                shared.stop(&mut st, worker);
+                return Err(ProviderError::NotConnected);
             }
             worker.kill();
             let mut st = shared.lock();
