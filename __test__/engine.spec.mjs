@@ -580,6 +580,39 @@ test('the worker answers pings while a job waits on the model, and runs jobs in 
   t.is(await w.exited, 0)
 })
 
+test('regression: a worker whose stdin closes mid-request (its owner died) aborts the model request and exits at once', async (t) => {
+  const s = await server(t)
+  s.reply(replies.slow(600000, replies.json(gold('missing-export'))))
+  const w = startWorker(t)
+  t.is((await w.next()).type, 'ready')
+  const dir = copyFixture(t, 'missing-export')
+  w.send({ type: 'job', id: 'a', fixtureDir: dir, model: 'm1', endpoint: s.url, maxAttempts: 3, attemptTimeoutMs: 600000 })
+  await s.waitForRequests(1)
+  const closed = Date.now()
+  w.child.stdin.end()
+  const timer = setTimeout(() => w.child.kill('SIGKILL'), 10000)
+  const code = await w.exited
+  clearTimeout(timer)
+  t.is(code, 0, 'the worker exited by itself, not killed by the 10 s guard')
+  t.true(Date.now() - closed < 10000)
+  t.is(s.requests.length, 1, 'no further attempt was started')
+
+  // In process: the signal cancels the request in flight and no attempt follows.
+  const controller = new AbortController()
+  const copy = copyFixture(t, 'missing-export')
+  const pending = engine.runJob(
+    { fixtureDir: copy, model: 'm1', endpoint: s.url, maxAttempts: 3, attemptTimeoutMs: 600000 },
+    { signal: controller.signal },
+  )
+  await s.waitForRequests(2)
+  controller.abort()
+  const r = await pending
+  t.false(r.success)
+  t.is(r.attempts, 1)
+  t.regex(r.errorMessage, /cancelled/)
+  t.is(s.requests.length, 2)
+})
+
 test('one-shot mode prints one result line; a malformed job exits 2', async (t) => {
   const dir = copyFixture(t, 'missing-helper')
   const ok = await once(JSON.stringify({ fixtureDir: dir, model: 'gold' }))

@@ -1,7 +1,7 @@
 import test from 'ava'
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import crypto from 'node:crypto'
-import { EventEmitter } from 'node:events'
+import { EventEmitter, once } from 'node:events'
 import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
@@ -27,6 +27,7 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 const SMALL_DIR = path.join(here, '..', 'fixtures', 'small')
 const FAKE_BUILDFIX = path.join(here, 'helpers', 'provider-fake-buildfix.cjs')
 const DISCONNECT_CHILD = path.join(here, 'helpers', 'provider-disconnect.mjs')
+const ORPHAN_CHILD = path.join(here, 'helpers', 'provider-orphan.mjs')
 const SMALL = listFixtures()
 const run = promisify(execFile)
 
@@ -141,6 +142,17 @@ async function closedPort() {
   const { port } = s.address()
   await new Promise((resolve) => s.close(resolve))
   return port
+}
+
+/** The first line a stream writes. */
+async function firstLine(stream) {
+  let text = ''
+  for await (const chunk of stream) {
+    text += chunk
+    const end = text.indexOf('\n')
+    if (end >= 0) return text.slice(0, end)
+  }
+  throw new Error(`the stream ended before a line: ${JSON.stringify(text)}`)
 }
 
 const marker = () => path.join(os.tmpdir(), `pwned-${crypto.randomBytes(6).toString('hex')}`)
@@ -267,6 +279,44 @@ test.serial('disconnect() in this process: every worker pid is gone (ESRCH)', as
   t.false(await p.isHealthy())
   const after = await p.execute(one('implicit-any'))
   t.regex(after.content, /^BuildFix benchmark failed: .*not connected/)
+})
+
+test.serial('regression: a kill -9 of the provider process takes its workers with it mid-request, and the next provider removes its working folder', async (t) => {
+  const s = await server(t)
+  s.reply(replies.slow(600000, replies.json(gold('missing-export'))))
+  const dir = tempDir(t)
+  const workDir = path.join(dir, 'work')
+  const child = spawn(process.execPath, [ORPHAN_CHILD, workDir, s.url], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const exited = once(child, 'exit')
+  t.teardown(() => child.kill('SIGKILL'))
+  const report = JSON.parse(await firstLine(child.stdout))
+  await s.waitForRequests(1) // a worker is now waiting on the model server (attemptTimeout: 600 s)
+  t.is(report.workers.length, 2)
+  for (const pid of report.workers) t.true(running(pid), `worker ${pid} runs before the kill`)
+  t.is(report.folders.length, 1, 'the provider made one working folder')
+
+  const killed = Date.now()
+  child.kill('SIGKILL')
+  await exited
+  // Both workers notice at once (the busy one included); 10 s is a generous bound on a busy
+  // machine, and far below the 600 s the hanging request would otherwise hold the worker.
+  await until(t, 'the workers to exit', () => report.workers.every((pid) => !running(pid)), 10000)
+  t.true(Date.now() - killed < 10000, 'the workers did not wait for attemptTimeout')
+  t.deepEqual(fs.readdirSync(workDir), report.folders, 'the killed provider could not remove its folder')
+
+  const next = new EnhancedBuildFixProvider({
+    name: 'next',
+    type: 'buildfix',
+    model: 'gold',
+    options: { maxWorkers: 1, minWorkers: 1, cache: false, workDir, metricsDir: path.join(dir, 'metrics') },
+  })
+  t.teardown(() => next.disconnect())
+  await next.connect()
+  const left = fs.readdirSync(workDir)
+  t.false(left.includes(report.folders[0]), 'the next provider on the work folder removed the dead one\'s folder')
+  t.is(left.length, 1, 'only the live provider\'s folder is there')
+  await next.disconnect()
+  t.deepEqual(fs.readdirSync(workDir), [])
 })
 
 test.serial('regression: one process per request is not what the enhanced provider does', async (t) => {

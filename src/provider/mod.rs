@@ -7,7 +7,9 @@ mod error;
 pub mod fixtures;
 mod pool;
 mod service;
+pub mod spawn;
 mod worker;
+mod workdir;
 
 pub use breaker::{Admission, BreakerState, CircuitBreaker};
 pub use error::ProviderError;
@@ -17,6 +19,7 @@ pub use service::{
     PLAN_FORMAT_VERSION,
 };
 pub use worker::{Worker, WorkerSpec};
+pub use workdir::WorkDir;
 
 /// Resident memory of a process in bytes, from `/proc/<pid>/statm`; 0 when it is gone or the
 /// platform has no `/proc`.

@@ -15,6 +15,7 @@ use super::breaker::{Admission, CircuitBreaker};
 use super::fixtures::{self, Fixture};
 use super::pool::{Lease, ProcessPool};
 use super::worker::WorkerSpec;
+use super::workdir::WorkDir;
 use super::ProviderError;
 use crate::cache::{Cache, CacheOptions};
 use crate::pool::PoolConfig;
@@ -46,7 +47,8 @@ pub struct ServiceConfig {
     /// The package folder: holds `worker/buildfix-worker.js` and `fixtures/`.
     pub package_root: PathBuf,
     pub node: PathBuf,
-    /// Working copies of fixtures live here (removed on close).
+    /// The service makes its own folder for working copies in here (created if missing), and
+    /// removes it on close; folders left here by services that died are removed on connect.
     pub work_dir: PathBuf,
     /// The disk level of the result cache; `None` keeps results in memory only.
     pub cache_dir: Option<PathBuf>,
@@ -113,6 +115,10 @@ struct ResultCache {
 pub struct Service {
     config: ServiceConfig,
     pool: ProcessPool,
+    /// This service's own folder for working copies (inside `config.work_dir`); `None` once
+    /// closed.
+    work: Mutex<Option<WorkDir>>,
+    work_path: PathBuf,
     /// Free working copies per fixture source folder.
     copies: Mutex<HashMap<PathBuf, Vec<WorkingCopy>>>,
     /// Set first thing by `close` while it holds `copies`, and read by `give_back_copy` under
@@ -208,6 +214,18 @@ impl Service {
             )));
         }
         std::fs::create_dir_all(&config.work_dir)?;
+        let work = {
+            let parent = config.work_dir.clone();
+            tokio::task::spawn_blocking(move || WorkDir::create(&parent))
+                .await
+                .map_err(|e| ProviderError::Io(e.to_string()))?
+                .map_err(|e| {
+                    ProviderError::Io(format!(
+                        "cannot make a working folder in {}: {e}",
+                        config.work_dir.display()
+                    ))
+                })?
+        };
         let cache = if config.cache_enabled {
             Some(Self::open_cache(&config)?)
         } else {
@@ -238,6 +256,8 @@ impl Service {
             )),
             config,
             pool,
+            work_path: work.path().to_path_buf(),
+            work: Mutex::new(Some(work)),
             copies: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
             running: AtomicUsize::new(0),
@@ -661,7 +681,7 @@ impl Service {
             return Ok(copy);
         }
         let n = self.next_copy.fetch_add(1, Ordering::Relaxed);
-        let dir = self.config.work_dir.join(format!("{}-{n}", fixture.name));
+        let dir = self.work_path.join(format!("{}-{n}", fixture.name));
         let src = fixture.dir.clone();
         tokio::task::spawn_blocking(move || {
             let _ = std::fs::remove_dir_all(&dir);
@@ -732,13 +752,14 @@ impl Service {
             }
         }
         let copies: Vec<WorkingCopy> = lock(&self.copies).drain().flat_map(|(_, v)| v).collect();
-        let work_dir = self.config.work_dir.clone();
+        let work = lock(&self.work).take();
         let _ = tokio::task::spawn_blocking(move || {
             for c in copies {
                 let _ = c.snapshots.dispose();
                 let _ = std::fs::remove_dir_all(&c.dir);
             }
-            let _ = std::fs::remove_dir(&work_dir);
+            // Dropping removes the folder (and anything a failed restore left in it).
+            drop(work);
         })
         .await;
         if let Some(mut c) = lock(&self.cache).take() {
