@@ -8,6 +8,7 @@ import readline from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
 import { replies, startFakeModelServer } from './helpers/fake-model-server.mjs'
+import { runGuarded } from './helpers/run-guarded.mjs'
 
 const require = createRequire(import.meta.url)
 const engine = require('../worker/index.js')
@@ -627,6 +628,16 @@ test('one-shot mode prints one result line; a malformed job exits 2', async (t) 
 
 // ---------------------------------------------------------------------------------------------
 // Results file
+
+test('regression: writeResults (and the runner\'s --out) under /proc fails at once instead of spinning in mkdir', async (t) => {
+  const code = `
+    const { writeResults } = require('./worker/results.js')
+    try { writeResults('/proc/x/results', [], { quiet: true }); console.log('written') }
+    catch (err) { console.log(JSON.stringify({ message: err.message })) }`
+  const r = await runGuarded(['-e', code], { cwd: path.join(here, '..'), timeoutMs: 30000 })
+  t.false(r.hung, 'writeResults did not return within 30 s')
+  t.regex(JSON.parse(r.stdout).message, /cannot create folder "\/proc\/x\/results"/)
+})
 
 test('writeResults writes {results, summary, timestamp} and prints the runner line', async (t) => {
   const dir = tempDir(t)

@@ -5,6 +5,8 @@
 const fs = require('node:fs')
 const path = require('node:path')
 
+const { makeDirSync } = require('../lib/dirs.js')
+
 /**
  * Totals over BuildFixResults. `totalTests`/`successfulTests` are the figures the original
  * runner printed as `Total Tests:` and `Successful Tests:`.
@@ -41,7 +43,7 @@ function summarize(results) {
 function writeResults(dir, results, { quiet = false, name } = {}) {
   if (typeof dir !== 'string' || dir === '') throw new TypeError('dir must be a non-empty string')
   if (!Array.isArray(results)) throw new TypeError('results must be an array of BuildFixResult')
-  fs.mkdirSync(dir, { recursive: true })
+  makeDirSync(dir)
   const timestamp = new Date().toISOString()
   const base = name ?? `buildfix-results-${timestamp.replace(/[:.]/g, '-')}-${process.pid}`
   const file = path.resolve(dir, base.endsWith('.json') ? base : `${base}.json`)
