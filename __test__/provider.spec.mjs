@@ -22,6 +22,7 @@ import {
 import * as subpath from '@promethean/benchmark/src/providers/buildfix-enhanced'
 
 import { replies, startFakeModelServer } from './helpers/fake-model-server.mjs'
+import { runGuarded } from './helpers/run-guarded.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const SMALL_DIR = path.join(here, '..', 'fixtures', 'small')
@@ -631,6 +632,22 @@ test.serial('command mode is chosen in a monorepo with packages/buildfix (pnpm-w
 
 // ---------------------------------------------------------------------------------------------
 // Connecting, the breaker, bad input
+
+test('regression: connect() with workDir or metricsDir under /proc rejects at once naming the option', async (t) => {
+  for (const option of ['workDir', 'metricsDir']) {
+    const code = `
+      import { EnhancedBuildFixProvider } from '@promethean/benchmark'
+      const p = new EnhancedBuildFixProvider({ name: 'x', type: 'buildfix', model: 'gold', options: { cache: false, ${option}: '/proc/x/${option}' } })
+      p.connect().then(
+        () => console.log(JSON.stringify({ connected: true })),
+        (err) => console.log(JSON.stringify({ message: err.message })),
+      ).finally(() => p.disconnect())`
+    const r = await runGuarded(['--input-type=module', '-e', code], { cwd: path.join(here, '..'), timeoutMs: 60000 })
+    t.false(r.hung, `connect() with ${option} under /proc did not settle within 60 s`)
+    const out = JSON.parse(r.stdout)
+    t.regex(out.message ?? '', new RegExp(`options\\.${option}: cannot create folder "/proc/x`), r.stderr)
+  }
+})
 
 test('connect() without a runtime rejects saying what is missing', async (t) => {
   const p = await provider(t, { connect: false, options: { node: '/nonexistent/node' } })

@@ -160,7 +160,7 @@ function summarize(results) {
   const total = results.length
   const successful = results.filter((r) => r.success).length
   const before = results.reduce((a, r) => a + (r.errorCountBefore || 0), 0)
-  const resolved = results.reduce((a, r) => a + Number(r.errorsResolved || 0), 0)
+  const resolved = results.reduce((a, r) => a + (r.errorsResolvedCount ?? Math.max(0, (r.errorCountBefore || 0) - (r.errorCountAfter || 0))), 0)
   const avg = total ? results.reduce((a, r) => a + (r.duration || 0), 0) / total : 0
   return { total, successful, before, resolved, avg }
 }

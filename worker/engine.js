@@ -112,13 +112,16 @@ async function runJob(job, { signal } = {}) {
     success: false,
     errorCountBefore: 0,
     errorCountAfter: 0,
-    errorsResolved: 0,
+    errorsResolved: false,
+    errorsResolvedCount: 0,
     planGenerated: false,
     duration: 0,
     attempts: 0,
   }
   const finish = () => {
-    result.errorsResolved = Math.max(0, result.errorCountBefore - result.errorCountAfter)
+    // The original's boolean, and the count beside it.
+    result.errorsResolvedCount = Math.max(0, result.errorCountBefore - result.errorCountAfter)
+    result.errorsResolved = result.errorsResolvedCount > 0
     result.duration = Math.round((performance.now() - started) * 1000) / 1000
     return result
   }

@@ -17,7 +17,11 @@ function summarize(results) {
   const successfulTests = list.filter((r) => r && r.success).length
   const sum = (f) => list.reduce((s, r) => s + (Number(r && r[f]) || 0), 0)
   const errorsBefore = sum('errorCountBefore')
-  const errorsResolved = sum('errorsResolved')
+  // Results of the original runner have no count: it is the drop in errors.
+  const errorsResolved = list.reduce(
+    (s, r) => s + (Number(r && r.errorsResolvedCount) || Math.max(0, Number(r && r.errorCountBefore) - Number(r && r.errorCountAfter)) || 0),
+    0,
+  )
   const models = [...new Set(list.map((r) => r && r.model).filter((m) => typeof m === 'string'))]
   return {
     totalTests,

@@ -75,6 +75,7 @@ function failedResult(fixture, model, message, duration) {
     errorCountBefore: 0,
     errorCountAfter: 0,
     errorsResolved: false,
+    errorsResolvedCount: 0,
     planGenerated: false,
     duration,
     attempts: 0,

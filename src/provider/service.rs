@@ -23,7 +23,8 @@ use crate::snapshot::SnapshotManager;
 
 /// Version of the plan format and judging rule. Part of every cache key: a change to either
 /// must not serve answers computed under the old one.
-pub const PLAN_FORMAT_VERSION: u32 = 1;
+/// 2: `errorsResolved` is a boolean (as in the original), the count is `errorsResolvedCount`.
+pub const PLAN_FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FixtureType {
@@ -188,7 +189,8 @@ fn failed_result(fixture: &str, model: &str, error: &ProviderError, duration_ms:
         "success": false,
         "errorCountBefore": 0,
         "errorCountAfter": 0,
-        "errorsResolved": 0,
+        "errorsResolved": false,
+        "errorsResolvedCount": 0,
         "planGenerated": false,
         "duration": duration_ms,
         "attempts": 0,
