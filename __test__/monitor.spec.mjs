@@ -448,6 +448,19 @@ test.serial('exportMetrics to an unwritable path rejects with a clear error and 
   await t.throwsAsync(m.exportMetrics(42), { instanceOf: TypeError, message: /filePath/ })
 })
 
+test('regression: a non-finite threshold is reported as the JS value (Infinity), not as Rust prints it (inf)', (t) => {
+  const m = new PerformanceMonitor()
+  for (const [key, value, shown] of [
+    ['gcDuration', Infinity, 'Infinity'],
+    ['eventLoop', -Infinity, '-Infinity'],
+    ['memory', Infinity, 'Infinity'],
+    ['cpu', NaN, 'NaN'],
+  ]) {
+    const err = t.throws(() => m.setThresholds({ [key]: value }), { instanceOf: RangeError })
+    t.true(err.message.endsWith(`, got ${shown}`), err.message)
+  }
+})
+
 test('regression: exportMetrics under /proc fails at once instead of spinning in mkdir', async (t) => {
   const code = `
     const { PerformanceMonitor } = require('@promethean/benchmark')

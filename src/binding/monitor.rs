@@ -301,7 +301,7 @@ impl NativeMonitor {
         probe: Function<'_, SampleArgs, Unknown<'static>>,
     ) -> Result<()> {
         if !interval_ms.is_finite() || interval_ms < 1.0 {
-            return Err(MonitorError::out_of_range(
+            return Err(MonitorError::number_out_of_range(
                 "interval",
                 "a finite number of milliseconds >= 1",
                 interval_ms,
