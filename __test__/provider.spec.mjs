@@ -172,7 +172,7 @@ test.serial('a worker killed mid-job fails that request cleanly, the copy is res
   const [pid] = p.workerPids()
   t.true(running(pid))
   const pending = p.execute(one('missing-export'))
-  await until(t, 'the model request', () => s.requests.length === 1)
+  await s.waitForRequests(1)
   // The job is in flight: scribble over its working copy as a half-applied plan would.
   const [copy] = copiesOf(p, 'missing-export')
   t.truthy(copy)
@@ -257,7 +257,7 @@ test.serial('disconnect() during a request: the request resolves failed, its wor
   const p = await provider(t, { model: 'some-model', endpoint: s.url, options: { cache: false, attemptTimeout: 60000 } })
   const stores = () => fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith(`promethean-snapshot-${process.pid}-`))
   const pending = p.execute(request({ fixtures: ['missing-export', 'implicit-any'] }))
-  await until(t, 'both model requests', () => s.requests.length === 2)
+  await s.waitForRequests(2)
   t.is(stores().length, 2)
   await p.disconnect()
   t.deepEqual(stores(), [], 'no private snapshot store outlives disconnect()')
@@ -850,7 +850,9 @@ test('BuildFixProvider: same interface, one process per request, gold resolves, 
   await t.throwsAsync(p.execute(request({ fixtureType: 'huge' })), { instanceOf: TypeError, message: /fixtureType/ })
 })
 
-test('BuildFixProvider: a run past options.timeout fails with a timeout; disconnect() during a run says so and leaves no process', async (t) => {
+// Serial: it measures processes, and a cold run (a fresh Node loading the TypeScript compiler)
+// is slow on a loaded machine; the waits are on events, bounded far above the expected seconds.
+test.serial('BuildFixProvider: a run past options.timeout fails with a timeout; disconnect() during a run says so and leaves no process', async (t) => {
   const s = await server(t)
   s.reply(replies.slow(30000, replies.json(gold('missing-export'))))
   const p = await provider(t, { model: 'some-model', endpoint: s.url, Class: BuildFixProvider, options: { timeout: 1500, attemptTimeout: 60000 } })
@@ -863,8 +865,10 @@ test('BuildFixProvider: a run past options.timeout fails with a timeout; disconn
   s2.reply(replies.slow(30000, replies.json(gold('missing-export'))))
   const q = await provider(t, { model: 'some-model', endpoint: s2.url, Class: BuildFixProvider, options: { attemptTimeout: 60000 } })
   const pending = q.execute(one('missing-export'))
-  await until(t, 'the model request', () => s2.requests.length === 1, 30000)
+  // The run's process exists as soon as execute() returns; once it asks the model it is mid-run.
   const [pid] = q.workerPids()
+  t.truthy(pid)
+  await s2.waitForRequests(1, 90000)
   t.true(running(pid))
   await q.disconnect()
   t.false(running(pid), 'the run is gone when disconnect() resolves')

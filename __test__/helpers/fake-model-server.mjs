@@ -88,7 +88,7 @@ export async function startFakeModelServer({ models = ['fake-coder:7b'] } = {}) 
      * Resolves once `n` /api/generate requests have arrived (at once if they have); rejects
      * after `timeoutMs`, saying how many came.
      */
-    waitForRequests(n, timeoutMs = 120000) {
+    waitForRequests(n, timeoutMs = 90000) {
       if (requests.length >= n) return Promise.resolve()
       return new Promise((resolve, reject) => {
         const onRequest = (count) => {
