@@ -26,7 +26,11 @@ pub enum MonitorError {
 
 impl MonitorError {
     /// A number out of range, shown as the caller wrote it in JavaScript (see [`js_number`]).
-    pub(crate) fn number_out_of_range(name: &'static str, expected: &'static str, got: f64) -> Self {
+    pub(crate) fn number_out_of_range(
+        name: &'static str,
+        expected: &'static str,
+        got: f64,
+    ) -> Self {
         Self::out_of_range(name, expected, js_number(got))
     }
 
@@ -69,6 +73,9 @@ mod tests {
             .collect();
         assert_eq!(shown, ["Infinity", "-Infinity", "NaN", "0", "1.5", "100"]);
         let e = MonitorError::number_out_of_range("thresholds.gcDuration", "ms > 0", f64::INFINITY);
-        assert_eq!(e.to_string(), "thresholds.gcDuration must be ms > 0, got Infinity");
+        assert_eq!(
+            e.to_string(),
+            "thresholds.gcDuration must be ms > 0, got Infinity"
+        );
     }
 }

@@ -8,8 +8,8 @@ pub mod fixtures;
 mod pool;
 mod service;
 pub mod spawn;
-mod worker;
 mod workdir;
+mod worker;
 
 pub use breaker::{Admission, BreakerState, CircuitBreaker};
 pub use error::ProviderError;
@@ -18,8 +18,8 @@ pub use service::{
     CacheCounters, ExecuteOutcome, ExecuteRequest, FixtureType, Service, ServiceConfig,
     PLAN_FORMAT_VERSION,
 };
-pub use worker::{Worker, WorkerSpec};
 pub use workdir::WorkDir;
+pub use worker::{Worker, WorkerSpec};
 
 /// Resident memory of a process in bytes, from `/proc/<pid>/statm`; 0 when it is gone or the
 /// platform has no `/proc`.

@@ -130,7 +130,10 @@ mod tests {
         let pid = child.id().unwrap();
         // The kernel sends the death signal as the thread exits; give it ample time to arrive.
         std::thread::sleep(Duration::from_millis(500));
-        assert!(alive(pid), "the child died with the thread that asked for it");
+        assert!(
+            alive(pid),
+            "the child died with the thread that asked for it"
+        );
         rt.block_on(async { child.kill().await.unwrap() });
     }
 }

@@ -136,7 +136,10 @@ mod tests {
         let third = WorkDir::create(parent.path()).unwrap();
         assert!(!dead.exists(), "a dead owner's folder is removed");
         assert!(mine.path().is_dir() && other.path().is_dir() && third.path().is_dir());
-        assert!(foreign.is_dir() && unrelated.is_dir(), "folders not ours stay");
+        assert!(
+            foreign.is_dir() && unrelated.is_dir(),
+            "folders not ours stay"
+        );
         let path = mine.path().to_path_buf();
         drop(mine);
         assert!(!path.exists(), "dropping removes the folder");
