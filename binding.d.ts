@@ -257,8 +257,17 @@ export interface NativeCacheStats {
 }
 
 export interface NativeChange {
-  /** Relative to the workdir, `/`-separated on POSIX. */
+  /**
+   * Relative to the workdir, `/`-separated on POSIX. Exact for a UTF-8 name; for any other,
+   * a display form (each invalid byte shown as U+FFFD), and `raw_path` holds the name.
+   */
   path: string
+  /**
+   * The exact bytes of the path, only when it is not valid UTF-8 (a file name on Linux is
+   * bytes): Node's `fs` takes a `Buffer` path as it is. Absent for UTF-8 names, so the
+   * common case costs no Buffer and `path` alone is the whole answer.
+   */
+  rawPath?: Buffer
   /** `added`, `modified` or `deleted`. */
   change: string
   /** `file`, `symlink` or `directory`. */

@@ -22,6 +22,7 @@ const { summarize } = require('../lib/cli/summary.js')
 const reports = require('../lib/cli/reports.js')
 const { createDefaults } = require('../lib/cli/runtime.js')
 const { makePackage, SMALL } = require('./helpers/cli-fake-package.cjs')
+const { runGuarded } = await import('./helpers/run-guarded.mjs')
 
 const ESC = /\x1b/
 
@@ -112,6 +113,40 @@ test('run --models gold,none: the floor fails every fixture, so the exit code is
   t.is(doc.summary.modelResults.none.successRate, 0)
   t.is(doc.summary.modelResults.none.errorsFixed, 0)
   t.true(doc.results.filter((r) => r.model === 'none').every((r) => !r.planGenerated && r.errorMessage))
+})
+
+test('regression: run --out under /proc exits 2 at once with one line naming the folder', async (t) => {
+  const env = { ...process.env, PROMETHEAN_BENCH_TEST_RUNNER: FAKE }
+  const r = await runGuarded([BIN, 'run', '--out', '/proc/x'], { cwd: tmpdir(), env, timeoutMs: 30000 })
+  t.false(r.hung, 'the CLI did not exit within 30 s')
+  t.is(r.code, 2, r.stderr)
+  t.is(r.stdout, '')
+  t.is(r.stderr.split('\n').filter(Boolean).length, 1, r.stderr)
+  t.regex(r.stderr, /^promethean-bench run: --out: cannot create folder "\/proc\/x": ENOENT/)
+})
+
+test('regression: run --fixtures with a name of no bundled fixture (../../etc) is a usage error naming it', async (t) => {
+  const { code, stdout, stderr } = await runBin(['run', '--fixtures', '../../etc'], { runner: null })
+  t.is(code, 2, stderr)
+  t.is(stdout, '')
+  t.is(stderr.split('\n').filter(Boolean).length, 1, stderr)
+  t.regex(stderr, /^promethean-bench run: --fixtures: no bundled fixture is named "\.\.\/\.\.\/etc" \(expected small, massive or names among .*missing-export/)
+})
+
+test('regression: errorsResolved is a boolean in every result of the results JSON; the count is errorsResolvedCount', async (t) => {
+  const out = tmpdir()
+  const { code, stdout, stderr } = await runBin(['run', '--json', '--out', out, '--models', 'gold,none', '--fixtures', 'missing-export,implicit-any'], { runner: null })
+  t.is(code, 1, stderr) // none fails by design
+  const doc = JSON.parse(fs.readFileSync(JSON.parse(stdout).files.json, 'utf8'))
+  t.is(doc.results.length, 4)
+  for (const r of doc.results) {
+    t.is(typeof r.errorsResolved, 'boolean', `${r.model}/${r.fixture}`)
+    t.is(typeof r.errorsResolvedCount, 'number', `${r.model}/${r.fixture}`)
+    t.is(r.errorsResolved, r.errorsResolvedCount > 0)
+    t.is(r.errorsResolvedCount, Math.max(0, r.errorCountBefore - r.errorCountAfter))
+    t.is(r.errorsResolved, r.model === 'gold')
+  }
+  t.is(doc.summary.errorsResolved, 2, 'the summary counts the results that resolved errors')
 })
 
 test('run --json prints exactly one JSON document on stdout; the summary goes to stderr', async (t) => {

@@ -8,6 +8,7 @@ import readline from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
 import { replies, startFakeModelServer } from './helpers/fake-model-server.mjs'
+import { runGuarded } from './helpers/run-guarded.mjs'
 
 const require = createRequire(import.meta.url)
 const engine = require('../worker/index.js')
@@ -75,7 +76,8 @@ for (const name of SMALL_NAMES) {
     t.is(r.model, 'gold')
     t.is(r.errorCountBefore, 1)
     t.is(r.errorCountAfter, 0)
-    t.is(r.errorsResolved, 1)
+    t.is(r.errorsResolved, true)
+    t.is(r.errorsResolvedCount, 1)
     t.true(r.planGenerated)
     t.is(r.attempts, 1)
     t.is(r.planTitle, gold(name).title)
@@ -94,7 +96,8 @@ test('none is the floor: it fails every small fixture and changes nothing', asyn
     t.false(r.success, name)
     t.is(r.attempts, 1, 'a built-in model is deterministic: one attempt')
     t.is(r.errorCountAfter, r.errorCountBefore)
-    t.is(r.errorsResolved, 0)
+    t.is(r.errorsResolved, false)
+    t.is(r.errorsResolvedCount, 0)
     t.regex(r.errorMessage, /target error is still there/)
     t.deepEqual(readTree(dir), original)
   }
@@ -580,6 +583,39 @@ test('the worker answers pings while a job waits on the model, and runs jobs in 
   t.is(await w.exited, 0)
 })
 
+test('regression: a worker whose stdin closes mid-request (its owner died) aborts the model request and exits at once', async (t) => {
+  const s = await server(t)
+  s.reply(replies.slow(600000, replies.json(gold('missing-export'))))
+  const w = startWorker(t)
+  t.is((await w.next()).type, 'ready')
+  const dir = copyFixture(t, 'missing-export')
+  w.send({ type: 'job', id: 'a', fixtureDir: dir, model: 'm1', endpoint: s.url, maxAttempts: 3, attemptTimeoutMs: 600000 })
+  await s.waitForRequests(1)
+  const closed = Date.now()
+  w.child.stdin.end()
+  const timer = setTimeout(() => w.child.kill('SIGKILL'), 10000)
+  const code = await w.exited
+  clearTimeout(timer)
+  t.is(code, 0, 'the worker exited by itself, not killed by the 10 s guard')
+  t.true(Date.now() - closed < 10000)
+  t.is(s.requests.length, 1, 'no further attempt was started')
+
+  // In process: the signal cancels the request in flight and no attempt follows.
+  const controller = new AbortController()
+  const copy = copyFixture(t, 'missing-export')
+  const pending = engine.runJob(
+    { fixtureDir: copy, model: 'm1', endpoint: s.url, maxAttempts: 3, attemptTimeoutMs: 600000 },
+    { signal: controller.signal },
+  )
+  await s.waitForRequests(2)
+  controller.abort()
+  const r = await pending
+  t.false(r.success)
+  t.is(r.attempts, 1)
+  t.regex(r.errorMessage, /cancelled/)
+  t.is(s.requests.length, 2)
+})
+
 test('one-shot mode prints one result line; a malformed job exits 2', async (t) => {
   const dir = copyFixture(t, 'missing-helper')
   const ok = await once(JSON.stringify({ fixtureDir: dir, model: 'gold' }))
@@ -594,6 +630,16 @@ test('one-shot mode prints one result line; a malformed job exits 2', async (t) 
 
 // ---------------------------------------------------------------------------------------------
 // Results file
+
+test('regression: writeResults (and the runner\'s --out) under /proc fails at once instead of spinning in mkdir', async (t) => {
+  const code = `
+    const { writeResults } = require('./worker/results.js')
+    try { writeResults('/proc/x/results', [], { quiet: true }); console.log('written') }
+    catch (err) { console.log(JSON.stringify({ message: err.message })) }`
+  const r = await runGuarded(['-e', code], { cwd: path.join(here, '..'), timeoutMs: 30000 })
+  t.false(r.hung, 'writeResults did not return within 30 s')
+  t.regex(JSON.parse(r.stdout).message, /cannot create folder "\/proc\/x\/results"/)
+})
 
 test('writeResults writes {results, summary, timestamp} and prints the runner line', async (t) => {
   const dir = tempDir(t)

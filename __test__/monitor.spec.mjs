@@ -16,6 +16,8 @@ import { MemoryManager, PerformanceMonitor, globalPerformanceMonitor } from '@pr
 import * as subpath from '@promethean/benchmark/src/metrics/performance-monitor'
 import * as subpathJs from '@promethean/benchmark/src/metrics/performance-monitor.js'
 
+import { runGuarded } from './helpers/run-guarded.mjs'
+
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.join(here, '..')
 const child = path.join(here, 'helpers', 'monitor-child.mjs')
@@ -444,6 +446,34 @@ test.serial('exportMetrics to an unwritable path rejects with a clear error and 
   t.false(emitted)
   t.deepEqual(fs.readdirSync(dir), ['a-file'])
   await t.throwsAsync(m.exportMetrics(42), { instanceOf: TypeError, message: /filePath/ })
+})
+
+test('regression: a non-finite threshold is reported as the JS value (Infinity), not as Rust prints it (inf)', (t) => {
+  const m = new PerformanceMonitor()
+  for (const [key, value, shown] of [
+    ['gcDuration', Infinity, 'Infinity'],
+    ['eventLoop', -Infinity, '-Infinity'],
+    ['memory', Infinity, 'Infinity'],
+    ['cpu', NaN, 'NaN'],
+  ]) {
+    const err = t.throws(() => m.setThresholds({ [key]: value }), { instanceOf: RangeError })
+    t.true(err.message.endsWith(`, got ${shown}`), err.message)
+  }
+})
+
+test('regression: exportMetrics under /proc fails at once instead of spinning in mkdir', async (t) => {
+  const code = `
+    const { PerformanceMonitor } = require('@promethean/benchmark')
+    new PerformanceMonitor().exportMetrics('/proc/x/m.json').then(
+      () => console.log('written'),
+      (err) => console.log(JSON.stringify({ message: err.message, code: err.code })),
+    )`
+  const r = await runGuarded(['-e', code], { cwd: root, timeoutMs: 30000 })
+  t.false(r.hung, 'exportMetrics did not settle within 30 s')
+  const err = JSON.parse(r.stdout)
+  t.regex(err.message, /exportMetrics: cannot write \/proc\/x\/m\.json/)
+  t.regex(err.message, /\/proc\/x/)
+  t.truthy(err.code)
 })
 
 test.serial('toPrometheus is valid exposition text that a parser reads back to the snapshot figures', async (t) => {

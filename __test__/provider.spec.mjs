@@ -1,7 +1,7 @@
 import test from 'ava'
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import crypto from 'node:crypto'
-import { EventEmitter } from 'node:events'
+import { EventEmitter, once } from 'node:events'
 import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
@@ -22,11 +22,13 @@ import {
 import * as subpath from '@promethean/benchmark/src/providers/buildfix-enhanced'
 
 import { replies, startFakeModelServer } from './helpers/fake-model-server.mjs'
+import { runGuarded } from './helpers/run-guarded.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const SMALL_DIR = path.join(here, '..', 'fixtures', 'small')
 const FAKE_BUILDFIX = path.join(here, 'helpers', 'provider-fake-buildfix.cjs')
 const DISCONNECT_CHILD = path.join(here, 'helpers', 'provider-disconnect.mjs')
+const ORPHAN_CHILD = path.join(here, 'helpers', 'provider-orphan.mjs')
 const SMALL = listFixtures()
 const run = promisify(execFile)
 
@@ -143,6 +145,17 @@ async function closedPort() {
   return port
 }
 
+/** The first line a stream writes. */
+async function firstLine(stream) {
+  let text = ''
+  for await (const chunk of stream) {
+    text += chunk
+    const end = text.indexOf('\n')
+    if (end >= 0) return text.slice(0, end)
+  }
+  throw new Error(`the stream ended before a line: ${JSON.stringify(text)}`)
+}
+
 const marker = () => path.join(os.tmpdir(), `pwned-${crypto.randomBytes(6).toString('hex')}`)
 
 // ---------------------------------------------------------------------------------------------
@@ -159,7 +172,7 @@ test.serial('a worker killed mid-job fails that request cleanly, the copy is res
   const [pid] = p.workerPids()
   t.true(running(pid))
   const pending = p.execute(one('missing-export'))
-  await until(t, 'the model request', () => s.requests.length === 1)
+  await s.waitForRequests(1)
   // The job is in flight: scribble over its working copy as a half-applied plan would.
   const [copy] = copiesOf(p, 'missing-export')
   t.truthy(copy)
@@ -244,7 +257,7 @@ test.serial('disconnect() during a request: the request resolves failed, its wor
   const p = await provider(t, { model: 'some-model', endpoint: s.url, options: { cache: false, attemptTimeout: 60000 } })
   const stores = () => fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith(`promethean-snapshot-${process.pid}-`))
   const pending = p.execute(request({ fixtures: ['missing-export', 'implicit-any'] }))
-  await until(t, 'both model requests', () => s.requests.length === 2)
+  await s.waitForRequests(2)
   t.is(stores().length, 2)
   await p.disconnect()
   t.deepEqual(stores(), [], 'no private snapshot store outlives disconnect()')
@@ -267,6 +280,44 @@ test.serial('disconnect() in this process: every worker pid is gone (ESRCH)', as
   t.false(await p.isHealthy())
   const after = await p.execute(one('implicit-any'))
   t.regex(after.content, /^BuildFix benchmark failed: .*not connected/)
+})
+
+test.serial('regression: a kill -9 of the provider process takes its workers with it mid-request, and the next provider removes its working folder', async (t) => {
+  const s = await server(t)
+  s.reply(replies.slow(600000, replies.json(gold('missing-export'))))
+  const dir = tempDir(t)
+  const workDir = path.join(dir, 'work')
+  const child = spawn(process.execPath, [ORPHAN_CHILD, workDir, s.url], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const exited = once(child, 'exit')
+  t.teardown(() => child.kill('SIGKILL'))
+  const report = JSON.parse(await firstLine(child.stdout))
+  await s.waitForRequests(1) // a worker is now waiting on the model server (attemptTimeout: 600 s)
+  t.is(report.workers.length, 2)
+  for (const pid of report.workers) t.true(running(pid), `worker ${pid} runs before the kill`)
+  t.is(report.folders.length, 1, 'the provider made one working folder')
+
+  const killed = Date.now()
+  child.kill('SIGKILL')
+  await exited
+  // Both workers notice at once (the busy one included); 10 s is a generous bound on a busy
+  // machine, and far below the 600 s the hanging request would otherwise hold the worker.
+  await until(t, 'the workers to exit', () => report.workers.every((pid) => !running(pid)), 10000)
+  t.true(Date.now() - killed < 10000, 'the workers did not wait for attemptTimeout')
+  t.deepEqual(fs.readdirSync(workDir), report.folders, 'the killed provider could not remove its folder')
+
+  const next = new EnhancedBuildFixProvider({
+    name: 'next',
+    type: 'buildfix',
+    model: 'gold',
+    options: { maxWorkers: 1, minWorkers: 1, cache: false, workDir, metricsDir: path.join(dir, 'metrics') },
+  })
+  t.teardown(() => next.disconnect())
+  await next.connect()
+  const left = fs.readdirSync(workDir)
+  t.false(left.includes(report.folders[0]), 'the next provider on the work folder removed the dead one\'s folder')
+  t.is(left.length, 1, 'only the live provider\'s folder is there')
+  await next.disconnect()
+  t.deepEqual(fs.readdirSync(workDir), [])
 })
 
 test.serial('regression: one process per request is not what the enhanced provider does', async (t) => {
@@ -582,6 +633,22 @@ test.serial('command mode is chosen in a monorepo with packages/buildfix (pnpm-w
 // ---------------------------------------------------------------------------------------------
 // Connecting, the breaker, bad input
 
+test('regression: connect() with workDir or metricsDir under /proc rejects at once naming the option', async (t) => {
+  for (const option of ['workDir', 'metricsDir']) {
+    const code = `
+      import { EnhancedBuildFixProvider } from '@promethean/benchmark'
+      const p = new EnhancedBuildFixProvider({ name: 'x', type: 'buildfix', model: 'gold', options: { cache: false, ${option}: '/proc/x/${option}' } })
+      p.connect().then(
+        () => console.log(JSON.stringify({ connected: true })),
+        (err) => console.log(JSON.stringify({ message: err.message })),
+      ).finally(() => p.disconnect())`
+    const r = await runGuarded(['--input-type=module', '-e', code], { cwd: path.join(here, '..'), timeoutMs: 60000 })
+    t.false(r.hung, `connect() with ${option} under /proc did not settle within 60 s`)
+    const out = JSON.parse(r.stdout)
+    t.regex(out.message ?? '', new RegExp(`options\\.${option}: cannot create folder "/proc/x`), r.stderr)
+  }
+})
+
 test('connect() without a runtime rejects saying what is missing', async (t) => {
   const p = await provider(t, { connect: false, options: { node: '/nonexistent/node' } })
   const err = await t.throwsAsync(p.connect())
@@ -783,7 +850,9 @@ test('BuildFixProvider: same interface, one process per request, gold resolves, 
   await t.throwsAsync(p.execute(request({ fixtureType: 'huge' })), { instanceOf: TypeError, message: /fixtureType/ })
 })
 
-test('BuildFixProvider: a run past options.timeout fails with a timeout; disconnect() during a run says so and leaves no process', async (t) => {
+// Serial: it measures processes, and a cold run (a fresh Node loading the TypeScript compiler)
+// is slow on a loaded machine; the waits are on events, bounded far above the expected seconds.
+test.serial('BuildFixProvider: a run past options.timeout fails with a timeout; disconnect() during a run says so and leaves no process', async (t) => {
   const s = await server(t)
   s.reply(replies.slow(30000, replies.json(gold('missing-export'))))
   const p = await provider(t, { model: 'some-model', endpoint: s.url, Class: BuildFixProvider, options: { timeout: 1500, attemptTimeout: 60000 } })
@@ -796,8 +865,10 @@ test('BuildFixProvider: a run past options.timeout fails with a timeout; disconn
   s2.reply(replies.slow(30000, replies.json(gold('missing-export'))))
   const q = await provider(t, { model: 'some-model', endpoint: s2.url, Class: BuildFixProvider, options: { attemptTimeout: 60000 } })
   const pending = q.execute(one('missing-export'))
-  await until(t, 'the model request', () => s2.requests.length === 1, 30000)
+  // The run's process exists as soon as execute() returns; once it asks the model it is mid-run.
   const [pid] = q.workerPids()
+  t.truthy(pid)
+  await s2.waitForRequests(1, 90000)
   t.true(running(pid))
   await q.disconnect()
   t.false(running(pid), 'the run is gone when disconnect() resolves')

@@ -164,6 +164,27 @@ test('diff names what changed; restore removes new files and empty dirs, brings 
   t.deepEqual(await m.diff(snap), [])
 })
 
+test('regression: diff reports a file name that is not UTF-8 exactly, as rawPath bytes beside the display path', async (t) => {
+  const root = tempDir(t)
+  fs.writeFileSync(path.join(root, 'kept.txt'), 'x')
+  const m = await manager(t, root)
+  const snap = await m.createSnapshot()
+  const raw = Buffer.from([0xff, 0xfe])
+  fs.writeFileSync(Buffer.concat([Buffer.from(`${root}/`), raw]), 'bytes')
+  // A valid UTF-8 name that a lossy decoding of the bytes above would be confused with.
+  fs.writeFileSync(path.join(root, '\ufffd\ufffd'), 'text')
+  const changes = await m.diff(snap)
+  t.is(changes.length, 2)
+  const [bytes] = changes.filter((c) => c.rawPath !== undefined)
+  t.truthy(bytes, JSON.stringify(changes))
+  t.true(Buffer.isBuffer(bytes.rawPath))
+  t.deepEqual([...bytes.rawPath], [0xff, 0xfe], 'the exact bytes of the name')
+  t.like(bytes, { path: '\ufffd\ufffd', change: 'added', kind: 'file' })
+  t.is(fs.readFileSync(Buffer.concat([Buffer.from(`${root}/`), bytes.rawPath]), 'utf8'), 'bytes', 'rawPath names the file for fs')
+  const [text] = changes.filter((c) => c.rawPath === undefined)
+  t.deepEqual(text, { path: '\ufffd\ufffd', change: 'added', kind: 'file' }, 'a UTF-8 name has no rawPath')
+})
+
 test("a git repo's HEAD, branch, index and stash are identical after snapshot, mutate, restore", async (t) => {
   const root = tempDir(t)
   git(root, 'init', '-q', '-b', 'main')

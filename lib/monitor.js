@@ -14,6 +14,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const v8 = require('node:v8')
 const { performance, PerformanceObserver } = require('node:perf_hooks')
+const { makeDir } = require('./dirs.js')
 const { binding, call } = require('./native.js')
 const validate = require('./validate.js')
 
@@ -249,7 +250,7 @@ class PerformanceMonitor extends EventEmitter {
     }
     const temp = `${target}.${process.pid}.${++tempCounter}.tmp`
     try {
-      await fs.promises.mkdir(path.dirname(target), { recursive: true })
+      await makeDir(path.dirname(target))
       await fs.promises.writeFile(temp, JSON.stringify(data, null, 2))
       await fs.promises.rename(temp, target)
     } catch (cause) {

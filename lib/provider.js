@@ -9,6 +9,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { performance } = require('node:perf_hooks')
 
+const { makeDir } = require('./dirs.js')
 const { binding, translate } = require('./native.js')
 const { BoundedCollection } = require('./pool.js')
 const v = require('./validate.js')
@@ -159,7 +160,7 @@ function summarize(results) {
   const total = results.length
   const successful = results.filter((r) => r.success).length
   const before = results.reduce((a, r) => a + (r.errorCountBefore || 0), 0)
-  const resolved = results.reduce((a, r) => a + Number(r.errorsResolved || 0), 0)
+  const resolved = results.reduce((a, r) => a + (r.errorsResolvedCount ?? Math.max(0, (r.errorCountBefore || 0) - (r.errorCountAfter || 0))), 0)
   const avg = total ? results.reduce((a, r) => a + (r.duration || 0), 0) / total : 0
   return { total, successful, before, resolved, avg }
 }
@@ -205,6 +206,16 @@ function emptyMetrics(cache) {
     cpuAfter: 0,
     cacheHits: cache.hits,
     cacheMisses: cache.misses,
+  }
+}
+
+/** Creates the folder an option names; a refusal rejects naming the option (and never loops). */
+async function optionDir(option, dir) {
+  try {
+    return await makeDir(dir)
+  } catch (err) {
+    err.message = `${option}: ${err.message}`
+    throw err
   }
 }
 
@@ -334,8 +345,6 @@ class EnhancedBuildFixProvider extends BaseProvider {
   #options
   #service = null
   #command = null // {root, argv} in command mode
-  #workDir = null
-  #ownsWorkDir = false
   #metrics = new BoundedCollection(1000)
   #connecting = null
 
@@ -384,21 +393,17 @@ class EnhancedBuildFixProvider extends BaseProvider {
       if (!fs.existsSync(path.join(WORKER_DIR, 'buildfix-worker.js'))) {
         throw new Error(`the BuildFix worker is missing: ${path.join(WORKER_DIR, 'buildfix-worker.js')} does not exist`)
       }
-      fs.mkdirSync(o.metricsDir, { recursive: true })
-      if (o.workDir) {
-        fs.mkdirSync(o.workDir, { recursive: true })
-        this.#workDir = fs.mkdtempSync(path.join(o.workDir, 'buildfix-'))
-      } else {
-        this.#workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'promethean-buildfix-'))
-      }
-      this.#ownsWorkDir = true
+      await optionDir('options.metricsDir', o.metricsDir)
+      // The service makes (and removes) a folder of its own in here, and removes the folders
+      // of providers that died without cleaning up.
+      const workDir = o.workDir === undefined ? os.tmpdir() : await optionDir('options.workDir', o.workDir)
       try {
         this.#service = await binding.connectBuildFixService({
           model: this.config.model,
           endpoint: this.config.endpoint,
           packageRoot: PACKAGE_ROOT,
           node: o.node,
-          workDir: this.#workDir,
+          workDir,
           cacheDir: o.cache ? o.cacheDir : undefined,
           cacheEnabled: o.cache,
           cacheTtl: o.cacheTtl,
@@ -416,8 +421,6 @@ class EnhancedBuildFixProvider extends BaseProvider {
           massiveSeed: o.massiveSeed,
         })
       } catch (err) {
-        fs.rmSync(this.#workDir, { recursive: true, force: true })
-        this.#workDir = null
         throw errorFromRejection(err, 'connect', o.workerStartTimeout)
       }
     }
@@ -435,8 +438,6 @@ class EnhancedBuildFixProvider extends BaseProvider {
     this.#service = null
     this.#command = null
     if (service) await service.close()
-    if (this.#workDir && this.#ownsWorkDir) fs.rmSync(this.#workDir, { recursive: true, force: true })
-    this.#workDir = null
     if (wasConnected) await this.#saveMetrics()
   }
 
@@ -449,7 +450,7 @@ class EnhancedBuildFixProvider extends BaseProvider {
       2,
     )
     try {
-      await fs.promises.mkdir(dir, { recursive: true })
+      await makeDir(dir)
       const tmp = `${file}.tmp-${process.pid}`
       await fs.promises.writeFile(tmp, body)
       await fs.promises.rename(tmp, file)

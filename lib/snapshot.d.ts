@@ -20,8 +20,13 @@ export interface Snapshot {
 
 /** One path that differs from a snapshot. */
 export interface SnapshotChange {
-  /** Relative to the workdir. */
+  /**
+   * Relative to the workdir. Exact for a UTF-8 name; a name that is not UTF-8 (Linux names are
+   * bytes) is shown with U+FFFD for each invalid byte, and `rawPath` holds it exactly.
+   */
   path: string
+  /** The path's exact bytes, only when it is not valid UTF-8; `fs` functions take it as a path. */
+  rawPath?: Buffer
   /** `added` paths are reported once per new directory, not for each file inside. */
   change: 'added' | 'modified' | 'deleted'
   /** The kind on disk for `added`, the snapshot's kind otherwise. */

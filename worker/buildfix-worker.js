@@ -9,6 +9,9 @@
 //                                                  <- {"type":"result","id":"j1","result":{BuildFixResult}}
 //   -> {"type":"shutdown"}                          (exits once the running job is answered)
 //   any bad line                                   <- {"type":"error","id":<id or null>,"message":".."}
+//   stdin closed without a shutdown                 (the owner is gone: the running job is
+//                                                    cancelled, its model request aborted, and
+//                                                    the worker exits at once)
 //
 // On start, after loading and warming the compiler: {"type":"ready","pid":..,"protocol":1,...}.
 // Jobs run one at a time, in arrival order; pings are answered at once, even during a job.
@@ -44,11 +47,11 @@ function idOf(msg) {
   return typeof id === 'string' || typeof id === 'number' ? id : null
 }
 
-async function answerJob(msg) {
+async function answerJob(msg, signal) {
   const id = idOf(msg)
   try {
     const { type, id: _id, ...job } = msg
-    const result = await runJob(job)
+    const result = await runJob(job, { signal })
     jobsDone++
     return { type: 'result', id, result }
   } catch (err) {
@@ -82,14 +85,20 @@ function warmUp() {
   }
 }
 
+// After the owner is gone, the job in flight gets this long to notice the abort.
+const ORPHAN_EXIT_MS = 500
+
 function serve() {
   const queue = []
   let running = false
   let closing = false
+  let shutdownAsked = false
+  // Aborted when the owner is gone: cancels the job in flight (its model request included).
+  const orphaned = new AbortController()
   const pump = async () => {
     if (running) return
     running = true
-    while (queue.length) send(await answerJob(queue.shift()))
+    while (queue.length && !orphaned.signal.aborted) send(await answerJob(queue.shift(), orphaned.signal))
     running = false
     if (closing) out.write('', () => process.exit(0))
   }
@@ -116,6 +125,7 @@ function serve() {
         return void pump()
       case 'shutdown':
         closing = true
+        shutdownAsked = true
         rl.close()
         return void pump()
       default:
@@ -128,6 +138,15 @@ function serve() {
   })
   rl.on('close', () => {
     closing = true
+    if (!shutdownAsked) {
+      // stdin ended without a shutdown: the owner died (its end of the pipe closes with it), so
+      // nobody will read an answer. The job is cancelled rather than run to its end, which could
+      // be the full attempt timeout of a hanging model server. The event loop is free during a
+      // model request, so this runs at once; a bound covers a job stuck in synchronous work.
+      queue.length = 0
+      orphaned.abort()
+      setTimeout(() => process.exit(0), ORPHAN_EXIT_MS)
+    }
     void pump()
   })
   warmUp()

@@ -96,9 +96,10 @@ function checkTarget(t, label) {
 /**
  * Runs one job. Resolves to a BuildFixResult; every failure of the fix itself (model, plan,
  * judging) is a result with `success: false` and an `errorMessage`. Throws JobError only when
- * the job itself is malformed.
+ * the job itself is malformed. `signal` cancels it: the model request in flight is aborted and
+ * no further attempt starts (the result says so).
  */
-async function runJob(job) {
+async function runJob(job, { signal } = {}) {
   const started = performance.now()
   const { maxAttempts, attemptTimeoutMs } = checkJob(job)
   const fixtureDir = path.resolve(job.fixtureDir)
@@ -111,13 +112,16 @@ async function runJob(job) {
     success: false,
     errorCountBefore: 0,
     errorCountAfter: 0,
-    errorsResolved: 0,
+    errorsResolved: false,
+    errorsResolvedCount: 0,
     planGenerated: false,
     duration: 0,
     attempts: 0,
   }
   const finish = () => {
-    result.errorsResolved = Math.max(0, result.errorCountBefore - result.errorCountAfter)
+    // The original's boolean, and the count beside it.
+    result.errorsResolvedCount = Math.max(0, result.errorCountBefore - result.errorCountAfter)
+    result.errorsResolved = result.errorsResolvedCount > 0
     result.duration = Math.round((performance.now() - started) * 1000) / 1000
     return result
   }
@@ -144,12 +148,16 @@ async function runJob(job) {
   let previousError
   let unavailable = false
   for (let attempt = 1; attempt <= attempts; attempt++) {
+    if (signal?.aborted) {
+      result.errorMessage ??= 'the job was cancelled'
+      break
+    }
     result.attempts = attempt
     unavailable = false
     if (attempt > 1) restore(fixtureDir, originals)
     let applied = false
     try {
-      const text = await planText(job, fixture, { target, before, originals, previousError, attemptTimeoutMs })
+      const text = await planText(job, fixture, { target, before, originals, previousError, attemptTimeoutMs, signal })
       const plan = parsePlan(text)
       result.planGenerated = true
       result.planTitle = plan.title
@@ -198,7 +206,7 @@ function restore(fixtureDir, originals) {
   }
 }
 
-async function planText(job, fixture, { target, before, originals, previousError, attemptTimeoutMs }) {
+async function planText(job, fixture, { target, before, originals, previousError, attemptTimeoutMs, signal }) {
   if (job.model === 'gold') {
     if (!fixture.goldPlan) throw new Error('the fixture has no goldPlan')
     return JSON.stringify(fixture.goldPlan)
@@ -212,6 +220,7 @@ async function planText(job, fixture, { target, before, originals, previousError
     temperature: job.temperature ?? 0,
     maxTokens: job.maxTokens,
     timeoutMs: attemptTimeoutMs,
+    signal,
   })
 }
 

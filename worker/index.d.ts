@@ -56,8 +56,10 @@ export interface BuildFixResult {
   success: boolean
   errorCountBefore: number
   errorCountAfter: number
-  /** How many errors the plan removed (`max(0, before - after)`); truthy exactly when some were. */
-  errorsResolved: number
+  /** Whether the plan removed errors (`errorCountAfter < errorCountBefore`), as in the original. */
+  errorsResolved: boolean
+  /** How many errors the plan removed: `max(0, errorCountBefore - errorCountAfter)`. */
+  errorsResolvedCount: number
   planGenerated: boolean
   /** Milliseconds. */
   duration: number

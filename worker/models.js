@@ -11,10 +11,12 @@ const BUILTIN_MODELS = ['gold', 'none']
 const MAX_BODY_BYTES = 8 * 1024 * 1024
 
 class ModelError extends Error {
-  constructor(message, { timeout = false, unavailable = timeout } = {}) {
+  constructor(message, { timeout = false, unavailable = timeout, aborted = false } = {}) {
     super(message)
     this.name = 'ModelError'
     this.timeout = timeout
+    // Cancelled by the caller's AbortSignal, not failed.
+    this.aborted = aborted
     // The server could not be reached, did not answer in time, or failed (5xx): the fault is the
     // model server's, not the plan's. Callers' circuit breakers count these.
     this.unavailable = unavailable
@@ -33,10 +35,19 @@ function checkEndpoint(endpoint) {
   return url
 }
 
-async function fetchWithTimeout(url, init, timeoutMs, what) {
+/**
+ * `fetch` under a deadline, also cancelled by `signal` (the job's: aborted when the worker's
+ * owner is gone). Rejects with ModelError; `aborted: true` when `signal` cancelled it.
+ */
+async function fetchWithTimeout(url, init, timeoutMs, what, signal) {
   const controller = new AbortController()
   const timer = setTimeout(() => controller.abort(), timeoutMs)
   timer.unref?.()
+  const cancel = () => controller.abort()
+  if (signal) {
+    if (signal.aborted) cancel()
+    else signal.addEventListener('abort', cancel, { once: true })
+  }
   try {
     const res = await fetch(url, { ...init, signal: controller.signal })
     // The body is read under the same deadline, and only up to MAX_BODY_BYTES.
@@ -53,11 +64,13 @@ async function fetchWithTimeout(url, init, timeoutMs, what) {
     return { res, text: Buffer.concat(chunks).toString('utf8') }
   } catch (err) {
     if (err instanceof ModelError) throw err
+    if (signal?.aborted) throw new ModelError(`${what} was cancelled`, { aborted: true })
     if (controller.signal.aborted) throw new ModelError(`${what} timed out after ${timeoutMs} ms`, { timeout: true })
     const cause = err.cause?.code || err.cause?.message || err.message
     throw new ModelError(`${what} failed: cannot reach ${url.origin} (${cause})`, { unavailable: true })
   } finally {
     clearTimeout(timer)
+    signal?.removeEventListener('abort', cancel)
   }
 }
 
@@ -65,7 +78,7 @@ async function fetchWithTimeout(url, init, timeoutMs, what) {
  * Asks `model` at `endpoint` for a completion of `prompt`. Resolves to the raw response text
  * (the plan JSON, possibly fenced); rejects with ModelError on HTTP errors or timeout.
  */
-async function generate({ endpoint, model, prompt, temperature = 0, maxTokens, timeoutMs = 60000 }) {
+async function generate({ endpoint, model, prompt, temperature = 0, maxTokens, timeoutMs = 60000, signal }) {
   const url = new URL('/api/generate', checkEndpoint(endpoint))
   const options = { temperature }
   if (maxTokens !== undefined) options.num_predict = maxTokens
@@ -75,6 +88,7 @@ async function generate({ endpoint, model, prompt, temperature = 0, maxTokens, t
     { method: 'POST', headers: { 'content-type': 'application/json' }, body },
     timeoutMs,
     `model request to ${model}`,
+    signal,
   )
   if (!res.ok) {
     throw new ModelError(`model server answered HTTP ${res.status}: ${text.slice(0, 200)}`, { unavailable: res.status >= 500 })

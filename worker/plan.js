@@ -14,7 +14,8 @@ const path = require('node:path')
 const ts = require('typescript')
 
 /** Version of the plan format; part of the provider's cache key. */
-const PLAN_FORMAT_VERSION = 1
+// 2: `errorsResolved` is a boolean (as in the original), the count is `errorsResolvedCount`.
+const PLAN_FORMAT_VERSION = 2
 
 class PlanError extends Error {
   constructor(message) {

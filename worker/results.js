@@ -5,6 +5,8 @@
 const fs = require('node:fs')
 const path = require('node:path')
 
+const { makeDirSync } = require('../lib/dirs.js')
+
 /**
  * Totals over BuildFixResults. `totalTests`/`successfulTests` are the figures the original
  * runner printed as `Total Tests:` and `Successful Tests:`.
@@ -15,7 +17,11 @@ function summarize(results) {
   const successfulTests = list.filter((r) => r && r.success).length
   const sum = (f) => list.reduce((s, r) => s + (Number(r && r[f]) || 0), 0)
   const errorsBefore = sum('errorCountBefore')
-  const errorsResolved = sum('errorsResolved')
+  // Results of the original runner have no count: it is the drop in errors.
+  const errorsResolved = list.reduce(
+    (s, r) => s + (Number(r && r.errorsResolvedCount) || Math.max(0, Number(r && r.errorCountBefore) - Number(r && r.errorCountAfter)) || 0),
+    0,
+  )
   const models = [...new Set(list.map((r) => r && r.model).filter((m) => typeof m === 'string'))]
   return {
     totalTests,
@@ -41,7 +47,7 @@ function summarize(results) {
 function writeResults(dir, results, { quiet = false, name } = {}) {
   if (typeof dir !== 'string' || dir === '') throw new TypeError('dir must be a non-empty string')
   if (!Array.isArray(results)) throw new TypeError('results must be an array of BuildFixResult')
-  fs.mkdirSync(dir, { recursive: true })
+  makeDirSync(dir)
   const timestamp = new Date().toISOString()
   const base = name ?? `buildfix-results-${timestamp.replace(/[:.]/g, '-')}-${process.pid}`
   const file = path.resolve(dir, base.endsWith('.json') ? base : `${base}.json`)

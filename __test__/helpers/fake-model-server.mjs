@@ -5,8 +5,10 @@
 //   server.reply((body) => replies.fenced(goldPlan))   // answer every request like this
 //   server.reply(replies.slow(2000, replies.json(plan)))
 //   ...  server.requests  // every /api/generate body received, parsed
+//   await server.waitForRequests(2)                    // an event, not a poll
 //   await server.close()
 
+import { EventEmitter } from 'node:events'
 import http from 'node:http'
 
 /** Reply builders: each returns `{status?, delayMs?, body}` for one request. */
@@ -32,6 +34,7 @@ export async function startFakeModelServer({ models = ['fake-coder:7b'] } = {}) 
   const requests = []
   const sockets = new Set()
   const timers = new Set()
+  const events = new EventEmitter()
 
   const server = http.createServer((req, res) => {
     const chunks = []
@@ -53,6 +56,7 @@ export async function startFakeModelServer({ models = ['fake-coder:7b'] } = {}) 
         return send(400, { error: 'invalid JSON body' })
       }
       requests.push(body)
+      events.emit('request', requests.length)
       const reply = handler(body, requests.length) || replies.status(500, 'empty script')
       const payload =
         reply.status && reply.status !== 200
@@ -80,6 +84,26 @@ export async function startFakeModelServer({ models = ['fake-coder:7b'] } = {}) 
     url: `http://127.0.0.1:${port}`,
     requests,
     /** Sets how every following /api/generate request is answered: `fn(body, n) -> reply`. */
+    /**
+     * Resolves once `n` /api/generate requests have arrived (at once if they have); rejects
+     * after `timeoutMs`, saying how many came.
+     */
+    waitForRequests(n, timeoutMs = 90000) {
+      if (requests.length >= n) return Promise.resolve()
+      return new Promise((resolve, reject) => {
+        const onRequest = (count) => {
+          if (count < n) return
+          clearTimeout(timer)
+          events.off('request', onRequest)
+          resolve()
+        }
+        const timer = setTimeout(() => {
+          events.off('request', onRequest)
+          reject(new Error(`waited ${timeoutMs} ms for ${n} model requests, got ${requests.length}`))
+        }, timeoutMs)
+        events.on('request', onRequest)
+      })
+    },
     reply(fnOrReply) {
       handler = typeof fnOrReply === 'function' ? fnOrReply : () => fnOrReply
     },

@@ -24,7 +24,7 @@ if (!argv.includes('--summary-only')) {
     success: i < 2,
     errorCountBefore: 1,
     errorCountAfter: i < 2 ? 0 : 1,
-    errorsResolved: i < 2 ? 1 : 0,
+    errorsResolved: i < 2,
     planGenerated: true,
     duration: 10 * (i + 1),
     attempts: 1,

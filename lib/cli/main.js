@@ -7,6 +7,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 
+const { makeDirSync } = require('../dirs.js')
 const { parse, UsageError } = require('./args.js')
 const { ProgressBar } = require('./progress.js')
 const reports = require('./reports.js')
@@ -206,7 +207,7 @@ async function cmdRun(opts, io, eng) {
     timestamp,
     meta: { models: opts.models, fixtures: fixtureLabel(fixtures), endpoint: opts.endpoint ?? null, concurrency: opts.concurrency, cache, interrupted: interrupted(io) },
   })
-  fs.mkdirSync(opts.out, { recursive: true })
+  makeDirSync(opts.out)
   const base = path.resolve(opts.out, `benchmark-results-${stamp(timestamp)}`)
   const files = { json: `${base}.json`, markdown: `${base}.md`, html: `${base}.html` }
   writeFileAtomic(files.json, `${JSON.stringify(doc, null, 2)}\n`)
@@ -255,7 +256,7 @@ async function cmdLoadTest(opts, io, eng) {
     timestamp,
   }
   const text = (await eng.loadTestReport(out.metrics)) ?? reports.fallbackLoadTestText(out.metrics)
-  fs.mkdirSync(opts.out, { recursive: true })
+  makeDirSync(opts.out)
   const base = path.resolve(opts.out, `load-test-${stamp(timestamp)}`)
   const files = { json: `${base}.json`, html: `${base}.html`, text: `${base}.txt` }
   writeFileAtomic(files.json, `${JSON.stringify(doc, null, 2)}\n`)
@@ -291,7 +292,7 @@ async function cmdCompare(opts, io, eng) {
   const timestamp = new Date().toISOString()
   const data = { workload: { ...workload, interrupted: interrupted(io) }, timestamp, before: out.before, after: out.after }
   const doc = reports.compareDocument(data)
-  fs.mkdirSync(opts.out, { recursive: true })
+  makeDirSync(opts.out)
   const base = path.resolve(opts.out, `compare-${stamp(timestamp)}`)
   const files = { json: `${base}.json`, markdown: `${base}.md` }
   writeFileAtomic(files.json, `${JSON.stringify(doc, null, 2)}\n`)
@@ -306,6 +307,20 @@ async function cmdCompare(opts, io, eng) {
 }
 
 const COMMANDS = { run: cmdRun, loadtest: cmdLoadTest, compare: cmdCompare }
+
+/** Creates --out before any work, so a folder that cannot be made fails at once (exit 2). */
+function outFolder(dir) {
+  try {
+    makeDirSync(dir)
+  } catch (err) {
+    throw new UsageError(`--out: ${err.message}`)
+  }
+}
+
+function usageFailure(io, command, err) {
+  io.stderr.write(`${PROGRAM} ${command}: ${err.message.split('\n')[0]} (see ${PROGRAM} ${command} --help)\n`)
+  return 2
+}
 
 /**
  * @param {string[]} argv arguments after the program name
@@ -348,16 +363,16 @@ async function main(argv, io = {}) {
       throw new UsageError('--rate (the open model) cannot be combined with --users or --requests (the closed model)')
     }
     fixtureSelection(opts.fixtures)
+    outFolder(opts.out)
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.stderr.write(`${PROGRAM} ${command}: ${err.message} (see ${PROGRAM} ${command} --help)\n`)
-      return 2
-    }
+    if (err instanceof UsageError) return usageFailure(io, command, err)
     throw err
   }
   try {
     return await COMMANDS[command](opts, io, engines(io))
   } catch (err) {
+    // Found by an engine (an unknown fixture name): still the caller's mistake.
+    if (err instanceof UsageError) return usageFailure(io, command, err)
     const message = err && err.message ? err.message : String(err)
     io.stderr.write(`${PROGRAM} ${command}: failed: ${message.split('\n')[0]}\n`)
     if (io.env.PROMETHEAN_BENCH_DEBUG && err && err.stack) io.stderr.write(`${err.stack}\n`)

@@ -14,6 +14,7 @@
 // `signal` (an AbortSignal, aborted on Ctrl-C): it should stop starting work, let what is in flight
 // finish, clean up, and return what it has.
 
+const { UsageError } = require('./args.js')
 const { normalizeRecords, loadMetrics, percentile, mean } = require('./summary.js')
 const { startSampler } = require('./proc.js')
 
@@ -74,10 +75,25 @@ function failedResult(fixture, model, message, duration) {
     errorCountBefore: 0,
     errorCountAfter: 0,
     errorsResolved: false,
+    errorsResolvedCount: 0,
     planGenerated: false,
     duration,
     attempts: 0,
     errorMessage: message,
+  }
+}
+
+/**
+ * Fixture names from the command line must name fixtures of the bundled set: anything else is a
+ * usage error (exit 2), found before any provider starts, not a run whose every fixture failed.
+ */
+function checkFixtureNames(pkg, fixtures) {
+  if (!Array.isArray(fixtures) || typeof pkg.listFixtures !== 'function') return
+  const known = pkg.listFixtures('small')
+  const unknown = fixtures.filter((name) => !known.includes(name))
+  if (unknown.length > 0) {
+    const names = unknown.map((name) => JSON.stringify(name)).join(', ')
+    throw new UsageError(`--fixtures: no bundled fixture is named ${names} (expected small, massive or names among ${known.join(', ')})`)
   }
 }
 
@@ -177,6 +193,7 @@ async function openModel({ rate, duration, timeout, execute, onProgress, signal 
 function createDefaults(loadPackage = requirePackage) {
   async function runBenchmark({ models, fixtures, endpoint, concurrency = 1, cache = true, onProgress = () => {}, signal }) {
     const pkg = loadPackage()
+    checkFixtureNames(pkg, fixtures)
     if (typeof pkg.runBenchmark === 'function') {
       return pkg.runBenchmark({ models, fixtures, endpoint, concurrency, cache, onProgress, signal })
     }
@@ -229,6 +246,7 @@ function createDefaults(loadPackage = requirePackage) {
       return { execute: exec, close: async () => {} }
     }
     const Provider = need(pkg, 'EnhancedBuildFixProvider')
+    checkFixtureNames(pkg, fixtures)
     const names = await listFixtureNames(pkg, fixtures)
     const provider = new Provider(providerConfig({ model, endpoint, cache, concurrency: users }))
     await provider.connect()
@@ -319,6 +337,7 @@ function createDefaults(loadPackage = requirePackage) {
 
   async function runCompare({ model, fixtures, requests, concurrency, endpoint, cache, onProgress = () => {}, signal }) {
     const pkg = loadPackage()
+    checkFixtureNames(pkg, fixtures)
     const Before = need(pkg, 'BuildFixProvider')
     const After = need(pkg, 'EnhancedBuildFixProvider')
     const total = requests * 2

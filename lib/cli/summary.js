@@ -43,6 +43,10 @@ function checkResult(r, i) {
   for (const k of ['errorCountBefore', 'errorCountAfter', 'duration', 'attempts']) {
     if (typeof r[k] !== 'number' || !Number.isFinite(r[k])) throw new TypeError(`${where}: ${k} must be a finite number`)
   }
+  // A boolean, as in the original; the count, when given, is errorsResolvedCount.
+  if (r.errorsResolved !== undefined && typeof r.errorsResolved !== 'boolean') {
+    throw new TypeError(`${where}: errorsResolved must be a boolean (the count goes in errorsResolvedCount)`)
+  }
   return r
 }
 

@@ -307,7 +307,7 @@ impl NativeMonitor {
         // The upper bound is setInterval's (a 32-bit count of ms); past it the sampler's
         // deadlines would overflow.
         if !interval_ms.is_finite() || !(1.0..=MAX_INTERVAL_MS).contains(&interval_ms) {
-            return Err(MonitorError::out_of_range(
+            return Err(MonitorError::number_out_of_range(
                 "interval",
                 "a finite number of milliseconds from 1 to 2147483647",
                 interval_ms,

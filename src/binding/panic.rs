@@ -87,7 +87,7 @@ pub fn panic_for_tests() {
 }
 
 /// Panics on purpose inside a task on the runtime; the promise rejects.
-#[napi(js_name = "__panicForTestsAsync")]
+#[napi(catch_unwind, js_name = "__panicForTestsAsync")]
 pub async fn panic_for_tests_async() {
     tokio::task::yield_now().await;
     panic!("deliberate panic for tests (asynchronous)");

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Env, JsError, PromiseRaw, ToNapiValue};
+use napi::bindgen_prelude::{Buffer, Env, JsError, PromiseRaw, ToNapiValue};
 use napi_derive::napi;
 
 use super::error::{failure, Result};
@@ -44,8 +44,13 @@ impl From<Snapshot> for NativeSnapshot {
 
 #[napi(object)]
 pub struct NativeChange {
-    /// Relative to the workdir, `/`-separated on POSIX.
+    /// Relative to the workdir, `/`-separated on POSIX. Exact for a UTF-8 name; for any other,
+    /// a display form (each invalid byte shown as U+FFFD), and `raw_path` holds the name.
     pub path: String,
+    /// The exact bytes of the path, only when it is not valid UTF-8 (a file name on Linux is
+    /// bytes): Node's `fs` takes a `Buffer` path as it is. Absent for UTF-8 names, so the
+    /// common case costs no Buffer and `path` alone is the whole answer.
+    pub raw_path: Option<Buffer>,
     /// `added`, `modified` or `deleted`.
     pub change: String,
     /// `file`, `symlink` or `directory`.
@@ -54,8 +59,16 @@ pub struct NativeChange {
 
 impl From<Change> for NativeChange {
     fn from(c: Change) -> Self {
+        let (path, raw_path) = match c.path.to_str() {
+            Some(text) => (text.to_owned(), None),
+            None => (
+                c.path.to_string_lossy().into_owned(),
+                Some(Buffer::from(crate::snapshot::os_bytes(c.path.as_os_str()))),
+            ),
+        };
         Self {
-            path: c.path.to_string_lossy().into_owned(),
+            path,
+            raw_path,
             change: c.change.as_str().to_string(),
             kind: c.kind.as_str().to_string(),
         }

@@ -84,7 +84,7 @@ fn fraction(name: &'static str, v: f64) -> Result<f64, MonitorError> {
     if v.is_finite() && v > 0.0 && v <= 1.0 {
         Ok(v)
     } else {
-        Err(MonitorError::out_of_range(
+        Err(MonitorError::number_out_of_range(
             name,
             "a fraction greater than 0 and at most 1",
             v,
@@ -96,7 +96,7 @@ fn millis(name: &'static str, v: f64) -> Result<f64, MonitorError> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
     } else {
-        Err(MonitorError::out_of_range(
+        Err(MonitorError::number_out_of_range(
             name,
             "a finite number of milliseconds greater than 0",
             v,

@@ -131,7 +131,9 @@ pub async fn run(
         .kill_on_drop(true);
     #[cfg(unix)]
     cmd.process_group(0);
-    let mut child = cmd.spawn().map_err(|e| {
+    // Killed with this process (Linux); what the command itself starts is not (it is in the
+    // command's process group, which only a timeout kills).
+    let mut child = super::spawn::spawn_tied(cmd).await.map_err(|e| {
         ProviderError::Missing(format!(
             "could not run the BuildFix command {program:?} in {}: {e}",
             cwd.display()

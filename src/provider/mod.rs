@@ -7,6 +7,8 @@ mod error;
 pub mod fixtures;
 mod pool;
 mod service;
+pub mod spawn;
+mod workdir;
 mod worker;
 
 pub use breaker::{Admission, BreakerState, CircuitBreaker};
@@ -16,6 +18,7 @@ pub use service::{
     CacheCounters, ExecuteOutcome, ExecuteRequest, FixtureType, Service, ServiceConfig,
     PLAN_FORMAT_VERSION,
 };
+pub use workdir::WorkDir;
 pub use worker::{Worker, WorkerSpec};
 
 /// Resident memory of a process in bytes, from `/proc/<pid>/statm`; 0 when it is gone or the

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use super::breaker::{Admission, CircuitBreaker};
 use super::fixtures::{self, Fixture};
 use super::pool::{Lease, ProcessPool};
+use super::workdir::WorkDir;
 use super::worker::WorkerSpec;
 use super::ProviderError;
 use crate::cache::{Cache, CacheOptions};
@@ -22,7 +23,8 @@ use crate::snapshot::SnapshotManager;
 
 /// Version of the plan format and judging rule. Part of every cache key: a change to either
 /// must not serve answers computed under the old one.
-pub const PLAN_FORMAT_VERSION: u32 = 1;
+/// 2: `errorsResolved` is a boolean (as in the original), the count is `errorsResolvedCount`.
+pub const PLAN_FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FixtureType {
@@ -46,7 +48,8 @@ pub struct ServiceConfig {
     /// The package folder: holds `worker/buildfix-worker.js` and `fixtures/`.
     pub package_root: PathBuf,
     pub node: PathBuf,
-    /// Working copies of fixtures live here (removed on close).
+    /// The service makes its own folder for working copies in here (created if missing), and
+    /// removes it on close; folders left here by services that died are removed on connect.
     pub work_dir: PathBuf,
     /// The disk level of the result cache; `None` keeps results in memory only.
     pub cache_dir: Option<PathBuf>,
@@ -113,6 +116,10 @@ struct ResultCache {
 pub struct Service {
     config: ServiceConfig,
     pool: ProcessPool,
+    /// This service's own folder for working copies (inside `config.work_dir`); `None` once
+    /// closed.
+    work: Mutex<Option<WorkDir>>,
+    work_path: PathBuf,
     /// Free working copies per fixture source folder.
     copies: Mutex<HashMap<PathBuf, Vec<WorkingCopy>>>,
     /// Set first thing by `close` while it holds `copies`, and read by `give_back_copy` under
@@ -182,7 +189,8 @@ fn failed_result(fixture: &str, model: &str, error: &ProviderError, duration_ms:
         "success": false,
         "errorCountBefore": 0,
         "errorCountAfter": 0,
-        "errorsResolved": 0,
+        "errorsResolved": false,
+        "errorsResolvedCount": 0,
         "planGenerated": false,
         "duration": duration_ms,
         "attempts": 0,
@@ -208,6 +216,18 @@ impl Service {
             )));
         }
         std::fs::create_dir_all(&config.work_dir)?;
+        let work = {
+            let parent = config.work_dir.clone();
+            tokio::task::spawn_blocking(move || WorkDir::create(&parent))
+                .await
+                .map_err(|e| ProviderError::Io(e.to_string()))?
+                .map_err(|e| {
+                    ProviderError::Io(format!(
+                        "cannot make a working folder in {}: {e}",
+                        config.work_dir.display()
+                    ))
+                })?
+        };
         let cache = if config.cache_enabled {
             Some(Self::open_cache(&config)?)
         } else {
@@ -238,6 +258,8 @@ impl Service {
             )),
             config,
             pool,
+            work_path: work.path().to_path_buf(),
+            work: Mutex::new(Some(work)),
             copies: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
             running: AtomicUsize::new(0),
@@ -663,7 +685,7 @@ impl Service {
             return Ok(copy);
         }
         let n = self.next_copy.fetch_add(1, Ordering::Relaxed);
-        let dir = self.config.work_dir.join(format!("{}-{n}", fixture.name));
+        let dir = self.work_path.join(format!("{}-{n}", fixture.name));
         let src = fixture.dir.clone();
         tokio::task::spawn_blocking(move || {
             let _ = std::fs::remove_dir_all(&dir);
@@ -734,13 +756,14 @@ impl Service {
             }
         }
         let copies: Vec<WorkingCopy> = lock(&self.copies).drain().flat_map(|(_, v)| v).collect();
-        let work_dir = self.config.work_dir.clone();
+        let work = lock(&self.work).take();
         let _ = tokio::task::spawn_blocking(move || {
             for c in copies {
                 let _ = c.snapshots.dispose();
                 let _ = std::fs::remove_dir_all(&c.dir);
             }
-            let _ = std::fs::remove_dir(&work_dir);
+            // Dropping removes the folder (and anything a failed restore left in it).
+            drop(work);
         })
         .await;
         let cache = lock(&self.cache).take();

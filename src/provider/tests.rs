@@ -326,7 +326,7 @@ async fn gold_resolves_every_small_fixture_and_copies_come_back_pristine() {
     // Every working copy is back to its fixture's content.
     let small = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/small");
     for f in fixtures::list(&small).unwrap() {
-        let copies: Vec<_> = std::fs::read_dir(work.path().join("work"))
+        let copies: Vec<_> = std::fs::read_dir(session_dir(&work))
             .unwrap()
             .flatten()
             .filter(|e| {
@@ -354,7 +354,7 @@ async fn gold_resolves_every_small_fixture_and_copies_come_back_pristine() {
     for pid in pids {
         assert!(!alive(pid));
     }
-    assert!(!work.path().join("work").exists(), "working copies removed");
+    assert!(work_dir_empty(&work), "working copies removed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -444,7 +444,7 @@ async fn close_during_a_job_disposes_of_its_working_copy() {
         Vec::<PathBuf>::new(),
         "the copy of the job in flight kept its snapshot store after close"
     );
-    assert!(!work.path().join("work").exists(), "working copies removed");
+    assert!(work_dir_empty(&work), "working copies removed");
     let outcome = job.await.unwrap().unwrap();
     assert_eq!(outcome.results[0]["success"], false);
     let late = service
@@ -536,9 +536,25 @@ async fn the_massive_set_is_generated_once_and_gold_resolves_it() {
     );
 }
 
+/// The service's own folder in the work folder (there is one service per test).
+fn session_dir(work: &tempfile::TempDir) -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(work.path().join("work"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(found.len(), 1, "one service folder in {found:?}");
+    found.pop().unwrap()
+}
+
+/// Nothing is left in the work folder (the service's own folder is gone).
+fn work_dir_empty(work: &tempfile::TempDir) -> bool {
+    std::fs::read_dir(work.path().join("work")).map_or(true, |mut d| d.next().is_none())
+}
+
 /// The copies of one fixture in the work folder.
 fn working_copies(work: &tempfile::TempDir, fixture: &str) -> usize {
-    std::fs::read_dir(work.path().join("work"))
+    std::fs::read_dir(session_dir(work))
         .unwrap()
         .flatten()
         .filter(|e| {

@@ -1,7 +1,8 @@
 //! One BuildFix worker process and the protocol it speaks: newline-delimited JSON over stdio
 //! (`docs/engine.md`). The worker runs in a process group of its own, so a timeout can kill
-//! everything it started; it exits by itself when its stdin closes, which is what happens when
-//! this process dies, so no worker outlives its owner.
+//! everything it started. No worker outlives its owner: it exits by itself when its stdin
+//! closes, which is what happens when this process dies (cancelling a job in flight), and on
+//! Linux the kernel also kills it then, whatever it is doing (`spawn::spawn_tied`).
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
+use super::spawn::spawn_tied;
 use super::ProviderError;
 
 /// How much of a worker's stderr is kept for error messages.
@@ -57,7 +59,7 @@ impl Worker {
         }
         #[cfg(unix)]
         cmd.process_group(0);
-        let mut child = cmd.spawn().map_err(|e| ProviderError::Process {
+        let mut child = spawn_tied(cmd).await.map_err(|e| ProviderError::Process {
             message: format!("could not start {}: {e}", spec.node.display()),
             exit_code: None,
             stderr: String::new(),

@@ -33,6 +33,9 @@ use serde::{Deserialize, Serialize};
 
 use error::IoContext;
 pub use error::{Result, SnapshotError};
+/// The exact bytes of a path (a `Change` path that is not UTF-8 is reported by these).
+#[cfg(feature = "node")]
+pub(crate) use tree::os_bytes;
 pub use tree::{Change, ChangeKind, EntryKind};
 
 use store::Store;
