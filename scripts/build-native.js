@@ -12,6 +12,9 @@
 //   node scripts/build-native.js --prepare    npm's `prepare` (a checkout's `npm install`): --if-stale,
 //                                             and nothing while npm packs or publishes (the package
 //                                             ships no binary of its own)
+//   node scripts/build-native.js --release -- --target T [--use-napi-cross | -x]
+//                                             a checkout: what follows `--` goes to `napi build`
+//                                             (the release workflow's cross builds)
 //
 // In a checkout with @napi-rs/cli installed it runs `napi build`, which also regenerates
 // binding.js / binding.d.ts. Otherwise it runs cargo directly and copies the library to the file
@@ -28,7 +31,10 @@ const { platformName, localBinaryPath, platformPackageName, isInstalled, BUILD_C
 
 const root = path.resolve(__dirname, '..')
 const manifest = require(path.join(root, 'package.json'))
-const args = new Set(process.argv.slice(2))
+const argv = process.argv.slice(2)
+const passIndex = argv.indexOf('--')
+const args = new Set(passIndex === -1 ? argv : argv.slice(0, passIndex))
+const napiExtra = passIndex === -1 ? [] : argv.slice(passIndex + 1)
 const installed = isInstalled()
 const release =
   installed || args.has('--release') || args.has('--if-missing') || args.has('--if-stale') || args.has('--prepare')
@@ -142,8 +148,10 @@ async function build() {
   if (!installed && fs.existsSync(napiCli)) {
     const napiArgs = [napiCli, 'build', '--platform', '--js', 'binding.js', '--dts', 'binding.d.ts']
     if (release) napiArgs.push('--release')
+    napiArgs.push(...napiExtra)
     took = await run(process.execPath, napiArgs, env)
   } else {
+    if (napiExtra.length > 0) say(`ignored (needs @napi-rs/cli, in a checkout): ${napiExtra.join(' ')}`)
     took = await run('cargo', ['build', '--lib', ...(release ? ['--release', '--locked'] : [])], env)
     const libName = manifest.napi.binaryName.replace(/-/g, '_')
     const file =
@@ -178,5 +186,8 @@ if (args.has('--prepare') && packing) {
   process.exit(0)
 }
 if (args.has('--if-missing') && (fs.existsSync(binary) || loadable())) process.exit(0)
-if ((args.has('--if-stale') || args.has('--prepare')) && !isStale()) process.exit(0)
+if ((args.has('--if-stale') || args.has('--prepare')) && !isStale()) {
+  if (args.has('--prepare')) say(`the native addon is up to date (${path.basename(binary)})`)
+  process.exit(0)
+}
 build()
