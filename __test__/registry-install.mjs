@@ -34,14 +34,19 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'promethean-registry-'))
 let registry = null // {child, url}
 const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`
 
+const running = new Set() // the commands sh() started and that have not ended yet
 function killRegistry() {
   if (registry && registry.child.exitCode === null && registry.child.signalCode === null) registry.child.kill('SIGKILL')
 }
 // Whatever happens, even an exception outside a test: no registry and no folder outlives the run.
 process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL')
   killRegistry()
   fs.rmSync(work, { recursive: true, force: true })
 })
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => process.exit(128 + os.constants.signals[signal]))
+}
 
 /** process.env without what an enclosing `npm run` set (npm_config_*, npm_command, ...). */
 function cleanEnv() {
@@ -64,16 +69,32 @@ function npmEnv(extra = {}) {
   }
 }
 
-function sh(cmd, args, options) {
-  const started = Date.now()
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 15 * 60_000, maxBuffer: 64 << 20, ...options })
-  r.ms = Date.now() - started
-  if (r.error) throw r.error
-  return r
+/** Runs a command to completion without blocking (signals still reach this process's handlers). */
+function sh(cmd, args, { timeout = 15 * 60_000, stdio = 'pipe', ...options } = {}) {
+  return new Promise((resolve, reject) => {
+    const started = Date.now()
+    const child = spawn(cmd, args, { ...options, stdio: typeof stdio === 'string' ? ['ignore', stdio, stdio] : stdio })
+    running.add(child)
+    let stdout = ''
+    let stderr = ''
+    child.stdout?.setEncoding('utf8').on('data', (d) => (stdout += d))
+    child.stderr?.setEncoding('utf8').on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeout)
+    child.on('error', (err) => {
+      running.delete(child)
+      clearTimeout(timer)
+      reject(err)
+    })
+    child.on('close', (status, signal) => {
+      running.delete(child)
+      clearTimeout(timer)
+      resolve({ status, signal, stdout, stderr, ms: Date.now() - started })
+    })
+  })
 }
 
 /** Verdaccio from the npm registry, installed once into a cache folder and reused. */
-function installVerdaccio() {
+async function installVerdaccio() {
   const cacheHome = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache')
   const dir = path.join(cacheHome, 'promethean-benchmark', `verdaccio-${VERDACCIO}`)
   const bin = path.join(dir, 'node_modules', 'verdaccio', 'bin', 'verdaccio')
@@ -85,7 +106,7 @@ function installVerdaccio() {
     path.join(partial, 'package.json'),
     JSON.stringify({ private: true, dependencies: { verdaccio: VERDACCIO }, overrides: { 'node-fetch': '2.7.0' } }),
   )
-  const r = sh('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: partial, env: cleanEnv() })
+  const r = await sh('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: partial, env: cleanEnv() })
   if (r.status !== 0) {
     fs.rmSync(partial, { recursive: true, force: true })
     throw new Error(`installing verdaccio@${VERDACCIO} failed:\n${r.stderr}`)
@@ -122,7 +143,7 @@ function request(method, url, body) {
 async function startRegistry(bin) {
   const dir = path.join(work, 'verdaccio')
   makeDirSync(dir)
-  const upstream = sh('npm', ['config', 'get', 'registry'], { env: cleanEnv() }).stdout.trim()
+  const upstream = (await sh('npm', ['config', 'get', 'registry'], { env: cleanEnv() })).stdout.trim()
   const config = path.join(dir, 'config.yaml')
   fs.writeFileSync(
     config,
@@ -199,7 +220,7 @@ function findAll(dir, match, found = []) {
 
 before(async () => {
   if (!supported) return
-  await startRegistry(installVerdaccio())
+  await startRegistry(await installVerdaccio())
 })
 
 after(() => {
@@ -209,7 +230,7 @@ after(() => {
 test('regression: installed from a registry with no Rust on PATH, it compiles nothing, runs no install script, and runs', { skip: !supported && 'the prebuilt binary this publishes is linux-x64-gnu' }, async (t) => {
   // Publish: the release workflow's commands for this one platform.
   const stage = path.join(work, 'release')
-  const release = sh(process.execPath, [path.join(root, 'scripts', 'release-local.js'), '--stage', stage], {
+  const release = await sh(process.execPath, [path.join(root, 'scripts', 'release-local.js'), '--stage', stage], {
     cwd: root,
     env: npmEnv(),
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -218,7 +239,7 @@ test('regression: installed from a registry with no Rust on PATH, it compiles no
   const published = JSON.parse(release.stdout.trim().split('\n').pop())
   assert.deepEqual(published.optionalDependencies, { [PLATFORM_PACKAGE]: manifest.version })
   for (const name of [manifest.name, PLATFORM_PACKAGE]) {
-    const view = sh('npm', ['view', `${name}@${manifest.version}`, 'version'], { env: npmEnv() })
+    const view = await sh('npm', ['view', `${name}@${manifest.version}`, 'version'], { env: npmEnv() })
     assert.equal(view.stdout.trim(), manifest.version, `${name} is on the registry: ${view.stderr}`)
   }
 
@@ -229,7 +250,7 @@ test('regression: installed from a registry with no Rust on PATH, it compiles no
   const PATH = pathWithoutRust()
   assert.equal(spawnSync('cargo', ['--version'], { env: { ...process.env, PATH } }).error?.code, 'ENOENT')
   assert.equal(spawnSync('rustc', ['--version'], { env: { ...process.env, PATH } }).error?.code, 'ENOENT')
-  const install = sh('npm', ['install', manifest.name, '--registry', registry.url], { cwd: project, env: npmEnv({ PATH }) })
+  const install = await sh('npm', ['install', manifest.name, '--registry', registry.url], { cwd: project, env: npmEnv({ PATH }) })
   assert.equal(install.status, 0, `npm install failed:\n${install.stdout}\n${install.stderr}`)
   const output = install.stdout + install.stderr
   assert.doesNotMatch(output, /allowScripts|install scripts/i, 'no install script to allow')
@@ -246,7 +267,7 @@ test('regression: installed from a registry with no Rust on PATH, it compiles no
 
   // Run: the package's own command, offline, from the installed binary.
   const out = path.join(work, 'reports')
-  const run = sh('npx', ['--no-install', 'promethean-bench', 'run', '--out', out], { cwd: project, env: npmEnv({ PATH }) })
+  const run = await sh('npx', ['--no-install', 'promethean-bench', 'run', '--out', out], { cwd: project, env: npmEnv({ PATH }) })
   assert.equal(run.status, 0, `npx promethean-bench run failed:\n${run.stdout}\n${run.stderr}`)
   assert.match(run.stdout, /Results saved to: /)
   const results = fs.readdirSync(out).filter((f) => /^benchmark-results-.*\.json$/.test(f))
