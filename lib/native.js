@@ -4,7 +4,8 @@
 // and a Rust panic (caught at the boundary, never an abort) becomes an `Error` with code
 // ERR_INTERNAL. Every export of the binding is wrapped once here, so no caller can forget.
 
-const raw = require('../binding.js')
+// The binary itself: a prebuilt platform package or a build from source (see loader.js for the order).
+const raw = require('./loader.js').loadNative()
 
 const CLASSES = {
   ERR_INVALID_ARG_TYPE: TypeError,
