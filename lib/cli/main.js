@@ -11,7 +11,8 @@ const { makeDirSync } = require('../dirs.js')
 const { parse, UsageError } = require('./args.js')
 const { ProgressBar } = require('./progress.js')
 const reports = require('./reports.js')
-const { normalizeRecords, completeMetrics } = require('./summary.js')
+const { normalizeRecords, completeMetrics, checkResult } = require('./summary.js')
+const { compareRuns } = require('./analysis.js')
 const runtime = require('./runtime.js')
 
 const PROGRAM = 'promethean-bench'
@@ -55,6 +56,9 @@ const SPECS = {
     endpoint: { type: 'url', hint: 'an http(s) URL' },
     'no-cache': { type: 'bool' },
   },
+  'compare-runs': {
+    ...COMMON,
+  },
 }
 
 const HELP = {
@@ -64,6 +68,8 @@ Commands:
   run        BuildFix benchmark over models x fixtures (the default command)
   loadtest   drive the provider (or an HTTP --url) with concurrent users or a fixed rate
   compare    the same workload through BuildFixProvider and EnhancedBuildFixProvider
+  compare-runs A.json B.json
+             two saved runs compared model by model on the fixtures both ran
 
 With no arguments: '${PROGRAM} run' with the gold model on the bundled small fixtures.
 '${PROGRAM} <command> --help' (or '${PROGRAM} help <command>') describes each command.
@@ -130,6 +136,22 @@ Flags:
   -h, --help            this help
 
 Exit codes: 0 no request failed, 1 some request failed, 2 bad usage.`,
+  'compare-runs': `Usage: ${PROGRAM} compare-runs A.json B.json [flags]
+
+Compares two saved runs (results JSON files written by '${PROGRAM} run'), for instance one
+model before and after a prompt change. Models found in both runs are compared by name; when
+the runs share no model and hold one each, those two are compared. Results are paired by
+fixture name and content hash: both pass, only A, only B, neither; the difference in pass rate
+with a 95% confidence interval (Newcombe) and McNemar's exact p-value. Writes JSON, Markdown
+and a self-contained HTML page to --out.
+
+Flags:
+  --out DIR             folder for the reports (default: bench-results)
+  --json                print one JSON document on stdout instead of the text report
+  -h, --help            this help
+
+Exit codes: 0 B is not significantly worse than A for any model, 1 it is (p < 0.05), 2 bad usage
+(a missing or unreadable file, or one that is not a results file).`,
 }
 
 /** small | massive | a list of fixture names. */
@@ -306,7 +328,68 @@ async function cmdCompare(opts, io, eng) {
   return finish(io, out.before.failedRequests + out.after.failedRequests > 0)
 }
 
-const COMMANDS = { run: cmdRun, loadtest: cmdLoadTest, compare: cmdCompare }
+/** A results JSON file of `run` (or of the original runner): {results, ...}, checked. */
+function readRunFile(file, label) {
+  let doc
+  try {
+    doc = JSON.parse(fs.readFileSync(file, 'utf8'))
+  } catch (err) {
+    throw new UsageError(`${label} ${JSON.stringify(file)} cannot be read as JSON: ${err.message.split('\n')[0]}`)
+  }
+  if (!doc || !Array.isArray(doc.results)) throw new UsageError(`${label} ${JSON.stringify(file)} is not a results file (no results array)`)
+  try {
+    doc.results.forEach(checkResult)
+  } catch (err) {
+    throw new UsageError(`${label} ${JSON.stringify(file)}: ${err.message}`)
+  }
+  return doc
+}
+
+async function cmdCompareRuns(opts, io) {
+  const [fileA, fileB] = opts.positionals
+  const docA = readRunFile(fileA, 'A')
+  const docB = readRunFile(fileB, 'B')
+  const timestamp = new Date().toISOString()
+  const data = {
+    timestamp,
+    a: { file: path.resolve(fileA), timestamp: docA.timestamp ?? null },
+    b: { file: path.resolve(fileB), timestamp: docB.timestamp ?? null },
+    ...compareRuns(docA, docB),
+  }
+  makeDirSync(opts.out)
+  const base = path.resolve(opts.out, `compare-runs-${stamp(timestamp)}`)
+  const files = { json: `${base}.json`, markdown: `${base}.md`, html: `${base}.html` }
+  writeFileAtomic(files.json, `${JSON.stringify(data, null, 2)}\n`)
+  writeFileAtomic(files.markdown, reports.compareRunsMarkdown(data))
+  writeFileAtomic(files.html, reports.compareRunsHtml(data))
+  if (opts.json) {
+    io.stdout.write(`${JSON.stringify({ ...data, files })}\n`)
+    io.stderr.write(`Results saved to: ${files.json}\n`)
+  } else {
+    io.stdout.write(`${reports.compareRunsText(data)}\n\nResults saved to: ${files.json}\nMarkdown report saved to: ${files.markdown}\nHTML report saved to: ${files.html}\n`)
+  }
+  return data.comparisons.some((c) => c.significant && c.passRateB < c.passRateA) ? 1 : 0
+}
+
+/** Commands that take positional arguments: how many, and what they are. */
+const POSITIONALS = { 'compare-runs': { count: 2, what: 'two results files, A.json B.json' } }
+
+/** Splits `rest` into positionals and flags (a value after a flag that takes one is the flag's). */
+function splitPositionals(rest, spec) {
+  const positionals = []
+  const flags = []
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]
+    if (arg.startsWith('-')) {
+      flags.push(arg)
+      const kind = spec[arg.slice(2)]
+      if (kind && kind.type !== 'bool' && !arg.includes('=') && i + 1 < rest.length) flags.push(rest[++i])
+    } else positionals.push(arg)
+  }
+  return { positionals, flags }
+}
+
+const COMMANDS = { run: cmdRun, loadtest: cmdLoadTest, compare: cmdCompare, 'compare-runs': cmdCompareRuns }
 
 /** Creates --out before any work, so a folder that cannot be made fails at once (exit 2). */
 function outFolder(dir) {
@@ -341,28 +424,34 @@ async function main(argv, io = {}) {
       io.stdout.write(`${HELP[argv[1]]}\n`)
       return 0
     }
-    io.stderr.write(`${PROGRAM}: 'help' takes one of run, loadtest or compare, got ${JSON.stringify(argv.slice(1).join(' '))}\n`)
+    io.stderr.write(`${PROGRAM}: 'help' takes one of ${Object.keys(COMMANDS).join(', ')}, got ${JSON.stringify(argv.slice(1).join(' '))}\n`)
     return 2
   }
   if (argv.length > 0 && !argv[0].startsWith('-')) {
     command = argv[0]
     rest = argv.slice(1)
     if (!COMMANDS[command]) {
-      io.stderr.write(`${PROGRAM}: unknown command '${command}' (expected run, loadtest or compare; see ${PROGRAM} --help)\n`)
+      io.stderr.write(`${PROGRAM}: unknown command '${command}' (expected ${Object.keys(COMMANDS).join(', ')}; see ${PROGRAM} --help)\n`)
       return 2
     }
   }
   let opts
   try {
+    let positionals = []
+    if (POSITIONALS[command]) ({ positionals, flags: rest } = splitPositionals(rest, SPECS[command]))
     opts = parse(rest, SPECS[command], { command })
     if (opts.help) {
       io.stdout.write(`${HELP[command]}\n`)
       return 0
     }
+    if (POSITIONALS[command] && positionals.length !== POSITIONALS[command].count) {
+      throw new UsageError(`expected ${POSITIONALS[command].what}, got ${positionals.length === 0 ? 'none' : positionals.map((p) => JSON.stringify(p)).join(' ')}`)
+    }
+    opts.positionals = positionals
     if (command === 'loadtest' && opts.rate && rest.some((a) => a === '--users' || a.startsWith('--users=') || a === '--requests' || a.startsWith('--requests='))) {
       throw new UsageError('--rate (the open model) cannot be combined with --users or --requests (the closed model)')
     }
-    fixtureSelection(opts.fixtures)
+    if (opts.fixtures !== undefined) fixtureSelection(opts.fixtures)
     outFolder(opts.out)
   } catch (err) {
     if (err instanceof UsageError) return usageFailure(io, command, err)

@@ -3,6 +3,7 @@
 // self-contained HTML (inline CSS + inline SVG, no scripts, no network).
 
 const { summarize, percentile, mean, normalizeRecords } = require('./summary.js')
+const { analyze } = require('./analysis.js')
 const svg = require('./svg.js')
 
 const { escapeHtml } = svg
@@ -32,10 +33,146 @@ function mdCell(value) {
 // run
 
 /** The document written as the results JSON: the original runner's {results, summary, timestamp}. */
-function resultsDocument(results, { timestamp = new Date().toISOString(), meta } = {}) {
+function resultsDocument(results, { timestamp = new Date().toISOString(), meta, catalog } = {}) {
   const doc = { results, summary: summarize(results), timestamp }
   if (meta) doc.run = meta
+  // Beyond the original: fixture facts (family, code, content hash), the per-family and per-code
+  // breakdowns, and every pair of models compared on the fixtures both ran.
+  Object.assign(doc, analyze(results, catalog))
   return doc
+}
+
+// ---------------------------------------------------------------------------------------------
+// breakdowns and paired comparisons, shared by the run reports and compare-runs
+
+const BREAKDOWNS = [
+  { key: 'family', title: 'By error family', rows: (doc) => doc.breakdown.byFamily, id: 'table-by-family' },
+  { key: 'code', title: 'By error code', rows: (doc) => doc.breakdown.byCode, id: 'table-by-code' },
+]
+
+function breakdownCells(key, r) {
+  return [r.model, r[key], r.tests, r.passed, pct(r.passRate), pct(r.errorResolution), secs(r.avgDuration), secs(r.p50Duration), r.failed.join(', ') || '—', r.fixtures.join(', ')]
+}
+
+const BREAKDOWN_HEADERS = (label) => ['Model', label, 'Tests', 'Passed', 'Pass rate', 'Error resolution', 'Avg', 'p50', 'Failed fixtures', 'Fixtures']
+
+function pValueText(p) {
+  if (p < 0.0001) return '<0.0001'
+  return p >= 0.01 ? p.toFixed(3) : p.toPrecision(2)
+}
+
+function ciText(c) {
+  return `${(100 * c.difference).toFixed(1)} [${(100 * c.ci[0]).toFixed(1)}, ${(100 * c.ci[1]).toFixed(1)}]`
+}
+
+const PAIR_HEADERS = ['A', 'B', 'Fixtures', 'Both pass', 'Only A', 'Only B', 'Neither', 'Pass rate A', 'Pass rate B', 'Difference A−B, points [95% CI]', 'McNemar exact p', 'Verdict']
+
+function pairCells(c) {
+  return [c.a, c.b, c.n, c.both, c.onlyA, c.onlyB, c.neither, pct(100 * c.passRateA), pct(100 * c.passRateB), ciText(c), pValueText(c.pValue), c.verdict]
+}
+
+const PAIR_NOTE =
+  'Paired on the fixtures both sides ran (same name and content). p: two-sided exact McNemar test on the discordant fixtures (only A, only B); interval: Newcombe hybrid score 95% CI for the paired difference in pass rate (method 10, 1998). Significant when p < 0.05.'
+
+function breakdownMarkdown(doc) {
+  const lines = []
+  for (const b of BREAKDOWNS) {
+    lines.push('', `## ${b.title}`, '')
+    const headers = BREAKDOWN_HEADERS(b.key === 'family' ? 'Family' : 'Code')
+    lines.push(`| ${headers.join(' | ')} |`, `|---|---|${headers.slice(2).map(() => '---').join('|')}|`)
+    for (const r of b.rows(doc)) lines.push(`| ${breakdownCells(b.key, r).map(mdCell).join(' | ')} |`)
+  }
+  return lines
+}
+
+function pairsMarkdown(comparisons, title) {
+  if (!comparisons.length) return []
+  const lines = ['', `## ${title}`, '', `| ${PAIR_HEADERS.join(' | ')} |`, `|---|---|${PAIR_HEADERS.slice(2).map(() => '---:').join('|')}|`]
+  for (const c of comparisons) lines.push(`| ${pairCells(c).map(mdCell).join(' | ')} |`)
+  lines.push('', PAIR_NOTE)
+  for (const c of comparisons) {
+    if (c.onlyA + c.onlyB > 0) lines.push(`- ${mdCell(c.a)} vs ${mdCell(c.b)}: only A on ${mdCell(c.fixtures.onlyA.join(', ') || '—')}; only B on ${mdCell(c.fixtures.onlyB.join(', ') || '—')}`)
+  }
+  return lines
+}
+
+function breakdownHtml(doc) {
+  const body = []
+  for (const b of BREAKDOWNS) {
+    const rows = b.rows(doc)
+    body.push(`<section><h2>${escapeHtml(b.title)}</h2>`)
+    if (b.key === 'family') {
+      const models = [...new Set(rows.map((r) => r.model))]
+      const groups = [...new Set(rows.map((r) => r.family))]
+      body.push(
+        svg.groupedBarChart({
+          id: 'chart-by-family',
+          title: 'Pass rate per error family and model (%)',
+          groups: groups.map((g) => ({ label: g, values: models.map((m) => rows.find((r) => r.model === m && r.family === g)?.passRate ?? 0) })),
+          series: models.map((m, i) => ({ name: m, cls: `s${i % 6}` })),
+          max: 100,
+          unit: '%',
+          yLabel: 'pass rate %',
+          xLabel: 'error family',
+        }),
+      )
+    }
+    body.push(
+      svg.table(
+        BREAKDOWN_HEADERS(b.key === 'family' ? 'Family' : 'Code'),
+        rows.map((r) => {
+          const c = breakdownCells(b.key, r)
+          c[8] = { text: c[8], cls: r.failed.length ? 'fail' : 'msg' }
+          c[9] = { text: c[9], cls: 'msg' }
+          return c
+        }),
+        { id: b.id },
+      ),
+    )
+    body.push('</section>')
+  }
+  return body.join('\n')
+}
+
+function pairsHtml(comparisons, { title, id = 'pairwise' }) {
+  if (!comparisons.length) return ''
+  const label = (c) => `${c.a} vs ${c.b}`
+  const body = [`<section><h2>${escapeHtml(title)}</h2>`]
+  body.push(
+    svg.groupedBarChart({
+      id: `chart-${id}-table`,
+      title: 'Paired outcomes per comparison (fixtures)',
+      groups: comparisons.map((c) => ({ label: label(c), values: [c.both, c.onlyA, c.onlyB, c.neither] })),
+      series: [
+        { name: 'both pass', cls: 'both' },
+        { name: 'only A', cls: 'onlyA' },
+        { name: 'only B', cls: 'onlyB' },
+        { name: 'neither', cls: 'neither' },
+      ],
+      yLabel: 'fixtures',
+    }),
+  )
+  body.push(
+    svg.intervalChart({
+      id: `chart-${id}-ci`,
+      title: 'Difference in pass rate A − B with 95% CI (points)',
+      items: comparisons.map((c) => ({ label: label(c), value: 100 * c.difference, lower: 100 * c.ci[0], upper: 100 * c.ci[1], significant: c.significant })),
+      yLabel: 'A − B, percentage points',
+    }),
+  )
+  body.push(
+    svg.table(
+      PAIR_HEADERS,
+      comparisons.map((c) => {
+        const cells = pairCells(c)
+        cells[11] = { text: c.verdict, cls: c.significant ? (c.passRateA > c.passRateB ? 'better' : 'worse') : 'msg' }
+        return cells
+      }),
+      { id: `table-${id}` },
+    ),
+  )
+  body.push(`<p class="msg">${escapeHtml(PAIR_NOTE)}</p></section>`)
+  return body.join('\n')
 }
 
 function runSummaryText(doc) {
@@ -52,7 +189,44 @@ function runSummaryText(doc) {
       `  ${model}: ${m.successfulTests}/${m.tests} passed (${pct(m.successRate)}), errors ${m.totalErrors} -> ${m.errorsAfter}, avg ${m.avgDuration.toFixed(2)}s, p95 ${m.p95Duration.toFixed(2)}s`,
     )
   }
+  for (const c of doc.pairwise ?? []) lines.push(pairLine(c))
   return lines.join('\n')
+}
+
+function pairLine(c) {
+  return `  ${c.a} vs ${c.b}: ${c.n} shared fixtures, both ${c.both}, only ${c.a === c.b ? 'A' : c.a} ${c.onlyA}, only ${c.a === c.b ? 'B' : c.b} ${c.onlyB}, neither ${c.neither}; difference ${ciText(c)} points, McNemar p ${pValueText(c.pValue)}: ${c.verdict}`
+}
+
+// ---------------------------------------------------------------------------------------------
+// compare-runs
+
+function compareRunsText(data) {
+  const lines = ['Saved runs compared', '===================', `A: ${data.a.file} (${data.a.timestamp ?? 'no timestamp'})`, `B: ${data.b.file} (${data.b.timestamp ?? 'no timestamp'})`]
+  if (data.comparisons.length === 0) lines.push('No model to compare: the runs share no model (and do not hold one model each).')
+  for (const c of data.comparisons) lines.push(pairLine(c))
+  if (data.changedFixtures.length) lines.push(`Fixtures whose content changed between the runs (not paired): ${data.changedFixtures.join(', ')}`)
+  if (data.modelsOnlyInA.length) lines.push(`Only in A: ${data.modelsOnlyInA.join(', ')}`)
+  if (data.modelsOnlyInB.length) lines.push(`Only in B: ${data.modelsOnlyInB.join(', ')}`)
+  lines.push(PAIR_NOTE)
+  return lines.join('\n')
+}
+
+function compareRunsMarkdown(data) {
+  const lines = ['# Saved BuildFix runs compared', '', `- **A**: ${mdCell(data.a.file)} (${mdCell(data.a.timestamp)})`, `- **B**: ${mdCell(data.b.file)} (${mdCell(data.b.timestamp)})`]
+  if (data.changedFixtures.length) lines.push(`- **Changed fixtures (not paired)**: ${mdCell(data.changedFixtures.join(', '))}`)
+  lines.push(...pairsMarkdown(data.comparisons, 'Models, A vs B'))
+  if (!data.comparisons.length) lines.push('', 'No model to compare.')
+  lines.push('', '---', '*Generated by promethean-bench*', '')
+  return lines.join('\n')
+}
+
+function compareRunsHtml(data) {
+  const body = []
+  body.push(`<section><h2>Runs</h2>${svg.table(['', 'File', 'Timestamp'], [['A', data.a.file, data.a.timestamp ?? ''], ['B', data.b.file, data.b.timestamp ?? '']], { id: 'table-runs' })}`)
+  if (data.changedFixtures.length) body.push(`<p>Fixtures whose content changed between the runs (not paired): ${escapeHtml(data.changedFixtures.join(', '))}</p>`)
+  body.push('</section>')
+  body.push(data.comparisons.length ? pairsHtml(data.comparisons, { title: 'Models, A vs B', id: 'pairwise' }) : '<section><p>No model to compare.</p></section>')
+  return svg.page({ title: 'BuildFix runs compared', subtitle: `${data.timestamp} · A ${data.a.file} · B ${data.b.file}`, body: body.join('\n') })
 }
 
 function runMarkdown(doc) {
@@ -76,6 +250,8 @@ function runMarkdown(doc) {
       `| ${mdCell(model)} | ${m.tests} | ${m.successfulTests} | ${pct(m.successRate)} | ${pct(m.errorResolution)} | ${m.totalErrors} | ${m.errorsAfter} | ${m.avgDuration.toFixed(2)}s | ${m.p95Duration.toFixed(2)}s |`,
     )
   }
+  lines.push(...breakdownMarkdown(doc))
+  lines.push(...pairsMarkdown(doc.pairwise, 'Models compared pairwise'))
   lines.push('', '## Results', '')
   lines.push('| Fixture | Model | Result | Errors | Duration | Attempts | Plan | Error |')
   lines.push('|---|---|---|---|---:|---:|---|---|')
@@ -145,7 +321,10 @@ function runHtml(doc) {
       { id: 'table-models' },
     ),
   )
-  body.push('</section><section><h2>Results</h2>')
+  body.push('</section>')
+  body.push(breakdownHtml(doc))
+  body.push(pairsHtml(doc.pairwise, { title: 'Models compared pairwise', id: 'pairwise' }))
+  body.push('<section><h2>Results</h2>')
   body.push(
     svg.table(
       ['Fixture', 'Model', 'Result', 'Errors', 'Duration', 'Attempts', 'Plan', 'Error'],
@@ -400,6 +579,11 @@ function compareDocument(data) {
 
 module.exports = {
   resultsDocument,
+  compareRunsText,
+  compareRunsMarkdown,
+  compareRunsHtml,
+  pValueText,
+  ciText,
   runSummaryText,
   runMarkdown,
   runHtml,

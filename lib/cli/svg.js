@@ -149,6 +149,65 @@ function scatterChart({ id, title, points, line, xLabel, yLabel, xUnit = '', yUn
   return frame(title, parts.join(''), { yLabel, xLabel, top, step, id })
 }
 
+/**
+ * Differences with their confidence intervals, on a fixed -100..100 axis (percentage points):
+ * `items` = [{label, value, lower, upper, significant}]. Each item is a <line class="ci"> and a
+ * <circle class="point diff ..."> carrying data-value.
+ */
+function intervalChart({ id, title, items, yLabel, xLabel }) {
+  const plotW = W - PAD.left - PAD.right
+  const plotH = H - PAD.top - PAD.bottom
+  const sy = (v) => PAD.top + plotH / 2 - (Math.max(-100, Math.min(100, v)) / 100) * (plotH / 2)
+  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="${escapeHtml(id)}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(title)}">`, `<title>${escapeHtml(title)}</title>`]
+  for (const v of [-100, -50, 0, 50, 100]) {
+    parts.push(`<line class="${v === 0 ? 'axis' : 'grid'}" x1="${PAD.left}" x2="${W - PAD.right}" y1="${sy(v).toFixed(1)}" y2="${sy(v).toFixed(1)}"/>`)
+    parts.push(`<text class="tick" x="${PAD.left - 6}" y="${(sy(v) + 4).toFixed(1)}" text-anchor="end">${v}</text>`)
+  }
+  if (yLabel) parts.push(`<text class="label" transform="translate(14 ${PAD.top + plotH / 2}) rotate(-90)" text-anchor="middle">${escapeHtml(yLabel)}</text>`)
+  if (xLabel) parts.push(`<text class="label" x="${PAD.left + plotW / 2}" y="${H - 6}" text-anchor="middle">${escapeHtml(xLabel)}</text>`)
+  const slot = items.length ? plotW / items.length : plotW
+  items.forEach((it, i) => {
+    const x = PAD.left + slot * i + slot / 2
+    const tip = `${it.label}: ${fmt(it.value)} points, 95% CI ${fmt(it.lower)} to ${fmt(it.upper)}${it.significant ? ' (significant)' : ''}`
+    parts.push(`<line class="ci" x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${sy(it.lower).toFixed(1)}" y2="${sy(it.upper).toFixed(1)}"/>`)
+    parts.push(`<circle class="point diff${it.significant ? ' significant' : ''}" data-value="${escapeHtml(it.value)}" cx="${x.toFixed(1)}" cy="${sy(it.value).toFixed(1)}" r="5"><title>${escapeHtml(tip)}</title></circle>`)
+    parts.push(`<text class="tick" x="${x.toFixed(1)}" y="${PAD.top + plotH + 16}" text-anchor="middle">${escapeHtml(shorten(it.label, 28))}</text>`)
+  })
+  parts.push('</svg>')
+  return parts.join('')
+}
+
+/**
+ * Lines over a shared x axis of runs: `series` = [{name, points: [{x, y, note}]}], `xLabels`
+ * the tick label of each x (0..n-1). Each point is a <circle class="point s<i>"> with data-value.
+ */
+function lineChart({ id, title, series, xLabels, yLabel, xLabel, unit = '', max }) {
+  const plotW = W - PAD.left - PAD.right
+  const plotH = H - PAD.top - PAD.bottom
+  const all = series.flatMap((s) => s.points.map((p) => p.y))
+  const { top, step } = niceScale(max ?? Math.max(0, maxOf(all)))
+  const n = Math.max(1, xLabels.length - 1)
+  const sx = (x) => PAD.left + (xLabels.length === 1 ? plotW / 2 : (x / n) * plotW)
+  const sy = (y) => PAD.top + plotH - (Math.max(0, y) / top) * plotH
+  const parts = []
+  series.forEach((s, si) => {
+    const cls = `s${si % 6}`
+    if (s.points.length > 1) parts.push(`<polyline class="line ${cls}" points="${s.points.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ')}"/>`)
+    for (const p of s.points) {
+      parts.push(`<circle class="point ${cls}" data-value="${escapeHtml(p.y)}" cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3.5"><title>${escapeHtml(`${s.name} — ${xLabels[p.x] ?? p.x}: ${fmt(p.y, 2)}${unit}${p.note ? ` (${p.note})` : ''}`)}</title></circle>`)
+    }
+    const lx = PAD.left + 8 + (si % 4) * 200
+    const ly = 4 + Math.floor(si / 4) * 12
+    parts.push(`<rect class="legend ${cls}" x="${lx}" y="${ly}" width="10" height="10"/><text class="tick" x="${lx + 14}" y="${ly + 9}">${escapeHtml(shorten(s.name, 28))}</text>`)
+  })
+  const every = Math.max(1, Math.ceil(xLabels.length / 12))
+  xLabels.forEach((label, i) => {
+    if (i % every !== 0) return
+    parts.push(`<text class="tick" x="${sx(i).toFixed(1)}" y="${PAD.top + plotH + 16}" text-anchor="middle">${escapeHtml(shorten(label, 14))}</text>`)
+  })
+  return frame(title, parts.join(''), { yLabel, xLabel, top, step, id })
+}
+
 const STYLE = `
 :root{--fg:#1d2330;--muted:#5b6577;--ok:#1f9d55;--fail:#d64545;--primary:#3867d6;--after:#20bf6b;--before:#fa8231;--grid:#e3e7ee}
 *{box-sizing:border-box}body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);margin:0;background:#f7f8fb}
@@ -163,6 +222,10 @@ svg .point.ok{fill:var(--primary);fill-opacity:.65}svg .point.fail{fill:var(--fa
 table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #eef0f4;vertical-align:top}
 th{background:#f3f5f9}td.num{text-align:right;font-variant-numeric:tabular-nums}.pass{color:var(--ok);font-weight:600}.fail{color:var(--fail);font-weight:600}
 .msg{color:var(--muted);max-width:360px;word-break:break-word}footer{color:var(--muted);padding:0 32px 24px}
+svg .bar.both,svg .legend.both{fill:var(--ok)}svg .bar.onlyA,svg .legend.onlyA{fill:var(--primary)}svg .bar.onlyB,svg .legend.onlyB{fill:var(--before)}svg .bar.neither,svg .legend.neither{fill:#a5b1c2}
+svg .ci{stroke:var(--fg);stroke-width:2}svg .point.diff{fill:#a5b1c2}svg .point.diff.significant{fill:var(--fail)}svg .line{fill:none;stroke-width:2}
+svg .s0{stroke:#3867d6;fill:#3867d6}svg .s1{stroke:#fa8231;fill:#fa8231}svg .s2{stroke:#20bf6b;fill:#20bf6b}svg .s3{stroke:#8854d0;fill:#8854d0}svg .s4{stroke:#eb3b5a;fill:#eb3b5a}svg .s5{stroke:#0fb9b1;fill:#0fb9b1}svg polyline.line{fill:none}
+.worse{color:var(--fail);font-weight:600}.better{color:var(--ok);font-weight:600}
 `
 
 /**
@@ -197,4 +260,4 @@ function table(headers, rows, { id } = {}) {
   ].join('\n')
 }
 
-module.exports = { escapeHtml, groupedBarChart, barChart, histogram, scatterChart, page, table, niceScale, fmt }
+module.exports = { escapeHtml, groupedBarChart, barChart, histogram, scatterChart, intervalChart, lineChart, page, table, niceScale, fmt }
