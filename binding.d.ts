@@ -26,6 +26,17 @@ export declare class NativeBuildFixService {
   close(): Promise<void>
 }
 
+/** One open history file; `lib/history.js` wraps it. */
+export declare class NativeHistory {
+  get path(): string
+  /** Appends one run in one transaction; resolves with its id. */
+  append(run: NativeHistoryRun): Promise<number>
+  series(): Promise<NativeHistorySeries[]>
+  /** The last `limit` runs of one model at one endpoint, oldest first. */
+  runs(model: string, endpoint: string, limit: number): Promise<NativeHistoryRun[]>
+  close(): Promise<void>
+}
+
 /**
  * One native HTTP load test. Create one per test: `run()` may be called once; `progress()`
  * and `cancel()` work while it runs, `takeRecords()` after.
@@ -357,6 +368,39 @@ export interface NativeGcTotals {
   duration: number
 }
 
+/** One fixture's outcome in a history run (`lib/history.js` builds these from BuildFixResults). */
+export interface NativeHistoryResult {
+  model: string
+  endpoint: string
+  fixture: string
+  fixtureHash?: string
+  family: string
+  code: string
+  success: boolean
+  errorCountBefore: number
+  errorCountAfter: number
+  /** Milliseconds. */
+  duration: number
+  attempts: number
+  tokens?: number
+}
+
+export interface NativeHistoryRun {
+  /** Set on runs read back; ignored on append. */
+  id?: number
+  timestamp: string
+  packageVersion: string
+  planFormatVersion: number
+  label: string
+  results: Array<NativeHistoryResult>
+}
+
+export interface NativeHistorySeries {
+  model: string
+  endpoint: string
+  runs: number
+}
+
 export interface NativeHttpOptions {
   /** `http://host[:port]/path`. */
   url: string
@@ -562,6 +606,9 @@ export interface NativeThresholds {
   eventLoop?: number
   gcDuration?: number
 }
+
+/** Opens (creating when missing) the history file at `path`; its folder must exist. */
+export declare function openHistory(path: string): Promise<NativeHistory>
 
 /**
  * Checks `workdir` on the calling thread (a missing folder throws at once, with `ENOENT` or

@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeBuildFixService = nativeBinding.NativeBuildFixService
+module.exports.NativeHistory = nativeBinding.NativeHistory
 module.exports.NativeHttpRun = nativeBinding.NativeHttpRun
 module.exports.NativeMonitor = nativeBinding.NativeMonitor
 module.exports.NativeRecorder = nativeBinding.NativeRecorder
@@ -862,6 +863,7 @@ module.exports.connectBuildFixService = nativeBinding.connectBuildFixService
 module.exports.findMonorepoBuildFix = nativeBinding.findMonorepoBuildFix
 module.exports.isInternalPanic = nativeBinding.isInternalPanic
 module.exports.MAX_USERS = nativeBinding.MAX_USERS
+module.exports.openHistory = nativeBinding.openHistory
 module.exports.openSnapshotManager = nativeBinding.openSnapshotManager
 module.exports.poolAbandon = nativeBinding.poolAbandon
 module.exports.poolAcquire = nativeBinding.poolAcquire

@@ -87,3 +87,17 @@ impl From<crate::snapshot::SnapshotError> for napi::Error<&'static str> {
         }
     }
 }
+
+impl From<crate::history::HistoryError> for napi::Error<&'static str> {
+    fn from(e: crate::history::HistoryError) -> Self {
+        use crate::history::HistoryError as E;
+        let message = e.to_string();
+        match e {
+            E::InvalidType { .. } => type_error(message),
+            E::OutOfRange { .. } => range_error(message),
+            E::NotAHistory { .. } => napi::Error::new("ERR_HISTORY_UNREADABLE", message),
+            E::NewerSchema { .. } => napi::Error::new("ERR_HISTORY_NEWER_SCHEMA", message),
+            E::Closed | E::Sqlite { .. } => failure(message),
+        }
+    }
+}

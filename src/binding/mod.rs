@@ -4,6 +4,7 @@
 mod cache;
 mod error;
 mod handles;
+mod history;
 mod loadtest;
 mod monitor;
 mod panic;
