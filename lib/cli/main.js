@@ -32,6 +32,8 @@ const SPECS = {
     endpoint: { type: 'url', hint: 'an http(s) URL' },
     concurrency: { type: 'int', min: 1, max: 256, default: 1, hint: 'a whole number >= 1' },
     'no-cache': { type: 'bool' },
+    history: { type: 'string', hint: 'a file path' },
+    'no-history': { type: 'bool' },
   },
   loadtest: {
     ...COMMON,
@@ -59,6 +61,20 @@ const SPECS = {
   'compare-runs': {
     ...COMMON,
   },
+  history: {
+    ...COMMON,
+    history: { type: 'string', hint: 'a file path' },
+    check: { type: 'bool' },
+    limit: { type: 'int', min: 1, max: 10000, default: 20, hint: 'a whole number >= 1' },
+    window: { type: 'int', min: 1, max: 1000, default: 5, hint: 'a whole number >= 1' },
+    'duration-threshold': { type: 'number', min: 0, max: 100, default: 50, hint: 'a percentage, e.g. 50' },
+    'min-duration-delta': { type: 'duration', default: 50, hint: 'a duration, e.g. 50ms' },
+  },
+}
+
+/** The history file: --history, else history.sqlite in the --out folder. */
+function historyFile(opts) {
+  return path.resolve(opts.history ?? path.join(opts.out, 'history.sqlite'))
 }
 
 const HELP = {
@@ -70,6 +86,7 @@ Commands:
   compare    the same workload through BuildFixProvider and EnhancedBuildFixProvider
   compare-runs A.json B.json
              two saved runs compared model by model on the fixtures both ran
+  history    the trend per model over the recorded runs; --check fails on a regression
 
 With no arguments: '${PROGRAM} run' with the gold model on the bundled small fixtures.
 '${PROGRAM} <command> --help' (or '${PROGRAM} help <command>') describes each command.
@@ -89,10 +106,13 @@ Flags:
   --concurrency N       fixtures in flight at once (default: 1)
   --no-cache            do not use or fill the result cache
   --out DIR             folder for the reports (default: bench-results)
+  --history FILE        run history to append to (default: DIR/history.sqlite of --out)
+  --no-history          do not record this run in the history
   --json                print one JSON document on stdout instead of the text summary
   -h, --help            this help
 
-Exit codes: 0 every fixture passed, 1 some fixture failed or the run could not start, 2 bad usage.`,
+Exit codes: 0 every fixture passed, 1 some fixture failed, the run could not start or could not
+be recorded in the history, 2 bad usage.`,
   loadtest: `Usage: ${PROGRAM} loadtest [flags]
 
 Load test of the BuildFix provider, or of an HTTP endpoint with --url. Closed model by default
@@ -152,6 +172,32 @@ Flags:
 
 Exit codes: 0 B is not significantly worse than A for any model, 1 it is (p < 0.05), 2 bad usage
 (a missing or unreadable file, or one that is not a results file).`,
+  history: `Usage: ${PROGRAM} history [flags]
+
+Prints the trend per model over its last --limit runs (pass rate, p50/p95 duration, tokens) from
+the run history that '${PROGRAM} run' appends to, and writes a self-contained HTML page with charts.
+With --check, compares each model's latest run with the --window runs before it and exits 1 when
+it is worse beyond noise, with one line per model saying why:
+  pass rate   McNemar's exact test on the fixtures shared with the earlier runs (same name and
+              content; a fixture's earlier outcome is a pass when it passed in at least half of
+              them): a regression when p < 0.05 and the latest run passes fewer
+  duration    p50 above the median of the earlier runs' p50s by more than --duration-threshold
+              percent and by at least --min-duration-delta
+Made to run in CI after every benchmark.
+
+Flags:
+  --history FILE        the history (default: DIR/history.sqlite of --out)
+  --check               check the latest run of each model; exit 1 on a regression
+  --limit N             runs per model in the trend (default: 20)
+  --window N            earlier runs the latest is compared with (default: 5)
+  --duration-threshold P  percent slower that counts as a regression (default: 50)
+  --min-duration-delta D  and at least this much slower (default: 50ms)
+  --out DIR             folder for the HTML page (default: bench-results)
+  --json                print one JSON document on stdout instead of the text report
+  -h, --help            this help
+
+Exit codes: 0 no regression (or no --check), 1 a model regressed or the history cannot be read
+(not a history file, or written by a newer version: it is never reset), 2 bad usage.`,
 }
 
 /** small | massive | a list of fixture names. */
@@ -235,13 +281,23 @@ async function cmdRun(opts, io, eng) {
   writeFileAtomic(files.json, `${JSON.stringify(doc, null, 2)}\n`)
   writeFileAtomic(files.markdown, reports.runMarkdown(doc))
   writeFileAtomic(files.html, reports.runHtml(doc))
-  const failedRun = doc.summary.failedTests > 0 || doc.summary.totalTests === 0
+  let failedRun = doc.summary.failedTests > 0 || doc.summary.totalTests === 0
+  // Recorded after the reports are on disk, so a history that cannot be written loses nothing.
+  if (!opts.noHistory && results.length > 0) {
+    try {
+      files.history = await recordRun(doc, historyFile(opts), opts.endpoint ?? '')
+    } catch (err) {
+      io.stderr.write(`${PROGRAM} run: the run was not recorded in the history: ${err.message.split('\n')[0]}\n`)
+      failedRun = true
+    }
+  }
   if (opts.json) {
     io.stdout.write(`${JSON.stringify({ ...doc, files })}\n`)
     io.stderr.write(`${reports.runSummaryText(doc)}\nResults saved to: ${files.json}\n`)
   } else {
     io.stdout.write(`${reports.runSummaryText(doc)}\n\n`)
     io.stdout.write(`Results saved to: ${files.json}\nMarkdown report saved to: ${files.markdown}\nHTML report saved to: ${files.html}\n`)
+    if (files.history) io.stdout.write(`Run recorded in history: ${files.history}\n`)
   }
   return finish(io, failedRun)
 }
@@ -371,6 +427,43 @@ async function cmdCompareRuns(opts, io) {
   return data.comparisons.some((c) => c.significant && c.passRateB < c.passRateA) ? 1 : 0
 }
 
+/** Appends the run to the history file (the native store is loaded only here). */
+async function recordRun(doc, file, endpoint) {
+  const { openHistory } = require('../history.js')
+  const history = await openHistory(file)
+  try {
+    await history.append(doc, { endpoint })
+  } finally {
+    await history.close()
+  }
+  return file
+}
+
+async function cmdHistory(opts, io) {
+  const { openHistory } = require('../history.js')
+  const file = historyFile(opts)
+  if (!fs.existsSync(file)) throw new Error(`no history at ${file}: '${PROGRAM} run' records one there (or pass --history FILE)`)
+  const history = await openHistory(file)
+  let trend
+  let checks = null
+  try {
+    trend = await history.trend({ limit: opts.limit })
+    if (opts.check) {
+      checks = await history.check({ window: opts.window, durationThreshold: opts.durationThreshold / 100, minDurationDelta: opts.minDurationDelta })
+    }
+  } finally {
+    await history.close()
+  }
+  const timestamp = new Date().toISOString()
+  const data = { history: file, timestamp, trend, checks }
+  makeDirSync(opts.out)
+  const files = { html: path.resolve(opts.out, `history-${stamp(timestamp)}.html`) }
+  writeFileAtomic(files.html, reports.historyHtml(data))
+  if (opts.json) io.stdout.write(`${JSON.stringify({ ...data, files })}\n`)
+  else io.stdout.write(`${reports.historyText(data)}\n\nHTML report saved to: ${files.html}\n`)
+  return checks && checks.some((c) => c.status === 'regression') ? 1 : 0
+}
+
 /** Commands that take positional arguments: how many, and what they are. */
 const POSITIONALS = { 'compare-runs': { count: 2, what: 'two results files, A.json B.json' } }
 
@@ -389,7 +482,7 @@ function splitPositionals(rest, spec) {
   return { positionals, flags }
 }
 
-const COMMANDS = { run: cmdRun, loadtest: cmdLoadTest, compare: cmdCompare, 'compare-runs': cmdCompareRuns }
+const COMMANDS = { run: cmdRun, loadtest: cmdLoadTest, compare: cmdCompare, 'compare-runs': cmdCompareRuns, history: cmdHistory }
 
 /** Creates --out before any work, so a folder that cannot be made fails at once (exit 2). */
 function outFolder(dir) {
@@ -452,6 +545,7 @@ async function main(argv, io = {}) {
       throw new UsageError('--rate (the open model) cannot be combined with --users or --requests (the closed model)')
     }
     if (opts.fixtures !== undefined) fixtureSelection(opts.fixtures)
+    if (opts.history !== undefined && opts.noHistory) throw new UsageError('--history and --no-history cannot be combined')
     outFolder(opts.out)
   } catch (err) {
     if (err instanceof UsageError) return usageFailure(io, command, err)

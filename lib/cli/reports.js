@@ -198,6 +198,84 @@ function pairLine(c) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// history
+
+function seriesName(t) {
+  return t.endpoint ? `${t.model} @ ${t.endpoint}` : t.model
+}
+
+function historyText(data) {
+  const lines = ['BuildFix run history', '====================', `History: ${data.history}`]
+  if (data.trend.length === 0) lines.push('No run recorded yet.')
+  for (const t of data.trend) {
+    lines.push('', `${seriesName(t)} (${t.totalRuns} run${t.totalRuns === 1 ? '' : 's'}; last ${t.runs.length}):`)
+    lines.push('  run   timestamp                 pass rate         p50       p95       tokens  plan  version')
+    for (const r of t.runs) {
+      lines.push(
+        `  ${String(r.id).padEnd(5)} ${r.timestamp.padEnd(25)} ${`${pct(r.passRate)} (${r.passed}/${r.tests})`.padEnd(17)} ${ms(r.p50Duration).padEnd(9)} ${ms(r.p95Duration).padEnd(9)} ${String(r.tokens ?? '—').padEnd(7)} v${r.planFormatVersion}    ${r.packageVersion}`,
+      )
+    }
+  }
+  if (data.checks) {
+    lines.push('', 'Check of the latest run of each model:')
+    for (const c of data.checks) lines.push(`${c.status === 'regression' ? 'REGRESSION' : c.status === 'ok' ? 'ok' : 'no baseline'}  ${seriesName(c)}: ${c.reasons.join('; ')}`)
+  }
+  return lines.join('\n')
+}
+
+/** The trend charts: one series per model, runs aligned on the right (the latest last). */
+function historyCharts(trend) {
+  const width = Math.max(1, ...trend.map((t) => t.runs.length))
+  const xLabels = Array.from({ length: width }, (_, i) => (i === width - 1 ? 'latest' : `-${width - 1 - i}`))
+  const series = (get) =>
+    trend.map((t) => ({
+      name: seriesName(t),
+      points: t.runs.map((r, i) => ({ x: width - t.runs.length + i, y: get(r), note: `run ${r.id}, ${r.timestamp}` })).filter((p) => p.y !== null),
+    }))
+  const charts = [
+    svg.lineChart({ id: 'chart-history-pass-rate', title: 'Pass rate per run (%)', series: series((r) => r.passRate), xLabels, yLabel: 'pass rate %', xLabel: 'run (latest on the right)', unit: '%', max: 100 }),
+    svg.lineChart({ id: 'chart-history-p50', title: 'p50 duration per run (ms)', series: series((r) => r.p50Duration), xLabels, yLabel: 'p50 ms', xLabel: 'run', unit: 'ms' }),
+    svg.lineChart({ id: 'chart-history-p95', title: 'p95 duration per run (ms)', series: series((r) => r.p95Duration), xLabels, yLabel: 'p95 ms', xLabel: 'run', unit: 'ms' }),
+  ]
+  if (trend.some((t) => t.runs.some((r) => r.tokens !== null))) {
+    charts.push(svg.lineChart({ id: 'chart-history-tokens', title: 'Tokens per run', series: series((r) => r.tokens), xLabels, yLabel: 'tokens', xLabel: 'run' }))
+  }
+  return charts
+}
+
+function historyHtml(data) {
+  const body = []
+  if (data.checks) {
+    const regressions = data.checks.filter((c) => c.status === 'regression').length
+    body.push(`<div class="cards"><div class="card"><b>${escapeHtml(data.trend.length)}</b><span>models</span></div><div class="card"><b class="${regressions ? 'fail' : 'pass'}">${escapeHtml(regressions)}</b><span>regressions</span></div></div>`)
+    body.push('<section><h2>Check of the latest runs</h2>')
+    body.push(
+      svg.table(
+        ['Model', 'Status', 'Reason'],
+        data.checks.map((c) => [seriesName(c), { text: c.status, cls: c.status === 'regression' ? 'fail' : c.status === 'ok' ? 'pass' : 'msg' }, { text: c.reasons.join('; '), cls: 'msg' }]),
+        { id: 'table-history-check' },
+      ),
+    )
+    body.push('</section>')
+  }
+  if (data.trend.length === 0) body.push('<section><p>No run recorded yet.</p></section>')
+  else {
+    const titles = ['Pass rate', 'p50 duration', 'p95 duration', 'Tokens']
+    historyCharts(data.trend).forEach((chart, i) => body.push(`<section><h2>${titles[i]}</h2>${chart}</section>`))
+    body.push('<section><h2>Runs</h2>')
+    body.push(
+      svg.table(
+        ['Model', 'Run', 'Timestamp', 'Fixtures', 'Pass rate', 'Passed', 'p50', 'p95', 'Tokens', 'Plan format', 'Package'],
+        data.trend.flatMap((t) => t.runs.map((r) => [seriesName(t), r.id, r.timestamp, r.label, pct(r.passRate), `${r.passed}/${r.tests}`, ms(r.p50Duration), ms(r.p95Duration), r.tokens ?? '—', r.planFormatVersion, r.packageVersion])),
+        { id: 'table-history-runs' },
+      ),
+    )
+    body.push('</section>')
+  }
+  return svg.page({ title: 'BuildFix run history', subtitle: `${data.timestamp} · ${data.history}`, body: body.join('\n') })
+}
+
+// ---------------------------------------------------------------------------------------------
 // compare-runs
 
 function compareRunsText(data) {
@@ -579,6 +657,8 @@ function compareDocument(data) {
 
 module.exports = {
   resultsDocument,
+  historyText,
+  historyHtml,
   compareRunsText,
   compareRunsMarkdown,
   compareRunsHtml,
