@@ -54,7 +54,8 @@ function wilson(x, n, z = Z95) {
   const denom = 1 + z2 / n
   const centre = (p + z2 / (2 * n)) / denom
   const half = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / denom
-  return [Math.max(0, centre - half), Math.min(1, centre + half)]
+  // Exactly 0 and 1 at the ends (the formula gives them up to rounding).
+  return [x === 0 ? 0 : Math.max(0, centre - half), x === n ? 1 : Math.min(1, centre + half)]
 }
 
 /**
