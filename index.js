@@ -42,3 +42,8 @@ exports.EnhancedBuildFixTimeoutError = provider.EnhancedBuildFixTimeoutError
 exports.EnhancedBuildFixProcessError = provider.EnhancedBuildFixProcessError
 exports.EnhancedBuildFixCacheError = provider.EnhancedBuildFixCacheError
 exports.listFixtures = provider.listFixtures
+
+const history = require('./lib/history.js')
+exports.openHistory = history.openHistory
+exports.RunHistory = history.RunHistory
+exports.checkRuns = history.checkRuns

@@ -23,5 +23,8 @@ export const {
   EnhancedBuildFixProcessError,
   EnhancedBuildFixCacheError,
   listFixtures,
+  openHistory,
+  RunHistory,
+  checkRuns,
 } = cjs
 export default cjs
