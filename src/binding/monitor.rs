@@ -12,6 +12,7 @@ use napi::Status;
 use napi_derive::napi;
 
 use super::error::Result;
+use crate::error::ArgError;
 use crate::monitor::{
     prometheus_text, Alert, History, MonitorError, ProbeResult, ProbeTicket, Snapshot, Stat,
     Summary, SystemSampler, ThresholdUpdate, Thresholds, Ticker,
@@ -363,11 +364,7 @@ impl NativeMonitor {
     pub fn record(&mut self, values: Float64ArraySlice<'_>) -> Result<u32> {
         let v: &[f64] = &values;
         if v.len() < slot::LEN {
-            return Err(MonitorError::InvalidType {
-                name: "values",
-                expected: "a Float64Array of 16 numbers",
-            }
-            .into());
+            return Err(ArgError::invalid_type("values", "a Float64Array of 16 numbers").into());
         }
         let snapshot = Snapshot {
             timestamp_ms: v[slot::TIMESTAMP],

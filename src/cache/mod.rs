@@ -366,6 +366,7 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ArgError;
 
     fn persistent(dir: &std::path::Path, compression: bool) -> Cache {
         Cache::open(
@@ -464,7 +465,7 @@ mod tests {
         c.set("a", "1", None, None, 0).unwrap();
         assert!(matches!(
             c.set("b", "\"0123456789\"", None, None, 0),
-            Err(CacheError::OutOfRange { .. })
+            Err(CacheError::Arg(ArgError::OutOfRange { .. }))
         ));
         assert_eq!(c.len(), 1);
     }

@@ -1,21 +1,15 @@
+use std::borrow::Cow;
+
 use thiserror::Error;
+
+use crate::error::ArgError;
 
 /// Everything the monitor core can refuse or fail at.
 #[derive(Debug, Error)]
 pub enum MonitorError {
-    /// An option or argument of the wrong kind (becomes a JS `TypeError`).
-    #[error("{name} must be {expected}")]
-    InvalidType {
-        name: &'static str,
-        expected: &'static str,
-    },
-    /// An option or argument outside its range (becomes a JS `RangeError`).
-    #[error("{name} must be {expected}, got {got}")]
-    OutOfRange {
-        name: &'static str,
-        expected: &'static str,
-        got: String,
-    },
+    /// A bad option or argument.
+    #[error(transparent)]
+    Arg(#[from] ArgError),
     /// The operating system refused a reading the sampler needs.
     #[error("cannot read system figures: {0}")]
     System(String),
@@ -36,14 +30,10 @@ impl MonitorError {
 
     pub(crate) fn out_of_range(
         name: &'static str,
-        expected: &'static str,
+        expected: impl Into<Cow<'static, str>>,
         got: impl ToString,
     ) -> Self {
-        MonitorError::OutOfRange {
-            name,
-            expected,
-            got: got.to_string(),
-        }
+        ArgError::out_of_range(name, expected, got).into()
     }
 }
 
