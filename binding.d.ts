@@ -136,9 +136,6 @@ export declare function cacheDelete(handle: number, key: string): boolean
  */
 export declare function cacheDestroy(handle: number): void
 
-/** Keys in eviction order, next victim first (diagnostics and tests). */
-export declare function cacheEvictionOrder(handle: number): Array<string>
-
 /** Forgets the cache; its handle may be reused afterwards. */
 export declare function cacheFree(handle: number): void
 
@@ -161,12 +158,14 @@ export declare function cacheInspect(handle: number, key: string): NativeEntryIn
 export declare function cacheLoad(handle: number): Promise<NativeDiskFailure[]>
 
 /**
- * A new, empty cache; returns its handle. A persistent one checks (and makes) its folder here,
- * a few system calls, and reads it only in `cacheLoad`. The JS layer (`lib/cache.js`) wraps
- * the handle in the public `AdvancedCache` EventEmitter; every call here is synchronous and
- * cheap except `cacheLoad` and `cacheWhenWritten`, whose promises settle from the disk writer.
+ * A new, empty cache: its handle and its configuration. The options are checked here, once
+ * (`config` absent takes every default). A persistent cache checks (and makes) its folder
+ * here, a few system calls, and reads it only in `cacheLoad`. The JS layer (`lib/cache.js`)
+ * wraps the handle in the public `AdvancedCache` EventEmitter; every call here is synchronous
+ * and cheap except `cacheLoad` and `cacheWhenWritten`, whose promises settle from the disk
+ * writer.
  */
-export declare function cacheOpen(options: NativeCacheOptions): number
+export declare function cacheOpen(config?: NativeCacheOptions): NativeCacheOpened
 
 export declare function cachePersistent(handle: number): boolean
 
@@ -177,7 +176,7 @@ export declare function cachePersistent(handle: number): boolean
 export declare function cachePromote(to: number, from: number, key: string): boolean
 
 /** `ttl` of `undefined` takes the default; 0 never expires. */
-export declare function cacheSet(handle: number, key: string, valueJson: string, ttl?: number | undefined | null, metadataJson?: string | undefined | null): void
+export declare function cacheSet(handle: number, key: string, valueJson: string, ttl?: number, metadataJson?: string | undefined | null): void
 
 export declare function cacheStats(handle: number): NativeCacheStats
 
@@ -227,20 +226,41 @@ export interface NativeAlertCounts {
   gc: number
 }
 
+/** The options in force, defaults filled in (`AdvancedCache#config`). */
+export interface NativeCacheConfig {
+  maxSize: number
+  maxMemory: number
+  defaultTtl: number
+  /** How often the JS layer drops expired entries, ms; 0 never. */
+  cleanupInterval: number
+  persistToDisk: boolean
+  /** As given (relative paths are resolved against the current folder when the cache opens). */
+  diskCacheDir: string
+  compressionEnabled: boolean
+  evictionPolicy: 'lru' | 'lfu' | 'ttl' | 'size'
+}
+
 export interface NativeCacheCounters {
   hits: number
   misses: number
   evictions: number
 }
 
+export interface NativeCacheOpened {
+  handle: number
+  config: NativeCacheConfig
+}
+
+/** `AdvancedCache`'s options as the caller wrote them; [`to_cache_options`] checks them. */
 export interface NativeCacheOptions {
   maxSize?: number
   maxMemory?: number
   defaultTtl?: number
-  /** Folder of the disk mirror; absent when entries stay in memory only. */
+  cleanupInterval?: number
+  persistToDisk?: boolean
   diskCacheDir?: string
   compressionEnabled?: boolean
-  evictionPolicy?: string
+  evictionPolicy?: 'lru' | 'lfu' | 'ttl' | 'size'
 }
 
 export interface NativeCacheStats {

@@ -846,7 +846,6 @@ module.exports.cacheCleanup = nativeBinding.cacheCleanup
 module.exports.cacheClear = nativeBinding.cacheClear
 module.exports.cacheDelete = nativeBinding.cacheDelete
 module.exports.cacheDestroy = nativeBinding.cacheDestroy
-module.exports.cacheEvictionOrder = nativeBinding.cacheEvictionOrder
 module.exports.cacheFree = nativeBinding.cacheFree
 module.exports.cacheGet = nativeBinding.cacheGet
 module.exports.cacheHas = nativeBinding.cacheHas

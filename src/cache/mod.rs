@@ -13,8 +13,7 @@ pub use disk::{DiskFailure, DiskOp, Loaded};
 pub use error::CacheError;
 pub use key::{AsKey, Key};
 pub use options::{
-    non_negative_integer, positive_integer, CacheOptions, EvictionPolicy, DEFAULT_MAX_MEMORY,
-    DEFAULT_MAX_SIZE, DEFAULT_TTL_MS,
+    CacheOptions, EvictionPolicy, DEFAULT_MAX_MEMORY, DEFAULT_MAX_SIZE, DEFAULT_TTL_MS,
 };
 pub use store::{Entry, Removal, StoreStats, NEVER};
 pub use writer::{BarrierDone, LoadDone};
