@@ -45,12 +45,17 @@ export declare class NativeHttpRun {
 }
 
 export declare class NativeMonitor {
-  constructor()
+  /** Checks the options once (`options` absent takes every default). */
+  constructor(options?: NativeMonitorOptions)
+  /** The sampling interval, ms. */
+  get interval(): number
+  /** Where `exportMetrics` writes by default. */
+  get outputDir(): string
   /**
    * Starts the sampler thread (stopping a running one first). `probe` runs on the JS thread
    * once per interval with the finished sample.
    */
-  start(intervalMs: number, probe: (lag: number, rss: number, total: number, cpu: number, load1: number, load5: number, load15: number) => void): void
+  start(probe: (lag: number, rss: number, total: number, cpu: number, load1: number, load5: number, load15: number) => void): void
   /**
    * Stops and joins the sampler thread. A probe already queued may still run once; the JS
    * layer ignores it.
@@ -58,7 +63,7 @@ export declare class NativeMonitor {
   stop(): void
   get running(): boolean
   /**
-   * Stores a snapshot given as the numbers of a `Float64Array` laid out as in [`slot`] (one
+   * Stores a snapshot given as the numbers of a `Float64Array` laid out as in [`MonitorSlot`] (one
    * typed array refilled each tick, rather than an object converted field by field); returns
    * how many alerts it raised, which `recent_alerts` then returns.
    */
@@ -71,7 +76,7 @@ export declare class NativeMonitor {
   clearAlerts(): void
   thresholds(): NativeThresholds
   /** Applies a partial update; a bad field changes nothing. */
-  setThresholds(update: NativeThresholds): void
+  setThresholds(thresholds: NativeThresholdUpdate): void
   summary(): NativeSummary | null
   prometheus(): string
   /** RSS and the memory available to the process, read now (for `MemoryManager`). */
@@ -187,6 +192,12 @@ export declare function cacheStats(handle: number): NativeCacheStats
 export declare function cacheWhenWritten(handle: number): Promise<NativeDiskFailure[]>
 
 /**
+ * Checks an update of `MemoryManager`'s thresholds, each a fraction in (0, 1] as the
+ * monitor's are; returns the fields given (none for `undefined`), or the first bad one.
+ */
+export declare function checkMemoryThresholds(thresholds?: NativeMemoryThresholdUpdate): NativeMemoryThresholds
+
+/**
  * Starts the service: checks the runtime, prepares folders and caches, and waits until the
  * warm workers are ready.
  */
@@ -206,6 +217,31 @@ export declare function isInternalPanic(message: string): boolean
  * options against this same value.
  */
 export declare const MAX_USERS: number
+
+/**
+ * Positions in the `Float64Array` the JS layer fills for [`NativeMonitor::record`]: one
+ * table, exported to `lib/monitor.js` as `MonitorSlot`.
+ */
+export declare const enum MonitorSlot {
+  Timestamp = 0,
+  Rss = 1,
+  Total = 2,
+  HeapUsed = 3,
+  HeapTotal = 4,
+  External = 5,
+  Cpu = 6,
+  Load1 = 7,
+  Load5 = 8,
+  Load15 = 9,
+  Utilization = 10,
+  Lag = 11,
+  GcCollections = 12,
+  GcDuration = 13,
+  HeapLimit = 14,
+  GcLongest = 15,
+  /** How many slots there are. */
+  Len = 16,
+}
 
 export interface NativeAlert {
   type: 'memory' | 'cpu' | 'eventloop' | 'gc'
@@ -413,6 +449,26 @@ export interface NativeMemory {
   external: number
 }
 
+/** The fields of a [`NativeMemoryThresholdUpdate`] that were given, checked. */
+export interface NativeMemoryThresholds {
+  heapUsed?: number
+  external?: number
+  rss?: number
+}
+
+/** Some of `MemoryManager`'s thresholds as the caller wrote them. */
+export interface NativeMemoryThresholdUpdate {
+  heapUsed?: number
+  external?: number
+  rss?: number
+}
+
+/** `PerformanceMonitor`'s options as the caller wrote them. */
+export interface NativeMonitorOptions {
+  interval?: number
+  outputDir?: string
+}
+
 /** The open model: `rate` requests per second for `duration`, over `connections`. */
 export interface NativeOpenOptions {
   rate: number
@@ -577,6 +633,14 @@ export interface NativeSummary {
 }
 
 export interface NativeThresholds {
+  memory: number
+  cpu: number
+  eventLoop: number
+  gcDuration: number
+}
+
+/** Some thresholds as the caller wrote them; [`to_thresholds`] checks them. */
+export interface NativeThresholdUpdate {
   memory?: number
   cpu?: number
   eventLoop?: number
