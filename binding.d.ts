@@ -56,12 +56,17 @@ export declare class NativeHttpRun {
 }
 
 export declare class NativeMonitor {
-  constructor()
+  /** Checks the options once (`options` absent takes every default). */
+  constructor(options?: NativeMonitorOptions)
+  /** The sampling interval, ms. */
+  get interval(): number
+  /** Where `exportMetrics` writes by default. */
+  get outputDir(): string
   /**
    * Starts the sampler thread (stopping a running one first). `probe` runs on the JS thread
    * once per interval with the finished sample.
    */
-  start(intervalMs: number, probe: (lag: number, rss: number, total: number, cpu: number, load1: number, load5: number, load15: number) => void): void
+  start(probe: (lag: number, rss: number, total: number, cpu: number, load1: number, load5: number, load15: number) => void): void
   /**
    * Stops and joins the sampler thread. A probe already queued may still run once; the JS
    * layer ignores it.
@@ -69,7 +74,7 @@ export declare class NativeMonitor {
   stop(): void
   get running(): boolean
   /**
-   * Stores a snapshot given as the numbers of a `Float64Array` laid out as in [`slot`] (one
+   * Stores a snapshot given as the numbers of a `Float64Array` laid out as in [`MonitorSlot`] (one
    * typed array refilled each tick, rather than an object converted field by field); returns
    * how many alerts it raised, which `recent_alerts` then returns.
    */
@@ -82,7 +87,7 @@ export declare class NativeMonitor {
   clearAlerts(): void
   thresholds(): NativeThresholds
   /** Applies a partial update; a bad field changes nothing. */
-  setThresholds(update: NativeThresholds): void
+  setThresholds(thresholds: NativeThresholdUpdate): void
   summary(): NativeSummary | null
   prometheus(): string
   /** RSS and the memory available to the process, read now (for `MemoryManager`). */
@@ -147,9 +152,6 @@ export declare function cacheDelete(handle: number, key: string): boolean
  */
 export declare function cacheDestroy(handle: number): void
 
-/** Keys in eviction order, next victim first (diagnostics and tests). */
-export declare function cacheEvictionOrder(handle: number): Array<string>
-
 /** Forgets the cache; its handle may be reused afterwards. */
 export declare function cacheFree(handle: number): void
 
@@ -172,12 +174,14 @@ export declare function cacheInspect(handle: number, key: string): NativeEntryIn
 export declare function cacheLoad(handle: number): Promise<NativeDiskFailure[]>
 
 /**
- * A new, empty cache; returns its handle. A persistent one checks (and makes) its folder here,
- * a few system calls, and reads it only in `cacheLoad`. The JS layer (`lib/cache.js`) wraps
- * the handle in the public `AdvancedCache` EventEmitter; every call here is synchronous and
- * cheap except `cacheLoad` and `cacheWhenWritten`, whose promises settle from the disk writer.
+ * A new, empty cache: its handle and its configuration. The options are checked here, once
+ * (`config` absent takes every default). A persistent cache checks (and makes) its folder
+ * here, a few system calls, and reads it only in `cacheLoad`. The JS layer (`lib/cache.js`)
+ * wraps the handle in the public `AdvancedCache` EventEmitter; every call here is synchronous
+ * and cheap except `cacheLoad` and `cacheWhenWritten`, whose promises settle from the disk
+ * writer.
  */
-export declare function cacheOpen(options: NativeCacheOptions): number
+export declare function cacheOpen(config?: NativeCacheOptions): NativeCacheOpened
 
 export declare function cachePersistent(handle: number): boolean
 
@@ -188,7 +192,7 @@ export declare function cachePersistent(handle: number): boolean
 export declare function cachePromote(to: number, from: number, key: string): boolean
 
 /** `ttl` of `undefined` takes the default; 0 never expires. */
-export declare function cacheSet(handle: number, key: string, valueJson: string, ttl?: number | undefined | null, metadataJson?: string | undefined | null): void
+export declare function cacheSet(handle: number, key: string, valueJson: string, ttl?: number, metadataJson?: string | undefined | null): void
 
 export declare function cacheStats(handle: number): NativeCacheStats
 
@@ -197,6 +201,12 @@ export declare function cacheStats(handle: number): NativeCacheStats
  * call (at once, with none, for a memory-only or freed cache).
  */
 export declare function cacheWhenWritten(handle: number): Promise<NativeDiskFailure[]>
+
+/**
+ * Checks an update of `MemoryManager`'s thresholds, each a fraction in (0, 1] as the
+ * monitor's are; returns the fields given (none for `undefined`), or the first bad one.
+ */
+export declare function checkMemoryThresholds(thresholds?: NativeMemoryThresholdUpdate): NativeMemoryThresholds
 
 /**
  * Starts the service: checks the runtime, prepares folders and caches, and waits until the
@@ -219,6 +229,31 @@ export declare function isInternalPanic(message: string): boolean
  */
 export declare const MAX_USERS: number
 
+/**
+ * Positions in the `Float64Array` the JS layer fills for [`NativeMonitor::record`]: one
+ * table, exported to `lib/monitor.js` as `MonitorSlot`.
+ */
+export declare const enum MonitorSlot {
+  Timestamp = 0,
+  Rss = 1,
+  Total = 2,
+  HeapUsed = 3,
+  HeapTotal = 4,
+  External = 5,
+  Cpu = 6,
+  Load1 = 7,
+  Load5 = 8,
+  Load15 = 9,
+  Utilization = 10,
+  Lag = 11,
+  GcCollections = 12,
+  GcDuration = 13,
+  HeapLimit = 14,
+  GcLongest = 15,
+  /** How many slots there are. */
+  Len = 16,
+}
+
 export interface NativeAlert {
   type: 'memory' | 'cpu' | 'eventloop' | 'gc'
   severity: 'warning' | 'critical'
@@ -238,20 +273,41 @@ export interface NativeAlertCounts {
   gc: number
 }
 
+/** The options in force, defaults filled in (`AdvancedCache#config`). */
+export interface NativeCacheConfig {
+  maxSize: number
+  maxMemory: number
+  defaultTtl: number
+  /** How often the JS layer drops expired entries, ms; 0 never. */
+  cleanupInterval: number
+  persistToDisk: boolean
+  /** As given (relative paths are resolved against the current folder when the cache opens). */
+  diskCacheDir: string
+  compressionEnabled: boolean
+  evictionPolicy: 'lru' | 'lfu' | 'ttl' | 'size'
+}
+
 export interface NativeCacheCounters {
   hits: number
   misses: number
   evictions: number
 }
 
+export interface NativeCacheOpened {
+  handle: number
+  config: NativeCacheConfig
+}
+
+/** `AdvancedCache`'s options as the caller wrote them; [`to_cache_options`] checks them. */
 export interface NativeCacheOptions {
   maxSize?: number
   maxMemory?: number
   defaultTtl?: number
-  /** Folder of the disk mirror; absent when entries stay in memory only. */
+  cleanupInterval?: number
+  persistToDisk?: boolean
   diskCacheDir?: string
   compressionEnabled?: boolean
-  evictionPolicy?: string
+  evictionPolicy?: 'lru' | 'lfu' | 'ttl' | 'size'
 }
 
 export interface NativeCacheStats {
@@ -437,6 +493,26 @@ export interface NativeMemory {
   external: number
 }
 
+/** The fields of a [`NativeMemoryThresholdUpdate`] that were given, checked. */
+export interface NativeMemoryThresholds {
+  heapUsed?: number
+  external?: number
+  rss?: number
+}
+
+/** Some of `MemoryManager`'s thresholds as the caller wrote them. */
+export interface NativeMemoryThresholdUpdate {
+  heapUsed?: number
+  external?: number
+  rss?: number
+}
+
+/** `PerformanceMonitor`'s options as the caller wrote them. */
+export interface NativeMonitorOptions {
+  interval?: number
+  outputDir?: string
+}
+
 /** The open model: `rate` requests per second for `duration`, over `connections`. */
 export interface NativeOpenOptions {
   rate: number
@@ -601,6 +677,14 @@ export interface NativeSummary {
 }
 
 export interface NativeThresholds {
+  memory: number
+  cpu: number
+  eventLoop: number
+  gcDuration: number
+}
+
+/** Some thresholds as the caller wrote them; [`to_thresholds`] checks them. */
+export interface NativeThresholdUpdate {
   memory?: number
   cpu?: number
   eventLoop?: number

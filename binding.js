@@ -847,7 +847,6 @@ module.exports.cacheCleanup = nativeBinding.cacheCleanup
 module.exports.cacheClear = nativeBinding.cacheClear
 module.exports.cacheDelete = nativeBinding.cacheDelete
 module.exports.cacheDestroy = nativeBinding.cacheDestroy
-module.exports.cacheEvictionOrder = nativeBinding.cacheEvictionOrder
 module.exports.cacheFree = nativeBinding.cacheFree
 module.exports.cacheGet = nativeBinding.cacheGet
 module.exports.cacheHas = nativeBinding.cacheHas
@@ -859,11 +858,16 @@ module.exports.cachePromote = nativeBinding.cachePromote
 module.exports.cacheSet = nativeBinding.cacheSet
 module.exports.cacheStats = nativeBinding.cacheStats
 module.exports.cacheWhenWritten = nativeBinding.cacheWhenWritten
+module.exports.checkMemoryThresholds = nativeBinding.checkMemoryThresholds
 module.exports.connectBuildFixService = nativeBinding.connectBuildFixService
 module.exports.findMonorepoBuildFix = nativeBinding.findMonorepoBuildFix
 module.exports.isInternalPanic = nativeBinding.isInternalPanic
 module.exports.MAX_USERS = nativeBinding.MAX_USERS
+<<<<<<< HEAD
 module.exports.openHistory = nativeBinding.openHistory
+=======
+module.exports.MonitorSlot = nativeBinding.MonitorSlot
+>>>>>>> b12-boundary
 module.exports.openSnapshotManager = nativeBinding.openSnapshotManager
 module.exports.poolAbandon = nativeBinding.poolAbandon
 module.exports.poolAcquire = nativeBinding.poolAcquire

@@ -4,12 +4,10 @@
 // somebody listens, so an unobserved get/set costs one native call.
 
 const { EventEmitter } = require('node:events')
-const path = require('node:path')
 
-const { binding, call, translate } = require('./native.js')
+const { binding } = require('./native.js')
 const v = require('./validate.js')
 
-const POLICIES = ['lru', 'lfu', 'ttl', 'size']
 // Native caches live behind numeric handles (see src/binding/handles.rs); a cache collected
 // without destroy() is freed here (its queued disk writes still land) and its cleanup timer
 // stopped. What is registered must not reach the cache, or it would never be collected.
@@ -17,18 +15,6 @@ const handles = new FinalizationRegistry((owned) => {
   clearInterval(owned.timer)
   binding.cacheFree(owned.handle)
 })
-// Defaults from the public contract (API.md, AdvancedCache).
-const DEFAULTS = {
-  maxSize: 1000,
-  maxMemory: 100 * 1024 * 1024,
-  defaultTtl: 300000,
-  cleanupInterval: 60000,
-  persistToDisk: false,
-  diskCacheDir: '.cache',
-  compressionEnabled: false,
-  evictionPolicy: 'lru',
-}
-
 // Copies an entry from a lower level into an upper one, keeping its expiry (src/cache: adopt).
 // Set in AdvancedCache's static block, the one place that can reach a cache's handle.
 let promoteEntry
@@ -47,30 +33,6 @@ function serialize(name, value) {
   }
   if (json === undefined) throw v.typeError(name, 'JSON-serialisable data', value)
   return json
-}
-
-/** A folder path: '' would silently mean the current folder. */
-function folderPath(name, value, fallback) {
-  const dir = v.string(name, value, fallback)
-  if (dir === '') throw v.typeError(name, 'a non-empty folder path', dir)
-  return dir
-}
-
-function resolveConfig(config) {
-  const c = v.optionsObject('config', config)
-  return {
-    maxSize: v.number('maxSize', c.maxSize, { min: 1, fallback: DEFAULTS.maxSize }),
-    maxMemory: v.number('maxMemory', c.maxMemory, { min: 1, fallback: DEFAULTS.maxMemory }),
-    defaultTtl: v.number('defaultTtl', c.defaultTtl, { fallback: DEFAULTS.defaultTtl }),
-    cleanupInterval: v.number('cleanupInterval', c.cleanupInterval, {
-      max: 2 ** 31 - 1,
-      fallback: DEFAULTS.cleanupInterval,
-    }),
-    persistToDisk: v.boolean('persistToDisk', c.persistToDisk, DEFAULTS.persistToDisk),
-    diskCacheDir: folderPath('diskCacheDir', c.diskCacheDir, DEFAULTS.diskCacheDir),
-    compressionEnabled: v.boolean('compressionEnabled', c.compressionEnabled, DEFAULTS.compressionEnabled),
-    evictionPolicy: v.oneOf('evictionPolicy', c.evictionPolicy, POLICIES, DEFAULTS.evictionPolicy),
-  }
 }
 
 function diskFailure(f) {
@@ -125,25 +87,17 @@ class AdvancedCache extends EventEmitter {
   }
 
   static {
-    promoteEntry = (upper, lower, key) => call(() => binding.cachePromote(upper.#handle, lower.#handle, key))
+    promoteEntry = (upper, lower, key) => binding.cachePromote(upper.#handle, lower.#handle, key)
   }
 
   constructor(config = {}) {
     super()
-    this.#config = resolveConfig(config)
+    // Checks the options (the defaults are filled in natively) and makes the folder at once, so
+    // bad options throw here; the folder is read off the JS thread (cacheLoad below).
+    const opened = binding.cacheOpen(config)
+    this.#handle = opened.handle
+    this.#config = opened.config
     const c = this.#config
-    // Checks (and makes) the folder at once, so a bad diskCacheDir throws here; the folder is
-    // read off the JS thread (cacheLoad below).
-    this.#handle = call(() =>
-      binding.cacheOpen({
-        maxSize: c.maxSize,
-        maxMemory: c.maxMemory,
-        defaultTtl: c.defaultTtl,
-        compressionEnabled: c.compressionEnabled,
-        evictionPolicy: c.evictionPolicy,
-        diskCacheDir: c.persistToDisk ? path.resolve(c.diskCacheDir) : undefined,
-      }),
-    )
     this.#owned = { handle: this.#handle, timer: null }
     handles.register(this, this.#owned)
     this.#persistent = binding.cachePersistent(this.#handle)
@@ -212,12 +166,7 @@ class AdvancedCache extends EventEmitter {
   async get(key) {
     checkKey(key)
     if (this.#loading) await this.#afterLoad()
-    let json
-    try {
-      json = binding.cacheGet(this.#handle, key)
-    } catch (err) {
-      throw translate(err)
-    }
+    const json = binding.cacheGet(this.#handle, key)
     if (json === null) return undefined
     if (this.listenerCount('cache-hit') > 0) {
       this.emit('cache-hit', { key, entry: entryFrom(key, binding.cacheInspect(this.#handle, key)) })
@@ -228,14 +177,9 @@ class AdvancedCache extends EventEmitter {
   async set(key, value, ttl, metadata) {
     checkKey(key)
     const json = serialize('value', value)
-    if (ttl !== undefined) v.number('ttl', ttl)
     const meta = metadata === undefined ? undefined : serialize('metadata', metadata)
     if (this.#loading) await this.#afterLoad()
-    try {
-      binding.cacheSet(this.#handle, key, json, ttl, meta)
-    } catch (err) {
-      throw translate(err)
-    }
+    binding.cacheSet(this.#handle, key, json, ttl, meta)
     if (this.listenerCount('cache-set') > 0) {
       this.emit('cache-set', { key, entry: entryFrom(key, binding.cacheInspect(this.#handle, key)) })
     }
@@ -246,7 +190,7 @@ class AdvancedCache extends EventEmitter {
     checkKey(key)
     if (this.#loading) await this.#afterLoad()
     const entry = this.listenerCount('cache-delete') > 0 ? binding.cacheInspect(this.#handle, key) : null
-    const deleted = call(() => binding.cacheDelete(this.#handle, key))
+    const deleted = binding.cacheDelete(this.#handle, key)
     if (deleted) this.emit('cache-delete', { key, entry: entryFrom(key, entry) })
     if (deleted && this.#persistent) await this.#written()
     return deleted
@@ -255,7 +199,7 @@ class AdvancedCache extends EventEmitter {
   /** Rejects (after `disk-save-error`) if entry files were left on disk: they would load again. */
   async clear() {
     if (this.#loading) await this.#afterLoad()
-    call(() => binding.cacheClear(this.#handle))
+    binding.cacheClear(this.#handle)
     this.emit('cache-clear')
     if (!this.#persistent) return
     const failed = (await this.#written()).filter((f) => f.op === 'clear')

@@ -4,11 +4,10 @@
 // to the process (machine total, or the cgroup limit when lower) for RSS.
 
 const v8 = require('node:v8')
-const { binding, call } = require('./native.js')
-const validate = require('./validate.js')
+const { binding } = require('./native.js')
 
+// Defaults from the public contract (API.md, MemoryManager).
 const DEFAULTS = Object.freeze({ heapUsed: 0.8, external: 0.5, rss: 0.9 })
-const KEYS = Object.keys(DEFAULTS)
 
 function mib(bytes) {
   return `${(bytes / 1048576).toFixed(1)} MiB`
@@ -35,7 +34,7 @@ class MemoryManager {
    */
   checkMemoryUsage() {
     const heap = v8.getHeapStatistics()
-    const { rss, available } = call(() => binding.NativeMonitor.processMemory())
+    const { rss, available } = binding.NativeMonitor.processMemory()
     const limit = heap.heap_size_limit
     const t = this.#thresholds
     const issues = []
@@ -65,18 +64,8 @@ class MemoryManager {
    * limit, `rss` of the memory available to the process. A bad value throws and changes nothing.
    */
   setThresholds(thresholds) {
-    const t = validate.optionsObject('thresholds', thresholds)
-    const next = { ...this.#thresholds }
-    for (const key of KEYS) {
-      const v = t[key]
-      if (v === undefined) continue
-      if (typeof v !== 'number') throw validate.typeError(`thresholds.${key}`, 'a number', v)
-      if (!(v > 0 && v <= 1)) {
-        throw validate.rangeError(`thresholds.${key}`, 'a fraction greater than 0 and at most 1', v)
-      }
-      next[key] = v
-    }
-    this.#thresholds = next
+    // Checked natively (the monitor's rule for fractions); only the fields given come back.
+    this.#thresholds = { ...this.#thresholds, ...binding.checkMemoryThresholds(thresholds) }
   }
 
   /** The thresholds in force: `{heapUsed, external, rss}`. */

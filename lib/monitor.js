@@ -15,56 +15,36 @@ const path = require('node:path')
 const v8 = require('node:v8')
 const { performance, PerformanceObserver } = require('node:perf_hooks')
 const { makeDir } = require('./dirs.js')
-const { binding, call } = require('./native.js')
+const { binding } = require('./native.js')
 const validate = require('./validate.js')
 
 /** The V8 heap limit: fixed for the life of the isolate, the denominator of `memory`. */
 const HEAP_LIMIT = v8.getHeapStatistics().heap_size_limit
 
-const THRESHOLD_KEYS = ['memory', 'cpu', 'eventLoop', 'gcDuration']
-
-/** Positions in the Float64Array handed to the native history (mirrors `slot` in src/binding/monitor.rs). */
-const SLOT = {
-  TIMESTAMP: 0,
-  RSS: 1,
-  TOTAL: 2,
-  HEAP_USED: 3,
-  HEAP_TOTAL: 4,
-  EXTERNAL: 5,
-  CPU: 6,
-  LOAD: 7, // 7, 8, 9
-  UTILIZATION: 10,
-  LAG: 11,
-  GC_COLLECTIONS: 12,
-  GC_DURATION: 13,
-  HEAP_LIMIT: 14,
-  GC_LONGEST: 15,
-  LEN: 16,
-}
+/** Positions in the Float64Array handed to the native history (generated from src/binding/monitor.rs). */
+const SLOT = binding.MonitorSlot
 
 let tempCounter = 0
 
 /** The public snapshot shape from the typed array the probe filled. */
 function snapshotOf(v) {
   return {
-    timestamp: v[SLOT.TIMESTAMP],
+    timestamp: v[SLOT.Timestamp],
     memory: {
-      used: v[SLOT.RSS],
-      total: v[SLOT.TOTAL],
-      heapUsed: v[SLOT.HEAP_USED],
-      heapTotal: v[SLOT.HEAP_TOTAL],
-      external: v[SLOT.EXTERNAL],
+      used: v[SLOT.Rss],
+      total: v[SLOT.Total],
+      heapUsed: v[SLOT.HeapUsed],
+      heapTotal: v[SLOT.HeapTotal],
+      external: v[SLOT.External],
     },
-    cpu: { usage: v[SLOT.CPU], loadAverage: [v[SLOT.LOAD], v[SLOT.LOAD + 1], v[SLOT.LOAD + 2]] },
-    eventLoop: { utilization: v[SLOT.UTILIZATION], lag: v[SLOT.LAG] },
-    gc: { collections: v[SLOT.GC_COLLECTIONS], duration: v[SLOT.GC_DURATION] },
+    cpu: { usage: v[SLOT.Cpu], loadAverage: [v[SLOT.Load1], v[SLOT.Load5], v[SLOT.Load15]] },
+    eventLoop: { utilization: v[SLOT.Utilization], lag: v[SLOT.Lag] },
+    gc: { collections: v[SLOT.GcCollections], duration: v[SLOT.GcDuration] },
   }
 }
 
 class PerformanceMonitor extends EventEmitter {
-  #native = new binding.NativeMonitor()
-  #interval
-  #outputDir
+  #native
   /** Bumped on every start/stop so a probe queued before a stop is ignored. */
   #generation = 0
   #monitoring = false
@@ -74,30 +54,24 @@ class PerformanceMonitor extends EventEmitter {
   #gcDuration = 0
   #gcLongest = 0
   /** Refilled on every probe: the snapshot crosses to native as one typed array. */
-  #values = new Float64Array(SLOT.LEN)
+  #values = new Float64Array(SLOT.Len)
 
   /**
    * @param {{interval?: number, outputDir?: string}} [options]
    */
   constructor(options) {
     super()
-    const o = validate.optionsObject('options', options)
-    this.#interval = validate.number('interval', o.interval, {
-      min: 1,
-      max: 2 ** 31 - 1,
-      integer: false,
-      fallback: 1000,
-    })
-    this.#outputDir = validate.string('outputDir', o.outputDir, '.performance-metrics')
+    // The options are checked, and the defaults filled in, natively.
+    this.#native = new binding.NativeMonitor(options)
   }
 
   /** The sampling interval in ms. */
   get interval() {
-    return this.#interval
+    return this.#native.interval
   }
 
   get outputDir() {
-    return this.#outputDir
+    return this.#native.outputDir
   }
 
   /** Whether monitoring is on. */
@@ -121,10 +95,8 @@ class PerformanceMonitor extends EventEmitter {
     })
     this.#gcObserver.observe({ entryTypes: ['gc'] })
     try {
-      call(() =>
-        this.#native.start(this.#interval, (lag, rss, total, cpu, load1, load5, load15) =>
-          this.#probe(generation, lag, rss, total, cpu, load1, load5, load15),
-        ),
+      this.#native.start((lag, rss, total, cpu, load1, load5, load15) =>
+        this.#probe(generation, lag, rss, total, cpu, load1, load5, load15),
       )
     } catch (err) {
       this.#gcObserver.disconnect()
@@ -158,22 +130,22 @@ class PerformanceMonitor extends EventEmitter {
     const elapsed = active + (elu.idle - this.#elu.idle)
     this.#elu = elu
     const v = this.#values
-    v[SLOT.TIMESTAMP] = Date.now()
-    v[SLOT.RSS] = rss
-    v[SLOT.TOTAL] = total
-    v[SLOT.HEAP_USED] = heap.used_heap_size
-    v[SLOT.HEAP_TOTAL] = heap.total_heap_size
-    v[SLOT.EXTERNAL] = heap.external_memory
-    v[SLOT.CPU] = cpu
-    v[SLOT.LOAD] = load1
-    v[SLOT.LOAD + 1] = load5
-    v[SLOT.LOAD + 2] = load15
-    v[SLOT.UTILIZATION] = elapsed > 0 ? active / elapsed : 0
-    v[SLOT.LAG] = lag
-    v[SLOT.GC_COLLECTIONS] = this.#gcCount
-    v[SLOT.GC_DURATION] = this.#gcDuration
-    v[SLOT.HEAP_LIMIT] = HEAP_LIMIT
-    v[SLOT.GC_LONGEST] = this.#gcLongest
+    v[SLOT.Timestamp] = Date.now()
+    v[SLOT.Rss] = rss
+    v[SLOT.Total] = total
+    v[SLOT.HeapUsed] = heap.used_heap_size
+    v[SLOT.HeapTotal] = heap.total_heap_size
+    v[SLOT.External] = heap.external_memory
+    v[SLOT.Cpu] = cpu
+    v[SLOT.Load1] = load1
+    v[SLOT.Load5] = load5
+    v[SLOT.Load15] = load15
+    v[SLOT.Utilization] = elapsed > 0 ? active / elapsed : 0
+    v[SLOT.Lag] = lag
+    v[SLOT.GcCollections] = this.#gcCount
+    v[SLOT.GcDuration] = this.#gcDuration
+    v[SLOT.HeapLimit] = HEAP_LIMIT
+    v[SLOT.GcLongest] = this.#gcLongest
     const raised = this.#native.record(v)
     this.#gcLongest = 0
     if (this.listenerCount('snapshot-collected') > 0) this.emit('snapshot-collected', snapshotOf(v))
@@ -187,15 +159,8 @@ class PerformanceMonitor extends EventEmitter {
    * `gcDuration` are ms > 0. A bad value throws and changes nothing.
    */
   setThresholds(thresholds) {
-    const t = validate.optionsObject('thresholds', thresholds)
-    const update = {}
-    for (const key of THRESHOLD_KEYS) {
-      if (t[key] === undefined) continue
-      if (typeof t[key] !== 'number') throw validate.typeError(`thresholds.${key}`, 'a number', t[key])
-      update[key] = t[key]
-    }
-    // Ranges are checked natively, all fields before any is applied.
-    call(() => this.#native.setThresholds(update))
+    // Checked natively, all fields before any is applied.
+    this.#native.setThresholds(thresholds)
   }
 
   /** The thresholds in force: `{memory, cpu, eventLoop, gcDuration}`. */
@@ -239,7 +204,7 @@ class PerformanceMonitor extends EventEmitter {
   async exportMetrics(filePath) {
     const target = path.resolve(
       validate.string('filePath', filePath, undefined) ??
-        path.join(this.#outputDir, `performance-metrics-${Date.now()}.json`),
+        path.join(this.#native.outputDir, `performance-metrics-${Date.now()}.json`),
     )
     const data = {
       timestamp: Date.now(),

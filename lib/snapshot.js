@@ -6,7 +6,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 
-const { binding, translate } = require('./native.js')
+const { binding } = require('./native.js')
 const v = require('./validate.js')
 
 const CREATE = Symbol('GitSnapshotManager.create')
@@ -29,15 +29,6 @@ function trackStore(token, dir) {
       }
     }
   })
-}
-
-/** Awaits a native promise, turning native bad-input codes into TypeError/RangeError. */
-async function settle(start) {
-  try {
-    return await start()
-  } catch (err) {
-    throw translate(err)
-  }
 }
 
 function snapshotFrom(native) {
@@ -92,33 +83,33 @@ class GitSnapshotManager {
   }
 
   /** Captures the folder as it is now. */
-  createSnapshot() {
-    return settle(() => this.#native.create()).then(snapshotFrom)
+  async createSnapshot() {
+    return snapshotFrom(await this.#native.create())
   }
 
   /** Brings the folder back to `snapshot`, byte for byte, touching only what changed. */
-  restoreSnapshot(snapshot) {
-    return settle(() => this.#native.restore(snapshotId(snapshot))).then(() => undefined)
+  async restoreSnapshot(snapshot) {
+    await this.#native.restore(snapshotId(snapshot))
   }
 
   /** The paths that differ from `snapshot`: `[{path, change, kind}]`, sorted, parents first. */
-  diff(snapshot) {
-    return settle(() => this.#native.diff(snapshotId(snapshot)))
+  async diff(snapshot) {
+    return this.#native.diff(snapshotId(snapshot))
   }
 
   /** The snapshots not dropped yet, oldest first. */
-  listSnapshots() {
-    return settle(() => this.#native.list().map(snapshotFrom))
+  async listSnapshots() {
+    return this.#native.list().map(snapshotFrom)
   }
 
   /** Forgets `snapshot`; restoring or diffing it afterwards rejects. */
-  dropSnapshot(snapshot) {
-    return settle(() => this.#native.dropSnapshot(snapshotId(snapshot)))
+  async dropSnapshot(snapshot) {
+    return this.#native.dropSnapshot(snapshotId(snapshot))
   }
 
   /** Removes the private store and forgets every snapshot. Idempotent. */
   async dispose() {
-    await settle(() => this.#native.dispose())
+    await this.#native.dispose()
     liveStores.delete(this.#token)
   }
 }
@@ -137,7 +128,7 @@ async function createGitSnapshotManager(workdir, options) {
   }
   const o = v.optionsObject('options', options)
   const includeIgnored = v.boolean('includeIgnored', o.includeIgnored, false)
-  const native = await settle(() => binding.openSnapshotManager(path.resolve(workdir), includeIgnored))
+  const native = await binding.openSnapshotManager(path.resolve(workdir), includeIgnored)
   return new GitSnapshotManager(CREATE, native)
 }
 

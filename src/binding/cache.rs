@@ -2,18 +2,19 @@
 #![cfg_attr(test, allow(dead_code))]
 
 use std::cell::RefCell;
-use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use napi::bindgen_prelude::{Env, Object, Utf16String};
 use napi_derive::napi;
 
+use super::args::{boolean, number, one_of, resolve_path, string, Arg, Options, Range};
 use super::error::Result;
 use super::handles::Handles;
 use crate::cache::{
-    non_negative_integer, positive_integer, BarrierDone, Cache, CacheError, CacheOptions,
-    DiskFailure, EntryInfo, EvictionPolicy, Key, LoadDone, Loaded, StoreStats,
+    BarrierDone, Cache, CacheError, CacheOptions, DiskFailure, EntryInfo, EvictionPolicy, Key,
+    LoadDone, Loaded, StoreStats,
 };
+use crate::error::ArgError;
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -22,43 +23,105 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-#[napi(object)]
+/// `AdvancedCache`'s options as the caller wrote them; [`to_cache_options`] checks them.
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
 pub struct NativeCacheOptions {
-    pub max_size: Option<f64>,
-    pub max_memory: Option<f64>,
-    pub default_ttl: Option<f64>,
-    /// Folder of the disk mirror; absent when entries stay in memory only.
-    pub disk_cache_dir: Option<String>,
-    pub compression_enabled: Option<bool>,
-    pub eviction_policy: Option<String>,
+    #[napi(ts_type = "number")]
+    pub max_size: Option<Arg>,
+    #[napi(ts_type = "number")]
+    pub max_memory: Option<Arg>,
+    #[napi(ts_type = "number")]
+    pub default_ttl: Option<Arg>,
+    #[napi(ts_type = "number")]
+    pub cleanup_interval: Option<Arg>,
+    #[napi(ts_type = "boolean")]
+    pub persist_to_disk: Option<Arg>,
+    #[napi(ts_type = "string")]
+    pub disk_cache_dir: Option<Arg>,
+    #[napi(ts_type = "boolean")]
+    pub compression_enabled: Option<Arg>,
+    #[napi(ts_type = "'lru' | 'lfu' | 'ttl' | 'size'")]
+    pub eviction_policy: Option<Arg>,
 }
 
-impl TryFrom<NativeCacheOptions> for CacheOptions {
-    type Error = crate::cache::CacheError;
+/// The options in force, defaults filled in (`AdvancedCache#config`).
+#[napi(object)]
+pub struct NativeCacheConfig {
+    pub max_size: f64,
+    pub max_memory: f64,
+    pub default_ttl: f64,
+    /// How often the JS layer drops expired entries, ms; 0 never.
+    pub cleanup_interval: f64,
+    pub persist_to_disk: bool,
+    /// As given (relative paths are resolved against the current folder when the cache opens).
+    pub disk_cache_dir: String,
+    pub compression_enabled: bool,
+    #[napi(ts_type = "'lru' | 'lfu' | 'ttl' | 'size'")]
+    pub eviction_policy: String,
+}
 
-    fn try_from(o: NativeCacheOptions) -> std::result::Result<Self, Self::Error> {
-        let d = CacheOptions::default();
-        Ok(CacheOptions {
-            max_size: match o.max_size {
-                Some(v) => positive_integer("maxSize", v)? as usize,
-                None => d.max_size,
-            },
-            max_memory: match o.max_memory {
-                Some(v) => positive_integer("maxMemory", v)?,
-                None => d.max_memory,
-            },
-            default_ttl_ms: match o.default_ttl {
-                Some(v) => non_negative_integer("defaultTtl", v)?,
-                None => d.default_ttl_ms,
-            },
-            policy: match o.eviction_policy.as_deref() {
-                Some(p) => EvictionPolicy::parse(p)?,
-                None => d.policy,
-            },
-            compression: o.compression_enabled.unwrap_or(false),
-            disk_dir: o.disk_cache_dir.map(PathBuf::from),
-        })
+/// Defaults of the options the core does not see (API.md, AdvancedCache).
+const DEFAULT_CLEANUP_INTERVAL_MS: f64 = 60_000.0;
+const DEFAULT_DISK_CACHE_DIR: &str = ".cache";
+/// `setInterval`'s bound (a 32-bit count of ms).
+const MAX_TIMER_MS: f64 = 2_147_483_647.0;
+
+/// The one conversion of the JS options into the core's, with the resolved configuration.
+fn to_cache_options(
+    o: NativeCacheOptions,
+) -> std::result::Result<(CacheOptions, NativeCacheConfig), CacheError> {
+    let d = CacheOptions::default();
+    let max_size = number("maxSize", o.max_size, Range::whole(1.0))?;
+    let max_memory = number("maxMemory", o.max_memory, Range::whole(1.0))?;
+    let default_ttl = number("defaultTtl", o.default_ttl, Range::whole(0.0))?;
+    let cleanup_interval = number(
+        "cleanupInterval",
+        o.cleanup_interval,
+        Range {
+            max: MAX_TIMER_MS,
+            ..Range::whole(0.0)
+        },
+    )?;
+    let persist = boolean("persistToDisk", o.persist_to_disk)?.unwrap_or(false);
+    let dir = string("diskCacheDir", o.disk_cache_dir)?;
+    if dir.as_deref() == Some("") {
+        // '' would silently mean the current folder.
+        return Err(
+            ArgError::invalid_type_got("diskCacheDir", "a non-empty folder path", "\"\"").into(),
+        );
     }
+    let dir = dir.unwrap_or_else(|| DEFAULT_DISK_CACHE_DIR.into());
+    let compression = boolean("compressionEnabled", o.compression_enabled)?.unwrap_or(false);
+    let policy =
+        one_of("evictionPolicy", o.eviction_policy, &EvictionPolicy::NAMED)?.unwrap_or(d.policy);
+    let disk_dir = if persist {
+        Some(resolve_path(&dir).map_err(|e| CacheError::DiskDir {
+            path: dir.clone(),
+            reason: e.to_string(),
+        })?)
+    } else {
+        None
+    };
+    let options = CacheOptions {
+        max_size: max_size.map_or(d.max_size, |v| v as usize),
+        max_memory: max_memory.map_or(d.max_memory, |v| v as u64),
+        default_ttl_ms: default_ttl.map_or(d.default_ttl_ms, |v| v as u64),
+        policy,
+        compression,
+        disk_dir,
+    };
+    let config = NativeCacheConfig {
+        max_size: options.max_size as f64,
+        max_memory: options.max_memory as f64,
+        default_ttl: options.default_ttl_ms as f64,
+        cleanup_interval: cleanup_interval.unwrap_or(DEFAULT_CLEANUP_INTERVAL_MS),
+        persist_to_disk: persist,
+        disk_cache_dir: dir,
+        compression_enabled: compression,
+        eviction_policy: policy.name().into(),
+    };
+    Ok((options, config))
 }
 
 #[napi(object)]
@@ -164,15 +227,28 @@ fn with_cache<R>(handle: u32, f: impl FnOnce(&mut Cache) -> R) -> Result<R> {
     })
 }
 
-/// A new, empty cache; returns its handle. A persistent one checks (and makes) its folder here,
-/// a few system calls, and reads it only in `cacheLoad`. The JS layer (`lib/cache.js`) wraps
-/// the handle in the public `AdvancedCache` EventEmitter; every call here is synchronous and
-/// cheap except `cacheLoad` and `cacheWhenWritten`, whose promises settle from the disk writer.
-#[napi(catch_unwind)]
-pub fn cache_open(options: NativeCacheOptions) -> Result<u32> {
-    let options = CacheOptions::try_from(options)?;
+/// A new, empty cache: its handle and its configuration. The options are checked here, once
+/// (`config` absent takes every default). A persistent cache checks (and makes) its folder
+/// here, a few system calls, and reads it only in `cacheLoad`. The JS layer (`lib/cache.js`)
+/// wraps the handle in the public `AdvancedCache` EventEmitter; every call here is synchronous
+/// and cheap except `cacheLoad` and `cacheWhenWritten`, whose promises settle from the disk
+/// writer.
+#[napi(
+    catch_unwind,
+    ts_args_type = "config?: NativeCacheOptions",
+    ts_return_type = "NativeCacheOpened"
+)]
+pub fn cache_open(config: Options<NativeCacheOptions>) -> Result<NativeCacheOpened> {
+    let (options, config) = to_cache_options(config.check("config")?.unwrap_or_default())?;
     let cache = Cache::new(options)?;
-    Ok(CACHES.with(|caches| caches.borrow_mut().insert(cache)))
+    let handle = CACHES.with(|caches| caches.borrow_mut().insert(cache));
+    Ok(NativeCacheOpened { handle, config })
+}
+
+#[napi(object)]
+pub struct NativeCacheOpened {
+    pub handle: u32,
+    pub config: NativeCacheConfig,
 }
 
 /// Reads the cache's disk folder on a disk writer and takes in its valid entries on the JS
@@ -228,16 +304,19 @@ pub fn cache_has(handle: u32, key: Utf16String) -> bool {
 }
 
 /// `ttl` of `undefined` takes the default; 0 never expires.
-#[napi(catch_unwind)]
+#[napi(
+    catch_unwind,
+    ts_args_type = "handle: number, key: string, valueJson: string, ttl?: number, metadataJson?: string | undefined | null"
+)]
 pub fn cache_set(
     handle: u32,
     key: Utf16String,
     value_json: String,
-    ttl: Option<f64>,
+    ttl: Arg,
     metadata_json: Option<String>,
 ) -> Result<()> {
     let key = core_key(&key);
-    let ttl = ttl.map(|t| non_negative_integer("ttl", t)).transpose()?;
+    let ttl = number("ttl", ttl.given(), Range::whole(0.0))?.map(|t| t as u64);
     Ok(with_cache(handle, |c| {
         c.set(&key, &value_json, ttl, metadata_json.as_deref(), now_ms())
     })??)
@@ -318,12 +397,4 @@ pub fn cache_destroy(handle: u32) {
 #[napi(catch_unwind)]
 pub fn cache_free(handle: u32) {
     CACHES.with(|caches| caches.borrow_mut().remove(handle));
-}
-
-/// Keys in eviction order, next victim first (diagnostics and tests).
-#[napi(catch_unwind)]
-pub fn cache_eviction_order(handle: u32) -> Result<Vec<Utf16String>> {
-    with_cache(handle, |c| {
-        c.eviction_order().into_iter().map(js_key).collect()
-    })
 }

@@ -1,6 +1,7 @@
 //! The napi binding layer: the only place that knows about Node. Each file converts one
 //! capability's core types at this boundary and nothing else.
 
+mod args;
 mod cache;
 mod error;
 mod handles;

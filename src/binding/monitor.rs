@@ -1,3 +1,6 @@
+// napi-derive registers `#[napi]` functions only outside `cfg(test)`.
+#![cfg_attr(test, allow(dead_code))]
+
 //! Binding of the monitor core: the sampler thread, the probe it runs on the JS thread, and the
 //! history. `lib/monitor.js` wraps `NativeMonitor` in the public `PerformanceMonitor`.
 
@@ -11,10 +14,12 @@ use napi::threadsafe_function::{
 use napi::Status;
 use napi_derive::napi;
 
+use super::args::{fraction, number, number_where, string, Arg, Options, Range};
 use super::error::Result;
+use crate::error::ArgError;
 use crate::monitor::{
-    prometheus_text, Alert, History, MonitorError, ProbeResult, ProbeTicket, Snapshot, Stat,
-    Summary, SystemSampler, ThresholdUpdate, Thresholds, Ticker,
+    prometheus_text, Alert, History, ProbeResult, ProbeTicket, Snapshot, Stat, Summary,
+    SystemSampler, Thresholds, Ticker,
 };
 
 /// What the JS probe receives, as plain numbers (no object to build on every tick):
@@ -50,24 +55,28 @@ fn sample_args(r: ProbeResult) -> SampleArgs {
     ))
 }
 
-/// Positions in the `Float64Array` the JS layer fills for [`NativeMonitor::record`]; mirrored
-/// by `SLOT` in `lib/monitor.js`.
-mod slot {
-    pub const TIMESTAMP: usize = 0;
-    pub const RSS: usize = 1;
-    pub const TOTAL: usize = 2;
-    pub const HEAP_USED: usize = 3;
-    pub const HEAP_TOTAL: usize = 4;
-    pub const EXTERNAL: usize = 5;
-    pub const CPU: usize = 6;
-    pub const LOAD: usize = 7; // 7, 8, 9
-    pub const UTILIZATION: usize = 10;
-    pub const LAG: usize = 11;
-    pub const GC_COLLECTIONS: usize = 12;
-    pub const GC_DURATION: usize = 13;
-    pub const HEAP_LIMIT: usize = 14;
-    pub const GC_LONGEST: usize = 15;
-    pub const LEN: usize = 16;
+/// Positions in the `Float64Array` the JS layer fills for [`NativeMonitor::record`]: one
+/// table, exported to `lib/monitor.js` as `MonitorSlot`.
+#[napi]
+pub enum MonitorSlot {
+    Timestamp = 0,
+    Rss = 1,
+    Total = 2,
+    HeapUsed = 3,
+    HeapTotal = 4,
+    External = 5,
+    Cpu = 6,
+    Load1 = 7,
+    Load5 = 8,
+    Load15 = 9,
+    Utilization = 10,
+    Lag = 11,
+    GcCollections = 12,
+    GcDuration = 13,
+    HeapLimit = 14,
+    GcLongest = 15,
+    /// How many slots there are.
+    Len = 16,
 }
 
 #[napi(object)]
@@ -161,22 +170,78 @@ impl From<&Alert> for NativeAlert {
 
 #[napi(object)]
 pub struct NativeThresholds {
-    pub memory: Option<f64>,
-    pub cpu: Option<f64>,
-    pub event_loop: Option<f64>,
-    pub gc_duration: Option<f64>,
+    pub memory: f64,
+    pub cpu: f64,
+    pub event_loop: f64,
+    pub gc_duration: f64,
 }
 
 impl From<Thresholds> for NativeThresholds {
     fn from(t: Thresholds) -> Self {
         Self {
-            memory: Some(t.memory),
-            cpu: Some(t.cpu),
-            event_loop: Some(t.event_loop_ms),
-            gc_duration: Some(t.gc_duration_ms),
+            memory: t.memory,
+            cpu: t.cpu,
+            event_loop: t.event_loop_ms,
+            gc_duration: t.gc_duration_ms,
         }
     }
 }
+
+/// Some thresholds as the caller wrote them; [`to_thresholds`] checks them.
+#[napi(object, object_to_js = false)]
+pub struct NativeThresholdUpdate {
+    #[napi(ts_type = "number")]
+    pub memory: Option<Arg>,
+    #[napi(ts_type = "number")]
+    pub cpu: Option<Arg>,
+    #[napi(ts_type = "number")]
+    pub event_loop: Option<Arg>,
+    #[napi(ts_type = "number")]
+    pub gc_duration: Option<Arg>,
+}
+
+/// A duration threshold: a finite number of ms greater than 0.
+fn millis(name: &'static str, arg: Option<Arg>) -> std::result::Result<Option<f64>, ArgError> {
+    number_where(
+        name,
+        arg,
+        "a finite number of milliseconds greater than 0",
+        |v| v.is_finite() && v > 0.0,
+    )
+}
+
+/// The one conversion of a threshold update: `current` with every given field checked and
+/// applied, or the first bad field (so a bad field changes nothing).
+fn to_thresholds(
+    current: Thresholds,
+    u: NativeThresholdUpdate,
+) -> std::result::Result<Thresholds, ArgError> {
+    Ok(Thresholds {
+        memory: fraction("thresholds.memory", u.memory)?.unwrap_or(current.memory),
+        cpu: fraction("thresholds.cpu", u.cpu)?.unwrap_or(current.cpu),
+        event_loop_ms: millis("thresholds.eventLoop", u.event_loop)?
+            .unwrap_or(current.event_loop_ms),
+        gc_duration_ms: millis("thresholds.gcDuration", u.gc_duration)?
+            .unwrap_or(current.gc_duration_ms),
+    })
+}
+
+/// `PerformanceMonitor`'s options as the caller wrote them.
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct NativeMonitorOptions {
+    #[napi(ts_type = "number")]
+    pub interval: Option<Arg>,
+    #[napi(ts_type = "string")]
+    pub output_dir: Option<Arg>,
+}
+
+/// Defaults from the public contract (API.md, PerformanceMonitor).
+const DEFAULT_INTERVAL_MS: f64 = 1000.0;
+const DEFAULT_OUTPUT_DIR: &str = ".performance-metrics";
+/// The longest sampling interval, in ms: `setInterval`'s bound (a 32-bit count of ms); past it
+/// the sampler's deadlines would overflow.
+const MAX_INTERVAL_MS: f64 = 2_147_483_647.0;
 
 #[napi(object)]
 pub struct NativeStat {
@@ -271,49 +336,61 @@ fn stop_running(running: &Running) {
     }
 }
 
-/// The longest sampling interval, in ms: `setInterval`'s bound.
-const MAX_INTERVAL_MS: f64 = 2_147_483_647.0;
-
 #[napi]
 pub struct NativeMonitor {
     history: History,
     running: Running,
     hooked: bool,
+    interval_ms: f64,
+    output_dir: String,
 }
 
 #[napi]
 impl NativeMonitor {
-    #[napi(catch_unwind, constructor)]
-    pub fn new() -> Self {
-        Self {
+    /// Checks the options once (`options` absent takes every default).
+    #[napi(
+        catch_unwind,
+        constructor,
+        ts_args_type = "options?: NativeMonitorOptions"
+    )]
+    pub fn new(options: Options<NativeMonitorOptions>) -> Result<Self> {
+        let o = options.check("options")?.unwrap_or_default();
+        let interval_ms = number("interval", o.interval, Range::finite(1.0, MAX_INTERVAL_MS))?
+            .unwrap_or(DEFAULT_INTERVAL_MS);
+        let output_dir =
+            string("outputDir", o.output_dir)?.unwrap_or_else(|| DEFAULT_OUTPUT_DIR.into());
+        Ok(Self {
             history: History::new(),
             running: Arc::new(Mutex::new(None)),
             hooked: false,
-        }
+            interval_ms,
+            output_dir,
+        })
+    }
+
+    /// The sampling interval, ms.
+    #[napi(catch_unwind, getter)]
+    pub fn interval(&self) -> f64 {
+        self.interval_ms
+    }
+
+    /// Where `exportMetrics` writes by default.
+    #[napi(catch_unwind, getter)]
+    pub fn output_dir(&self) -> String {
+        self.output_dir.clone()
     }
 
     /// Starts the sampler thread (stopping a running one first). `probe` runs on the JS thread
     /// once per interval with the finished sample.
     #[napi(
         catch_unwind,
-        ts_args_type = "intervalMs: number, probe: (lag: number, rss: number, total: number, cpu: number, load1: number, load5: number, load15: number) => void"
+        ts_args_type = "probe: (lag: number, rss: number, total: number, cpu: number, load1: number, load5: number, load15: number) => void"
     )]
     pub fn start(
         &mut self,
         env: &Env,
-        interval_ms: f64,
         probe: Function<'_, SampleArgs, Unknown<'static>>,
     ) -> Result<()> {
-        // The upper bound is setInterval's (a 32-bit count of ms); past it the sampler's
-        // deadlines would overflow.
-        if !interval_ms.is_finite() || !(1.0..=MAX_INTERVAL_MS).contains(&interval_ms) {
-            return Err(MonitorError::number_out_of_range(
-                "interval",
-                "a finite number of milliseconds from 1 to 2147483647",
-                interval_ms,
-            )
-            .into());
-        }
         stop_running(&self.running);
         let tsfn: ProbeFn = probe
             .build_threadsafe_function::<ProbeTicket>()
@@ -329,7 +406,7 @@ impl NativeMonitor {
             // queue this only fails once Node is closing the queue (exit, worker teardown).
             tsfn.call(ticket, ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
         });
-        let ticker = Ticker::start(Duration::from_secs_f64(interval_ms / 1000.0), schedule)?;
+        let ticker = Ticker::start(Duration::from_secs_f64(self.interval_ms / 1000.0), schedule)?;
         *self.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(ticker);
         if !self.hooked {
             // One hook per monitor, for its lifetime: stops the thread when the environment
@@ -356,34 +433,35 @@ impl NativeMonitor {
             .is_some()
     }
 
-    /// Stores a snapshot given as the numbers of a `Float64Array` laid out as in [`slot`] (one
+    /// Stores a snapshot given as the numbers of a `Float64Array` laid out as in [`MonitorSlot`] (one
     /// typed array refilled each tick, rather than an object converted field by field); returns
     /// how many alerts it raised, which `recent_alerts` then returns.
     #[napi(catch_unwind)]
     pub fn record(&mut self, values: Float64ArraySlice<'_>) -> Result<u32> {
         let v: &[f64] = &values;
-        if v.len() < slot::LEN {
-            return Err(MonitorError::InvalidType {
-                name: "values",
-                expected: "a Float64Array of 16 numbers",
-            }
-            .into());
+        let at = |slot: MonitorSlot| v[slot as usize];
+        if v.len() < MonitorSlot::Len as usize {
+            return Err(ArgError::invalid_type("values", "a Float64Array of 16 numbers").into());
         }
         let snapshot = Snapshot {
-            timestamp_ms: v[slot::TIMESTAMP],
-            rss: v[slot::RSS],
-            available: v[slot::TOTAL],
-            heap_used: v[slot::HEAP_USED],
-            heap_total: v[slot::HEAP_TOTAL],
-            external: v[slot::EXTERNAL],
-            cpu_percent: v[slot::CPU],
-            load_average: [v[slot::LOAD], v[slot::LOAD + 1], v[slot::LOAD + 2]],
-            utilization: v[slot::UTILIZATION],
-            lag_ms: v[slot::LAG],
-            gc_collections: v[slot::GC_COLLECTIONS],
-            gc_duration_ms: v[slot::GC_DURATION],
-            heap_limit: v[slot::HEAP_LIMIT],
-            gc_longest_ms: v[slot::GC_LONGEST],
+            timestamp_ms: at(MonitorSlot::Timestamp),
+            rss: at(MonitorSlot::Rss),
+            available: at(MonitorSlot::Total),
+            heap_used: at(MonitorSlot::HeapUsed),
+            heap_total: at(MonitorSlot::HeapTotal),
+            external: at(MonitorSlot::External),
+            cpu_percent: at(MonitorSlot::Cpu),
+            load_average: [
+                at(MonitorSlot::Load1),
+                at(MonitorSlot::Load5),
+                at(MonitorSlot::Load15),
+            ],
+            utilization: at(MonitorSlot::Utilization),
+            lag_ms: at(MonitorSlot::Lag),
+            gc_collections: at(MonitorSlot::GcCollections),
+            gc_duration_ms: at(MonitorSlot::GcDuration),
+            heap_limit: at(MonitorSlot::HeapLimit),
+            gc_longest_ms: at(MonitorSlot::GcLongest),
         };
         Ok(self.history.record(snapshot).len() as u32)
     }
@@ -422,14 +500,14 @@ impl NativeMonitor {
     }
 
     /// Applies a partial update; a bad field changes nothing.
-    #[napi(catch_unwind)]
-    pub fn set_thresholds(&mut self, update: NativeThresholds) -> Result<()> {
-        Ok(self.history.set_thresholds(ThresholdUpdate {
-            memory: update.memory,
-            cpu: update.cpu,
-            event_loop_ms: update.event_loop,
-            gc_duration_ms: update.gc_duration,
-        })?)
+    #[napi(catch_unwind, ts_args_type = "thresholds: NativeThresholdUpdate")]
+    pub fn set_thresholds(&mut self, thresholds: Options<NativeThresholdUpdate>) -> Result<()> {
+        let Some(update) = thresholds.check("thresholds")? else {
+            return Ok(());
+        };
+        let next = to_thresholds(self.history.thresholds(), update)?;
+        self.history.set_thresholds(next);
+        Ok(())
     }
 
     #[napi(catch_unwind)]
@@ -459,12 +537,6 @@ impl NativeMonitor {
     }
 }
 
-impl Default for NativeMonitor {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Drop for NativeMonitor {
     fn drop(&mut self) {
         stop_running(&self.running);
@@ -477,4 +549,47 @@ pub struct NativeProcessMemory {
     pub rss: f64,
     /// Memory available to the process: machine total, or the cgroup limit when lower.
     pub available: f64,
+}
+
+/// Some of `MemoryManager`'s thresholds as the caller wrote them.
+#[napi(object, object_to_js = false)]
+pub struct NativeMemoryThresholdUpdate {
+    #[napi(ts_type = "number")]
+    pub heap_used: Option<Arg>,
+    #[napi(ts_type = "number")]
+    pub external: Option<Arg>,
+    #[napi(ts_type = "number")]
+    pub rss: Option<Arg>,
+}
+
+/// The fields of a [`NativeMemoryThresholdUpdate`] that were given, checked.
+#[napi(object)]
+pub struct NativeMemoryThresholds {
+    pub heap_used: Option<f64>,
+    pub external: Option<f64>,
+    pub rss: Option<f64>,
+}
+
+/// Checks an update of `MemoryManager`'s thresholds, each a fraction in (0, 1] as the
+/// monitor's are; returns the fields given (none for `undefined`), or the first bad one.
+#[napi(
+    catch_unwind,
+    ts_args_type = "thresholds?: NativeMemoryThresholdUpdate",
+    ts_return_type = "NativeMemoryThresholds"
+)]
+pub fn check_memory_thresholds(
+    thresholds: Options<NativeMemoryThresholdUpdate>,
+) -> Result<NativeMemoryThresholds> {
+    let Some(u) = thresholds.check("thresholds")? else {
+        return Ok(NativeMemoryThresholds {
+            heap_used: None,
+            external: None,
+            rss: None,
+        });
+    };
+    Ok(NativeMemoryThresholds {
+        heap_used: fraction("thresholds.heapUsed", u.heap_used)?,
+        external: fraction("thresholds.external", u.external)?,
+        rss: fraction("thresholds.rss", u.rss)?,
+    })
 }

@@ -8,29 +8,12 @@ use std::time::Duration;
 use napi::bindgen_prelude::{Env, JsError, PromiseRaw, ToNapiValue};
 use napi_derive::napi;
 
-use super::error::{failure, range_error, type_error, Result, INVALID_ARG_VALUE};
+use super::error::{failure, Result, INVALID_ARG_VALUE};
+use crate::error::ArgError;
 use crate::provider::command;
 use crate::provider::{
     BreakerState, ExecuteRequest, FixtureType, ProviderError, Service, ServiceConfig,
 };
-
-impl From<ProviderError> for napi::Error<&'static str> {
-    fn from(e: ProviderError) -> Self {
-        let message = e.to_string();
-        match e {
-            ProviderError::InvalidType { .. } => type_error(message),
-            ProviderError::OutOfRange { .. } => range_error(message),
-            ProviderError::Missing(_) => napi::Error::new("ERR_BUILDFIX_MISSING", message),
-            ProviderError::Timeout { .. } => napi::Error::new("ERR_BUILDFIX_TIMEOUT", message),
-            ProviderError::Process { .. } => napi::Error::new("ERR_BUILDFIX_PROCESS", message),
-            ProviderError::CircuitOpen { .. } => {
-                napi::Error::new("ERR_BUILDFIX_CIRCUIT_OPEN", message)
-            }
-            ProviderError::NotConnected => napi::Error::new("ERR_BUILDFIX_NOT_CONNECTED", message),
-            ProviderError::Io(_) => napi::Error::new("GenericFailure", message),
-        }
-    }
-}
 
 /// Runs `work` on napi's tokio runtime and settles the promise on the JS thread, where a
 /// provider error becomes a JS error with its code (`ERR_BUILDFIX_MISSING`, ...).
@@ -107,7 +90,7 @@ impl From<ProviderError> for NativeProviderError {
             ProviderError::CircuitOpen { .. } => "circuit-open",
             ProviderError::Missing(_) => "missing",
             ProviderError::NotConnected => "not-connected",
-            ProviderError::InvalidType { .. } | ProviderError::OutOfRange { .. } => "invalid",
+            ProviderError::Arg(_) => "invalid",
             ProviderError::Io(_) => "io",
         }
         .to_owned();
@@ -267,9 +250,7 @@ impl NativeBuildFixService {
                     error: None,
                 }),
                 // Bad input rejects; a run that could not happen resolves with the error as data.
-                Err(e @ (ProviderError::InvalidType { .. } | ProviderError::OutOfRange { .. })) => {
-                    Err(e)
-                }
+                Err(e @ ProviderError::Arg(_)) => Err(e),
                 Err(e) => Ok(NativeExecuteOutcome {
                     results_json: "[]".into(),
                     fixture_type: fixture_type.as_str().to_owned(),
@@ -389,7 +370,7 @@ pub fn run_build_fix_command<'env>(
                 results_file: o.results_file.map(|p| p.display().to_string()),
                 error: None,
             }),
-            Err(e @ ProviderError::InvalidType { .. }) => Err(e),
+            Err(e @ ProviderError::Arg(ArgError::InvalidType { .. })) => Err(e),
             Err(e) => Ok(NativeCommandOutcome {
                 results_json: "[]".into(),
                 total_tests: 0.0,

@@ -1,21 +1,15 @@
+use std::borrow::Cow;
+
 use thiserror::Error;
+
+use crate::error::ArgError;
 
 /// Everything the cache core can refuse or fail at.
 #[derive(Debug, Error)]
 pub enum CacheError {
-    /// An option or argument of the wrong kind (becomes a JS `TypeError`).
-    #[error("{name} must be {expected}")]
-    InvalidType {
-        name: &'static str,
-        expected: &'static str,
-    },
-    /// An option or argument outside its range (becomes a JS `RangeError`).
-    #[error("{name} must be {expected}, got {got}")]
-    OutOfRange {
-        name: &'static str,
-        expected: &'static str,
-        got: String,
-    },
+    /// A bad option or argument.
+    #[error(transparent)]
+    Arg(#[from] ArgError),
     /// The disk cache folder cannot be used.
     #[error("diskCacheDir {path:?} cannot be used: {reason}")]
     DiskDir { path: String, reason: String },
@@ -27,13 +21,9 @@ pub enum CacheError {
 impl CacheError {
     pub(crate) fn out_of_range(
         name: &'static str,
-        expected: &'static str,
+        expected: impl Into<Cow<'static, str>>,
         got: impl ToString,
     ) -> Self {
-        CacheError::OutOfRange {
-            name,
-            expected,
-            got: got.to_string(),
-        }
+        ArgError::out_of_range(name, expected, got).into()
     }
 }

@@ -13,8 +13,7 @@ pub use disk::{DiskFailure, DiskOp, Loaded};
 pub use error::CacheError;
 pub use key::{AsKey, Key};
 pub use options::{
-    non_negative_integer, positive_integer, CacheOptions, EvictionPolicy, DEFAULT_MAX_MEMORY,
-    DEFAULT_MAX_SIZE, DEFAULT_TTL_MS,
+    CacheOptions, EvictionPolicy, DEFAULT_MAX_MEMORY, DEFAULT_MAX_SIZE, DEFAULT_TTL_MS,
 };
 pub use store::{Entry, Removal, StoreStats, NEVER};
 pub use writer::{BarrierDone, LoadDone};
@@ -366,6 +365,7 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ArgError;
 
     fn persistent(dir: &std::path::Path, compression: bool) -> Cache {
         Cache::open(
@@ -464,7 +464,7 @@ mod tests {
         c.set("a", "1", None, None, 0).unwrap();
         assert!(matches!(
             c.set("b", "\"0123456789\"", None, None, 0),
-            Err(CacheError::OutOfRange { .. })
+            Err(CacheError::Arg(ArgError::OutOfRange { .. }))
         ));
         assert_eq!(c.len(), 1);
     }

@@ -1,7 +1,5 @@
 use std::path::PathBuf;
 
-use super::CacheError;
-
 /// Which entry goes when the cache is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EvictionPolicy {
@@ -16,18 +14,20 @@ pub enum EvictionPolicy {
 }
 
 impl EvictionPolicy {
-    pub fn parse(name: &str) -> Result<Self, CacheError> {
-        match name {
-            "lru" => Ok(Self::Lru),
-            "lfu" => Ok(Self::Lfu),
-            "ttl" => Ok(Self::Ttl),
-            "size" => Ok(Self::Size),
-            other => Err(CacheError::out_of_range(
-                "evictionPolicy",
-                "one of 'lru', 'lfu', 'ttl', 'size'",
-                format!("{other:?}"),
-            )),
-        }
+    /// Every policy with the name the public options use.
+    pub const NAMED: [(&'static str, EvictionPolicy); 4] = [
+        ("lru", Self::Lru),
+        ("lfu", Self::Lfu),
+        ("ttl", Self::Ttl),
+        ("size", Self::Size),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMED
+            .iter()
+            .find(|(_, p)| *p == self)
+            .map(|(n, _)| *n)
+            .expect("every policy is named")
     }
 }
 
@@ -61,31 +61,4 @@ impl Default for CacheOptions {
             disk_dir: None,
         }
     }
-}
-
-/// Checks a JS number meant as a count or a duration: finite, whole, not negative.
-pub fn non_negative_integer(name: &'static str, value: f64) -> Result<u64, CacheError> {
-    if !value.is_finite() || value < 0.0 || value.fract() != 0.0 || value > 9_007_199_254_740_991.0
-    {
-        return Err(CacheError::out_of_range(
-            name,
-            "a finite whole number >= 0",
-            value,
-        ));
-    }
-    Ok(value as u64)
-}
-
-/// Like [`non_negative_integer`] but at least 1.
-pub fn positive_integer(name: &'static str, value: f64) -> Result<u64, CacheError> {
-    let v = non_negative_integer(name, value)
-        .map_err(|_| CacheError::out_of_range(name, "a finite whole number >= 1", value))?;
-    if v == 0 {
-        return Err(CacheError::out_of_range(
-            name,
-            "a finite whole number >= 1",
-            value,
-        ));
-    }
-    Ok(v)
 }

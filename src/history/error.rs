@@ -5,19 +5,9 @@ use thiserror::Error;
 /// Everything the history store can refuse or fail at.
 #[derive(Debug, Error)]
 pub enum HistoryError {
-    /// An argument of the wrong kind (becomes a JS `TypeError`).
-    #[error("{name} must be {expected}")]
-    InvalidType {
-        name: String,
-        expected: &'static str,
-    },
-    /// A value outside what is accepted (becomes a JS `RangeError`).
-    #[error("{name} must be {expected}, got {got}")]
-    OutOfRange {
-        name: String,
-        expected: &'static str,
-        got: String,
-    },
+    /// A bad argument (becomes a JS `TypeError` / `RangeError`).
+    #[error(transparent)]
+    Arg(#[from] crate::error::ArgError),
     /// The file exists but is not a history this package wrote (not SQLite, damaged, or
     /// another application's database). It is left untouched.
     #[error("{path:?} is not a promethean-bench history ({reason}); nothing was changed: point --history at another file, or move this one away")]

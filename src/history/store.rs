@@ -5,6 +5,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use super::error::{HistoryError, Result};
+use crate::error::ArgError;
 
 /// `PRAGMA application_id` of a history file: "PBH1" (promethean-bench history), so a foreign
 /// SQLite database is recognised and refused instead of being written into.
@@ -121,10 +122,7 @@ impl HistoryStore {
     pub fn open(path: impl Into<PathBuf>) -> Result<Self> {
         let path: PathBuf = path.into();
         if path.as_os_str().is_empty() {
-            return Err(HistoryError::InvalidType {
-                name: "path".into(),
-                expected: "a non-empty file path",
-            });
+            return Err(ArgError::invalid_type("path", "a non-empty file path").into());
         }
         if path.is_dir() {
             return Err(HistoryError::NotAHistory {
@@ -288,11 +286,7 @@ impl HistoryStore {
     /// model's results. Read in one transaction, so a run being appended is seen whole or not.
     pub fn runs(&self, model: &str, endpoint: &str, limit: u32) -> Result<Vec<StoredRun>> {
         if limit == 0 {
-            return Err(HistoryError::OutOfRange {
-                name: "limit".into(),
-                expected: "a whole number >= 1",
-                got: "0".into(),
-            });
+            return Err(ArgError::out_of_range("limit", "a whole number >= 1", "0").into());
         }
         self.with(|conn, path| {
             let tx = conn.transaction().map_err(sqlite("begin", path))?;
@@ -385,21 +379,16 @@ fn check_version(path: &Path, version: i64) -> Result<()> {
 
 fn non_empty(name: &str, v: &str) -> Result<()> {
     if v.is_empty() {
-        return Err(HistoryError::InvalidType {
-            name: name.into(),
-            expected: "a non-empty string",
-        });
+        return Err(ArgError::invalid_type(name.to_string(), "a non-empty string").into());
     }
     Ok(())
 }
 
 fn count(name: &str, v: i64) -> Result<()> {
     if v < 0 {
-        return Err(HistoryError::OutOfRange {
-            name: name.into(),
-            expected: "a whole number >= 0",
-            got: v.to_string(),
-        });
+        return Err(
+            ArgError::out_of_range(name.to_string(), "a whole number >= 0", v.to_string()).into(),
+        );
     }
     Ok(())
 }
@@ -409,11 +398,7 @@ fn validate(run: &RunRecord) -> Result<()> {
     non_empty("run.timestamp", &run.timestamp)?;
     count("run.planFormatVersion", run.plan_format_version)?;
     if run.results.is_empty() {
-        return Err(HistoryError::OutOfRange {
-            name: "run.results".into(),
-            expected: "at least one result",
-            got: "none".into(),
-        });
+        return Err(ArgError::out_of_range("run.results", "at least one result", "none").into());
     }
     for (i, r) in run.results.iter().enumerate() {
         non_empty(&format!("run.results[{i}].model"), &r.model)?;
@@ -428,11 +413,12 @@ fn validate(run: &RunRecord) -> Result<()> {
             count(&format!("run.results[{i}].tokens"), t)?;
         }
         if !r.duration_ms.is_finite() || r.duration_ms < 0.0 {
-            return Err(HistoryError::OutOfRange {
-                name: format!("run.results[{i}].duration"),
-                expected: "a finite number of milliseconds >= 0",
-                got: r.duration_ms.to_string(),
-            });
+            return Err(ArgError::out_of_range(
+                format!("run.results[{i}].duration"),
+                "a finite number of milliseconds >= 0",
+                r.duration_ms.to_string(),
+            )
+            .into());
         }
     }
     Ok(())

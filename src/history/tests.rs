@@ -162,27 +162,31 @@ fn bad_runs_are_refused_before_anything_is_written() {
     bad.results.clear();
     assert!(matches!(
         store.append(&bad),
-        Err(HistoryError::OutOfRange { .. })
+        Err(HistoryError::Arg(crate::error::ArgError::OutOfRange { .. }))
     ));
     let mut empty_model = run("t", vec![result("", "a", true, 1.0)]);
     assert!(matches!(
         store.append(&empty_model),
-        Err(HistoryError::InvalidType { .. })
+        Err(HistoryError::Arg(
+            crate::error::ArgError::InvalidType { .. }
+        ))
     ));
     empty_model.results[0].model = "gold".into();
     empty_model.results[0].errors_before = -1;
     assert!(matches!(
         store.append(&empty_model),
-        Err(HistoryError::OutOfRange { .. })
+        Err(HistoryError::Arg(crate::error::ArgError::OutOfRange { .. }))
     ));
     assert!(store.series().unwrap().is_empty());
     assert!(matches!(
         store.runs("gold", "", 0),
-        Err(HistoryError::OutOfRange { .. })
+        Err(HistoryError::Arg(crate::error::ArgError::OutOfRange { .. }))
     ));
     assert!(matches!(
         HistoryStore::open(""),
-        Err(HistoryError::InvalidType { .. })
+        Err(HistoryError::Arg(
+            crate::error::ArgError::InvalidType { .. }
+        ))
     ));
     assert!(matches!(
         HistoryStore::open(dir.path()),

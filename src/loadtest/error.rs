@@ -1,23 +1,17 @@
+use std::borrow::Cow;
+
 use thiserror::Error;
+
+use crate::error::ArgError;
 
 use super::scheduler::MAX_USERS;
 
 /// Everything the load-test core can refuse or fail at.
 #[derive(Debug, Error)]
 pub enum LoadTestError {
-    /// An option or argument of the wrong kind (becomes a JS `TypeError`).
-    #[error("{name} must be {expected}")]
-    InvalidType {
-        name: &'static str,
-        expected: &'static str,
-    },
-    /// An option or argument outside its range (becomes a JS `RangeError`).
-    #[error("{name} must be {expected}, got {got}")]
-    OutOfRange {
-        name: &'static str,
-        expected: &'static str,
-        got: String,
-    },
+    /// A bad option or argument.
+    #[error(transparent)]
+    Arg(#[from] ArgError),
     /// A target URL this client cannot send to (becomes a JS `TypeError`).
     #[error("url {url:?} cannot be used: {reason}")]
     InvalidUrl { url: String, reason: String },
@@ -29,14 +23,10 @@ pub enum LoadTestError {
 impl LoadTestError {
     pub(crate) fn out_of_range(
         name: &'static str,
-        expected: &'static str,
+        expected: impl Into<Cow<'static, str>>,
         got: impl ToString,
     ) -> Self {
-        LoadTestError::OutOfRange {
-            name,
-            expected,
-            got: got.to_string(),
-        }
+        ArgError::out_of_range(name, expected, got).into()
     }
 }
 

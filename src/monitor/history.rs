@@ -2,8 +2,6 @@
 
 use std::collections::VecDeque;
 
-use super::MonitorError;
-
 /// Snapshots kept (contract: 1000).
 pub const SNAPSHOT_CAPACITY: usize = 1000;
 /// Alerts kept (contract: 100).
@@ -68,60 +66,6 @@ impl Default for Thresholds {
             event_loop_ms: 100.0,
             gc_duration_ms: 100.0,
         }
-    }
-}
-
-/// A partial update of [`Thresholds`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ThresholdUpdate {
-    pub memory: Option<f64>,
-    pub cpu: Option<f64>,
-    pub event_loop_ms: Option<f64>,
-    pub gc_duration_ms: Option<f64>,
-}
-
-fn fraction(name: &'static str, v: f64) -> Result<f64, MonitorError> {
-    if v.is_finite() && v > 0.0 && v <= 1.0 {
-        Ok(v)
-    } else {
-        Err(MonitorError::number_out_of_range(
-            name,
-            "a fraction greater than 0 and at most 1",
-            v,
-        ))
-    }
-}
-
-fn millis(name: &'static str, v: f64) -> Result<f64, MonitorError> {
-    if v.is_finite() && v > 0.0 {
-        Ok(v)
-    } else {
-        Err(MonitorError::number_out_of_range(
-            name,
-            "a finite number of milliseconds greater than 0",
-            v,
-        ))
-    }
-}
-
-impl Thresholds {
-    /// Applies `update` after checking every field, so a bad field changes nothing.
-    pub fn apply(&mut self, update: ThresholdUpdate) -> Result<(), MonitorError> {
-        let mut next = *self;
-        if let Some(v) = update.memory {
-            next.memory = fraction("thresholds.memory", v)?;
-        }
-        if let Some(v) = update.cpu {
-            next.cpu = fraction("thresholds.cpu", v)?;
-        }
-        if let Some(v) = update.event_loop_ms {
-            next.event_loop_ms = millis("thresholds.eventLoop", v)?;
-        }
-        if let Some(v) = update.gc_duration_ms {
-            next.gc_duration_ms = millis("thresholds.gcDuration", v)?;
-        }
-        *self = next;
-        Ok(())
     }
 }
 
@@ -305,8 +249,9 @@ impl History {
         self.thresholds
     }
 
-    pub fn set_thresholds(&mut self, update: ThresholdUpdate) -> Result<(), MonitorError> {
-        self.thresholds.apply(update)
+    /// Replaces the thresholds; the binding checks them (each > 0, fractions at most 1).
+    pub fn set_thresholds(&mut self, thresholds: Thresholds) {
+        self.thresholds = thresholds;
     }
 
     /// Stores `snapshot` and returns the alerts it raised (also stored).
@@ -438,11 +383,10 @@ mod tests {
     #[test]
     fn history_is_bounded() {
         let mut h = History::new();
-        h.set_thresholds(ThresholdUpdate {
-            event_loop_ms: Some(0.5),
+        h.set_thresholds(Thresholds {
+            event_loop_ms: 0.5,
             ..Default::default()
-        })
-        .unwrap();
+        });
         for i in 0..(SNAPSHOT_CAPACITY + 10) {
             h.record(snap(i as f64));
         }
@@ -454,33 +398,17 @@ mod tests {
     }
 
     #[test]
-    fn thresholds_are_validated_all_or_nothing() {
+    fn thresholds_in_force_are_the_ones_set() {
         let mut h = History::new();
-        let err = h
-            .set_thresholds(ThresholdUpdate {
-                memory: Some(0.5),
-                cpu: Some(1.5),
-                ..Default::default()
-            })
-            .unwrap_err();
-        assert!(err.to_string().contains("thresholds.cpu"), "{err}");
         assert_eq!(h.thresholds(), Thresholds::default());
-        for bad in [f64::NAN, -1.0, 0.0, f64::INFINITY] {
-            assert!(h
-                .set_thresholds(ThresholdUpdate {
-                    event_loop_ms: Some(bad),
-                    ..Default::default()
-                })
-                .is_err());
-        }
-        h.set_thresholds(ThresholdUpdate {
-            memory: Some(0.7),
-            cpu: Some(0.6),
-            event_loop_ms: Some(50.0),
+        let next = Thresholds {
+            memory: 0.7,
+            cpu: 0.6,
+            event_loop_ms: 50.0,
             ..Default::default()
-        })
-        .unwrap();
-        assert_eq!(h.thresholds().event_loop_ms, 50.0);
+        };
+        h.set_thresholds(next);
+        assert_eq!(h.thresholds(), next);
         assert_eq!(h.thresholds().gc_duration_ms, 100.0);
     }
 

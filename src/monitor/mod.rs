@@ -13,8 +13,8 @@ mod ticker;
 pub use cgroup::process_memory_limit;
 pub use error::MonitorError;
 pub use history::{
-    Alert, AlertCounts, AlertType, History, Severity, Snapshot, Stat, Summary, ThresholdUpdate,
-    Thresholds, ALERT_CAPACITY, SNAPSHOT_CAPACITY,
+    Alert, AlertCounts, AlertType, History, Severity, Snapshot, Stat, Summary, Thresholds,
+    ALERT_CAPACITY, SNAPSHOT_CAPACITY,
 };
 pub use prometheus::render as prometheus_text;
 pub use system::{process_cpu_time, SystemReading, SystemSampler};

@@ -152,6 +152,7 @@ impl Drop for Ticker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ArgError;
     use std::sync::mpsc;
 
     /// A host whose "event loop" is a thread that runs probes after `busy` each.
@@ -177,7 +178,7 @@ mod tests {
         let (schedule, _rx) = host(Duration::ZERO);
         assert!(matches!(
             Ticker::start(Duration::ZERO, schedule),
-            Err(MonitorError::OutOfRange { .. })
+            Err(MonitorError::Arg(ArgError::OutOfRange { .. }))
         ));
     }
 

@@ -11,6 +11,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
 use super::ProviderError;
+use crate::error::ArgError;
 
 /// The nearest folder at or above `start` that has `pnpm-workspace.yaml`.
 pub fn find_repository_root(start: &Path) -> Option<PathBuf> {
@@ -118,10 +119,9 @@ pub async fn run(
     cwd: &Path,
     timeout: Duration,
 ) -> Result<CommandOutcome, ProviderError> {
-    let (program, args) = argv.split_first().ok_or(ProviderError::InvalidType {
-        name: "options.command",
-        expected: "a non-empty array of strings",
-    })?;
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| ArgError::invalid_type("options.command", "a non-empty array of strings"))?;
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(cwd)

@@ -1,20 +1,14 @@
 use thiserror::Error;
 
+use crate::error::ArgError;
+
 /// What the provider core can refuse or fail at. The JS layer maps the runtime faults onto the
 /// contract's error classes (`EnhancedBuildFixTimeoutError`, `...ProcessError`, `...CacheError`).
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum ProviderError {
-    #[error("{name} must be {expected}")]
-    InvalidType {
-        name: &'static str,
-        expected: &'static str,
-    },
-    #[error("{name} must be {expected}, got {got}")]
-    OutOfRange {
-        name: &'static str,
-        expected: &'static str,
-        got: String,
-    },
+    /// A bad option or argument.
+    #[error(transparent)]
+    Arg(#[from] ArgError),
     /// Something the provider needs is not installed or not where it should be.
     #[error("{0}")]
     Missing(String),

@@ -14,6 +14,7 @@ use tokio::sync::{oneshot, Notify};
 
 use super::worker::{Worker, WorkerSpec};
 use super::ProviderError;
+use crate::error::ArgError;
 use crate::pool::{
     Acquire, Action, CreateFailed, Created, PoolConfig, PoolCore, RejectReason, Release,
     ResourceId, WaiterId,
@@ -254,11 +255,8 @@ impl ProcessPool {
         health_timeout: Duration,
     ) -> Result<Self, ProviderError> {
         let min = config.min_size;
-        let core = PoolCore::new(config).map_err(|e| ProviderError::OutOfRange {
-            name: "pool",
-            expected: "a valid pool configuration",
-            got: e.to_string(),
-        })?;
+        let core = PoolCore::new(config)
+            .map_err(|e| ArgError::out_of_range("pool", "a valid pool configuration", e))?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 core,

@@ -18,6 +18,7 @@ use super::workdir::WorkDir;
 use super::worker::WorkerSpec;
 use super::ProviderError;
 use crate::cache::{Cache, CacheOptions};
+use crate::error::ArgError;
 use crate::pool::PoolConfig;
 use crate::snapshot::SnapshotManager;
 
@@ -420,11 +421,12 @@ impl Service {
             match all.iter().find(|f| &f.name == name) {
                 Some(f) => chosen.push(f.clone()),
                 None => {
-                    return Err(ProviderError::OutOfRange {
-                        name: "metadata.fixtures",
-                        expected: "names of fixtures in the chosen set",
-                        got: format!("{name:?} (not a {} fixture)", kind.as_str()),
-                    })
+                    return Err(ArgError::out_of_range(
+                        "metadata.fixtures",
+                        "names of fixtures in the chosen set",
+                        format!("{name:?} (not a {} fixture)", kind.as_str()),
+                    )
+                    .into())
                 }
             }
         }

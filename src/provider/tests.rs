@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::fixtures;
 use super::*;
+use crate::error::ArgError;
 
 /// A stand-in worker speaking the protocol: answers pings, echoes jobs, and misbehaves on
 /// request (sleeps, exits, prints garbage) so the supervision code can be tested without the
@@ -370,7 +371,10 @@ async fn an_unknown_fixture_name_is_a_range_error() {
         })
         .await
         .unwrap_err();
-    assert!(matches!(err, ProviderError::OutOfRange { .. }), "{err:?}");
+    assert!(
+        matches!(err, ProviderError::Arg(ArgError::OutOfRange { .. })),
+        "{err:?}"
+    );
     service.close().await;
 }
 

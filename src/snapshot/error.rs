@@ -5,12 +5,6 @@ use thiserror::Error;
 /// Everything the snapshot core can refuse or fail at.
 #[derive(Debug, Error)]
 pub enum SnapshotError {
-    /// An argument of the wrong kind (becomes a JS `TypeError`).
-    #[error("{name} must be {expected}")]
-    InvalidType {
-        name: &'static str,
-        expected: &'static str,
-    },
     /// The folder to snapshot does not exist or is not a directory.
     #[error("workdir {path:?} cannot be snapshotted: {reason}")]
     Workdir {

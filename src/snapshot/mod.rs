@@ -29,7 +29,6 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use git2::{ObjectType, Oid};
-use serde::{Deserialize, Serialize};
 
 use error::IoContext;
 pub use error::{Result, SnapshotError};
@@ -50,8 +49,7 @@ pub struct SnapshotOptions {
 }
 
 /// A snapshot's public description; the recorded entries stay inside the manager.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Snapshot {
     /// `<managerId>-<n>`.
     pub id: String,
