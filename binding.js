@@ -863,11 +863,8 @@ module.exports.connectBuildFixService = nativeBinding.connectBuildFixService
 module.exports.findMonorepoBuildFix = nativeBinding.findMonorepoBuildFix
 module.exports.isInternalPanic = nativeBinding.isInternalPanic
 module.exports.MAX_USERS = nativeBinding.MAX_USERS
-<<<<<<< HEAD
-module.exports.openHistory = nativeBinding.openHistory
-=======
 module.exports.MonitorSlot = nativeBinding.MonitorSlot
->>>>>>> b12-boundary
+module.exports.openHistory = nativeBinding.openHistory
 module.exports.openSnapshotManager = nativeBinding.openSnapshotManager
 module.exports.poolAbandon = nativeBinding.poolAbandon
 module.exports.poolAcquire = nativeBinding.poolAcquire

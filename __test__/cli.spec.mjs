@@ -117,8 +117,8 @@ test('run --models gold,none: the floor fails every fixture, so the exit code is
 
 test('regression: run --out under /proc exits 2 at once with one line naming the folder', async (t) => {
   const env = { ...process.env, PROMETHEAN_BENCH_TEST_RUNNER: FAKE }
-  const r = await runGuarded([BIN, 'run', '--out', '/proc/x'], { cwd: tmpdir(), env, timeoutMs: 30000 })
-  t.false(r.hung, 'the CLI did not exit within 30 s')
+  const r = await runGuarded([BIN, 'run', '--out', '/proc/x'], { cwd: tmpdir(), env, timeoutMs: 120000 })
+  t.false(r.hung, 'the CLI did not exit within 120 s')
   t.is(r.code, 2, r.stderr)
   t.is(r.stdout, '')
   t.is(r.stderr.split('\n').filter(Boolean).length, 1, r.stderr)
