@@ -31,10 +31,8 @@ export declare class NativeBuildFixService {
  * and `cancel()` work while it runs, `takeRecords()` after.
  */
 export declare class NativeHttpRun {
-  /** The closed model: virtual users, each on its own keep-alive connection. */
-  static closed(http: NativeHttpOptions, o: NativeClosedOptions): NativeHttpRun
-  /** The open model: a constant arrival rate, latencies from each request's intended time. */
-  static open(http: NativeHttpOptions, o: NativeOpenOptions): NativeHttpRun
+  /** A run of `plan` against `http`, keeping up to `maxRecords` per-request records. */
+  constructor(http: NativeHttpOptions, plan: NativePlan, maxRecordsKept: number)
   /** Runs the test on napi's tokio runtime; the JS thread stays free for progress events. */
   run(): Promise<NativeRunResult>
   progress(): NativeProgress
@@ -76,6 +74,39 @@ export declare class NativeMonitor {
   prometheus(): string
   /** RSS and the memory available to the process, read now (for `MemoryManager`). */
   static processMemory(): NativeProcessMemory
+}
+
+/** When a test's users start, its arrivals are due and it stops sending (`src/loadtest/plan.rs`). */
+export declare class NativePlan {
+  /** The closed model of a resolved config. */
+  static closed(config: NativeLoadTestConfig): NativePlan
+  /** The open model of a resolved arrival spec (the config gives the timeout). */
+  static open(spec: NativeArrivalSpec, config: NativeLoadTestConfig): NativePlan
+  /** The `concurrentUsers` the metrics report (users, or slots). */
+  get users(): number
+  get timeout(): number
+  /** Nothing new is sent from this many ms after the start. */
+  get cutOff(): number
+  /** Closed model: how many users start at all. */
+  get usersToStart(): number
+  get requestsPerUser(): number
+  get thinkTime(): number
+  /** Closed model: a user pauses after its n-th request while n is below this (0: never). */
+  get pausesBefore(): number
+  /** Closed model: the last moment, ms from the start, a think pause may begin. */
+  get thinkUntil(): number
+  /** Open model: every arrival due within the duration. */
+  get arrivals(): number
+  /**
+   * Writes the start times (closed model: of users `first`, `first + 1`, …) or due times
+   * (open model: of arrivals `first`, …) into `out`, ms from the start; returns how many.
+   */
+  fillTimes(first: number, out: Float64Array): number
+  /**
+   * Open model: arrivals that never started, given how many did and, for a run stopped
+   * early, when it stopped (ms from the start).
+   */
+  dropped(started: number, stoppedAt?: number | undefined | null): number
 }
 
 /**
@@ -187,6 +218,9 @@ export declare function cacheStats(handle: number): NativeCacheStats
  */
 export declare function cacheWhenWritten(handle: number): Promise<NativeDiskFailure[]>
 
+/** Checks a target now, so a bad URL fails where it was written rather than when a test starts. */
+export declare function checkHttpTarget(http: NativeHttpOptions): void
+
 /**
  * Starts the service: checks the runtime, prepares folders and caches, and waits until the
  * warm workers are ready.
@@ -202,10 +236,7 @@ export declare function findMonorepoBuildFix(start: string): Array<string> | nul
 /** Whether `message` is the message of a recent panic; claims it (each panic is reported once). */
 export declare function isInternalPanic(message: string): boolean
 
-/**
- * Most virtual users (or arrival-rate slots) one test may have; lib/loadtest.js checks its
- * options against this same value.
- */
+/** Most virtual users (or arrival-rate slots) one test may have (the options' bound too). */
 export declare const MAX_USERS: number
 
 export interface NativeAlert {
@@ -225,6 +256,13 @@ export interface NativeAlertCounts {
   cpu: number
   eventloop: number
   gc: number
+}
+
+/** An arrival-rate test's spec: `rate` per second for `duration` ms over `maxInFlight` slots. */
+export interface NativeArrivalSpec {
+  rate: number
+  duration: number
+  maxInFlight: number
 }
 
 export interface NativeCacheCounters {
@@ -272,20 +310,6 @@ export interface NativeChange {
   change: string
   /** `file`, `symlink` or `directory`. */
   kind: string
-}
-
-/**
- * The closed model: API.md's `LoadTestConfig`, already validated by the JS layer and checked
- * again here.
- */
-export interface NativeClosedOptions {
-  concurrentUsers: number
-  requestsPerUser: number
-  rampUpTime: number
-  testDuration: number
-  thinkTime: number
-  timeout: number
-  maxRecords: number
 }
 
 export interface NativeCommandOutcome {
@@ -385,21 +409,26 @@ export interface NativeLoadMetrics {
   errorRate: number
 }
 
+/** API.md's `LoadTestConfig` with every default filled in (`tester.config`). */
+export interface NativeLoadTestConfig {
+  concurrentUsers: number
+  requestsPerUser: number
+  rampUpTime: number
+  testDuration: number
+  thinkTime: number
+  timeout: number
+  maxRecordedResponses: number
+  stepPause: number
+  enduranceInterval: number
+  progressInterval: number
+}
+
 export interface NativeMemory {
   used: number
   total: number
   heapUsed: number
   heapTotal: number
   external: number
-}
-
-/** The open model: `rate` requests per second for `duration`, over `connections`. */
-export interface NativeOpenOptions {
-  rate: number
-  duration: number
-  connections: number
-  timeout: number
-  maxRecords: number
 }
 
 export interface NativePoolOptions {
@@ -625,6 +654,12 @@ export declare function poolTakeActions(handle: number): Array<number>
 
 /** Resident memory of these processes, in bytes (0 for any that are gone). */
 export declare function processesRss(pids: Array<number>): number
+
+/** Checks `runArrivalRateTest`'s spec; `maxInFlight` defaults to `default_slots`. */
+export declare function resolveArrivalSpec(spec: unknown, defaultSlots: number): NativeArrivalSpec
+
+/** Checks a `LoadTester` config and fills in its defaults. */
+export declare function resolveLoadTestConfig(config: unknown): NativeLoadTestConfig
 
 /**
  * Runs a BuildFix command (an argument vector, never a shell) with `{model}`,
