@@ -473,6 +473,19 @@ export interface NativeProcessMemory {
   available: number
 }
 
+/** One process: `/proc/<pid>/stat` in bytes and milliseconds. */
+export interface NativeProcessStats {
+  pid: number
+  ppid: number
+  /** Resident memory, bytes. */
+  rss: number
+  /** User + system CPU time of the process itself, ms. */
+  cpuMs: number
+  /** User + system CPU time of its reaped children, ms. */
+  childrenCpuMs: number
+  threads: number
+}
+
 export interface NativeProgress {
   done: number
   inFlight: number
@@ -654,6 +667,15 @@ export declare function poolTakeActions(handle: number): Array<number>
 
 /** Resident memory of these processes, in bytes (0 for any that are gone). */
 export declare function processesRss(pids: Array<number>): number
+
+/** These processes' readings (`null` for one that is gone, or everywhere without `/proc`). */
+export declare function processStats(pids: Array<number>): Array<NativeProcessStats | undefined | null>
+
+/**
+ * `root` and its live descendants, root first, without `exclude` and its own descendants;
+ * empty when `root` is gone or there is no `/proc`.
+ */
+export declare function processTree(root: number, exclude?: number | undefined | null): Array<NativeProcessStats>
 
 /** Checks `runArrivalRateTest`'s spec; `maxInFlight` defaults to `default_slots`. */
 export declare function resolveArrivalSpec(spec: unknown, defaultSlots: number): NativeArrivalSpec

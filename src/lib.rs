@@ -7,6 +7,7 @@ pub mod cache;
 pub mod loadtest;
 pub mod monitor;
 pub mod pool;
+pub mod procfs;
 pub mod provider;
 pub mod snapshot;
 

@@ -8,5 +8,6 @@ mod loadtest;
 mod monitor;
 mod panic;
 mod pool;
+mod procfs;
 mod provider;
 mod snapshot;
