@@ -1,6 +1,9 @@
 //! Native HTTP load tests: every request sent from Rust on napi's tokio runtime, following the
 //! same plan as the JS loop, with no JS crossing per request.
 
+// napi-derive registers `#[napi]` functions only outside `cfg(test)`.
+#![cfg_attr(test, allow(dead_code))]
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

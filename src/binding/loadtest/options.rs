@@ -2,6 +2,9 @@
 //! arrival-rate spec, and the plans built from them. Messages name the option and what was
 //! expected, the same words as the rest of the package's checks (`lib/validate.js`).
 
+// napi-derive registers `#[napi]` functions only outside `cfg(test)`.
+#![cfg_attr(test, allow(dead_code))]
+
 use napi::bindgen_prelude::{JsValue, Object, Unknown, ValueType};
 use napi_derive::napi;
 

@@ -1,6 +1,9 @@
 //! A test's plan for the JS loop: built once per run from checked options, read without a
 //! crossing per request (thresholds as getters read once, start and due times in batches).
 
+// napi-derive registers `#[napi]` functions only outside `cfg(test)`.
+#![cfg_attr(test, allow(dead_code))]
+
 use napi::bindgen_prelude::Float64ArraySlice;
 use napi_derive::napi;
 
