@@ -42,10 +42,8 @@ export declare class NativeHistory {
  * and `cancel()` work while it runs, `takeRecords()` after.
  */
 export declare class NativeHttpRun {
-  /** The closed model: virtual users, each on its own keep-alive connection. */
-  static closed(http: NativeHttpOptions, o: NativeClosedOptions): NativeHttpRun
-  /** The open model: a constant arrival rate, latencies from each request's intended time. */
-  static open(http: NativeHttpOptions, o: NativeOpenOptions): NativeHttpRun
+  /** A run of `plan` against `http`, keeping up to `maxRecords` per-request records. */
+  constructor(http: NativeHttpOptions, plan: NativePlan, maxRecordsKept: number)
   /** Runs the test on napi's tokio runtime; the JS thread stays free for progress events. */
   run(): Promise<NativeRunResult>
   progress(): NativeProgress
@@ -92,6 +90,39 @@ export declare class NativeMonitor {
   prometheus(): string
   /** RSS and the memory available to the process, read now (for `MemoryManager`). */
   static processMemory(): NativeProcessMemory
+}
+
+/** When a test's users start, its arrivals are due and it stops sending (`src/loadtest/plan.rs`). */
+export declare class NativePlan {
+  /** The closed model of a resolved config. */
+  static closed(config: NativeLoadTestConfig): NativePlan
+  /** The open model of a resolved arrival spec (the config gives the timeout). */
+  static open(spec: NativeArrivalSpec, config: NativeLoadTestConfig): NativePlan
+  /** The `concurrentUsers` the metrics report (users, or slots). */
+  get users(): number
+  get timeout(): number
+  /** Nothing new is sent from this many ms after the start. */
+  get cutOff(): number
+  /** Closed model: how many users start at all. */
+  get usersToStart(): number
+  get requestsPerUser(): number
+  get thinkTime(): number
+  /** Closed model: a user pauses after its n-th request while n is below this (0: never). */
+  get pausesBefore(): number
+  /** Closed model: the last moment, ms from the start, a think pause may begin. */
+  get thinkUntil(): number
+  /** Open model: every arrival due within the duration. */
+  get arrivals(): number
+  /**
+   * Writes the start times (closed model: of users `first`, `first + 1`, …) or due times
+   * (open model: of arrivals `first`, …) into `out`, ms from the start; returns how many.
+   */
+  fillTimes(first: number, out: Float64Array): number
+  /**
+   * Open model: arrivals that never started, given how many did and, for a run stopped
+   * early, when it stopped (ms from the start).
+   */
+  dropped(started: number, stoppedAt?: number | undefined | null): number
 }
 
 /**
@@ -202,6 +233,9 @@ export declare function cacheStats(handle: number): NativeCacheStats
  */
 export declare function cacheWhenWritten(handle: number): Promise<NativeDiskFailure[]>
 
+/** Checks a target now, so a bad URL fails where it was written rather than when a test starts. */
+export declare function checkHttpTarget(http: NativeHttpOptions): void
+
 /**
  * Checks an update of `MemoryManager`'s thresholds, each a fraction in (0, 1] as the
  * monitor's are; returns the fields given (none for `undefined`), or the first bad one.
@@ -223,10 +257,7 @@ export declare function findMonorepoBuildFix(start: string): Array<string> | nul
 /** Whether `message` is the message of a recent panic; claims it (each panic is reported once). */
 export declare function isInternalPanic(message: string): boolean
 
-/**
- * Most virtual users (or arrival-rate slots) one test may have; lib/loadtest.js checks its
- * options against this same value.
- */
+/** Most virtual users (or arrival-rate slots) one test may have (the options' bound too). */
 export declare const MAX_USERS: number
 
 /**
@@ -271,6 +302,13 @@ export interface NativeAlertCounts {
   cpu: number
   eventloop: number
   gc: number
+}
+
+/** An arrival-rate test's spec: `rate` per second for `duration` ms over `maxInFlight` slots. */
+export interface NativeArrivalSpec {
+  rate: number
+  duration: number
+  maxInFlight: number
 }
 
 /** The options in force, defaults filled in (`AdvancedCache#config`). */
@@ -339,20 +377,6 @@ export interface NativeChange {
   change: string
   /** `file`, `symlink` or `directory`. */
   kind: string
-}
-
-/**
- * The closed model: API.md's `LoadTestConfig`, already validated by the JS layer and checked
- * again here.
- */
-export interface NativeClosedOptions {
-  concurrentUsers: number
-  requestsPerUser: number
-  rampUpTime: number
-  testDuration: number
-  thinkTime: number
-  timeout: number
-  maxRecords: number
 }
 
 export interface NativeCommandOutcome {
@@ -485,6 +509,20 @@ export interface NativeLoadMetrics {
   errorRate: number
 }
 
+/** API.md's `LoadTestConfig` with every default filled in (`tester.config`). */
+export interface NativeLoadTestConfig {
+  concurrentUsers: number
+  requestsPerUser: number
+  rampUpTime: number
+  testDuration: number
+  thinkTime: number
+  timeout: number
+  maxRecordedResponses: number
+  stepPause: number
+  enduranceInterval: number
+  progressInterval: number
+}
+
 export interface NativeMemory {
   used: number
   total: number
@@ -511,15 +549,6 @@ export interface NativeMemoryThresholdUpdate {
 export interface NativeMonitorOptions {
   interval?: number
   outputDir?: string
-}
-
-/** The open model: `rate` requests per second for `duration`, over `connections`. */
-export interface NativeOpenOptions {
-  rate: number
-  duration: number
-  connections: number
-  timeout: number
-  maxRecords: number
 }
 
 export interface NativePoolOptions {
@@ -562,6 +591,19 @@ export interface NativeProcessMemory {
   rss: number
   /** Memory available to the process: machine total, or the cgroup limit when lower. */
   available: number
+}
+
+/** One process: `/proc/<pid>/stat` in bytes and milliseconds. */
+export interface NativeProcessStats {
+  pid: number
+  ppid: number
+  /** Resident memory, bytes. */
+  rss: number
+  /** User + system CPU time of the process itself, ms. */
+  cpuMs: number
+  /** User + system CPU time of its reaped children, ms. */
+  childrenCpuMs: number
+  threads: number
 }
 
 export interface NativeProgress {
@@ -756,6 +798,21 @@ export declare function poolTakeActions(handle: number): Array<number>
 
 /** Resident memory of these processes, in bytes (0 for any that are gone). */
 export declare function processesRss(pids: Array<number>): number
+
+/** These processes' readings (`null` for one that is gone, or everywhere without `/proc`). */
+export declare function processStats(pids: Array<number>): Array<NativeProcessStats | undefined | null>
+
+/**
+ * `root` and its live descendants, root first, without `exclude` and its own descendants;
+ * empty when `root` is gone or there is no `/proc`.
+ */
+export declare function processTree(root: number, exclude?: number | undefined | null): Array<NativeProcessStats>
+
+/** Checks `runArrivalRateTest`'s spec; `maxInFlight` defaults to `default_slots`. */
+export declare function resolveArrivalSpec(spec: unknown, defaultSlots: number): NativeArrivalSpec
+
+/** Checks a `LoadTester` config and fills in its defaults. */
+export declare function resolveLoadTestConfig(config: unknown): NativeLoadTestConfig
 
 /**
  * Runs a BuildFix command (an argument vector, never a shell) with `{model}`,

@@ -619,3 +619,30 @@ test.serial('report: the original sections, labels and thresholds; comparison ta
   t.true(cmp.includes('- Best Throughput: 50 users (80.0 req/s)'))
   t.true(cmp.includes('- Best Response Time: 50 users (900.0ms avg)'))
 })
+
+test.serial('the scenario table gives the same counts through the JS loop as through the tokio scheduler', async (t) => {
+  // src/loadtest/scenarios.rs runs the same table through the native scheduler.
+  const table = JSON.parse(fs.readFileSync(path.join(here, '..', 'src', 'loadtest', 'scenarios.json'), 'utf8'))
+  t.true(table.scenarios.length >= 5)
+  const timersBefore = timers()
+  for (const s of table.scenarios) {
+    const lt = new LoadTester({ ...s.config, maxRecordedResponses: 1e6 })
+    // A request that never answers, one that answers at once, or one that takes `latency` ms.
+    const exec = s.latency === null ? () => new Promise(() => {}) : s.latency === 0 ? () => 1 : () => sleep(s.latency, 1)
+    const m = s.arrivalRate ? await lt.runArrivalRateTest(s.arrivalRate, () => 0, exec) : await lt.runTest(() => 0, exec)
+    const first = lt.getUserSimulations().reduce((min, u) => Math.min(min, u.startTime), Infinity)
+    const got = {
+      sent: m.totalRequests,
+      failed: m.failedRequests,
+      dropped: m.droppedIterations ?? 0,
+      usersStarted: lt.getUserSimulations().length,
+      cutOff: s.arrivalRate ? s.arrivalRate.duration : lt.config.testDuration,
+    }
+    t.deepEqual(got, s.expect, s.name)
+    if (!s.arrivalRate) {
+      // Nothing was sent after the cut-off (counted from the first user's start).
+      t.true(lt.getResponses().every((r) => r.startTime - first < s.expect.cutOff), s.name)
+    }
+  }
+  t.is(timers(), timersBefore, 'nothing left armed')
+})

@@ -9,6 +9,7 @@ pub mod history;
 pub mod loadtest;
 pub mod monitor;
 pub mod pool;
+pub mod procfs;
 pub mod provider;
 pub mod snapshot;
 

@@ -22,6 +22,16 @@ const GENERIC_FAILURE: &str = "GenericFailure";
 /// Error with a string code, so JS can switch on `err.code`.
 pub type Result<T> = std::result::Result<T, napi::Error<&'static str>>;
 
+/// A `TypeError` (Node's `ERR_INVALID_ARG_TYPE`) with a message already written.
+pub fn type_error(message: impl Into<String>) -> napi::Error<&'static str> {
+    napi::Error::new(INVALID_ARG_TYPE, message.into())
+}
+
+/// A `RangeError` (Node's `ERR_OUT_OF_RANGE`) with a message already written.
+pub fn range_error(message: impl Into<String>) -> napi::Error<&'static str> {
+    napi::Error::new(OUT_OF_RANGE, message.into())
+}
+
 pub fn failure(message: impl Into<String>) -> napi::Error<&'static str> {
     napi::Error::new(GENERIC_FAILURE, message.into())
 }

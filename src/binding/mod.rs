@@ -10,5 +10,6 @@ mod loadtest;
 mod monitor;
 mod panic;
 mod pool;
+mod procfs;
 mod provider;
 mod snapshot;

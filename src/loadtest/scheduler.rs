@@ -17,6 +17,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{sleep_until, timeout, Instant};
 
+use super::plan::{ClosedPlan, OpenPlan};
 use super::recorder::{Metrics, Recorder};
 
 /// Failure message of a request that outlived its timeout (the original's wording).
@@ -74,28 +75,6 @@ pub struct Record {
     pub error: Option<String>,
     pub status: Option<u16>,
     pub size: u64,
-}
-
-/// The closed model's settings (API.md's `LoadTestConfig`, in native units).
-#[derive(Debug, Clone)]
-pub struct ClosedConfig {
-    pub users: u32,
-    pub requests_per_user: u64,
-    pub ramp_up: Duration,
-    pub test_duration: Duration,
-    pub think_time: Duration,
-    pub timeout: Duration,
-}
-
-/// The open model's settings.
-#[derive(Debug, Clone)]
-pub struct OpenConfig {
-    /// Requests per second.
-    pub rate: f64,
-    pub duration: Duration,
-    /// How many requests may be in flight at once (connections, for HTTP).
-    pub connections: u32,
-    pub timeout: Duration,
 }
 
 struct Tally {
@@ -234,66 +213,58 @@ async fn send<E: Executor>(
     r
 }
 
-/// A deadline `d` after `origin`; "no cut-off" arrives as a huge duration (Number.MAX_SAFE_INTEGER
-/// ms), past what an Instant can hold: a deadline a century away is the same thing.
-fn deadline_after(origin: Instant, d: Duration) -> Instant {
+/// The moment `ms` after `origin`. "No cut-off" arrives as a huge time (Number.MAX_SAFE_INTEGER
+/// ms), past what an Instant can hold: a moment a century away is the same thing.
+fn at(origin: Instant, ms: f64) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 86_400);
+    let d = Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).unwrap_or(CENTURY);
     origin
         .checked_add(d)
-        .unwrap_or_else(|| origin + Duration::from_secs(100 * 365 * 86_400))
+        .unwrap_or_else(|| origin + CENTURY.min(d))
 }
 
-/// Runs the closed model and returns the elapsed milliseconds. Users 1..=N start at
-/// `(user - 1) * rampUp / N` (the original's spacing); each sends its requests in order and
-/// sends nothing new once `test_duration` has passed since the start. A user's task is spawned
-/// when the user starts, so memory follows the users running at once, not the configured count.
-pub async fn run_closed<E: Executor>(exec: Arc<E>, cfg: ClosedConfig, state: Arc<RunState>) -> f64 {
+/// Runs the closed model and returns the elapsed milliseconds: users start, send and stop as
+/// the [`ClosedPlan`] says. A user's task is spawned when the user starts, so memory follows the
+/// users running at once, not the configured count.
+pub async fn run_closed<E: Executor>(exec: Arc<E>, plan: ClosedPlan, state: Arc<RunState>) -> f64 {
     let origin = Instant::now();
-    let deadline = deadline_after(origin, cfg.test_duration);
+    let plan = Arc::new(plan);
+    let limit = Duration::from_secs_f64(plan.timeout_ms / 1000.0);
     let mut tasks = JoinSet::new();
-    for user in 1..=cfg.users {
-        let offset = cfg
-            .ramp_up
-            .mul_f64(f64::from(user - 1) / f64::from(cfg.users));
-        if offset >= cfg.test_duration {
-            break; // this user and every later one would start after the cut-off
-        }
-        if origin + offset > Instant::now() {
+    for user in 1..=plan.users_to_start() {
+        let start = at(origin, plan.start_ms(user));
+        if start > Instant::now() {
             tokio::select! {
-                _ = sleep_until(origin + offset) => {}
+                _ = sleep_until(start) => {}
                 _ = cancelled(state.cancel.subscribe()) => break,
             }
         }
         // Started only after the cut-off (a busy runtime): it would send nothing, nor would the rest.
-        if Instant::now() >= deadline || state.is_cancelled() {
+        if !plan.sends_at(ms_between(origin, Instant::now())) || state.is_cancelled() {
             break;
         }
         while tasks.try_join_next().is_some() {} // forget the users that have ended
-        let (exec, cfg, state) = (exec.clone(), cfg.clone(), state.clone());
+        let (exec, plan, state) = (exec.clone(), plan.clone(), state.clone());
         tasks.spawn(async move {
             let mut st = exec.state(user);
-            for seq in 0..cfg.requests_per_user {
+            let think = Duration::from_secs_f64(plan.think_time_ms / 1000.0);
+            for seq in 0..plan.requests_per_user {
                 let start = Instant::now();
-                if start >= deadline || state.is_cancelled() {
+                if !plan.sends_at(ms_between(origin, start)) || state.is_cancelled() {
                     break;
                 }
-                let Some(r) = send(&*exec, &mut st, cfg.timeout, &state).await else {
+                let Some(r) = send(&*exec, &mut st, limit, &state).await else {
                     break;
                 };
                 let end = Instant::now();
-                state.record(
-                    user,
-                    seq,
-                    ms_between(origin, start),
-                    ms_between(origin, end),
-                    r,
-                );
-                if !cfg.think_time.is_zero() && seq + 1 < cfg.requests_per_user {
-                    // A think that would end past the cut-off could only be followed by nothing.
-                    if end + cfg.think_time >= deadline {
+                let end_ms = ms_between(origin, end);
+                state.record(user, seq, ms_between(origin, start), end_ms, r);
+                if plan.thinks_after(seq + 1) {
+                    if end_ms >= plan.think_until_ms() {
                         break;
                     }
                     tokio::select! {
-                        _ = sleep_until(end + cfg.think_time) => {}
+                        _ = sleep_until(end + think) => {}
                         _ = cancelled(state.cancel.subscribe()) => break,
                     }
                 }
@@ -307,27 +278,24 @@ pub async fn run_closed<E: Executor>(exec: Arc<E>, cfg: ClosedConfig, state: Arc
 /// The open model's idle slots: (slot id, the executor state it keeps between requests).
 type IdleSlots<S> = Arc<Mutex<Vec<(u32, S)>>>;
 
-/// Runs the open model and returns the elapsed milliseconds. Arrival `i` is due at `i / rate`;
-/// it is sent on a free slot (at most `connections` at once; a slot and its keep-alive state are
-/// made only when every existing one is busy), and its latency counts from the due time, so
-/// waiting for a slot shows. Nothing starts once `duration` has passed: the arrivals left are
-/// counted as dropped ([`RunState::dropped`]), so the duration bounds the run however high the
-/// rate; requests in flight at the end finish (within their timeout).
-pub async fn run_open<E: Executor>(exec: Arc<E>, cfg: OpenConfig, state: Arc<RunState>) -> f64 {
+/// Runs the open model and returns the elapsed milliseconds. Arrivals are due and dropped as
+/// the [`OpenPlan`] says; each is sent on a free slot (a slot and its keep-alive state are made
+/// only when every existing one is busy), and its latency counts from the due time, so waiting
+/// for a slot shows. Requests in flight at the cut-off finish (within their timeout).
+pub async fn run_open<E: Executor>(exec: Arc<E>, plan: OpenPlan, state: Arc<RunState>) -> f64 {
     let origin = Instant::now();
-    let end = deadline_after(origin, cfg.duration);
-    // `as` saturates: a rate and duration past u64 are cut off by `end` long before.
-    let total = (cfg.rate * cfg.duration.as_secs_f64()).floor() as u64;
-    let period = 1.0 / cfg.rate;
-    let permits = Arc::new(Semaphore::new(cfg.connections as usize));
+    let end = at(origin, plan.duration_ms);
+    let limit = Duration::from_secs_f64(plan.timeout_ms / 1000.0);
+    let permits = Arc::new(Semaphore::new(plan.slots as usize));
     // Idle slots with their executor state. A task puts its slot back before it releases its
-    // permit, so whoever gets the permit next finds the slot: at most `connections` are made.
+    // permit, so whoever gets the permit next finds the slot: at most `slots` are made.
     let idle: IdleSlots<E::State> = Arc::new(Mutex::new(Vec::new()));
     let mut made = 0u32;
     let mut started = 0u64;
     let mut tasks = JoinSet::new();
-    for i in 0..total {
-        let due = origin + Duration::from_secs_f64(period * i as f64);
+    for i in 0..plan.arrivals() {
+        let due_ms = plan.due_ms(i);
+        let due = at(origin, due_ms);
         if due > Instant::now() {
             tokio::select! {
                 _ = sleep_until(due) => {}
@@ -339,7 +307,7 @@ pub async fn run_open<E: Executor>(exec: Arc<E>, cfg: OpenConfig, state: Arc<Run
             _ = sleep_until(end) => break,
             _ = cancelled(state.cancel.subscribe()) => break,
         };
-        if Instant::now() >= end || state.is_cancelled() {
+        if !plan.starts_at(ms_between(origin, Instant::now())) || state.is_cancelled() {
             break;
         }
         while tasks.try_join_next().is_some() {}
@@ -350,11 +318,10 @@ pub async fn run_open<E: Executor>(exec: Arc<E>, cfg: OpenConfig, state: Arc<Run
         });
         started += 1;
         let (exec, state, idle) = (exec.clone(), state.clone(), idle.clone());
-        let limit = cfg.timeout;
         tasks.spawn(async move {
             if let Some(r) = send(&*exec, &mut st, limit, &state).await {
-                let end = Instant::now();
-                state.record(slot, i, ms_between(origin, due), ms_between(origin, end), r);
+                let end_ms = ms_between(origin, Instant::now());
+                state.record(slot, i, due_ms, end_ms, r);
                 idle.lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .push((slot, st));
@@ -362,17 +329,12 @@ pub async fn run_open<E: Executor>(exec: Arc<E>, cfg: OpenConfig, state: Arc<Run
             drop(permit);
         });
     }
-    // Arrivals due by the time sending stopped (all of them unless cancelled) that never started.
-    let stopped = Instant::now().min(end);
-    let due_by = if state.is_cancelled() {
-        let n = (stopped.saturating_duration_since(origin).as_secs_f64() / period).floor() as u64;
-        n.saturating_add(1).min(total)
-    } else {
-        total
-    };
+    let stopped = state
+        .is_cancelled()
+        .then(|| ms_between(origin, Instant::now()));
     state
         .dropped
-        .store(due_by.saturating_sub(started), Ordering::Relaxed);
+        .store(plan.dropped(started, stopped), Ordering::Relaxed);
     while tasks.join_next().await.is_some() {}
     ms_between(origin, Instant::now())
 }
@@ -427,14 +389,14 @@ mod tests {
         }
     }
 
-    fn closed(users: u32, per_user: u64) -> ClosedConfig {
-        ClosedConfig {
+    fn closed(users: u32, per_user: u64) -> ClosedPlan {
+        ClosedPlan {
             users,
             requests_per_user: per_user,
-            ramp_up: Duration::ZERO,
-            test_duration: Duration::from_secs(60),
-            think_time: Duration::ZERO,
-            timeout: Duration::from_secs(30),
+            ramp_up_ms: 0.0,
+            test_duration_ms: 60000.0,
+            think_time_ms: 0.0,
+            timeout_ms: 30000.0,
         }
     }
 
@@ -493,7 +455,7 @@ mod tests {
         rt().block_on(async {
             let state = RunState::new(100);
             let mut cfg = closed(1, 100);
-            cfg.timeout = Duration::from_millis(50);
+            cfg.timeout_ms = 50.0;
             run_closed(Scripted::new(1, 1000, 0), cfg, state.clone()).await;
             let m = state.metrics(1000.0, 1);
             assert_eq!(m.total_requests, 100);
@@ -511,13 +473,13 @@ mod tests {
     fn ramp_up_spreads_users_and_duration_cuts_off() {
         rt().block_on(async {
             let state = RunState::new(10_000);
-            let cfg = ClosedConfig {
+            let cfg = ClosedPlan {
                 users: 4,
                 requests_per_user: 1000,
-                ramp_up: Duration::from_millis(400),
-                test_duration: Duration::from_millis(1000),
-                think_time: Duration::from_millis(9),
-                timeout: Duration::from_secs(1),
+                ramp_up_ms: 400.0,
+                test_duration_ms: 1000.0,
+                think_time_ms: 9.0,
+                timeout_ms: 1000.0,
             };
             let elapsed = run_closed(Scripted::new(1, 1, 0), cfg, state.clone()).await;
             let records = state.take_records();
@@ -542,7 +504,7 @@ mod tests {
         rt().block_on(async {
             let state = RunState::new(0);
             let mut cfg = closed(2, 3);
-            cfg.test_duration = Duration::from_millis(9_007_199_254_740_991);
+            cfg.test_duration_ms = 9_007_199_254_740_991.0;
             run_closed(Scripted::new(1, 1, 0), cfg, state.clone()).await;
             assert_eq!(state.progress().done, 6);
         });
@@ -555,11 +517,11 @@ mod tests {
             // only do 50/s, so the backlog grows and late requests wait hundreds of ms; the 50
             // arrivals that cannot start within the second are dropped.
             let state = RunState::new(1000);
-            let cfg = OpenConfig {
+            let cfg = OpenPlan {
                 rate: 100.0,
-                duration: Duration::from_secs(1),
-                connections: 1,
-                timeout: Duration::from_secs(10),
+                duration_ms: 1000.0,
+                slots: 1,
+                timeout_ms: 10000.0,
             };
             run_open(Scripted::new(20, 20, 0), cfg, state.clone()).await;
             let m = state.metrics(1000.0, 1);
@@ -595,11 +557,11 @@ mod tests {
             // 10000/s for 300 ms through one slot, 5 ms per request: 60 can be sent, the other
             // 2940 arrivals are dropped, and the run ends at 300 ms instead of 15 s.
             let state = RunState::new(0);
-            let cfg = OpenConfig {
+            let cfg = OpenPlan {
                 rate: 10_000.0,
-                duration: Duration::from_millis(300),
-                connections: 1,
-                timeout: Duration::from_secs(10),
+                duration_ms: 300.0,
+                slots: 1,
+                timeout_ms: 10000.0,
             };
             let elapsed = run_open(Scripted::new(5, 5, 0), cfg, state.clone()).await;
             let m = state.metrics(elapsed, 1);
@@ -609,11 +571,11 @@ mod tests {
 
             // A rate nobody can meet is bounded the same way.
             let state = RunState::new(0);
-            let cfg = OpenConfig {
+            let cfg = OpenPlan {
                 rate: 1e9,
-                duration: Duration::from_millis(50),
-                connections: 2,
-                timeout: Duration::from_secs(10),
+                duration_ms: 50.0,
+                slots: 2,
+                timeout_ms: 10000.0,
             };
             let elapsed = run_open(Scripted::new(1, 1, 0), cfg, state.clone()).await;
             assert!(elapsed <= 51.0, "{elapsed}");
@@ -626,11 +588,11 @@ mod tests {
 
             // Nothing is dropped when the system keeps up.
             let state = RunState::new(0);
-            let cfg = OpenConfig {
+            let cfg = OpenPlan {
                 rate: 100.0,
-                duration: Duration::from_millis(100),
-                connections: 2,
-                timeout: Duration::from_secs(10),
+                duration_ms: 100.0,
+                slots: 2,
+                timeout_ms: 10000.0,
             };
             run_open(Scripted::new(1, 1, 0), cfg, state.clone()).await;
             assert_eq!((state.progress().done, state.dropped()), (10, 0));
@@ -643,13 +605,13 @@ mod tests {
         // have a task (before, all 100k were spawned up front, each waiting for its turn).
         rt().block_on(async {
             let state = RunState::new(0);
-            let cfg = ClosedConfig {
+            let cfg = ClosedPlan {
                 users: 100_000,
                 requests_per_user: 1_000_000,
-                ramp_up: Duration::from_secs(100),
-                test_duration: Duration::from_secs(3600),
-                think_time: Duration::from_millis(10),
-                timeout: Duration::from_secs(1),
+                ramp_up_ms: 100000.0,
+                test_duration_ms: 3600000.0,
+                think_time_ms: 10.0,
+                timeout_ms: 1000.0,
             };
             let run = tokio::spawn(run_closed(Scripted::new(1, 1, 0), cfg, state.clone()));
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -675,11 +637,11 @@ mod tests {
                 }
             }
             let state = RunState::new(0);
-            let cfg = OpenConfig {
+            let cfg = OpenPlan {
                 rate: 100.0,
-                duration: Duration::from_millis(500),
-                connections: MAX_USERS,
-                timeout: Duration::from_secs(10),
+                duration_ms: 500.0,
+                slots: MAX_USERS,
+                timeout_ms: 10000.0,
             };
             run_open(
                 Arc::new(Counting(exec, created.clone())),

@@ -21,21 +21,8 @@ pub use service::{
 pub use workdir::WorkDir;
 pub use worker::{Worker, WorkerSpec};
 
-/// Resident memory of a process in bytes, from `/proc/<pid>/statm`; 0 when it is gone or the
-/// platform has no `/proc`.
-pub fn process_rss(pid: u32) -> u64 {
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/statm")) else {
-        return 0;
-    };
-    let pages: u64 = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * page.max(0) as u64
-}
+/// Resident memory of a process in bytes; 0 when it is gone or the platform has no `/proc`.
+pub use crate::procfs::rss as process_rss;
 
 #[cfg(test)]
 mod tests;

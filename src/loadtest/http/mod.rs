@@ -1,0 +1,261 @@
+//! A small HTTP/1.1 client on tokio for load generation: one keep-alive connection per virtual
+//! user, the request bytes built once per test, responses parsed in place with `httparse` and
+//! their bodies counted, not kept. Written by hand rather than on hyper because a load generator
+//! needs none of hyper's generality (pools, upgrades, HTTP/2, body streams) and every
+//! per-request allocation it avoids is throughput; plain `http://` only (no TLS).
+
+mod conn;
+mod target;
+
+use std::io;
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+
+use super::scheduler::{Executor, Failure, Reply};
+use conn::{Conn, Head};
+pub use target::HttpTarget;
+
+/// The native HTTP executor: each virtual user owns one keep-alive connection.
+pub struct HttpExecutor {
+    target: Arc<HttpTarget>,
+}
+
+impl HttpExecutor {
+    pub fn new(target: Arc<HttpTarget>) -> Self {
+        Self { target }
+    }
+
+    async fn exchange(&self, conn: &mut Conn) -> Result<(Head, u64), (io::Error, bool)> {
+        conn.stream
+            .write_all(&self.target.request)
+            .await
+            .map_err(|e| (e, false))?;
+        let before = (conn.start, conn.end);
+        conn.read_response(self.target.head).await.map_err(|e| {
+            let nothing_read = (conn.start, conn.end) == before;
+            (e, nothing_read)
+        })
+    }
+}
+
+impl Executor for HttpExecutor {
+    /// The user's idle keep-alive connection, if any. It is taken out while a request is in
+    /// flight, so a request dropped by its timeout drops its half-used connection with it.
+    type State = Option<Conn>;
+
+    fn state(&self, _user: u32) -> Option<Conn> {
+        None
+    }
+
+    async fn execute(&self, state: &mut Option<Conn>) -> Result<Reply, Failure> {
+        let t = &*self.target;
+        let connect_failed =
+            |e: io::Error| Failure::new(format!("connect {}:{}: {e}", t.host, t.port));
+        let (reused, mut conn) = match state.take() {
+            Some(c) => (true, c),
+            None => (false, Conn::open(t).await.map_err(connect_failed)?),
+        };
+        let (head, size) = match self.exchange(&mut conn).await {
+            Ok(r) => r,
+            // A kept-alive connection the server closed while idle: retry once on a fresh one,
+            // as every HTTP client does, since the server never saw the request.
+            Err((_, true)) if reused => {
+                conn = Conn::open(t).await.map_err(connect_failed)?;
+                self.exchange(&mut conn)
+                    .await
+                    .map_err(|(e, _)| Failure::new(e.to_string()))?
+            }
+            Err((e, _)) => return Err(Failure::new(e.to_string())),
+        };
+        if head.keep_alive {
+            *state = Some(conn);
+        }
+        if head.status >= 400 {
+            return Err(Failure {
+                message: format!("HTTP {}", head.status),
+                status: Some(head.status),
+            });
+        }
+        Ok(Reply {
+            size,
+            status: Some(head.status),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loadtest::{run_closed, ClosedPlan, Record, RunState};
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A tiny server answering in turn: content-length, chunked, 500, then closing the
+    /// connection after every 7th response, to exercise framing and reconnects.
+    async fn serve(listener: TcpListener) {
+        let mut n = 0u64;
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            loop {
+                let mut buf = vec![0u8; 4096];
+                let mut got = 0;
+                let ok = loop {
+                    match s.read(&mut buf[got..]).await {
+                        Ok(0) | Err(_) => break false,
+                        Ok(k) => got += k,
+                    }
+                    if buf[..got].windows(4).any(|w| w == b"\r\n\r\n") {
+                        break true;
+                    }
+                };
+                if !ok {
+                    break;
+                }
+                n += 1;
+                let close = n.is_multiple_of(7);
+                let conn = if close { "Connection: close\r\n" } else { "" };
+                let resp = match n % 3 {
+                    0 => format!("HTTP/1.1 200 OK\r\n{conn}Content-Length: 5\r\n\r\nhello"),
+                    1 => format!("HTTP/1.1 200 OK\r\n{conn}Transfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n4\r\ndefg\r\n0\r\nT: 1\r\n\r\n"),
+                    _ => format!("HTTP/1.1 500 Oops\r\n{conn}Content-Length: 2\r\n\r\nno"),
+                };
+                if s.write_all(resp.as_bytes()).await.is_err() || close {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Answers every request with `response`, written `step` bytes at a time with a pause
+    /// between writes, so the client sees heads and chunk lines split across reads.
+    async fn dribble(listener: TcpListener, response: Vec<u8>, step: usize) {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let response = response.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                loop {
+                    let mut got = 0;
+                    while !buf[..got].windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut buf[got..]).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => got += k,
+                        }
+                    }
+                    for piece in response.chunks(step) {
+                        if s.write_all(piece).await.is_err() {
+                            return;
+                        }
+                        s.flush().await.ok();
+                        if step < 64 {
+                            tokio::time::sleep(Duration::from_micros(200)).await;
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    fn run_against(
+        response: Vec<u8>,
+        step: usize,
+        requests: u64,
+    ) -> (crate::loadtest::Metrics, Vec<Record>) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = tokio::spawn(dribble(listener, response, step));
+            let target =
+                HttpTarget::new(&format!("http://127.0.0.1:{port}/"), "GET", &[], None).unwrap();
+            let state = RunState::new(1000);
+            let cfg = ClosedPlan {
+                users: 2,
+                requests_per_user: requests,
+                ramp_up_ms: 0.0,
+                test_duration_ms: 20000.0,
+                think_time_ms: 0.0,
+                timeout_ms: 10000.0,
+            };
+            run_closed(
+                Arc::new(HttpExecutor::new(Arc::new(target))),
+                cfg,
+                state.clone(),
+            )
+            .await;
+            server.abort();
+            (state.metrics(1000.0, 2), state.take_records())
+        })
+    }
+
+    #[test]
+    fn responses_split_across_many_reads_are_framed_exactly() {
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Pad: aaaaaaaaaaaaaaaa\r\n\r\n5\r\nhello\r\n1a;ext=1\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n".to_vec();
+        let (m, records) = run_against(chunked, 3, 5);
+        assert_eq!(
+            (m.total_requests, m.failed_requests),
+            (10, 0),
+            "{records:?}"
+        );
+        assert!(records.iter().all(|r| r.size == 31));
+    }
+
+    #[test]
+    fn large_bodies_are_counted_not_kept() {
+        let body = vec![b'x'; 3 * 1024 * 1024 + 17];
+        let mut response =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        response.extend_from_slice(&body);
+        let (m, records) = run_against(response, 256 * 1024, 3);
+        assert_eq!((m.total_requests, m.failed_requests), (6, 0), "{records:?}");
+        assert!(records.iter().all(|r| r.size == body.len() as u64));
+    }
+
+    #[test]
+    fn talks_to_a_real_socket_with_keep_alive_framing_and_reconnects() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = tokio::spawn(serve(listener));
+            let target =
+                HttpTarget::new(&format!("http://127.0.0.1:{port}/"), "GET", &[], None).unwrap();
+            let state = RunState::new(100);
+            let cfg = ClosedPlan {
+                users: 1,
+                requests_per_user: 30,
+                ramp_up_ms: 0.0,
+                test_duration_ms: 10000.0,
+                think_time_ms: 0.0,
+                timeout_ms: 5000.0,
+            };
+            run_closed(
+                Arc::new(HttpExecutor::new(Arc::new(target))),
+                cfg,
+                state.clone(),
+            )
+            .await;
+            let m = state.metrics(1000.0, 1);
+            assert_eq!(m.total_requests, 30);
+            assert_eq!(m.failed_requests, 10, "every third response is a 500");
+            let records = state.take_records();
+            let sizes: Vec<u64> = records.iter().filter(|r| r.ok).map(|r| r.size).collect();
+            assert!(sizes.iter().all(|s| *s == 5 || *s == 7), "{sizes:?}");
+            let failed = records.iter().find(|r| !r.ok).unwrap();
+            assert_eq!(failed.error.as_deref(), Some("HTTP 500"));
+            assert_eq!(failed.status, Some(500));
+            server.abort();
+        });
+    }
+}
