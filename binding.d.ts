@@ -607,13 +607,8 @@ export declare const enum PoolActionKind {
   RevokeTimeout = 4,
   /** Turn away the caller this resource was being lent to: the pool was destroyed. */
   RevokeClosed = 5,
-  /**
-   * The creation in this slot outlived acquireTimeout: forget it (a `CreateTimeout` of its
-   * waiter may follow).
-   */
+  /** The creation in this slot outlived acquireTimeout: forget it. */
   GiveUp = 6,
-  /** Reject this waiter: the creation started for it outlived acquireTimeout. */
-  CreateTimeout = 7,
 }
 
 /** The alerts the pool's statistics raise, its messages naming it `name`. */

@@ -518,9 +518,6 @@ class ResourcePool extends EventEmitter {
         case PoolActionKind.Timeout:
           this.#take(id).reject(this.#timeoutError('waiting for a resource'))
           break
-        case PoolActionKind.CreateTimeout:
-          this.#take(id).reject(this.#createTimeoutError())
-          break
         case PoolActionKind.Closed:
           this.#take(id).reject(this.#closedError())
           break

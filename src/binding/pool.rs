@@ -88,11 +88,8 @@ pub enum PoolActionKind {
     RevokeTimeout = 4,
     /// Turn away the caller this resource was being lent to: the pool was destroyed.
     RevokeClosed = 5,
-    /// The creation in this slot outlived acquireTimeout: forget it (a `CreateTimeout` of its
-    /// waiter may follow).
+    /// The creation in this slot outlived acquireTimeout: forget it.
     GiveUp = 6,
-    /// Reject this waiter: the creation started for it outlived acquireTimeout.
-    CreateTimeout = 7,
 }
 
 /// The pool options `poolCreate` reads from the user's config object; the JS layer checks the
@@ -494,7 +491,6 @@ pub fn pool_take_actions(handle: u32) -> Vec<f64> {
                 Action::Destroy(r) => (K::Destroy, r.0 as f64),
                 Action::GiveUp(r) => (K::GiveUp, r.0 as f64),
                 Action::Reject(w, RejectReason::Timeout) => (K::Timeout, w.0 as f64),
-                Action::Reject(w, RejectReason::CreateTimeout) => (K::CreateTimeout, w.0 as f64),
                 Action::Reject(w, RejectReason::Closed) => (K::Closed, w.0 as f64),
                 Action::Revoke(r, RejectReason::Closed) => (K::RevokeClosed, r.0 as f64),
                 // Only a deadline revokes otherwise.

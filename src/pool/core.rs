@@ -53,10 +53,8 @@ pub enum Created {
 /// Why a waiter is rejected by a [`Action::Reject`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RejectReason {
-    /// The waiter's `acquire_timeout` passed.
+    /// The caller's `acquire_timeout` passed.
     Timeout,
-    /// The creation started for this waiter took longer than `acquire_timeout`.
-    CreateTimeout,
     Closed,
 }
 
@@ -74,7 +72,7 @@ pub enum Action {
     Revoke(ResourceId, RejectReason),
     /// The creation in this slot took longer than `acquire_timeout`: it is given up on and the
     /// slot is free again (the id may be reused at once). Forget the creation and destroy its
-    /// value if it ever arrives; a `Reject(_, CreateTimeout)` of the waiter it was for may follow.
+    /// value if it ever arrives.
     GiveUp(ResourceId),
 }
 
@@ -377,6 +375,7 @@ impl PoolCore {
             Some(Slot::Creating { .. }) => self.end_creation(index),
             _ => return CreateFailed::Ignored,
         };
+        let owed = owed.and_then(|t| self.remove_waiter(t));
         self.fill(now);
         match owed {
             Some(w) => CreateFailed::Reject(w.id),
@@ -384,15 +383,14 @@ impl PoolCore {
         }
     }
 
-    /// Frees the slot of a creation that will not deliver; returns the waiter it was for, if
-    /// that waiter is still waiting (and now taken out of the queue).
-    fn end_creation(&mut self, index: u32) -> Option<Waiter> {
+    /// Frees the slot of a creation that will not deliver; returns the waiter it was for.
+    fn end_creation(&mut self, index: u32) -> Option<WaiterId> {
         let Slot::Creating { tag, .. } = self.slots[index as usize] else {
             unreachable!("only a creating slot ends a creation")
         };
         self.creating -= 1;
         self.release_slot(index);
-        tag.and_then(|t| self.remove_waiter(t))
+        tag
     }
 
     /// Takes a waiter out of the queue (its caller gave up). False if it was not waiting.
@@ -404,8 +402,9 @@ impl PoolCore {
     /// away every caller whose resource is still being validated at its deadline
     /// (`Revoke(_, Timeout)`, then `Destroy`: validation runs inside the acquire's deadline, and
     /// a validation that never settles must not hold a slot), and gives up on every creation
-    /// older than `acquire_timeout` (`GiveUp`, then `Reject(_, CreateTimeout)` of the waiter it
-    /// was for, if still waiting: a hanging factory must not hold a slot forever).
+    /// older than `acquire_timeout` (`GiveUp`: a hanging factory must not hold a slot forever).
+    /// A creation starts no earlier than the acquire it is for, so its waiter has timed out by
+    /// then; waiters still queued get creations in the freed slots.
     pub fn expire(&mut self, now: u64) {
         while let Some(w) = self.waiters.front() {
             match w.deadline {
@@ -432,10 +431,7 @@ impl PoolCore {
         while let Some(index) = self.next_creation_due(now) {
             self.creations.pop_front();
             self.actions.push(Action::GiveUp(ResourceId(index)));
-            if let Some(w) = self.end_creation(index) {
-                self.actions
-                    .push(Action::Reject(w.id, RejectReason::CreateTimeout));
-            }
+            self.end_creation(index);
             freed = true;
         }
         if freed {

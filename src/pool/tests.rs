@@ -367,7 +367,8 @@ impl Sim {
                 }
                 Action::GiveUp(id) => {
                     let at = self.pending.iter().position(|&p| p == id);
-                    self.pending.swap_remove(at.expect("give up on a pending creation"));
+                    self.pending
+                        .swap_remove(at.expect("give up on a pending creation"));
                     self.given_up += 1;
                 }
             }
@@ -516,7 +517,10 @@ impl Sim {
                     self.hands.remove(&hand.id.0);
                     self.settled += 1;
                     self.drain();
-                    assert!(!self.core.abandon(hand.id, self.now), "twice changes nothing");
+                    assert!(
+                        !self.core.abandon(hand.id, self.now),
+                        "twice changes nothing"
+                    );
                 }
             }
             62..=65 if !self.former.is_empty() => {
@@ -705,7 +709,8 @@ mod threaded {
                             let mut st = me.state.lock().unwrap();
                             // One creation in seven fails.
                             if (id.0 + st.destroyed as u32) % 7 == 3 {
-                                if let CreateFailed::Reject(w) = st.core.create_failed(id, me.now()) {
+                                if let CreateFailed::Reject(w) = st.core.create_failed(id, me.now())
+                                {
                                     st.granted.insert(w, None);
                                 }
                             } else if let Created::Handoff(w) = st.core.created(id, me.now()) {
@@ -1009,55 +1014,34 @@ fn a_creation_older_than_acquire_timeout_is_given_up_and_its_waiter_rejected() {
 }
 
 #[test]
-fn a_creation_started_late_for_a_waiter_is_given_up_and_rejects_that_waiter() {
+fn a_creation_given_up_frees_its_slot_for_the_waiters_still_queued() {
     let mut core = PoolCore::new(config(0, 1), 0).unwrap();
     let Acquire::Queued(w) = core.acquire(0) else {
         panic!()
     };
-    let first = creates(&actions(&mut core))[0];
-    // The first creation fails at once for another reason: nobody is owed it... but the
-    // waiter is: it is rejected with that failure, so queue a second caller.
-    assert_eq!(core.create_failed(first, 0), CreateFailed::Reject(w));
-    let Acquire::Queued(w2) = core.acquire(500 * MS) else {
+    let slow = creates(&actions(&mut core))[0];
+    let Acquire::Queued(late) = core.acquire(500 * MS) else {
         panic!()
     };
-    let second = creates(&actions(&mut core))[0];
-    // w2's deadline (1500 ms) and its creation's (1500 ms) fall together; one created later
-    // for an older waiter would outlive it, so the creation's own deadline is what counts.
-    assert_eq!(core.next_deadline(), Some(1500 * MS));
-    assert!(core.cancel(w2));
-    let Acquire::Queued(w3) = core.acquire(600 * MS) else {
-        panic!()
-    };
-    assert!(!core.has_actions(), "the creation in flight covers w3");
-    core.expire(1500 * MS);
+    assert!(!core.has_actions(), "max_size 1: one creation at a time");
+    core.expire(1000 * MS);
     assert_eq!(
         actions(&mut core),
         vec![
-            Action::GiveUp(second),
-            Action::Create(second),
-        ],
-        "w3 (deadline 1600 ms) gets a new creation in the freed slot"
+            Action::Reject(w, RejectReason::Timeout),
+            Action::GiveUp(slow),
+            // The freed slot is made again, for `late`, which still has 500 ms.
+            Action::Create(slow),
+        ]
     );
-    core.expire(1600 * MS);
-    assert_eq!(
-        actions(&mut core),
-        vec![Action::Reject(w3, RejectReason::Timeout)]
-    );
+    assert_eq!(core.next_deadline(), Some(1500 * MS));
+    assert_eq!(core.created(slow, 1200 * MS), Created::Handoff(late));
+    assert_eq!(core.next_deadline(), None);
     core.check_invariants().unwrap();
 }
 
 #[test]
-fn a_creation_tagged_for_a_waiter_that_outlives_it_rejects_it_with_create_timeout() {
-    let mut core = PoolCore::new(config(0, 1), 0).unwrap();
-    let Acquire::Queued(w) = core.acquire(0) else {
-        panic!()
-    };
-    let id = creates(&actions(&mut core))[0];
-    assert_eq!(core.create_failed(id, 0), CreateFailed::Reject(w));
-    // A creation started later than its waiter (here: a retry for w2 queued behind a slow
-    // creation that failed at 300 ms) ends after the waiter's deadline only if the waiter is
-    // gone; a waiter still queued when its creation gives up is rejected for it.
+fn without_acquire_timeout_creations_have_no_deadline() {
     let mut core = PoolCore::new(
         PoolConfig {
             acquire_timeout_ms: 0,
@@ -1068,9 +1052,9 @@ fn a_creation_tagged_for_a_waiter_that_outlives_it_rejects_it_with_create_timeou
     .unwrap();
     core.acquire(0);
     let id = creates(&actions(&mut core))[0];
-    core.expire(u64::MAX);
-    assert!(!core.has_actions(), "acquire_timeout 0: no deadlines at all");
     assert_eq!(core.next_deadline(), None);
+    core.expire(u64::MAX);
+    assert!(!core.has_actions());
     assert!(matches!(core.created(id, 5), Created::Handoff(_)));
 }
 
@@ -1106,7 +1090,10 @@ fn alerts_follow_the_contract_thresholds() {
         created: 0,
         destroyed: 0,
     };
-    assert!(stats(10, 8, 0, 5000.0).alerts("p").is_empty(), "0.8 is not above 0.8");
+    assert!(
+        stats(10, 8, 0, 5000.0).alerts("p").is_empty(),
+        "0.8 is not above 0.8"
+    );
     let a = stats(1, 1, 2, 6000.4).alerts("busy");
     let kinds: Vec<_> = a.iter().map(|a| (a.kind, a.severity)).collect();
     assert_eq!(
@@ -1120,7 +1107,10 @@ fn alerts_follow_the_contract_thresholds() {
     assert_eq!((a[0].value, a[0].threshold), (1.0, HIGH_UTILIZATION));
     assert_eq!(a[0].message, "pool 'busy' is 100% utilized (1 of 1 in use)");
     assert_eq!((a[1].value, a[1].threshold), (6000.4, LONG_WAIT_MS));
-    assert_eq!(a[1].message, "pool 'busy' callers wait 6000 ms on average for a resource");
+    assert_eq!(
+        a[1].message,
+        "pool 'busy' callers wait 6000 ms on average for a resource"
+    );
     assert_eq!((a[2].value, a[2].threshold), (2.0, 0.0));
     assert_eq!(
         a[2].message,

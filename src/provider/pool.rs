@@ -131,7 +131,6 @@ impl Shared {
                     if let Some(tx) = st.waiters.remove(&waiter) {
                         let _ = tx.send(Err(match reason {
                             RejectReason::Timeout => self.timeout(st, "waiting for a worker"),
-                            RejectReason::CreateTimeout => self.timeout(st, "starting a worker"),
                             RejectReason::Closed => ProviderError::NotConnected,
                         }));
                     }
@@ -209,19 +208,17 @@ impl Shared {
         st.starting.remove(&id);
         let now = self.now();
         match started {
-            Ok(worker) => {
-                match st.core.created(id, now) {
-                    Created::Idle => {
-                        st.pids.insert(id, worker.pid());
-                        st.idle.insert(id, worker);
-                    }
-                    Created::Handoff(w) => {
-                        st.pids.insert(id, worker.pid());
-                        self.deliver(&mut st, w, id, worker);
-                    }
-                    Created::Destroy | Created::Ignored => self.stop(&mut st, worker),
+            Ok(worker) => match st.core.created(id, now) {
+                Created::Idle => {
+                    st.pids.insert(id, worker.pid());
+                    st.idle.insert(id, worker);
                 }
-            }
+                Created::Handoff(w) => {
+                    st.pids.insert(id, worker.pid());
+                    self.deliver(&mut st, w, id, worker);
+                }
+                Created::Destroy | Created::Ignored => self.stop(&mut st, worker),
+            },
             Err(e) => {
                 st.last_error = Some(e.clone());
                 if let CreateFailed::Reject(w) = st.core.create_failed(id, now) {
