@@ -5,12 +5,10 @@
 const { EventEmitter } = require('node:events')
 
 const v = require('../validate.js')
-const { ResourcePool, alertsOf, poolError } = require('./resource-pool.js')
+const { ResourcePool, alertsOf, poolError, MAX_TIMER_MS } = require('./resource-pool.js')
 
 // Default from the public contract (API.md, ResourceManager).
 const DEFAULT_CLEANUP_INTERVAL = 30000
-// Node clamps larger timer delays to 1 ms.
-const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
  * Named pools, their events forwarded as `{name, resource}` / `{name, error}`, and a periodic

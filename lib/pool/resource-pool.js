@@ -711,4 +711,4 @@ function alertsOf(pool, name) {
   return poolAlerts(handleOf(pool), name)
 }
 
-module.exports = { ResourcePool, alertsOf, poolError }
+module.exports = { ResourcePool, alertsOf, poolError, MAX_TIMER_MS }

@@ -472,12 +472,6 @@ impl PoolCore {
         [waiting, vetting, creating].into_iter().flatten().min()
     }
 
-    /// Whether a caller is waiting or has its resource validated: someone is owed an answer by
-    /// a deadline (a driver keeps its process alive for them, not for a creation alone).
-    pub fn has_callers(&self) -> bool {
-        !self.waiters.is_empty() || !self.vetting.is_empty()
-    }
-
     fn lending_deadline(&self, index: u32) -> Option<u64> {
         match self.slots[index as usize] {
             Slot::Lending { by, .. } => by.deadline,
