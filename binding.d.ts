@@ -551,14 +551,14 @@ export interface NativeMonitorOptions {
   outputDir?: string
 }
 
-export interface NativePoolOptions {
+/** A pool's resolved configuration, as the JS layer reports it (`pool.config`). */
+export interface NativePoolConfig {
   minSize: number
   maxSize: number
-  /** 0 waits without limit. */
   acquireTimeout: number
   idleTimeout: number
-  /** Whether resources taken from the idle set are validated by the JS layer. */
-  validate: boolean
+  /** ms between two calls of `poolMaintain`. */
+  maintainEvery: number
 }
 
 export interface NativePoolStats {
@@ -742,14 +742,50 @@ export declare function openHistory(path: string): Promise<NativeHistory>
  */
 export declare function openSnapshotManager(workdir: string, includeIgnored?: boolean | undefined | null): Promise<NativeSnapshotManager>
 
+/** A code's flag saying the core has actions to drain (`poolTakeActions`). */
+export declare const POOL_CODE_ACTIONS: number
+
+/** What a code's id is multiplied by. */
+export declare const POOL_CODE_ID_FACTOR: number
+
 /**
  * The caller gave up while its resource was being validated: the resource is destroyed (an
  * action). Whether `id` was being lent.
  */
 export declare function poolAbandon(handle: number, id: number): boolean
 
-/** READY (resource id) | QUEUED (waiter id) | CLOSED. */
+/** Ready (resource id) | Queued (waiter id) | Closed. */
 export declare function poolAcquire(handle: number): number
+
+/** The kind of a `poolAcquire` / `poolRejectBorrowed` code. */
+export declare const enum PoolAcquireKind {
+  /** The id is a resource now being lent to the caller: validate it (if validating), deliver. */
+  Ready = 0,
+  /** The id is the caller's waiter id: park it. */
+  Queued = 1,
+  Closed = 2,
+}
+
+/** The kind of each action in `poolTakeActions`. */
+export declare const enum PoolActionKind {
+  /** Make a resource for this slot. */
+  Create = 0,
+  /** Destroy the resource in this slot and forget the id. */
+  Destroy = 1,
+  /** Reject this waiter: it waited past acquireTimeout. */
+  Timeout = 2,
+  /** Reject this waiter: the pool was destroyed. */
+  Closed = 3,
+  /** Turn away the caller this resource was being validated for: past its deadline. */
+  RevokeTimeout = 4,
+  /** Turn away the caller this resource was being lent to: the pool was destroyed. */
+  RevokeClosed = 5,
+  /** The creation in this slot outlived acquireTimeout: forget it. */
+  GiveUp = 6,
+}
+
+/** The alerts the pool's statistics raise, its messages naming it `name`. */
+export declare function poolAlerts(handle: number, name: string): Array<ResourceAlert>
 
 /** Whether the waiter was still queued (and is now gone). */
 export declare function poolCancel(handle: number, waiter: number): boolean
@@ -759,27 +795,41 @@ export declare function poolCheckInvariants(handle: number): string
 
 export declare function poolClose(handle: number): void
 
-/** A new pool (its `minSize` creations queued as actions); returns its handle. */
-export declare function poolCreate(options: NativePoolOptions): number
+/** The resolved configuration (defaults filled in). */
+export declare function poolConfig(handle: number): NativePoolConfig | null
 
-/** IDLE | HANDOFF (waiter id) | DESTROY | IGNORED. */
+/**
+ * A new pool (its `minSize` creations queued as actions) from the user's config object;
+ * returns its handle.
+ */
+export declare function poolCreate(config: object, validate: boolean): number
+
+/** Idle | Handoff (waiter id) | Destroy | Ignored. */
 export declare function poolCreated(handle: number, id: number): number
 
-/** NOBODY | REJECT (waiter id) | IGNORED. */
+/** Nobody | Reject (waiter id) | Ignored. */
 export declare function poolCreateFailed(handle: number, id: number): number
 
-/** Queues timeout rejections; returns ms until the next deadline, or -1 if none. */
+/** The kind of a `poolCreateFailed` code. */
+export declare const enum PoolCreateFailedKind {
+  Nobody = 0,
+  /** The id is the waiter to reject with the failure. */
+  Reject = 1,
+  Ignored = 3,
+}
+
+/**
+ * Queues what is due (timeouts of waiters, validations and creations); returns ms until the
+ * next deadline, or -1 if none.
+ */
 export declare function poolExpire(handle: number): number
 
 /** Forgets a pool; its handle may be reused afterwards. */
 export declare function poolFree(handle: number): void
 
-/** The resource being lent reached its caller; whether `id` was being lent. */
-export declare function poolLent(handle: number, id: number): boolean
-
 export declare function poolMaintain(handle: number): void
 
-/** ms until the next deadline (of a waiter or of a validation), or -1 if none. */
+/** ms until the next deadline (of a waiter, a validation or a creation), or -1 if none. */
 export declare function poolNextDeadline(handle: number): number
 
 /**
@@ -788,13 +838,34 @@ export declare function poolNextDeadline(handle: number): number
  */
 export declare function poolRejectBorrowed(handle: number, id: number): number
 
-/** IDLE | HANDOFF (waiter id) | IGNORED. */
-export declare function poolRelease(handle: number, id: number): number
+/**
+ * Idle | Handoff (waiter id) | Ignored. `delivered`: whether the resource reached the caller
+ * it was last lent to (the JS layer knows; the core learns it here, in the crossing the release
+ * makes anyway, instead of in one more per acquire). A release of a resource still on its way
+ * is a former holder's and is `Ignored`.
+ */
+export declare function poolRelease(handle: number, id: number, delivered: boolean): number
+
+/** The kind of a `poolRelease` / `poolCreated` code. */
+export declare const enum PoolReleaseKind {
+  Idle = 0,
+  /** The id is the waiter the resource now goes to. */
+  Handoff = 1,
+  /** (`poolCreated`) The pool closed meanwhile: destroy the fresh resource. */
+  Destroy = 2,
+  Ignored = 3,
+}
 
 export declare function poolStats(handle: number): NativePoolStats | null
 
-/** The pending side effects as `[kind, id, kind, id, …]`. */
+/** The pending side effects as `[kind, id, kind, id, …]` (kinds: `PoolActionKind`). */
 export declare function poolTakeActions(handle: number): Array<number>
+
+/**
+ * The resource being lent passed its (async) validation: its caller's deadline stops
+ * applying. Whether `id` was being validated.
+ */
+export declare function poolValidated(handle: number, id: number): boolean
 
 /** Resident memory of these processes, in bytes (0 for any that are gone). */
 export declare function processesRss(pids: Array<number>): number
@@ -813,6 +884,26 @@ export declare function resolveArrivalSpec(spec: unknown, defaultSlots: number):
 
 /** Checks a `LoadTester` config and fills in its defaults. */
 export declare function resolveLoadTestConfig(config: unknown): NativeLoadTestConfig
+
+/** An alert as `resource-alert` carries it (API.md, ResourceManager). */
+export interface ResourceAlert {
+  type: ResourceAlertType
+  severity: ResourceAlertSeverity
+  message: string
+  value: number
+  threshold: number
+}
+
+export declare const enum ResourceAlertSeverity {
+  Warning = 'warning',
+  Critical = 'critical',
+}
+
+export declare const enum ResourceAlertType {
+  HighUtilization = 'high-utilization',
+  LongWaitTime = 'long-wait-time',
+  PoolExhausted = 'pool-exhausted',
+}
 
 /**
  * Runs a BuildFix command (an argument vector, never a shell) with `{model}`,

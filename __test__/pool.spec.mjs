@@ -778,3 +778,37 @@ test('the resource-manager subpath also exports MemoryManager, as the guide impo
   t.is(sub.MemoryManager.getInstance(), root.MemoryManager.getInstance())
   t.is(typeof sub.MemoryManager.getInstance().checkMemoryUsage().ok, 'boolean')
 })
+
+test('a hanging createResource keeping minSize is given up after acquireTimeout with ERR_POOL_CREATE_TIMEOUT', async (t) => {
+  let calls = 0
+  const p = pool(t, {
+    minSize: 1,
+    maxSize: 1,
+    acquireTimeout: 30,
+    createResource: () => (++calls === 1 ? new Promise(() => {}) : Promise.resolve({ ok: true })),
+  })
+  const errors = []
+  p.on('pool-error', (e) => errors.push(e))
+  t.like(p.getStats(), { pending: 1 })
+  await sleep(80)
+  t.is(errors.length, 1)
+  t.is(errors[0].code, 'ERR_POOL_CREATE_TIMEOUT')
+  t.like(p.getStats(), { pending: 0, total: 0 })
+  t.deepEqual(await p.acquire(), { ok: true })
+  t.is(p.checkInvariants(), '')
+})
+
+test('a sync validateResource that passes ends the deadline: a held resource is never revoked', async (t) => {
+  const f = tracker()
+  const p = pool(t, { minSize: 1, maxSize: 1, acquireTimeout: 20, createResource: f.create, destroyResource: f.destroy, validateResource: () => true })
+  const r = await p.acquire()
+  p.release(r)
+  const again = await p.acquire()
+  t.is(again, r)
+  await sleep(60)
+  t.like(p.getStats(), { total: 1, active: 1 })
+  t.is(f.destroyed.size, 0)
+  p.release(again)
+  t.like(p.getStats(), { idle: 1, active: 0 })
+  t.is(p.checkInvariants(), '')
+})

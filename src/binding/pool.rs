@@ -1,59 +1,212 @@
-//! The pool core behind plain functions on a numeric handle. The JS layer (`lib/pool.js`) keeps
-//! the resource values and the pending promises; every decision comes from here. Each call is
-//! synchronous and cheap, and the hot ones (`poolAcquire`, `poolLent`, `poolRelease`) take and
-//! return plain numbers, so a cycle costs three native calls and no native allocation. (`poolLent`
-//! marks the moment the caller receives the resource: before it, nobody holds the resource, so
-//! a release of it is a former holder's mistake and must not end the new loan.)
+//! The pool core behind plain functions on a numeric handle. The JS layer (`lib/pool/`) keeps
+//! the resource values and the pending promises, runs the user's callbacks and arms the one timer
+//! the core asks for; every decision comes from here. Each call is synchronous and cheap, and the
+//! hot ones (`poolAcquire`, `poolRelease`) take and return plain numbers, so an acquire/release
+//! cycle costs two native calls and no native allocation.
+//!
+//! The moment a caller receives its resource (`PoolCore::lent`: before it, nobody holds the
+//! resource, so a release of it is a former holder's mistake) crosses with the holder's release,
+//! the next call that crosses anyway: see `pool_release`.
 //!
 //! Why handles and not a `#[napi]` class: see `handles.rs`; `acquire`/`release` are nothing but
 //! that call.
 //!
-//! Codes: `code = id * 8 + (actions pending ? 4 : 0) + kind`, with `kind` per method (see the JS layer's
-//! `decode`). `id` is a resource id or a waiter id (waiter ids grow by one per acquire, so they
-//! stay far below 2^50 and the number is exact).
+//! Codes: `code = id * POOL_CODE_ID_FACTOR + (actions pending ? POOL_CODE_ACTIONS : 0) + kind`,
+//! with `kind` one of the enums below, per method. `id` is a resource id or a waiter id (waiter
+//! ids grow by one per acquire, so they stay far below 2^50 and the number is exact).
 
-// napi-derive registers `#[napi]` functions only outside `cfg(test)`, so a test build sees them
-// as unused.
+// napi-derive registers `#[napi]` items only outside `cfg(test)`, so a test build sees them as
+// unused.
 #![cfg_attr(test, allow(dead_code))]
 use std::cell::RefCell;
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use napi::bindgen_prelude::{Object, Unknown};
+use napi::ValueType;
 use napi_derive::napi;
 
-use super::error::Result;
+use super::error::{failure, range_error, type_error, Result};
 use super::handles::Handles;
 use crate::pool::{
-    whole_number, Acquire, Action, CreateFailed, Created, PoolConfig, PoolCore, PoolStats,
-    RejectReason, Release, ResourceId, WaiterId, MAX_POOL_SIZE,
+    Acquire, Action, Alert, AlertKind, CreateFailed, Created, PoolConfig, PoolCore, PoolStats,
+    RejectReason, Release, ResourceId, Severity, WaiterId, MAX_POOL_SIZE,
 };
 
 /// Largest timeout accepted, in ms: about 285 years, well inside u64 microseconds.
 const MAX_TIMEOUT_MS: f64 = 9e12;
 
-#[napi(object)]
-pub struct NativePoolOptions {
-    pub min_size: f64,
-    pub max_size: f64,
-    /// 0 waits without limit.
-    pub acquire_timeout: f64,
-    pub idle_timeout: f64,
-    /// Whether resources taken from the idle set are validated by the JS layer.
-    pub validate: bool,
+/// A code's flag saying the core has actions to drain (`poolTakeActions`).
+#[napi]
+pub const POOL_CODE_ACTIONS: u32 = 4;
+/// What a code's id is multiplied by.
+#[napi]
+pub const POOL_CODE_ID_FACTOR: u32 = 8;
+
+/// The kind of a `poolAcquire` / `poolRejectBorrowed` code.
+#[napi]
+pub enum PoolAcquireKind {
+    /// The id is a resource now being lent to the caller: validate it (if validating), deliver.
+    Ready = 0,
+    /// The id is the caller's waiter id: park it.
+    Queued = 1,
+    Closed = 2,
 }
 
-impl TryFrom<NativePoolOptions> for PoolConfig {
-    type Error = crate::pool::PoolError;
+/// The kind of a `poolRelease` / `poolCreated` code.
+#[napi]
+pub enum PoolReleaseKind {
+    Idle = 0,
+    /// The id is the waiter the resource now goes to.
+    Handoff = 1,
+    /// (`poolCreated`) The pool closed meanwhile: destroy the fresh resource.
+    Destroy = 2,
+    Ignored = 3,
+}
 
-    fn try_from(o: NativePoolOptions) -> std::result::Result<Self, Self::Error> {
-        Ok(PoolConfig {
-            min_size: whole_number("minSize", o.min_size, MAX_POOL_SIZE as f64)? as usize,
-            max_size: whole_number("maxSize", o.max_size, MAX_POOL_SIZE as f64)? as usize,
-            acquire_timeout_ms: whole_number("acquireTimeout", o.acquire_timeout, MAX_TIMEOUT_MS)?,
-            idle_timeout_ms: whole_number("idleTimeout", o.idle_timeout, MAX_TIMEOUT_MS)?,
+/// The kind of a `poolCreateFailed` code.
+#[napi]
+pub enum PoolCreateFailedKind {
+    Nobody = 0,
+    /// The id is the waiter to reject with the failure.
+    Reject = 1,
+    Ignored = 3,
+}
+
+/// The kind of each action in `poolTakeActions`.
+#[napi]
+pub enum PoolActionKind {
+    /// Make a resource for this slot.
+    Create = 0,
+    /// Destroy the resource in this slot and forget the id.
+    Destroy = 1,
+    /// Reject this waiter: it waited past acquireTimeout.
+    Timeout = 2,
+    /// Reject this waiter: the pool was destroyed.
+    Closed = 3,
+    /// Turn away the caller this resource was being validated for: past its deadline.
+    RevokeTimeout = 4,
+    /// Turn away the caller this resource was being lent to: the pool was destroyed.
+    RevokeClosed = 5,
+    /// The creation in this slot outlived acquireTimeout: forget it.
+    GiveUp = 6,
+}
+
+/// The pool options `poolCreate` reads from the user's config object; the JS layer checks the
+/// callbacks, the numbers are checked here, once.
+pub struct PoolOptions<'a> {
+    config: &'a Object<'a>,
+    /// Whether the JS layer validates resources taken from the idle set.
+    validate: bool,
+}
+
+impl TryFrom<PoolOptions<'_>> for PoolConfig {
+    type Error = napi::Error<&'static str>;
+
+    fn try_from(o: PoolOptions<'_>) -> Result<Self> {
+        let d = PoolConfig::default();
+        let max_size = size(o.config, "maxSize", 1)?.unwrap_or(d.max_size);
+        let config = PoolConfig {
+            min_size: size(o.config, "minSize", 0)?.unwrap_or(d.min_size.min(max_size)),
+            max_size,
+            acquire_timeout_ms: timeout(o.config, "acquireTimeout")?
+                .unwrap_or(d.acquire_timeout_ms),
+            idle_timeout_ms: timeout(o.config, "idleTimeout")?.unwrap_or(d.idle_timeout_ms),
             validate: o.validate,
-        })
+        };
+        // The sizes against each other: checked by the core (`PoolCore::new`).
+        Ok(config)
     }
+}
+
+/// The number under `name`, `None` when it is missing or `undefined`.
+fn number(o: &Object, name: &str) -> Result<Option<f64>> {
+    let Some(value) = o.get::<Unknown>(name).map_err(read_failed)? else {
+        return Ok(None);
+    };
+    match value.get_type().map_err(read_failed)? {
+        ValueType::Undefined => Ok(None),
+        // SAFETY: the value was just checked to be a number.
+        ValueType::Number => Ok(Some(unsafe { value.cast::<f64>() }.map_err(read_failed)?)),
+        other => Err(type_error(format!(
+            "{name} must be a number, got {}",
+            describe(&value, other)?
+        ))),
+    }
+}
+
+/// Reading the config object failed (a getter threw, say).
+fn read_failed(e: napi::Error) -> napi::Error<&'static str> {
+    failure(e.reason.clone())
+}
+
+/// A whole number of resources from `min` to `MAX_POOL_SIZE`.
+fn size(o: &Object, name: &str, min: usize) -> Result<Option<usize>> {
+    let Some(v) = number(o, name)? else {
+        return Ok(None);
+    };
+    if !(v.is_finite() && v.fract() == 0.0 && v >= min as f64 && v <= MAX_POOL_SIZE as f64) {
+        return Err(range_error(format!(
+            "{name} must be a whole number from {min} to {MAX_POOL_SIZE}, got {}",
+            js_number(v)
+        )));
+    }
+    Ok(Some(v as usize))
+}
+
+/// A finite number of ms from 0 to `MAX_TIMEOUT_MS`, rounded up to a whole ms.
+fn timeout(o: &Object, name: &str) -> Result<Option<u64>> {
+    let Some(v) = number(o, name)? else {
+        return Ok(None);
+    };
+    if !(v.is_finite() && (0.0..=MAX_TIMEOUT_MS).contains(&v)) {
+        return Err(range_error(format!(
+            "{name} must be a finite number from 0 to {}, got {}",
+            js_number(MAX_TIMEOUT_MS),
+            js_number(v)
+        )));
+    }
+    Ok(Some(v.ceil() as u64))
+}
+
+/// A number as JS prints it (`String(n)`), for the finite and infinite values messages show.
+fn js_number(v: f64) -> String {
+    if v.is_infinite() {
+        if v > 0.0 { "Infinity" } else { "-Infinity" }.to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+/// A non-number as the JS layer's messages describe it: a short string quoted, else its type.
+fn describe(value: &Unknown, ty: ValueType) -> Result<String> {
+    Ok(match ty {
+        ValueType::Null => "null".into(),
+        ValueType::String => {
+            // SAFETY: the value is a string (its type was just read).
+            let s: String = unsafe { value.cast() }.map_err(read_failed)?;
+            let short: String = s.chars().take(40).collect();
+            let more = if short.len() < s.len() { "…" } else { "" };
+            format!("{:?}", format!("{short}{more}"))
+        }
+        ValueType::Boolean => "boolean".into(),
+        ValueType::Object => "object".into(),
+        ValueType::Function => "function".into(),
+        ValueType::Symbol => "symbol".into(),
+        ValueType::BigInt => "bigint".into(),
+        _ => "a value of another type".into(),
+    })
+}
+
+/// A pool's resolved configuration, as the JS layer reports it (`pool.config`).
+#[napi(object)]
+pub struct NativePoolConfig {
+    pub min_size: u32,
+    pub max_size: u32,
+    pub acquire_timeout: f64,
+    pub idle_timeout: f64,
+    /// ms between two calls of `poolMaintain`.
+    pub maintain_every: f64,
 }
 
 #[napi(object)]
@@ -85,23 +238,48 @@ impl From<PoolStats> for NativePoolStats {
     }
 }
 
-// Kinds in the low two bits of a code; the JS layer mirrors these numbers.
-const READY: u64 = 0;
-const QUEUED: u64 = 1;
-const CLOSED: u64 = 2;
-const IDLE: u64 = 0;
-const HANDOFF: u64 = 1;
-const DESTROY: u64 = 2;
-const IGNORED: u64 = 3;
-const NOBODY: u64 = 0;
-const REJECT: u64 = 1;
-// Action kinds in `takeActions`.
-const ACT_CREATE: f64 = 0.0;
-const ACT_DESTROY: f64 = 1.0;
-const ACT_TIMEOUT: f64 = 2.0;
-const ACT_CLOSED: f64 = 3.0;
-const ACT_REVOKE_TIMEOUT: f64 = 4.0;
-const ACT_REVOKE_CLOSED: f64 = 5.0;
+#[napi(string_enum = "kebab-case")]
+pub enum ResourceAlertType {
+    HighUtilization,
+    LongWaitTime,
+    PoolExhausted,
+}
+
+#[napi(string_enum = "lowercase")]
+pub enum ResourceAlertSeverity {
+    Warning,
+    Critical,
+}
+
+/// An alert as `resource-alert` carries it (API.md, ResourceManager).
+#[napi(object)]
+pub struct ResourceAlert {
+    #[napi(js_name = "type")]
+    pub kind: ResourceAlertType,
+    pub severity: ResourceAlertSeverity,
+    pub message: String,
+    pub value: f64,
+    pub threshold: f64,
+}
+
+impl From<Alert> for ResourceAlert {
+    fn from(a: Alert) -> Self {
+        Self {
+            kind: match a.kind {
+                AlertKind::HighUtilization => ResourceAlertType::HighUtilization,
+                AlertKind::LongWaitTime => ResourceAlertType::LongWaitTime,
+                AlertKind::PoolExhausted => ResourceAlertType::PoolExhausted,
+            },
+            severity: match a.severity {
+                Severity::Warning => ResourceAlertSeverity::Warning,
+                Severity::Critical => ResourceAlertSeverity::Critical,
+            },
+            message: a.message,
+            value: a.value,
+            threshold: a.threshold,
+        }
+    }
+}
 
 thread_local! {
     static POOLS: RefCell<Handles<PoolCore>> = const { RefCell::new(Handles::new()) };
@@ -125,28 +303,59 @@ fn now() -> u64 {
     ORIGIN.get_or_init(Instant::now).elapsed().as_micros() as u64
 }
 
-fn code(core: &PoolCore, id: u64, kind: u64) -> f64 {
-    let flag = if core.has_actions() { 4 } else { 0 };
-    (id * 8 + flag + kind) as f64
+fn code(core: &PoolCore, id: u64, kind: u32) -> f64 {
+    let flag = if core.has_actions() {
+        POOL_CODE_ACTIONS
+    } else {
+        0
+    };
+    (id * POOL_CODE_ID_FACTOR as u64 + (flag + kind) as u64) as f64
 }
 
 fn acquire_code(core: &PoolCore, a: Acquire) -> f64 {
     match a {
-        Acquire::Ready(r) => code(core, r.0 as u64, READY),
-        Acquire::Queued(w) => code(core, w.0, QUEUED),
-        Acquire::Closed => code(core, 0, CLOSED),
+        Acquire::Ready(r) => code(core, r.0 as u64, PoolAcquireKind::Ready as u32),
+        Acquire::Queued(w) => code(core, w.0, PoolAcquireKind::Queued as u32),
+        Acquire::Closed => code(core, 0, PoolAcquireKind::Closed as u32),
     }
 }
 
-const CLOSED_CODE: f64 = CLOSED as f64;
-const IGNORED_CODE: f64 = IGNORED as f64;
+fn release_code(core: &PoolCore, r: Release) -> f64 {
+    match r {
+        Release::Idle => code(core, 0, PoolReleaseKind::Idle as u32),
+        Release::Handoff(w) => code(core, w.0, PoolReleaseKind::Handoff as u32),
+        Release::Ignored => code(core, 0, PoolReleaseKind::Ignored as u32),
+    }
+}
 
-/// A new pool (its `minSize` creations queued as actions); returns its handle.
+const CLOSED_CODE: f64 = PoolAcquireKind::Closed as u32 as f64;
+const IGNORED_CODE: f64 = PoolReleaseKind::Ignored as u32 as f64;
+
+/// A new pool (its `minSize` creations queued as actions) from the user's config object;
+/// returns its handle.
 #[napi(catch_unwind)]
-pub fn pool_create(options: NativePoolOptions) -> Result<u32> {
-    let core = PoolCore::new(PoolConfig::try_from(options)?)?;
-    now();
+pub fn pool_create(config: Object, validate: bool) -> Result<u32> {
+    let config = PoolConfig::try_from(PoolOptions {
+        config: &config,
+        validate,
+    })?;
+    let core = PoolCore::new(config, now())?;
     Ok(POOLS.with(|pools| pools.borrow_mut().insert(core)))
+}
+
+/// The resolved configuration (defaults filled in).
+#[napi(catch_unwind)]
+pub fn pool_config(handle: u32) -> Option<NativePoolConfig> {
+    with_pool(handle, None, |core| {
+        let c = core.config();
+        Some(NativePoolConfig {
+            min_size: c.min_size as u32,
+            max_size: c.max_size as u32,
+            acquire_timeout: c.acquire_timeout_ms as f64,
+            idle_timeout: c.idle_timeout_ms as f64,
+            maintain_every: c.maintain_every_ms() as f64,
+        })
+    })
 }
 
 /// Forgets a pool; its handle may be reused afterwards.
@@ -155,7 +364,7 @@ pub fn pool_free(handle: u32) {
     POOLS.with(|pools| pools.borrow_mut().remove(handle));
 }
 
-/// READY (resource id) | QUEUED (waiter id) | CLOSED.
+/// Ready (resource id) | Queued (waiter id) | Closed.
 #[napi(catch_unwind)]
 pub fn pool_acquire(handle: u32) -> f64 {
     with_pool(handle, CLOSED_CODE, |core| {
@@ -164,29 +373,33 @@ pub fn pool_acquire(handle: u32) -> f64 {
     })
 }
 
-/// IDLE | HANDOFF (waiter id) | IGNORED.
+/// Idle | Handoff (waiter id) | Ignored. `delivered`: whether the resource reached the caller
+/// it was last lent to (the JS layer knows; the core learns it here, in the crossing the release
+/// makes anyway, instead of in one more per acquire). A release of a resource still on its way
+/// is a former holder's and is `Ignored`.
 #[napi(catch_unwind)]
-pub fn pool_release(handle: u32, id: u32) -> f64 {
+pub fn pool_release(handle: u32, id: u32, delivered: bool) -> f64 {
     with_pool(handle, IGNORED_CODE, |core| {
-        match core.release(ResourceId(id), now()) {
-            Release::Idle => code(core, 0, IDLE),
-            Release::Handoff(w) => code(core, w.0, HANDOFF),
-            Release::Ignored => code(core, 0, IGNORED),
+        if delivered {
+            core.lent(ResourceId(id));
         }
+        let r = core.release(ResourceId(id), now());
+        release_code(core, r)
     })
 }
 
-/// The resource being lent reached its caller; whether `id` was being lent.
+/// The resource being lent passed its (async) validation: its caller's deadline stops
+/// applying. Whether `id` was being validated.
 #[napi(catch_unwind)]
-pub fn pool_lent(handle: u32, id: u32) -> bool {
-    with_pool(handle, false, |core| core.lent(ResourceId(id)))
+pub fn pool_validated(handle: u32, id: u32) -> bool {
+    with_pool(handle, false, |core| core.validated(ResourceId(id)))
 }
 
 /// The caller gave up while its resource was being validated: the resource is destroyed (an
 /// action). Whether `id` was being lent.
 #[napi(catch_unwind)]
 pub fn pool_abandon(handle: u32, id: u32) -> bool {
-    with_pool(handle, false, |core| core.abandon(ResourceId(id)))
+    with_pool(handle, false, |core| core.abandon(ResourceId(id), now()))
 }
 
 /// After a failed validation: an acquire code for the same caller, or -1 if `id` was not
@@ -201,27 +414,27 @@ pub fn pool_reject_borrowed(handle: u32, id: u32) -> f64 {
     })
 }
 
-/// IDLE | HANDOFF (waiter id) | DESTROY | IGNORED.
+/// Idle | Handoff (waiter id) | Destroy | Ignored.
 #[napi(catch_unwind)]
 pub fn pool_created(handle: u32, id: u32) -> f64 {
     with_pool(handle, IGNORED_CODE, |core| {
         match core.created(ResourceId(id), now()) {
-            Created::Idle => code(core, 0, IDLE),
-            Created::Handoff(w) => code(core, w.0, HANDOFF),
-            Created::Destroy => code(core, 0, DESTROY),
-            Created::Ignored => code(core, 0, IGNORED),
+            Created::Idle => code(core, 0, PoolReleaseKind::Idle as u32),
+            Created::Handoff(w) => code(core, w.0, PoolReleaseKind::Handoff as u32),
+            Created::Destroy => code(core, 0, PoolReleaseKind::Destroy as u32),
+            Created::Ignored => code(core, 0, PoolReleaseKind::Ignored as u32),
         }
     })
 }
 
-/// NOBODY | REJECT (waiter id) | IGNORED.
+/// Nobody | Reject (waiter id) | Ignored.
 #[napi(catch_unwind)]
 pub fn pool_create_failed(handle: u32, id: u32) -> f64 {
     with_pool(handle, IGNORED_CODE, |core| {
-        match core.create_failed(ResourceId(id)) {
-            CreateFailed::Nobody => code(core, 0, NOBODY),
-            CreateFailed::Reject(w) => code(core, w.0, REJECT),
-            CreateFailed::Ignored => code(core, 0, IGNORED),
+        match core.create_failed(ResourceId(id), now()) {
+            CreateFailed::Nobody => code(core, 0, PoolCreateFailedKind::Nobody as u32),
+            CreateFailed::Reject(w) => code(core, w.0, PoolCreateFailedKind::Reject as u32),
+            CreateFailed::Ignored => code(core, 0, PoolCreateFailedKind::Ignored as u32),
         }
     })
 }
@@ -232,7 +445,8 @@ pub fn pool_cancel(handle: u32, waiter: f64) -> bool {
     with_pool(handle, false, |core| core.cancel(WaiterId(waiter as u64)))
 }
 
-/// Queues timeout rejections; returns ms until the next deadline, or -1 if none.
+/// Queues what is due (timeouts of waiters, validations and creations); returns ms until the
+/// next deadline, or -1 if none.
 #[napi(catch_unwind)]
 pub fn pool_expire(handle: u32) -> f64 {
     with_pool(handle, -1.0, |core| {
@@ -242,7 +456,7 @@ pub fn pool_expire(handle: u32) -> f64 {
     })
 }
 
-/// ms until the next deadline (of a waiter or of a validation), or -1 if none.
+/// ms until the next deadline (of a waiter, a validation or a creation), or -1 if none.
 #[napi(catch_unwind)]
 pub fn pool_next_deadline(handle: u32) -> f64 {
     with_pool(handle, -1.0, |core| ms_until(core.next_deadline(), now()))
@@ -265,21 +479,24 @@ pub fn pool_close(handle: u32) {
     with_pool(handle, (), |core| core.close())
 }
 
-/// The pending side effects as `[kind, id, kind, id, …]`.
+/// The pending side effects as `[kind, id, kind, id, …]` (kinds: `PoolActionKind`).
 #[napi(catch_unwind)]
 pub fn pool_take_actions(handle: u32) -> Vec<f64> {
     with_pool(handle, Vec::new(), |core| {
         let mut out = Vec::new();
         for a in core.drain_actions() {
+            use PoolActionKind as K;
             let (kind, id) = match a {
-                Action::Create(r) => (ACT_CREATE, r.0 as f64),
-                Action::Destroy(r) => (ACT_DESTROY, r.0 as f64),
-                Action::Reject(w, RejectReason::Timeout) => (ACT_TIMEOUT, w.0 as f64),
-                Action::Reject(w, RejectReason::Closed) => (ACT_CLOSED, w.0 as f64),
-                Action::Revoke(r, RejectReason::Timeout) => (ACT_REVOKE_TIMEOUT, r.0 as f64),
-                Action::Revoke(r, RejectReason::Closed) => (ACT_REVOKE_CLOSED, r.0 as f64),
+                Action::Create(r) => (K::Create, r.0 as f64),
+                Action::Destroy(r) => (K::Destroy, r.0 as f64),
+                Action::GiveUp(r) => (K::GiveUp, r.0 as f64),
+                Action::Reject(w, RejectReason::Timeout) => (K::Timeout, w.0 as f64),
+                Action::Reject(w, RejectReason::Closed) => (K::Closed, w.0 as f64),
+                Action::Revoke(r, RejectReason::Closed) => (K::RevokeClosed, r.0 as f64),
+                // Only a deadline revokes otherwise.
+                Action::Revoke(r, _) => (K::RevokeTimeout, r.0 as f64),
             };
-            out.push(kind);
+            out.push(kind as u32 as f64);
             out.push(id);
         }
         out
@@ -289,6 +506,18 @@ pub fn pool_take_actions(handle: u32) -> Vec<f64> {
 #[napi(catch_unwind)]
 pub fn pool_stats(handle: u32) -> Option<NativePoolStats> {
     with_pool(handle, None, |core| Some(core.stats().into()))
+}
+
+/// The alerts the pool's statistics raise, its messages naming it `name`.
+#[napi(catch_unwind)]
+pub fn pool_alerts(handle: u32, name: String) -> Vec<ResourceAlert> {
+    with_pool(handle, Vec::new(), |core| {
+        core.stats()
+            .alerts(&name)
+            .into_iter()
+            .map(ResourceAlert::from)
+            .collect()
+    })
 }
 
 /// Every internal invariant, for tests: an empty string when all hold.

@@ -53,6 +53,7 @@ pub enum Created {
 /// Why a waiter is rejected by a [`Action::Reject`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RejectReason {
+    /// The caller's `acquire_timeout` passed.
     Timeout,
     Closed,
 }
@@ -69,6 +70,10 @@ pub enum Action {
     /// The caller this resource was being lent to is turned away (settle it with an error and
     /// forget the hand-over); a `Destroy` of the resource follows.
     Revoke(ResourceId, RejectReason),
+    /// The creation in this slot took longer than `acquire_timeout`: it is given up on and the
+    /// slot is free again (the id may be reused at once). Forget the creation and destroy its
+    /// value if it ever arrives.
+    GiveUp(ResourceId),
 }
 
 /// The answer to `create_failed`.
@@ -108,15 +113,17 @@ struct Waiter {
 #[derive(Debug, Clone, Copy)]
 enum Slot {
     Free,
-    /// `tag`: the waiter whose acquire this creation is for, rejected if it fails.
+    /// `tag`: the waiter whose acquire this creation is for, rejected if it fails. `attempt`
+    /// tells this creation from an earlier one in the same slot (see `creations`).
     Creating {
         tag: Option<WaiterId>,
+        attempt: u64,
     },
     Idle {
         since: u64,
     },
-    /// Being lent to `by`, who does not hold it yet: the driver is validating it (`vetting`) or
-    /// handing it over. Nobody holds it, so no `release` can end this stage; `lent`,
+    /// Being lent to `by`, who does not hold it yet: the driver is validating it (`vetting`,
+    /// until `validated`) or handing it over. Nobody holds it, so no `release` can end this stage; `lent`,
     /// `reject_borrowed`, `abandon`, `unlend`, the caller's deadline (while vetting) and `close`
     /// do. `waited` lets a failed validation take the caller's wait out of the statistics.
     Lending {
@@ -143,6 +150,11 @@ pub struct PoolCore {
     /// Loans being validated under a deadline, by caller: ids grow with arrival and every caller
     /// has the same timeout, so the first entry has the earliest deadline.
     vetting: BTreeMap<WaiterId, u32>,
+    /// Creations under a deadline as `(deadline, slot, attempt)`, oldest first: every creation
+    /// has the same timeout and time only grows, so deadlines grow front to back. Entries of
+    /// creations that ended are skipped when they reach the front.
+    creations: VecDeque<(u64, u32, u64)>,
+    next_attempt: u64,
     active: usize,
     creating: usize,
     next_waiter: u64,
@@ -157,7 +169,7 @@ pub struct PoolCore {
 
 impl PoolCore {
     /// A pool that starts creating `min_size` resources at once (drain the actions).
-    pub fn new(config: PoolConfig) -> Result<Self, PoolError> {
+    pub fn new(config: PoolConfig, now: u64) -> Result<Self, PoolError> {
         config.check()?;
         let mut core = Self {
             acquire_timeout_us: (config.acquire_timeout_ms > 0)
@@ -168,6 +180,8 @@ impl PoolCore {
             idle: VecDeque::new(),
             waiters: VecDeque::new(),
             vetting: BTreeMap::new(),
+            creations: VecDeque::new(),
+            next_attempt: 0,
             active: 0,
             creating: 0,
             next_waiter: 0,
@@ -180,7 +194,7 @@ impl PoolCore {
             destroyed_count: 0,
             config,
         };
-        core.top_up();
+        core.top_up(now);
         Ok(core)
     }
 
@@ -212,7 +226,7 @@ impl PoolCore {
             return Acquire::Ready(ResourceId(index));
         }
         self.waiters.push_back(me);
-        self.fill();
+        self.fill(now);
         Acquire::Queued(me.id)
     }
 
@@ -240,6 +254,10 @@ impl PoolCore {
 
     /// The resource being lent reached its caller (it passed validation, if validating): from
     /// now on the holder can `release` it. False if `id` was not being lent.
+    ///
+    /// A driver may report this late, as long as it does so before the holder's `release` (the
+    /// JS driver reports it in the same crossing as the release): until then a release of the
+    /// resource is `Ignored`, which is right only while the caller has not received it.
     pub fn lent(&mut self, id: ResourceId) -> bool {
         let index = id.0;
         if !matches!(self.slots.get(index as usize), Some(Slot::Lending { .. })) {
@@ -250,10 +268,25 @@ impl PoolCore {
         true
     }
 
+    /// The resource being lent passed validation: its caller's deadline no longer applies, and
+    /// the driver hands it over (then reports `lent`). False if `id` was not being validated.
+    pub fn validated(&mut self, id: ResourceId) -> bool {
+        let index = id.0;
+        match self.slots.get_mut(index as usize) {
+            Some(Slot::Lending { by, vetting, .. }) if *vetting => {
+                *vetting = false;
+                let by = by.id;
+                self.vetting.remove(&by);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The caller gave up while its resource was being validated (its signal aborted): the
     /// resource, whose validation is still running, is destroyed (a `Destroy` action) and its
     /// slot freed. False if `id` was not being lent.
-    pub fn abandon(&mut self, id: ResourceId) -> bool {
+    pub fn abandon(&mut self, id: ResourceId, now: u64) -> bool {
         let index = id.0;
         if !matches!(self.slots.get(index as usize), Some(Slot::Lending { .. })) {
             return false;
@@ -261,7 +294,7 @@ impl PoolCore {
         self.end_lending(index);
         self.active -= 1;
         self.discard(index);
-        self.fill();
+        self.fill(now);
         true
     }
 
@@ -288,14 +321,14 @@ impl PoolCore {
         }
         let at = self.waiters.partition_point(|w| w.id < by.id);
         self.waiters.insert(at, by);
-        self.fill();
+        self.fill(now);
         Some(Acquire::Queued(by.id))
     }
 
     /// A borrowed resource broke while in use (or while being handed over): destroy it (a
     /// `Destroy` action) without serving its borrower again. Waiters that need a resource, and
     /// `min_size`, get creations. False if `id` was not borrowed.
-    pub fn discard_borrowed(&mut self, id: ResourceId) -> bool {
+    pub fn discard_borrowed(&mut self, id: ResourceId, now: u64) -> bool {
         let index = id.0;
         match self.slots.get(index as usize) {
             Some(Slot::Lent) => {}
@@ -304,8 +337,8 @@ impl PoolCore {
         }
         self.active -= 1;
         self.discard(index);
-        self.fill();
-        self.top_up();
+        self.fill(now);
+        self.top_up(now);
         true
     }
 
@@ -336,20 +369,28 @@ impl PoolCore {
     /// A `Create` action failed (or the driver gave up on it): the slot is free again. Other
     /// waiters that still need a creation get one; `min_size` is restored by `maintain` only, so
     /// a factory that always fails does not spin.
-    pub fn create_failed(&mut self, id: ResourceId) -> CreateFailed {
+    pub fn create_failed(&mut self, id: ResourceId, now: u64) -> CreateFailed {
         let index = id.0;
-        let tag = match self.slots.get(index as usize) {
-            Some(Slot::Creating { tag }) => *tag,
+        let owed = match self.slots.get(index as usize) {
+            Some(Slot::Creating { .. }) => self.end_creation(index),
             _ => return CreateFailed::Ignored,
         };
-        self.creating -= 1;
-        self.release_slot(index);
-        let owed = tag.and_then(|t| self.remove_waiter(t));
-        self.fill();
+        let owed = owed.and_then(|t| self.remove_waiter(t));
+        self.fill(now);
         match owed {
             Some(w) => CreateFailed::Reject(w.id),
             None => CreateFailed::Nobody,
         }
+    }
+
+    /// Frees the slot of a creation that will not deliver; returns the waiter it was for.
+    fn end_creation(&mut self, index: u32) -> Option<WaiterId> {
+        let Slot::Creating { tag, .. } = self.slots[index as usize] else {
+            unreachable!("only a creating slot ends a creation")
+        };
+        self.creating -= 1;
+        self.release_slot(index);
+        tag
     }
 
     /// Takes a waiter out of the queue (its caller gave up). False if it was not waiting.
@@ -357,10 +398,13 @@ impl PoolCore {
         self.remove_waiter(waiter).is_some()
     }
 
-    /// Rejects (as `Reject(_, Timeout)` actions) every waiter whose deadline has passed, and
-    /// turns away every caller whose resource is still being validated at its deadline
+    /// Rejects (as `Reject(_, Timeout)` actions) every waiter whose deadline has passed, turns
+    /// away every caller whose resource is still being validated at its deadline
     /// (`Revoke(_, Timeout)`, then `Destroy`: validation runs inside the acquire's deadline, and
-    /// a validation that never settles must not hold a slot).
+    /// a validation that never settles must not hold a slot), and gives up on every creation
+    /// older than `acquire_timeout` (`GiveUp`: a hanging factory must not hold a slot forever).
+    /// A creation starts no earlier than the acquire it is for, so its waiter has timed out by
+    /// then; waiters still queued get creations in the freed slots.
     pub fn expire(&mut self, now: u64) {
         while let Some(w) = self.waiters.front() {
             match w.deadline {
@@ -384,23 +428,48 @@ impl PoolCore {
             self.discard(index);
             freed = true;
         }
+        while let Some(index) = self.next_creation_due(now) {
+            self.creations.pop_front();
+            self.actions.push(Action::GiveUp(ResourceId(index)));
+            self.end_creation(index);
+            freed = true;
+        }
         if freed {
-            self.fill();
+            self.fill(now);
         }
     }
 
-    /// The earliest deadline of a waiter or of a caller whose resource is being validated.
-    pub fn next_deadline(&self) -> Option<u64> {
-        // Deadlines grow with arrival order (one timeout for all), so the head's is the earliest.
+    /// The slot of the oldest creation still in flight if its deadline is `now` or earlier
+    /// (its entry is at the front of `creations`; ended ones before it are dropped).
+    fn next_creation_due(&mut self, now: u64) -> Option<u32> {
+        let deadline = self.next_creation_deadline()?;
+        (deadline <= now).then(|| self.creations[0].1)
+    }
+
+    /// The deadline of the oldest creation still in flight, dropping ended ones from the front.
+    fn next_creation_deadline(&mut self) -> Option<u64> {
+        while let Some(&(deadline, index, attempt)) = self.creations.front() {
+            match self.slots[index as usize] {
+                Slot::Creating { attempt: a, .. } if a == attempt => return Some(deadline),
+                _ => {
+                    self.creations.pop_front();
+                }
+            }
+        }
+        None
+    }
+
+    /// The earliest deadline of a waiter, of a caller whose resource is being validated, or of
+    /// a creation: when the driver should next call `expire`.
+    pub fn next_deadline(&mut self) -> Option<u64> {
+        // Deadlines grow with arrival order (one timeout for all), so each head's is the earliest.
         let waiting = self.waiters.front().and_then(|w| w.deadline);
         let vetting = self
             .vetting
             .first_key_value()
             .and_then(|(_, &index)| self.lending_deadline(index));
-        match (waiting, vetting) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let creating = self.next_creation_deadline();
+        [waiting, vetting, creating].into_iter().flatten().min()
     }
 
     fn lending_deadline(&self, index: u32) -> Option<u64> {
@@ -429,7 +498,7 @@ impl PoolCore {
             self.idle.pop_front();
             self.discard(index);
         }
-        self.top_up();
+        self.top_up(now);
     }
 
     /// Closes the pool: every waiter is rejected and every live resource destroyed (actions);
@@ -458,6 +527,7 @@ impl PoolCore {
             }
         }
         self.vetting.clear();
+        self.creations.clear();
         self.active = 0;
     }
 
@@ -551,27 +621,33 @@ impl PoolCore {
         }
     }
 
-    fn start_create(&mut self, tag: Option<WaiterId>) {
-        let index = self.take_slot(Slot::Creating { tag });
+    fn start_create(&mut self, tag: Option<WaiterId>, now: u64) {
+        let attempt = self.next_attempt;
+        self.next_attempt += 1;
+        let index = self.take_slot(Slot::Creating { tag, attempt });
+        if let Some(t) = self.acquire_timeout_us {
+            self.creations
+                .push_back((now.saturating_add(t), index, attempt));
+        }
         self.creating += 1;
         self.actions.push(Action::Create(ResourceId(index)));
     }
 
     /// Starts a creation for every waiter not yet covered by one, as room allows.
-    fn fill(&mut self) {
+    fn fill(&mut self, now: u64) {
         while !self.closed
             && self.waiters.len() > self.creating
             && self.live() + self.creating < self.config.max_size
         {
             // Creations serve waiters in order, so the first uncovered waiter is this one.
             let tag = self.waiters[self.creating].id;
-            self.start_create(Some(tag));
+            self.start_create(Some(tag), now);
         }
     }
 
-    fn top_up(&mut self) {
+    fn top_up(&mut self, now: u64) {
         while !self.closed && self.live() + self.creating < self.config.min_size {
-            self.start_create(None);
+            self.start_create(None, now);
         }
     }
 

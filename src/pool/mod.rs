@@ -20,6 +20,7 @@
 //! Time is passed in by the driver as microseconds from any fixed origin, so the core is
 //! deterministic and testable.
 
+mod alerts;
 mod core;
 mod error;
 #[cfg(test)]
@@ -29,9 +30,11 @@ pub use self::core::{
     Acquire, Action, CreateFailed, Created, PoolCore, PoolStats, RejectReason, Release, ResourceId,
     WaiterId,
 };
+pub use alerts::{Alert, AlertKind, Severity, HIGH_UTILIZATION, LONG_WAIT_MS};
 pub use error::PoolError;
 
-/// Largest `max_size` accepted: resource ids are slab indices and cross to JS as numbers.
+/// Largest `max_size` accepted: resource ids are slab indices, and the JS driver's codes carry
+/// them as numbers.
 pub const MAX_POOL_SIZE: usize = 1 << 20;
 
 /// What the pool keeps and how long things may take. Times are milliseconds.
@@ -39,7 +42,8 @@ pub const MAX_POOL_SIZE: usize = 1 << 20;
 pub struct PoolConfig {
     pub min_size: usize,
     pub max_size: usize,
-    /// How long a waiter may wait before it is rejected; 0 waits without limit.
+    /// How long a waiter may wait before it is rejected, a validation may run for it, and a
+    /// creation may take; 0 waits without limit.
     pub acquire_timeout_ms: u64,
     /// How long a resource above `min_size` may sit idle before it is destroyed.
     pub idle_timeout_ms: u64,
@@ -62,6 +66,12 @@ impl Default for PoolConfig {
 }
 
 impl PoolConfig {
+    /// How often a driver should call `maintain`: a quarter of `idle_timeout`, between 10 ms and
+    /// 5 s (idle resources are reaped at most a quarter late, and a long timeout costs no churn).
+    pub fn maintain_every_ms(&self) -> u64 {
+        self.idle_timeout_ms.div_ceil(4).clamp(10, 5000)
+    }
+
     /// Checks the sizes against each other and the supported range.
     pub fn check(&self) -> Result<(), PoolError> {
         if self.max_size < 1 || self.max_size > MAX_POOL_SIZE {
@@ -80,16 +90,4 @@ impl PoolConfig {
         }
         Ok(())
     }
-}
-
-/// A non-negative whole number from a JS number, or `OutOfRange` naming the option.
-pub fn whole_number(name: &'static str, value: f64, max: f64) -> Result<u64, PoolError> {
-    if !value.is_finite() || value < 0.0 || value.fract() != 0.0 || value > max {
-        return Err(PoolError::out_of_range(
-            name,
-            format!("a whole number from 0 to {max}"),
-            value,
-        ));
-    }
-    Ok(value as u64)
 }

@@ -1,10 +1,13 @@
 //! The provider's pool of worker processes: an async driver over the resource pool's state
 //! machine (`crate::pool::PoolCore`), which makes every decision (who waits, who gets which
-//! worker, when to start or stop one). This file only carries the decisions out.
+//! worker, when to start or stop one, when a wait, a health check or a start has taken too long,
+//! which alerts the statistics raise). This file only carries the decisions out.
 //!
 //! Locking: one `std::sync::Mutex` around the core and the idle workers. It is never held across
 //! an `.await`; everything slow (starting a worker, a health ping, a shutdown) happens in tasks
 //! or in the caller after the lock is released, so there is no lock-order or await deadlock.
+//! One timer task sleeps until the core's next deadline and calls `expire`; whatever may bring
+//! a deadline forward (a caller queued, a start begun, a health check under way) wakes it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,7 +19,7 @@ use super::worker::{Worker, WorkerSpec};
 use super::ProviderError;
 use crate::error::ArgError;
 use crate::pool::{
-    Acquire, Action, CreateFailed, Created, PoolConfig, PoolCore, RejectReason, Release,
+    Acquire, Action, Alert, CreateFailed, Created, PoolConfig, PoolCore, RejectReason, Release,
     ResourceId, WaiterId,
 };
 
@@ -29,6 +32,10 @@ struct State {
     waiters: HashMap<WaiterId, oneshot::Sender<Delivery>>,
     /// Process ids of every live worker, lent or idle, so `close` can kill lent ones too.
     pids: HashMap<ResourceId, u32>,
+    /// Attempt number of every start the core still waits for: a start the core gave up on
+    /// (its slot maybe reused by another) is told apart when it lands.
+    starting: HashMap<ResourceId, u64>,
+    next_attempt: u64,
     /// Workers starting or stopping; `close` waits for this to reach zero.
     in_flight: usize,
     last_error: Option<ProviderError>,
@@ -40,6 +47,8 @@ struct Shared {
     epoch: Instant,
     health_timeout: Duration,
     settled: Notify,
+    /// Wakes the timer task: a deadline may be earlier than the one it sleeps until.
+    rearm: Notify,
     runtime: tokio::runtime::Handle,
 }
 
@@ -91,11 +100,20 @@ impl Shared {
             match action {
                 Action::Create(id) => {
                     st.in_flight += 1;
+                    let attempt = st.next_attempt;
+                    st.next_attempt += 1;
+                    st.starting.insert(id, attempt);
+                    self.rearm.notify_one();
                     let shared = self.clone();
                     self.runtime.spawn(async move {
                         let started = Worker::spawn(&shared.spec).await;
-                        shared.on_created(id, started);
+                        shared.on_created(id, attempt, started);
                     });
+                }
+                Action::GiveUp(id) => {
+                    // Its worker, if it ever starts, is stopped when it lands.
+                    st.starting.remove(&id);
+                    st.last_error = Some(self.timeout(st, "starting a worker"));
                 }
                 Action::Destroy(id) => {
                     st.pids.remove(&id);
@@ -107,20 +125,56 @@ impl Shared {
                         self.stop(st, worker);
                     }
                 }
-                // Only `close` revokes here (no acquire deadline in the core): the caller checking
-                // that worker finds the loan gone when it reports `lent`, and stops the worker.
+                // The caller health-checking that worker finds the loan gone when it reports
+                // `lent`, and stops the worker (see `acquire`).
                 Action::Revoke(..) => {}
                 Action::Reject(waiter, reason) => {
                     if let Some(tx) = st.waiters.remove(&waiter) {
                         let _ = tx.send(Err(match reason {
-                            RejectReason::Timeout => ProviderError::Timeout {
-                                operation: "waiting for a worker".into(),
-                                timeout_ms: st.core.config().acquire_timeout_ms,
-                            },
+                            RejectReason::Timeout => self.timeout(st, "waiting for a worker"),
                             RejectReason::Closed => ProviderError::NotConnected,
                         }));
                     }
                 }
+            }
+        }
+    }
+
+    fn timeout(&self, st: &State, operation: &str) -> ProviderError {
+        ProviderError::Timeout {
+            operation: operation.into(),
+            timeout_ms: st.core.config().acquire_timeout_ms,
+        }
+    }
+
+    /// The timer task: sleeps until the core's next deadline, then lets the core expire what is
+    /// due. Ends when the pool closes.
+    async fn keep_time(self: Arc<Self>) {
+        loop {
+            let rearmed = self.rearm.notified();
+            let next = {
+                let mut st = self.lock();
+                if st.core.is_closed() {
+                    return;
+                }
+                st.core.next_deadline()
+            };
+            match next {
+                Some(at) => {
+                    let wait = Duration::from_micros(at.saturating_sub(self.now()));
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {
+                            let mut st = self.lock();
+                            let now = self.now();
+                            st.core.expire(now);
+                            self.run_actions(&mut st);
+                            drop(st);
+                            self.settled.notify_waiters();
+                        }
+                        () = rearmed => {}
+                    }
+                }
+                None => rearmed.await,
             }
         }
     }
@@ -137,27 +191,38 @@ impl Shared {
         });
     }
 
-    fn on_created(self: &Arc<Self>, id: ResourceId, started: Result<Worker, ProviderError>) {
+    fn on_created(
+        self: &Arc<Self>,
+        id: ResourceId,
+        attempt: u64,
+        started: Result<Worker, ProviderError>,
+    ) {
         let mut st = self.lock();
         st.in_flight -= 1;
-        match started {
-            Ok(worker) => {
-                let now = self.now();
-                match st.core.created(id, now) {
-                    Created::Idle => {
-                        st.pids.insert(id, worker.pid());
-                        st.idle.insert(id, worker);
-                    }
-                    Created::Handoff(w) => {
-                        st.pids.insert(id, worker.pid());
-                        self.deliver(&mut st, w, id, worker);
-                    }
-                    Created::Destroy | Created::Ignored => self.stop(&mut st, worker),
-                }
+        if st.starting.get(&id) != Some(&attempt) {
+            // Given up on: the slot is not this start's any more.
+            if let Ok(worker) = started {
+                self.stop(&mut st, worker);
             }
+            return;
+        }
+        st.starting.remove(&id);
+        let now = self.now();
+        match started {
+            Ok(worker) => match st.core.created(id, now) {
+                Created::Idle => {
+                    st.pids.insert(id, worker.pid());
+                    st.idle.insert(id, worker);
+                }
+                Created::Handoff(w) => {
+                    st.pids.insert(id, worker.pid());
+                    self.deliver(&mut st, w, id, worker);
+                }
+                Created::Destroy | Created::Ignored => self.stop(&mut st, worker),
+            },
             Err(e) => {
                 st.last_error = Some(e.clone());
-                if let CreateFailed::Reject(w) = st.core.create_failed(id) {
+                if let CreateFailed::Reject(w) = st.core.create_failed(id, now) {
                     if let Some(tx) = st.waiters.remove(&w) {
                         let _ = tx.send(Err(e));
                     }
@@ -239,7 +304,8 @@ impl Shared {
     /// needed); the worker is stopped here.
     fn discard(self: &Arc<Self>, st: &mut State, id: ResourceId, worker: Worker) {
         st.pids.remove(&id);
-        if st.core.discard_borrowed(id) {
+        let now = self.now();
+        if st.core.discard_borrowed(id, now) {
             let actions: Vec<Action> = st.core.drain_actions().collect();
             self.carry_out(st, actions, Some(id));
         }
@@ -249,13 +315,15 @@ impl Shared {
 
 impl ProcessPool {
     /// Starts `min_size` workers and waits until they are ready (or one failed to start).
+    /// `config.acquire_timeout_ms` bounds a caller's wait and health check, and a worker's start.
     pub async fn start(
         spec: WorkerSpec,
         config: PoolConfig,
         health_timeout: Duration,
     ) -> Result<Self, ProviderError> {
         let min = config.min_size;
-        let core = PoolCore::new(config)
+        let epoch = Instant::now();
+        let core = PoolCore::new(config, 0)
             .map_err(|e| ArgError::out_of_range("pool", "a valid pool configuration", e))?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -263,19 +331,23 @@ impl ProcessPool {
                 idle: HashMap::new(),
                 waiters: HashMap::new(),
                 pids: HashMap::new(),
+                starting: HashMap::new(),
+                next_attempt: 0,
                 in_flight: 0,
                 last_error: None,
             }),
             spec,
-            epoch: Instant::now(),
+            epoch,
             health_timeout,
             settled: Notify::new(),
+            rearm: Notify::new(),
             runtime: tokio::runtime::Handle::current(),
         });
         {
             let mut st = shared.lock();
             shared.run_actions(&mut st);
         }
+        shared.runtime.spawn(shared.clone().keep_time());
         let pool = ProcessPool { shared };
         // Warm: wait for the first `min` workers, failing fast if a start fails.
         loop {
@@ -296,9 +368,9 @@ impl ProcessPool {
         Ok(pool)
     }
 
-    /// Borrows a worker, health-checking a used one first (a failing one is replaced).
-    pub async fn acquire(&self, timeout: Duration) -> Result<Lease, ProviderError> {
-        let deadline = tokio::time::Instant::now() + timeout;
+    /// Borrows a worker, health-checking a used one first (a failing one is replaced). Fails
+    /// with a timeout when the wait and the checks together outlast `acquire_timeout_ms`.
+    pub async fn acquire(&self) -> Result<Lease, ProviderError> {
         let shared = &self.shared;
         let mut answer = {
             let mut st = shared.lock();
@@ -326,25 +398,27 @@ impl ProcessPool {
                 Acquire::Queued(w) => {
                     let (tx, rx) = oneshot::channel();
                     shared.lock().waiters.insert(w, tx);
-                    match tokio::time::timeout_at(deadline, rx).await {
-                        Ok(Ok(Ok(delivered))) => delivered,
-                        Ok(Ok(Err(e))) => return Err(e),
-                        Ok(Err(_)) => return Err(ProviderError::NotConnected),
-                        Err(_) => {
-                            let mut st = shared.lock();
-                            st.waiters.remove(&w);
-                            st.core.cancel(w);
-                            shared.run_actions(&mut st);
-                            return Err(ProviderError::Timeout {
-                                operation: "waiting for a worker".into(),
-                                timeout_ms: timeout.as_millis() as u64,
-                            });
-                        }
+                    shared.rearm.notify_one();
+                    // The core's deadline ends the wait (a `Reject` sent on this channel).
+                    let mut waiting = Waiting {
+                        shared,
+                        waiter: Some(w),
+                    };
+                    let delivered = rx.await;
+                    waiting.waiter = None;
+                    match delivered {
+                        Ok(Ok(delivered)) => delivered,
+                        Ok(Err(e)) => return Err(e),
+                        Err(_) => return Err(ProviderError::NotConnected),
                     }
                 }
             };
             // Health check: any worker may have died while idle (checked without a round trip);
-            // one that has run jobs before must also answer a ping. A fresh one said ready.
+            // one that has run jobs before must also answer a ping, within the caller's deadline
+            // (the core's). A fresh one said ready.
+            if worker.jobs_done() > 0 {
+                shared.rearm.notify_one();
+            }
             let healthy = !worker.has_exited()
                 && (worker.jobs_done() == 0 || worker.ping(shared.health_timeout).await);
             if healthy {
@@ -356,9 +430,14 @@ impl ProcessPool {
                         worker: Some(worker),
                     });
                 }
-                // The pool closed while the worker was being checked.
+                // Turned away while the worker was being checked: the pool closed, or the
+                // caller's deadline passed.
                 shared.stop(&mut st, worker);
-                return Err(ProviderError::NotConnected);
+                return Err(if st.core.is_closed() {
+                    ProviderError::NotConnected
+                } else {
+                    shared.timeout(&st, "checking a worker")
+                });
             }
             worker.kill();
             let mut st = shared.lock();
@@ -369,6 +448,11 @@ impl ProcessPool {
             shared.carry_out(&mut st, actions, Some(id));
             shared.stop(&mut st, worker);
         }
+    }
+
+    /// What the pool's statistics say needs attention (the same alerts as a JS pool's).
+    pub fn alerts(&self) -> Vec<Alert> {
+        self.shared.lock().core.stats().alerts("provider workers")
     }
 
     /// Stops idle workers above `min_size` idle too long and restarts up to `min_size`.
@@ -421,6 +505,7 @@ impl ProcessPool {
             self.shared.run_actions(&mut st);
             pids
         };
+        self.shared.rearm.notify_one();
         #[cfg(unix)]
         for pid in lent {
             // SAFETY: plain syscall on a worker's own process group.
@@ -437,6 +522,23 @@ impl ProcessPool {
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return;
             }
+        }
+    }
+}
+
+/// A queued caller: if its `acquire` is dropped (cancelled) while it waits, it leaves the queue.
+struct Waiting<'a> {
+    shared: &'a Arc<Shared>,
+    waiter: Option<WaiterId>,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Some(w) = self.waiter.take() {
+            let mut st = self.shared.lock();
+            st.waiters.remove(&w);
+            st.core.cancel(w);
+            self.shared.run_actions(&mut st);
         }
     }
 }

@@ -245,7 +245,7 @@ impl Service {
             PoolConfig {
                 min_size: config.min_workers,
                 max_size: config.max_workers,
-                acquire_timeout_ms: 0,
+                acquire_timeout_ms: config.acquire_timeout_ms,
                 idle_timeout_ms: 60_000,
                 validate: true,
             },
@@ -618,11 +618,7 @@ impl Service {
         // Taken before the worker, every job waiting in the queue held a copy of its own, so N
         // requests in flight made N copies of each fixture (each a full copy with a private
         // snapshot store) although only the pool's workers can use one at a time.
-        let mut lease = match self
-            .pool
-            .acquire(Duration::from_millis(self.config.acquire_timeout_ms))
-            .await
-        {
+        let mut lease = match self.pool.acquire().await {
             Ok(l) => l,
             Err(e) => return (failed_result(&fixture.name, model, &e, elapsed()), true),
         };

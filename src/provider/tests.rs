@@ -170,7 +170,7 @@ fn pool_config(min: usize, max: usize) -> crate::pool::PoolConfig {
     crate::pool::PoolConfig {
         min_size: min,
         max_size: max,
-        acquire_timeout_ms: 0,
+        acquire_timeout_ms: 10_000,
         idle_timeout_ms: 60_000,
         validate: true,
     }
@@ -185,7 +185,7 @@ async fn pool_is_warm_before_start_returns_and_heals_after_a_crash() {
     let st = pool.status();
     assert_eq!((st.size, st.idle), (2, 2));
     // Crash one worker mid-job: the request fails, the pool replaces the worker.
-    let mut lease = pool.acquire(Duration::from_secs(2)).await.unwrap();
+    let mut lease = pool.acquire().await.unwrap();
     let err = lease
         .worker()
         .run_job(
@@ -219,7 +219,7 @@ async fn fifty_concurrent_jobs_on_four_workers_are_all_answered() {
     for i in 0..50 {
         let pool = pool.clone();
         tasks.push(tokio::spawn(async move {
-            let mut lease = pool.acquire(Duration::from_secs(10)).await?;
+            let mut lease = pool.acquire().await?;
             let r = lease
                 .worker()
                 .run_job(
@@ -247,7 +247,7 @@ async fn close_kills_lent_workers_too() {
     let pool = ProcessPool::start(spec(&dir, &[]), pool_config(1, 1), Duration::from_secs(1))
         .await
         .unwrap();
-    let mut lease = pool.acquire(Duration::from_secs(2)).await.unwrap();
+    let mut lease = pool.acquire().await.unwrap();
     let pid = lease.worker().pid();
     let job = tokio::spawn(async move {
         let r = lease
@@ -268,7 +268,7 @@ async fn close_kills_lent_workers_too() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(!group_alive(pid));
-    assert!(pool.acquire(Duration::from_millis(100)).await.is_err());
+    assert!(pool.acquire().await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -480,7 +480,7 @@ async fn a_fresh_worker_that_died_while_idle_is_replaced_not_handed_out() {
         assert!(Instant::now() < deadline, "the worker did not die");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let mut lease = pool.acquire(Duration::from_secs(10)).await.unwrap();
+    let mut lease = pool.acquire().await.unwrap();
     assert_ne!(lease.worker().pid(), dead, "a dead worker was handed out");
     let r = lease
         .worker()
