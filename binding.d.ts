@@ -14,16 +14,30 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  * promise settled from the tokio runtime.
  */
 export declare class NativeBuildFixService {
-  execute(request: NativeExecuteRequest): Promise<NativeExecuteOutcome>
+  /**
+   * Runs a request (checked here; a bad one throws) with the result cache or without it.
+   * `cancel` stops it: the outcome's failure is then of kind `aborted`.
+   */
+  execute(request: unknown, useCache: boolean, cancel?: NativeCancel | undefined | null): Promise<NativeRunOutcome>
   poolStatus(): NativePoolStatus
   cacheCounters(): NativeCacheCounters
-  clearCache(): void
+  /** Empties the result cache; resolves with what could not be removed, if anything. */
+  clearCache(): Promise<NativeProviderFailure | null>
   /** `closed`, `open` or `half-open`. */
   breakerState(): string
   /** Process ids of the live workers. */
   workerPids(): Array<number>
   /** Stops every worker and removes the working copies. */
   close(): Promise<void>
+}
+
+/**
+ * Cancels what it was handed to (`execute`): made by the JS layer for an `AbortSignal`, and
+ * cancelled from its `abort` listener.
+ */
+export declare class NativeCancel {
+  constructor()
+  cancel(): void
 }
 
 /**
@@ -187,11 +201,14 @@ export declare function cacheStats(handle: number): NativeCacheStats
  */
 export declare function cacheWhenWritten(handle: number): Promise<NativeDiskFailure[]>
 
+/** Checks a request as `execute` does; throws a TypeError/RangeError naming the bad field. */
+export declare function checkBuildFixRequest(request: unknown): NativeCheckedRequest
+
 /**
  * Starts the service: checks the runtime, prepares folders and caches, and waits until the
- * warm workers are ready.
+ * warm workers are ready. Resolves with the service, or with the failure that stopped it.
  */
-export declare function connectBuildFixService(config: NativeServiceConfig): Promise<NativeBuildFixService>
+export declare function connectBuildFixService(config: NativeServiceConfig): Promise<NativeBuildFixService | NativeProviderFailure>
 
 /**
  * Finds the monorepo BuildFix (`pnpm-workspace.yaml` with `packages/buildfix`) at or above
@@ -274,6 +291,13 @@ export interface NativeChange {
   kind: string
 }
 
+/** What a request asks for, as checked by [`execute_request`]. */
+export interface NativeCheckedRequest {
+  /** `small` or `massive`. */
+  fixtureType: string
+  fixtures?: Array<string>
+}
+
 /**
  * The closed model: API.md's `LoadTestConfig`, already validated by the JS layer and checked
  * again here.
@@ -286,14 +310,6 @@ export interface NativeClosedOptions {
   thinkTime: number
   timeout: number
   maxRecords: number
-}
-
-export interface NativeCommandOutcome {
-  resultsJson: string
-  totalTests: number
-  successfulTests: number
-  resultsFile?: string
-  error?: NativeProviderError
 }
 
 export interface NativeCpu {
@@ -324,27 +340,6 @@ export interface NativeEntryInfo {
 export interface NativeEventLoop {
   utilization: number
   lag: number
-}
-
-export interface NativeExecuteOutcome {
-  /** `BuildFixResult[]` as JSON text. */
-  resultsJson: string
-  fixtureType: string
-  cached: boolean
-  infrastructureFailures: number
-  /** Set instead of the fields above when the request could not run at all. */
-  error?: NativeProviderError
-}
-
-export interface NativeExecuteRequest {
-  /** `small` or `massive`. */
-  fixtureType?: string
-  fixtures?: Array<string>
-  model?: string
-  prompt?: string
-  temperature?: number
-  maxTokens?: number
-  useCache: boolean
 }
 
 export interface NativeGc {
@@ -451,17 +446,22 @@ export interface NativeProgress {
 }
 
 /**
- * The provider error as data, so the JS layer can build the contract's error classes with
- * their fields (`timeout`, `exitCode`, `stderr`, `operation`).
+ * A provider fault as data: the one channel failures cross on. `lib/provider/errors.js` makes
+ * it the contract's error class with its fields (`timeout`, `exitCode`, `stderr`,
+ * `operation`, `cacheKey`).
  */
-export interface NativeProviderError {
-  /** `timeout`, `process`, `circuit-open`, `missing`, `not-connected`, `invalid`, `io`. */
+export interface NativeProviderFailure {
+  /**
+   * `timeout`, `process`, `cache`, `circuit-open`, `missing`, `not-connected`, `aborted`,
+   * `io`.
+   */
   kind: string
   message: string
   operation?: string
   timeout?: number
   exitCode?: number
   stderr?: string
+  cacheKey?: string
 }
 
 /** One request as `getResponses()` shows it; times in ms since the run started. */
@@ -479,6 +479,22 @@ export interface NativeRecord {
 export interface NativeRestoreSummary {
   written: number
   removed: number
+}
+
+/** How a run ended, in either mode: the results, or the failure that stopped it. */
+export interface NativeRunOutcome {
+  /** `BuildFixResult[]` as JSON text (`[]` when the run failed). */
+  resultsJson: string
+  fixtureType: string
+  cached: boolean
+  infrastructureFailures: number
+  /** Command mode: the totals the command printed (they may come without results). */
+  totalTests?: number
+  successfulTests?: number
+  /** Set when the run could not happen (the fields above are then empty). */
+  failure?: NativeProviderFailure
+  /** What the result cache could not do; the answer stands without it. */
+  cacheFailures: Array<NativeProviderFailure>
 }
 
 export interface NativeRunResult {
@@ -630,4 +646,4 @@ export declare function processesRss(pids: Array<number>): number
  * Runs a BuildFix command (an argument vector, never a shell) with `{model}`,
  * `{fixtureType}` and `{fixtureFlag}` filled in.
  */
-export declare function runBuildFixCommand(template: Array<string>, cwd: string, model: string, massive: boolean, timeout: number): Promise<NativeCommandOutcome>
+export declare function runBuildFixCommand(template: Array<string>, cwd: string, model: string, massive: boolean, timeout: number): Promise<NativeRunOutcome>

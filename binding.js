@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeBuildFixService = nativeBinding.NativeBuildFixService
+module.exports.NativeCancel = nativeBinding.NativeCancel
 module.exports.NativeHttpRun = nativeBinding.NativeHttpRun
 module.exports.NativeMonitor = nativeBinding.NativeMonitor
 module.exports.NativeRecorder = nativeBinding.NativeRecorder
@@ -858,6 +859,7 @@ module.exports.cachePromote = nativeBinding.cachePromote
 module.exports.cacheSet = nativeBinding.cacheSet
 module.exports.cacheStats = nativeBinding.cacheStats
 module.exports.cacheWhenWritten = nativeBinding.cacheWhenWritten
+module.exports.checkBuildFixRequest = nativeBinding.checkBuildFixRequest
 module.exports.connectBuildFixService = nativeBinding.connectBuildFixService
 module.exports.findMonorepoBuildFix = nativeBinding.findMonorepoBuildFix
 module.exports.isInternalPanic = nativeBinding.isInternalPanic

@@ -4,6 +4,7 @@
 //! [`binding`] converts at one boundary and is compiled only with the `node` feature.
 
 pub mod cache;
+pub mod cancel;
 pub mod loadtest;
 pub mod monitor;
 pub mod pool;

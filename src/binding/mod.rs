@@ -4,6 +4,7 @@
 mod cache;
 mod error;
 mod handles;
+mod js_value;
 mod loadtest;
 mod monitor;
 mod panic;
