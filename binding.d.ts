@@ -164,6 +164,18 @@ export declare function cacheHas(handle: number, key: string): boolean
 export declare function cacheInspect(handle: number, key: string): NativeEntryInfo | null
 
 /**
+ * Reads `key` through the caches behind `levels` (a `MultiLevelCache`), filling the levels
+ * above a hit (`MultiLevelCache::get` has the rule); `null` on a miss.
+ */
+export declare function cacheLevelsGet(levels: Array<number>, key: string): NativeLevelHit | null
+
+/**
+ * Stores a value in every level behind `levels` that can hold it (`MultiLevelCache::set` has
+ * the rule); a value no level can hold throws its RangeError and changes nothing.
+ */
+export declare function cacheLevelsSet(levels: Array<number>, key: string, valueJson: string, ttl?: number | undefined | null): Array<NativeLevelWrite>
+
+/**
  * Reads the cache's disk folder on a disk writer and takes in its valid entries on the JS
  * thread; resolves with the files that could not be used (at once, with none, for a
  * memory-only or freed cache). Never rejects: a folder that cannot be read is one of the
@@ -183,12 +195,6 @@ export declare function cacheLoad(handle: number): Promise<NativeDiskFailure[]>
 export declare function cacheOpen(options: NativeCacheOptions): number
 
 export declare function cachePersistent(handle: number): boolean
-
-/**
- * Copies `key`'s live entry from cache `from` into cache `to`, keeping its expiry (see
- * `Cache::adopt`, which also says when it is not copied); returns whether it was copied.
- */
-export declare function cachePromote(to: number, from: number, key: string): boolean
 
 /** `ttl` of `undefined` takes the default; 0 never expires. */
 export declare function cacheSet(handle: number, key: string, valueJson: string, ttl?: number | undefined | null, metadataJson?: string | undefined | null): void
@@ -359,6 +365,20 @@ export interface NativeHttpOptions {
   headers?: Record<string, string>
   /** Sent as is (the JS layer encodes strings as UTF-8 and other values as JSON). */
   body?: Buffer
+}
+
+export interface NativeLevelHit {
+  /** The value as JSON text. */
+  value: string
+  /** The level it was found in (0 is the fastest). */
+  level: number
+}
+
+/** What `cacheLevelsSet` did in one level. */
+export interface NativeLevelWrite {
+  stored: boolean
+  /** Too large for the level: the older entry it removed there, if there was one. */
+  dropped?: NativeEntryInfo
 }
 
 /** `LoadTestMetrics` of API.md, field for field. */
