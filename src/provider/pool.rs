@@ -48,6 +48,20 @@ pub struct ProcessPool {
     shared: Arc<Shared>,
 }
 
+/// A caller waiting in the queue; dropped while still waiting, it leaves the queue.
+struct Queued<'a> {
+    shared: &'a Arc<Shared>,
+    waiter: Option<WaiterId>,
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        if let Some(w) = self.waiter.take() {
+            self.shared.leave_queue(w);
+        }
+    }
+}
+
 /// A borrowed worker. Give it back with [`Lease::release`]; dropping it does the same.
 pub struct Lease {
     shared: Arc<Shared>,
@@ -213,6 +227,15 @@ impl Shared {
         }
     }
 
+    /// Waiter `w` stopped waiting: out of the queue. A worker the core already chose for it
+    /// is passed on by `deliver` when it finds the waiter gone.
+    fn leave_queue(self: &Arc<Self>, w: WaiterId) {
+        let mut st = self.lock();
+        st.waiters.remove(&w);
+        st.core.cancel(w);
+        self.run_actions(&mut st);
+    }
+
     fn give_back(self: &Arc<Self>, st: &mut State, id: ResourceId, worker: Worker) {
         let now = self.now();
         match st.core.release(id, now) {
@@ -328,15 +351,20 @@ impl ProcessPool {
                 Acquire::Queued(w) => {
                     let (tx, rx) = oneshot::channel();
                     shared.lock().waiters.insert(w, tx);
-                    match tokio::time::timeout_at(deadline, rx).await {
+                    // A caller that stops waiting (its future dropped: the request was
+                    // cancelled) leaves the queue at once, as a timed-out one does.
+                    let mut queued = Queued {
+                        shared,
+                        waiter: Some(w),
+                    };
+                    let delivery = tokio::time::timeout_at(deadline, rx).await;
+                    queued.waiter = None;
+                    match delivery {
                         Ok(Ok(Ok(delivered))) => delivered,
                         Ok(Ok(Err(e))) => return Err(e),
                         Ok(Err(_)) => return Err(ProviderError::NotConnected),
                         Err(_) => {
-                            let mut st = shared.lock();
-                            st.waiters.remove(&w);
-                            st.core.cancel(w);
-                            shared.run_actions(&mut st);
+                            shared.leave_queue(w);
                             return Err(ProviderError::Timeout {
                                 operation: "waiting for a worker".into(),
                                 timeout_ms: timeout.as_millis() as u64,
