@@ -32,8 +32,8 @@ export declare class NativeBuildFixService {
 }
 
 /**
- * Cancels what it was handed to (`execute`): made by the JS layer for an `AbortSignal`, and
- * cancelled from its `abort` listener.
+ * Cancels the operation it was handed to (`execute`, snapshot `create`/`restore`): made by the
+ * JS layer for an `AbortSignal`, and cancelled from its `abort` listener.
  */
 export declare class NativeCancel {
   constructor()
@@ -119,8 +119,8 @@ export declare class NativeSnapshotManager {
    * operation in flight holds).
    */
   get storeDir(): string
-  create(): Promise<NativeSnapshot>
-  restore(id: string): Promise<NativeRestoreSummary>
+  create(cancel?: NativeCancel | undefined | null): Promise<NativeSnapshot>
+  restore(id: string, cancel?: NativeCancel | undefined | null): Promise<NativeRestoreSummary>
   diff(id: string): Promise<NativeChange[]>
   dropSnapshot(id: string): Promise<void>
   /** The live snapshots, oldest first (no I/O: read from memory). */

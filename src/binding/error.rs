@@ -83,6 +83,7 @@ impl From<crate::snapshot::SnapshotError> for napi::Error<&'static str> {
             E::UnknownSnapshot { .. } => napi::Error::new("ERR_SNAPSHOT_DROPPED", message),
             E::Disposed => napi::Error::new("ERR_SNAPSHOT_MANAGER_DISPOSED", message),
             E::Workdir { code, .. } => napi::Error::new(code, message),
+            E::Cancelled { .. } => napi::Error::new("ABORT_ERR", message),
             E::Io { .. } | E::Git(_) | E::Walk(_) => failure(message),
         }
     }

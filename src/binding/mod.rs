@@ -2,6 +2,7 @@
 //! capability's core types at this boundary and nothing else.
 
 mod cache;
+mod cancel;
 mod error;
 mod handles;
 mod js_value;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::{Either, Env, JsError, PromiseRaw, ToNapiValue, Unknown};
 use napi_derive::napi;
 
+use super::cancel::NativeCancel;
 use super::error::{failure, range_error, type_error, Result};
 use super::js_value as js;
 use crate::cancel::Cancel;
@@ -297,34 +298,6 @@ impl NativeRunOutcome {
             },
             Err(f) => Self::failed(fixture_type, f),
         }
-    }
-}
-
-/// Cancels what it was handed to (`execute`): made by the JS layer for an `AbortSignal`, and
-/// cancelled from its `abort` listener.
-#[napi]
-pub struct NativeCancel {
-    inner: Cancel,
-}
-
-#[napi]
-impl NativeCancel {
-    #[napi(constructor, catch_unwind)]
-    pub fn new() -> Self {
-        Self {
-            inner: Cancel::new(),
-        }
-    }
-
-    #[napi(catch_unwind)]
-    pub fn cancel(&self) {
-        self.inner.cancel();
-    }
-}
-
-impl NativeCancel {
-    pub fn token(&self) -> Cancel {
-        self.inner.clone()
     }
 }
 
