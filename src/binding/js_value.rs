@@ -70,7 +70,7 @@ fn is(value: &Unknown, kind: ValueType) -> bool {
 pub fn object<'env>(name: &str, expected: &str, value: Unknown<'env>) -> Result<Object<'env>> {
     if is(&value, ValueType::Object) && !value.is_array().unwrap_or(true) {
         // SAFETY: checked to be an object.
-        return Ok(unsafe { value.cast::<Object>() }.map_err(napi_failed)?);
+        return unsafe { value.cast::<Object>() }.map_err(napi_failed);
     }
     Err(bad_type(name, expected, &value))
 }
@@ -84,15 +84,15 @@ pub fn options_object<'env>(name: &str, value: Unknown<'env>) -> Result<Option<O
 }
 
 pub fn field<'env>(object: &Object<'env>, key: &str) -> Result<Unknown<'env>> {
-    Ok(object
+    object
         .get_named_property::<Unknown>(key)
-        .map_err(napi_failed)?)
+        .map_err(napi_failed)
 }
 
 pub fn required_string(name: &str, value: &Unknown) -> Result<String> {
     if is(value, ValueType::String) {
         // SAFETY: checked to be a string.
-        return Ok(unsafe { value.cast::<String>() }.map_err(napi_failed)?);
+        return unsafe { value.cast::<String>() }.map_err(napi_failed);
     }
     Err(bad_type(name, "a string", value))
 }
