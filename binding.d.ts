@@ -14,16 +14,30 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  * promise settled from the tokio runtime.
  */
 export declare class NativeBuildFixService {
-  execute(request: NativeExecuteRequest): Promise<NativeExecuteOutcome>
+  /**
+   * Runs a request (checked here; a bad one throws) with the result cache or without it.
+   * `cancel` stops it: the outcome's failure is then of kind `aborted`.
+   */
+  execute(request: unknown, useCache: boolean, cancel?: NativeCancel | undefined | null): Promise<NativeRunOutcome>
   poolStatus(): NativePoolStatus
   cacheCounters(): NativeCacheCounters
-  clearCache(): void
+  /** Empties the result cache; resolves with what could not be removed, if anything. */
+  clearCache(): Promise<NativeProviderFailure | null>
   /** `closed`, `open` or `half-open`. */
   breakerState(): string
   /** Process ids of the live workers. */
   workerPids(): Array<number>
   /** Stops every worker and removes the working copies. */
   close(): Promise<void>
+}
+
+/**
+ * Cancels the operation it was handed to (`execute`, snapshot `create`/`restore`): made by the
+ * JS layer for an `AbortSignal`, and cancelled from its `abort` listener.
+ */
+export declare class NativeCancel {
+  constructor()
+  cancel(): void
 }
 
 /** One open history file; `lib/history.js` wraps it. */
@@ -152,8 +166,8 @@ export declare class NativeSnapshotManager {
    * operation in flight holds).
    */
   get storeDir(): string
-  create(): Promise<NativeSnapshot>
-  restore(id: string): Promise<NativeRestoreSummary>
+  create(cancel?: NativeCancel | undefined | null): Promise<NativeSnapshot>
+  restore(id: string, cancel?: NativeCancel | undefined | null): Promise<NativeRestoreSummary>
   diff(id: string): Promise<NativeChange[]>
   dropSnapshot(id: string): Promise<void>
   /** The live snapshots, oldest first (no I/O: read from memory). */
@@ -194,6 +208,18 @@ export declare function cacheHas(handle: number, key: string): boolean
 export declare function cacheInspect(handle: number, key: string): NativeEntryInfo | null
 
 /**
+ * Reads `key` through the caches behind `levels` (a `MultiLevelCache`), filling the levels
+ * above a hit (`MultiLevelCache::get` has the rule); `null` on a miss.
+ */
+export declare function cacheLevelsGet(levels: Array<number>, key: string): NativeLevelHit | null
+
+/**
+ * Stores a value in every level behind `levels` that can hold it (`MultiLevelCache::set` has
+ * the rule); a value no level can hold throws its RangeError and changes nothing.
+ */
+export declare function cacheLevelsSet(levels: Array<number>, key: string, valueJson: string, ttl: Arg): Array<NativeLevelWrite>
+
+/**
  * Reads the cache's disk folder on a disk writer and takes in its valid entries on the JS
  * thread; resolves with the files that could not be used (at once, with none, for a
  * memory-only or freed cache). Never rejects: a folder that cannot be read is one of the
@@ -216,12 +242,6 @@ export declare function cacheOpen(config?: NativeCacheOptions): NativeCacheOpene
 
 export declare function cachePersistent(handle: number): boolean
 
-/**
- * Copies `key`'s live entry from cache `from` into cache `to`, keeping its expiry (see
- * `Cache::adopt`, which also says when it is not copied); returns whether it was copied.
- */
-export declare function cachePromote(to: number, from: number, key: string): boolean
-
 /** `ttl` of `undefined` takes the default; 0 never expires. */
 export declare function cacheSet(handle: number, key: string, valueJson: string, ttl?: number, metadataJson?: string | undefined | null): void
 
@@ -232,6 +252,9 @@ export declare function cacheStats(handle: number): NativeCacheStats
  * call (at once, with none, for a memory-only or freed cache).
  */
 export declare function cacheWhenWritten(handle: number): Promise<NativeDiskFailure[]>
+
+/** Checks a request as `execute` does; throws a TypeError/RangeError naming the bad field. */
+export declare function checkBuildFixRequest(request: unknown): NativeCheckedRequest
 
 /** Checks a target now, so a bad URL fails where it was written rather than when a test starts. */
 export declare function checkHttpTarget(http: NativeHttpOptions): void
@@ -244,9 +267,9 @@ export declare function checkMemoryThresholds(thresholds?: NativeMemoryThreshold
 
 /**
  * Starts the service: checks the runtime, prepares folders and caches, and waits until the
- * warm workers are ready.
+ * warm workers are ready. Resolves with the service, or with the failure that stopped it.
  */
-export declare function connectBuildFixService(config: NativeServiceConfig): Promise<NativeBuildFixService>
+export declare function connectBuildFixService(config: NativeServiceConfig): Promise<NativeBuildFixService | NativeProviderFailure>
 
 /**
  * Finds the monorepo BuildFix (`pnpm-workspace.yaml` with `packages/buildfix`) at or above
@@ -379,12 +402,11 @@ export interface NativeChange {
   kind: string
 }
 
-export interface NativeCommandOutcome {
-  resultsJson: string
-  totalTests: number
-  successfulTests: number
-  resultsFile?: string
-  error?: NativeProviderError
+/** What a request asks for, as checked by [`execute_request`]. */
+export interface NativeCheckedRequest {
+  /** `small` or `massive`. */
+  fixtureType: string
+  fixtures?: Array<string>
 }
 
 export interface NativeCpu {
@@ -415,27 +437,6 @@ export interface NativeEntryInfo {
 export interface NativeEventLoop {
   utilization: number
   lag: number
-}
-
-export interface NativeExecuteOutcome {
-  /** `BuildFixResult[]` as JSON text. */
-  resultsJson: string
-  fixtureType: string
-  cached: boolean
-  infrastructureFailures: number
-  /** Set instead of the fields above when the request could not run at all. */
-  error?: NativeProviderError
-}
-
-export interface NativeExecuteRequest {
-  /** `small` or `massive`. */
-  fixtureType?: string
-  fixtures?: Array<string>
-  model?: string
-  prompt?: string
-  temperature?: number
-  maxTokens?: number
-  useCache: boolean
 }
 
 export interface NativeGc {
@@ -488,6 +489,20 @@ export interface NativeHttpOptions {
   headers?: Record<string, string>
   /** Sent as is (the JS layer encodes strings as UTF-8 and other values as JSON). */
   body?: Buffer
+}
+
+export interface NativeLevelHit {
+  /** The value as JSON text. */
+  value: string
+  /** The level it was found in (0 is the fastest). */
+  level: number
+}
+
+/** What `cacheLevelsSet` did in one level. */
+export interface NativeLevelWrite {
+  stored: boolean
+  /** Too large for the level: the older entry it removed there, if there was one. */
+  dropped?: NativeEntryInfo
 }
 
 /** `LoadTestMetrics` of API.md, field for field. */
@@ -613,17 +628,22 @@ export interface NativeProgress {
 }
 
 /**
- * The provider error as data, so the JS layer can build the contract's error classes with
- * their fields (`timeout`, `exitCode`, `stderr`, `operation`).
+ * A provider fault as data: the one channel failures cross on. `lib/provider/errors.js` makes
+ * it the contract's error class with its fields (`timeout`, `exitCode`, `stderr`,
+ * `operation`, `cacheKey`).
  */
-export interface NativeProviderError {
-  /** `timeout`, `process`, `circuit-open`, `missing`, `not-connected`, `invalid`, `io`. */
+export interface NativeProviderFailure {
+  /**
+   * `timeout`, `process`, `cache`, `circuit-open`, `missing`, `not-connected`, `aborted`,
+   * `io`.
+   */
   kind: string
   message: string
   operation?: string
   timeout?: number
   exitCode?: number
   stderr?: string
+  cacheKey?: string
 }
 
 /** One request as `getResponses()` shows it; times in ms since the run started. */
@@ -641,6 +661,22 @@ export interface NativeRecord {
 export interface NativeRestoreSummary {
   written: number
   removed: number
+}
+
+/** How a run ended, in either mode: the results, or the failure that stopped it. */
+export interface NativeRunOutcome {
+  /** `BuildFixResult[]` as JSON text (`[]` when the run failed). */
+  resultsJson: string
+  fixtureType: string
+  cached: boolean
+  infrastructureFailures: number
+  /** Command mode: the totals the command printed (they may come without results). */
+  totalTests?: number
+  successfulTests?: number
+  /** Set when the run could not happen (the fields above are then empty). */
+  failure?: NativeProviderFailure
+  /** What the result cache could not do; the answer stands without it. */
+  cacheFailures: Array<NativeProviderFailure>
 }
 
 export interface NativeRunResult {
@@ -909,4 +945,4 @@ export declare const enum ResourceAlertType {
  * Runs a BuildFix command (an argument vector, never a shell) with `{model}`,
  * `{fixtureType}` and `{fixtureFlag}` filled in.
  */
-export declare function runBuildFixCommand(template: Array<string>, cwd: string, model: string, massive: boolean, timeout: number): Promise<NativeCommandOutcome>
+export declare function runBuildFixCommand(template: Array<string>, cwd: string, model: string, massive: boolean, timeout: number): Promise<NativeRunOutcome>

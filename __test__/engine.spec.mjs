@@ -616,6 +616,31 @@ test('regression: a worker whose stdin closes mid-request (its owner died) abort
   t.is(s.requests.length, 2)
 })
 
+test('cancel drops a queued job and stops a running one; each is answered cancelled and the worker goes on', async (t) => {
+  const s = await server(t)
+  s.reply(replies.slow(600000, replies.json(gold('missing-export'))))
+  const w = startWorker(t)
+  t.is((await w.next()).type, 'ready')
+  const a = copyFixture(t, 'missing-export')
+  const b = copyFixture(t, 'missing-export')
+  w.send({ type: 'job', id: 'a', fixtureDir: a, model: 'm1', endpoint: s.url, maxAttempts: 3, attemptTimeoutMs: 600000 })
+  w.send({ type: 'job', id: 'b', fixtureDir: b, model: 'm1', endpoint: s.url, maxAttempts: 1, attemptTimeoutMs: 600000 })
+  await s.waitForRequests(1)
+  w.send({ type: 'cancel', id: 'b' })
+  t.deepEqual(await w.next(), { type: 'cancelled', id: 'b' })
+  w.send({ type: 'cancel', id: 'a' })
+  t.deepEqual(await w.next(), { type: 'cancelled', id: 'a' })
+  t.is(s.requests.length, 1, 'no further attempt, and the dropped job never ran')
+  w.send({ type: 'cancel', id: 'a' }) // already answered: no reply
+  w.send({ type: 'ping', id: 'p' })
+  t.like(await w.next(), { type: 'pong', id: 'p', busy: false, queued: 0 })
+  const dir = copyFixture(t, 'implicit-any')
+  w.send({ type: 'job', id: 'c', fixtureDir: dir, model: 'gold', maxAttempts: 1, attemptTimeoutMs: 5000 })
+  t.like(await w.next(), { type: 'result', id: 'c', result: { success: true } })
+  w.send({ type: 'shutdown' })
+  t.is(await w.exited, 0)
+})
+
 test('one-shot mode prints one result line; a malformed job exits 2', async (t) => {
   const dir = copyFixture(t, 'missing-helper')
   const ok = await once(JSON.stringify({ fixtureDir: dir, model: 'gold' }))

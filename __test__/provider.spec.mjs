@@ -7,6 +7,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 
@@ -347,6 +348,82 @@ test.serial('50 concurrent execute() calls on 4 workers are all answered', async
   t.is(status.size, 4)
   t.is(status.active, 0)
   t.is(status.created, 4, 'no worker was replaced')
+})
+
+test.serial('execute() with an aborted signal: a running job is stopped in its worker, its copy restored, the worker kept', async (t) => {
+  const s = await server(t)
+  s.reply(replies.slow(30000, replies.json(gold('missing-export'))))
+  const p = await provider(t, {
+    model: 'some-model',
+    endpoint: s.url,
+    options: { maxWorkers: 1, minWorkers: 1, cache: false, attemptTimeout: 60000 },
+  })
+  const [pid] = p.workerPids()
+  const failed = []
+  p.on('request-failed', (e) => failed.push(e))
+  const controller = new AbortController()
+  const pending = p.execute(one('missing-export'), { signal: controller.signal })
+  await s.waitForRequests(1)
+  const [copy] = copiesOf(p, 'missing-export')
+  fs.writeFileSync(path.join(copy, 'src', 'stray.ts'), 'export const stray = 1\n')
+  const aborted = Date.now()
+  controller.abort()
+  // The default reason is a DOMException, which is not an Error in Node 20: no throwsAsync.
+  const err = await pending.then(() => null, (e) => e)
+  t.is(err, controller.signal.reason, 'rejects with the signal\'s reason')
+  t.is(err.name, 'AbortError')
+  t.true(Date.now() - aborted < 5000, 'stopped at once, not left to the model timeout')
+  t.deepEqual(tree(copy), tree(path.join(SMALL_DIR, 'missing-export')), 'the working copy is restored')
+  t.deepEqual(p.workerPids(), [pid], 'the worker confirmed the cancel and was kept')
+  t.is(p.getProcessPoolStatus().active, 0)
+  t.is(failed.length, 0, 'an abort is not a failed run')
+  t.is(p.getPerformanceMetrics().length, 0)
+  s.reply(replies.json(gold('missing-export')))
+  const next = await p.execute(one('missing-export'))
+  t.is(next.metadata.successfulTests, 1, next.content)
+})
+
+test.serial('execute() with an aborted signal: a queued job leaves the queue; an aborted signal runs nothing', async (t) => {
+  const s = await server(t)
+  s.reply(replies.slow(30000, replies.json(gold('missing-export'))))
+  const p = await provider(t, {
+    model: 'some-model',
+    endpoint: s.url,
+    options: { maxWorkers: 1, minWorkers: 1, cache: false, attemptTimeout: 60000 },
+  })
+  const first = new AbortController()
+  const running = p.execute(one('missing-export'), { signal: first.signal })
+  await s.waitForRequests(1)
+  const second = new AbortController()
+  const queued = p.execute(one('implicit-any'), { signal: second.signal })
+  await until(t, 'the second request to queue', () => p.getProcessPoolStatus().waiting === 1)
+  second.abort(new Error('changed my mind'))
+  await t.throwsAsync(queued, { message: 'changed my mind' })
+  t.is(p.getProcessPoolStatus().waiting, 0, 'the queued job left the queue')
+  t.deepEqual(copiesOf(p, 'implicit-any'), [], 'a queued job made no working copy')
+  first.abort()
+  t.is((await running.then(() => null, (e) => e))?.name, 'AbortError')
+  t.is(s.requests.length, 1)
+
+  const before = s.requests.length
+  const early = await p.execute(one('missing-export'), { signal: AbortSignal.abort() }).then(() => null, (e) => e)
+  t.is(early?.name, 'AbortError')
+  t.is(s.requests.length, before, 'nothing ran')
+  await t.throwsAsync(p.execute(one('missing-export'), { signal: 'stop' }), { instanceOf: TypeError, message: /options\.signal/ })
+})
+
+test.serial('regression: a worker of another protocol version is refused at connect, naming both versions', async (t) => {
+  const dir = tempDir(t)
+  // Stands in for node: whatever it is asked to run, it says ready in protocol version 1.
+  const fake = path.join(dir, 'old-worker.sh')
+  fs.writeFileSync(fake, '#!/bin/sh\necho \'{"type":"ready","pid":1,"protocol":1}\'\nexec cat >/dev/null\n', { mode: 0o755 })
+  const p = await provider(t, { connect: false, options: { node: fake, cache: false, minWorkers: 1 } })
+  const err = await t.throwsAsync(p.connect(), { instanceOf: EnhancedBuildFixProcessError })
+  const { PROTOCOL_VERSION } = createRequire(import.meta.url)('../worker/protocol.js')
+  t.regex(err.message, /protocol version 1\b/)
+  t.regex(err.message, new RegExp(`speaks version ${PROTOCOL_VERSION}\\b`))
+  t.is(err.operation, 'spawn')
+  t.deepEqual(p.workerPids(), [])
 })
 
 // ---------------------------------------------------------------------------------------------

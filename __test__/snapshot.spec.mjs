@@ -376,3 +376,35 @@ test('stress (regression: concurrent opens swept one another\'s fresh store): 40
   t.is(fs.readFileSync(path.join(root, 'f'), 'utf8'), 'x')
   t.deepEqual(fs.readdirSync(root), ['f'])
 })
+
+test('an aborted signal stops create and restore before they change anything', async (t) => {
+  const dir = tempDir(t)
+  fs.writeFileSync(path.join(dir, 'a.txt'), 'a')
+  const m = await manager(t, dir)
+  const reason = new Error('stop')
+  await t.throwsAsync(m.createSnapshot({ signal: AbortSignal.abort(reason) }), { is: reason })
+  t.deepEqual(await m.listSnapshots(), [], 'an aborted create records nothing')
+  const snap = await m.createSnapshot({ signal: new AbortController().signal })
+  fs.writeFileSync(path.join(dir, 'a.txt'), 'changed')
+  fs.writeFileSync(path.join(dir, 'new.txt'), 'new')
+  const before = capture(dir)
+  await t.throwsAsync(m.restoreSnapshot(snap, { signal: AbortSignal.abort(reason) }), { is: reason })
+  t.deepEqual(capture(dir), before, 'an aborted restore leaves the folder untouched')
+  await t.throwsAsync(m.restoreSnapshot(snap, { signal: 'stop' }), { instanceOf: TypeError, message: /options\.signal/ })
+  // Aborted while it runs: either untouched (rejects with the reason) or fully restored (resolves).
+  const controller = new AbortController()
+  const pending = m.restoreSnapshot(snap, { signal: controller.signal }).then(
+    () => 'restored',
+    (err) => err,
+  )
+  controller.abort(reason)
+  const outcome = await pending
+  if (outcome === 'restored') t.is(fs.readFileSync(path.join(dir, 'a.txt'), 'utf8'), 'a')
+  else {
+    t.is(outcome, reason)
+    t.deepEqual(capture(dir), before)
+  }
+  await m.restoreSnapshot(snap)
+  t.is(fs.readFileSync(path.join(dir, 'a.txt'), 'utf8'), 'a')
+  t.false(fs.existsSync(path.join(dir, 'new.txt')))
+})

@@ -15,9 +15,11 @@ const handles = new FinalizationRegistry((owned) => {
   clearInterval(owned.timer)
   binding.cacheFree(owned.handle)
 })
-// Copies an entry from a lower level into an upper one, keeping its expiry (src/cache: adopt).
-// Set in AdvancedCache's static block, the one place that can reach a cache's handle.
-let promoteEntry
+// What a MultiLevelCache needs of its AdvancedCache levels: their handles (the fill and
+// promote rule is MultiLevelCache in src/cache/multilevel.rs, run natively over them), and
+// their load wait, events and disk barrier. Set in AdvancedCache's static block, the one place
+// that can reach a cache's private state.
+let level
 
 function checkKey(key) {
   if (typeof key !== 'string') throw v.typeError('key', 'a string', key)
@@ -87,7 +89,21 @@ class AdvancedCache extends EventEmitter {
   }
 
   static {
-    promoteEntry = (upper, lower, key) => binding.cachePromote(upper.#handle, lower.#handle, key)
+    level = {
+      handle: (c) => c.#handle,
+      ready: (c) => (c.#loading ? c.#afterLoad() : undefined),
+      hit(c, key) {
+        if (c.listenerCount('cache-hit') > 0) c.emit('cache-hit', { key, entry: entryFrom(key, binding.cacheInspect(c.#handle, key)) })
+      },
+      stored(c, key) {
+        if (c.listenerCount('cache-set') > 0) c.emit('cache-set', { key, entry: entryFrom(key, binding.cacheInspect(c.#handle, key)) })
+        return c.#persistent ? c.#written() : undefined
+      },
+      dropped(c, key, old) {
+        c.emit('cache-delete', { key, entry: entryFrom(key, old) })
+        return c.#persistent ? c.#written() : undefined
+      },
+    }
   }
 
   constructor(config = {}) {
@@ -304,6 +320,9 @@ class CacheFactory {
 class MultiLevelCache extends EventEmitter {
   #l1
   #l2
+  // Fastest first, and their native handles.
+  #levels
+  #handles
 
   constructor(config = {}) {
     super()
@@ -323,6 +342,8 @@ class MultiLevelCache extends EventEmitter {
         throw err
       }
     }
+    this.#levels = this.#l2 ? [this.#l1, this.#l2] : [this.#l1]
+    this.#handles = this.#levels.map(level.handle)
     this.#l1.on('cache-hit', (event) => this.emit('l1-hit', event))
     this.#l2?.on('cache-hit', (event) => this.emit('l2-hit', event))
     for (const level of [this.#l1, this.#l2]) {
@@ -339,16 +360,23 @@ class MultiLevelCache extends EventEmitter {
     return this.#l2
   }
 
+  // Calls made while a level's disk part loads wait for it, as the level's own calls do.
+  async #ready() {
+    const waits = this.#levels.map(level.ready).filter(Boolean)
+    if (waits.length > 0) await Promise.all(waits)
+  }
+
   /**
    * l1, then l2. An l2 hit is copied into l1 with the expiry it has in l2 (never l1's default
    * TTL, which could outlive it), unless it is too large for l1: then l2 keeps serving it.
    */
   async get(key) {
-    const hit = await this.#l1.get(key)
-    if (hit !== undefined || !this.#l2) return hit
-    const value = await this.#l2.get(key)
-    if (value !== undefined) promoteEntry(this.#l1, this.#l2, key)
-    return value
+    checkKey(key)
+    await this.#ready()
+    const hit = binding.cacheLevelsGet(this.#handles, key)
+    if (hit === null) return undefined
+    level.hit(this.#levels[hit.level], key)
+    return JSON.parse(hit.value)
   }
 
   /**
@@ -357,14 +385,17 @@ class MultiLevelCache extends EventEmitter {
    * hold rejects with the RangeError and changes nothing.
    */
   async set(key, value, ttl) {
-    const levels = this.#l2 ? [this.#l1, this.#l2] : [this.#l1]
-    const results = await Promise.allSettled(levels.map((level) => level.set(key, value, ttl)))
-    const failed = levels.filter((_, i) => results[i].status === 'rejected')
-    if (failed.length === 0) return
-    const errors = results.filter((r) => r.status === 'rejected').map((r) => r.reason)
-    // Bad arguments fail in every level alike; only a level's own size limit fails in some.
-    if (failed.length === levels.length || !errors.every((err) => err instanceof RangeError)) throw errors[0]
-    await Promise.all(failed.map((level) => level.delete(key)))
+    checkKey(key)
+    const json = serialize('value', value)
+    if (ttl !== undefined) v.number('ttl', ttl)
+    await this.#ready()
+    const writes = binding.cacheLevelsSet(this.#handles, key, json, ttl)
+    await Promise.all(
+      writes.map((w, i) => {
+        if (w.stored) return level.stored(this.#levels[i], key)
+        return w.dropped ? level.dropped(this.#levels[i], key, w.dropped) : undefined
+      }),
+    )
   }
 
   has(key) {

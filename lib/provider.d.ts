@@ -142,6 +142,16 @@ export interface EnhancedBuildFixOptions {
   node?: string
 }
 
+/** The second argument of `execute`. */
+export interface ExecuteOptions {
+  /**
+   * Cancels the request: its queued jobs leave the queue, its running jobs are stopped in their
+   * workers (their working copies restored), and the promise rejects with `signal.reason` (an
+   * `AbortError`) once they have. An aborted request is not a failed run: no `request-failed`.
+   */
+  signal?: AbortSignal
+}
+
 export declare abstract class BaseProvider extends EventEmitter {
   constructor(config: ProviderConfig)
   readonly config: ProviderConfig
@@ -158,15 +168,22 @@ export declare class EnhancedBuildFixProvider extends BaseProvider {
   readonly mode: 'bundled' | 'command' | null
   connect(): Promise<void>
   disconnect(): Promise<void>
-  execute(request: BenchmarkRequest & { metadata?: BuildFixRequestMetadata }): Promise<BenchmarkResponse & { metadata: BuildFixResponseMetadata | { error: string; [key: string]: any } }>
+  execute(
+    request: BenchmarkRequest & { metadata?: BuildFixRequestMetadata },
+    options?: ExecuteOptions,
+  ): Promise<BenchmarkResponse & { metadata: BuildFixResponseMetadata | { error: string; [key: string]: any } }>
   isHealthy(): Promise<boolean>
   listModels(): Promise<string[]>
   /** A plain array: usable with or without `await`. */
   getPerformanceMetrics(): PerformanceMetrics[]
   getCacheStats(): BuildFixCacheStats
   getProcessPoolStatus(): ProcessPoolStatus
+  /** Rejects with an EnhancedBuildFixCacheError when the disk level's files could not all be removed. */
   clearCache(): Promise<void>
   workerPids(): number[]
+  /** What the result cache could not do for a request (the answer stands without it). */
+  on(event: 'cache-error', listener: (event: { error: EnhancedBuildFixCacheError }) => void): this
+  on(event: string | symbol, listener: (...args: any[]) => void): this
 }
 
 export interface BuildFixProviderOptions {
@@ -181,7 +198,8 @@ export declare class BuildFixProvider extends BaseProvider {
   constructor(config: ProviderConfig & { options?: BuildFixProviderOptions })
   connect(): Promise<void>
   disconnect(): Promise<void>
-  execute(request: BenchmarkRequest & { metadata?: BuildFixRequestMetadata }): Promise<BenchmarkResponse>
+  /** `options.signal` kills the run's process; the promise rejects with `signal.reason`. */
+  execute(request: BenchmarkRequest & { metadata?: BuildFixRequestMetadata }, options?: ExecuteOptions): Promise<BenchmarkResponse>
   isHealthy(): Promise<boolean>
   listModels(): Promise<string[]>
   getPerformanceMetrics(): PerformanceMetrics[]

@@ -46,10 +46,18 @@ export declare class GitSnapshotManager {
   readonly workdir: string
   /** The private store: a bare git repository in a temporary folder, removed by `dispose()`. */
   readonly storeDir: string
-  /** Captures the folder as it is now. */
-  createSnapshot(): Promise<Snapshot>
-  /** Brings the folder back to `snapshot` byte for byte, touching only what changed. */
-  restoreSnapshot(snapshot: Snapshot): Promise<void>
+  /**
+   * Captures the folder as it is now. `options.signal` stops it between its steps: it then
+   * rejects with `signal.reason` and records no snapshot.
+   */
+  createSnapshot(options?: { signal?: AbortSignal }): Promise<Snapshot>
+  /**
+   * Brings the folder back to `snapshot` byte for byte, touching only what changed.
+   * `options.signal` stops it only before the folder is touched: a rejection with
+   * `signal.reason` means the folder is untouched; a restore that has begun writing runs to its
+   * end and resolves (fully restored).
+   */
+  restoreSnapshot(snapshot: Snapshot, options?: { signal?: AbortSignal }): Promise<void>
   /** The paths that differ from `snapshot`, sorted, parents first. */
   diff(snapshot: Snapshot): Promise<SnapshotChange[]>
   /** The snapshots not dropped yet, oldest first. */

@@ -6,6 +6,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 
+const { abortReason, onAbort, signalOf } = require('./abort.js')
 const { binding } = require('./native.js')
 const v = require('./validate.js')
 
@@ -29,6 +30,25 @@ function trackStore(token, dir) {
       }
     }
   })
+}
+
+/**
+ * Runs `start(cancel)` with a native cancel tied to `signal` (none without a signal); a native
+ * `ABORT_ERR` (the operation stopped before it changed anything) rejects with the signal's
+ * reason.
+ */
+async function cancellable(signal, operation, start) {
+  if (signal === null) return start(undefined)
+  if (signal.aborted) throw abortReason(signal, operation)
+  const cancel = new binding.NativeCancel()
+  const done = onAbort(signal, () => cancel.cancel())
+  try {
+    return await start(cancel)
+  } catch (err) {
+    throw err && err.code === 'ABORT_ERR' ? abortReason(signal, operation) : err
+  } finally {
+    done()
+  }
 }
 
 function snapshotFrom(native) {
@@ -82,14 +102,25 @@ class GitSnapshotManager {
     return this.#native.storeDir
   }
 
-  /** Captures the folder as it is now. */
-  async createSnapshot() {
-    return snapshotFrom(await this.#native.create())
+  /**
+   * Captures the folder as it is now. `options.signal` stops it between its steps; an aborted
+   * create rejects with the signal's reason and records no snapshot.
+   */
+  async createSnapshot(options) {
+    const signal = signalOf('options', options)
+    return snapshotFrom(await cancellable(signal, 'createSnapshot', (cancel) => this.#native.create(cancel)))
   }
 
-  /** Brings the folder back to `snapshot`, byte for byte, touching only what changed. */
-  async restoreSnapshot(snapshot) {
-    await this.#native.restore(snapshotId(snapshot))
+  /**
+   * Brings the folder back to `snapshot`, byte for byte, touching only what changed.
+   * `options.signal` stops it only before the folder is touched: a restore that rejects with
+   * the signal's reason left the folder untouched; once it has begun writing it runs to its
+   * end and resolves (fully restored). Never half of each.
+   */
+  async restoreSnapshot(snapshot, options) {
+    const id = snapshotId(snapshot)
+    const signal = signalOf('options', options)
+    await cancellable(signal, 'restoreSnapshot', (cancel) => this.#native.restore(id, cancel))
   }
 
   /** The paths that differ from `snapshot`: `[{path, change, kind}]`, sorted, parents first. */

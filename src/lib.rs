@@ -4,6 +4,7 @@
 //! [`binding`] converts at one boundary and is compiled only with the `node` feature.
 
 pub mod cache;
+pub mod cancel;
 pub mod error;
 pub mod history;
 pub mod loadtest;

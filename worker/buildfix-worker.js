@@ -7,13 +7,17 @@
 //   -> {"type":"ping","id":7}                     <- {"type":"pong","id":7,"pid":..,"protocol":1,...}
 //   -> {"type":"job","id":"j1","fixtureDir":..,"model":..,...}
 //                                                  <- {"type":"result","id":"j1","result":{BuildFixResult}}
+//   -> {"type":"cancel","id":"j1"}                 <- {"type":"cancelled","id":"j1"}
+//                                                    (a queued job is dropped, a running one aborted;
+//                                                     no answer when j1 was already answered)
 //   -> {"type":"shutdown"}                          (exits once the running job is answered)
 //   any bad line                                   <- {"type":"error","id":<id or null>,"message":".."}
 //   stdin closed without a shutdown                 (the owner is gone: the running job is
 //                                                    cancelled, its model request aborted, and
 //                                                    the worker exits at once)
 //
-// On start, after loading and warming the compiler: {"type":"ready","pid":..,"protocol":1,...}.
+// On start, after loading and warming the compiler: {"type":"ready","pid":..,"protocol":N,...};
+// N is worker/protocol.json's version, which the native side checks before it sends anything.
 // Jobs run one at a time, in arrival order; pings are answered at once, even during a job.
 // stdout carries protocol lines only; anything else the process prints goes to stderr.
 //
@@ -52,6 +56,8 @@ async function answerJob(msg, signal) {
   try {
     const { type, id: _id, ...job } = msg
     const result = await runJob(job, { signal })
+    // Cancelled while it ran: the engine stopped at its next step; its partial result is moot.
+    if (signal?.aborted) return { type: 'cancelled', id }
     jobsDone++
     return { type: 'result', id, result }
   } catch (err) {
@@ -89,18 +95,32 @@ function warmUp() {
 const ORPHAN_EXIT_MS = 500
 
 function serve() {
+  // Queued jobs: {msg, controller}; `current` is the one running.
   const queue = []
-  let running = false
+  let current = null
   let closing = false
   let shutdownAsked = false
-  // Aborted when the owner is gone: cancels the job in flight (its model request included).
-  const orphaned = new AbortController()
+  // Set when the owner is gone: the job in flight is cancelled (its model request included).
+  let orphaned = false
   const pump = async () => {
-    if (running) return
-    running = true
-    while (queue.length && !orphaned.signal.aborted) send(await answerJob(queue.shift(), orphaned.signal))
-    running = false
+    if (current) return
+    while (queue.length && !orphaned) {
+      current = queue.shift()
+      const reply = await answerJob(current.msg, current.controller.signal)
+      current = null
+      send(reply)
+    }
     if (closing) out.write('', () => process.exit(0))
+  }
+  const cancel = (msg) => {
+    const id = idOf(msg)
+    const queued = queue.findIndex((job) => idOf(job.msg) === id)
+    if (queued >= 0) {
+      queue.splice(queued, 1)
+      return send({ type: 'cancelled', id })
+    }
+    // Running: answered `cancelled` by pump once the engine stops. Unknown: already answered.
+    if (current && idOf(current.msg) === id) current.controller.abort()
   }
   const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
   rl.on('line', (line) => {
@@ -116,13 +136,15 @@ function serve() {
           protocol: PROTOCOL_VERSION,
           typescript: ts.version,
           jobsDone,
-          busy: running,
+          busy: current !== null,
           queued: queue.length,
         })
       case 'job':
         if (closing) return send({ type: 'error', id: idOf(msg), message: 'worker is shutting down' })
-        queue.push(msg)
+        queue.push({ msg, controller: new AbortController() })
         return void pump()
+      case 'cancel':
+        return cancel(msg)
       case 'shutdown':
         closing = true
         shutdownAsked = true
@@ -132,7 +154,7 @@ function serve() {
         return send({
           type: 'error',
           id: idOf(msg),
-          message: `unknown message type ${JSON.stringify(msg.type)} (expected ping, job or shutdown)`,
+          message: `unknown message type ${JSON.stringify(msg.type)} (expected ping, job, cancel or shutdown)`,
         })
     }
   })
@@ -144,7 +166,8 @@ function serve() {
       // be the full attempt timeout of a hanging model server. The event loop is free during a
       // model request, so this runs at once; a bound covers a job stuck in synchronous work.
       queue.length = 0
-      orphaned.abort()
+      orphaned = true
+      current?.controller.abort()
       setTimeout(() => process.exit(0), ORPHAN_EXIT_MS)
     }
     void pump()

@@ -12,7 +12,7 @@ use super::error::Result;
 use super::handles::Handles;
 use crate::cache::{
     BarrierDone, Cache, CacheError, CacheOptions, DiskFailure, EntryInfo, EvictionPolicy, Key,
-    LoadDone, Loaded, StoreStats,
+    LevelWrite, LoadDone, Loaded, MultiLevelCache, StoreStats,
 };
 use crate::error::ArgError;
 
@@ -322,16 +322,71 @@ pub fn cache_set(
     })??)
 }
 
-/// Copies `key`'s live entry from cache `from` into cache `to`, keeping its expiry (see
-/// `Cache::adopt`, which also says when it is not copied); returns whether it was copied.
+/// Runs `f` on the caches behind `handles` as the levels of one multi-level cache, fastest
+/// first.
+fn with_levels<R>(
+    handles: &[u32],
+    f: impl FnOnce(&mut MultiLevelCache<&mut Cache>) -> R,
+) -> Result<R> {
+    CACHES.with(|caches| match caches.borrow_mut().get_many_mut(handles) {
+        Some(levels) if !levels.is_empty() => Ok(f(&mut MultiLevelCache::new(levels))),
+        _ => Err(CacheError::Destroyed.into()),
+    })
+}
+
+#[napi(object)]
+pub struct NativeLevelHit {
+    /// The value as JSON text.
+    pub value: String,
+    /// The level it was found in (0 is the fastest).
+    pub level: u32,
+}
+
+/// Reads `key` through the caches behind `levels` (a `MultiLevelCache`), filling the levels
+/// above a hit (`MultiLevelCache::get` has the rule); `null` on a miss.
 #[napi(catch_unwind)]
-pub fn cache_promote(to: u32, from: u32, key: Utf16String) -> Result<bool> {
+pub fn cache_levels_get(levels: Vec<u32>, key: Utf16String) -> Result<Option<NativeLevelHit>> {
     let key = core_key(&key);
-    let now = now_ms();
-    match with_cache(from, |c| c.export(&key, now))? {
-        Some(entry) => Ok(with_cache(to, |c| c.adopt(entry, now))??),
-        None => Ok(false),
-    }
+    let hit = with_levels(&levels, |m| m.get(&key, now_ms()))??;
+    Ok(hit.map(|h| NativeLevelHit {
+        value: h.value_json,
+        level: h.level as u32,
+    }))
+}
+
+/// What `cacheLevelsSet` did in one level.
+#[napi(object)]
+pub struct NativeLevelWrite {
+    pub stored: bool,
+    /// Too large for the level: the older entry it removed there, if there was one.
+    pub dropped: Option<NativeEntryInfo>,
+}
+
+/// Stores a value in every level behind `levels` that can hold it (`MultiLevelCache::set` has
+/// the rule); a value no level can hold throws its RangeError and changes nothing.
+#[napi(catch_unwind)]
+pub fn cache_levels_set(
+    levels: Vec<u32>,
+    key: Utf16String,
+    value_json: String,
+    ttl: Arg,
+) -> Result<Vec<NativeLevelWrite>> {
+    let key = core_key(&key);
+    let ttl = number("ttl", ttl.given(), Range::whole(0.0))?.map(|t| t as u64);
+    let writes = with_levels(&levels, |m| m.set(&key, &value_json, ttl, now_ms()))??;
+    Ok(writes
+        .into_iter()
+        .map(|w| match w {
+            LevelWrite::Stored => NativeLevelWrite {
+                stored: true,
+                dropped: None,
+            },
+            LevelWrite::Dropped(old) => NativeLevelWrite {
+                stored: false,
+                dropped: old.map(Into::into),
+            },
+        })
+        .collect())
 }
 
 #[napi(catch_unwind)]

@@ -117,6 +117,7 @@ impl JsCode for SnapshotError {
             SnapshotError::UnknownSnapshot { .. } => "ERR_SNAPSHOT_DROPPED",
             SnapshotError::Disposed => "ERR_SNAPSHOT_MANAGER_DISPOSED",
             SnapshotError::Workdir { code, .. } => code,
+            SnapshotError::Cancelled { .. } => "ABORT_ERR",
             SnapshotError::Io { .. } | SnapshotError::Git(_) | SnapshotError::Walk(_) => {
                 GENERIC_FAILURE
             }
@@ -133,7 +134,8 @@ impl JsCode for ProviderError {
             ProviderError::Process { .. } => "ERR_BUILDFIX_PROCESS",
             ProviderError::CircuitOpen { .. } => "ERR_BUILDFIX_CIRCUIT_OPEN",
             ProviderError::NotConnected => "ERR_BUILDFIX_NOT_CONNECTED",
-            ProviderError::Io(_) => GENERIC_FAILURE,
+            ProviderError::Cancelled => "ABORT_ERR",
+            ProviderError::Cache { .. } | ProviderError::Io(_) => GENERIC_FAILURE,
         }
     }
 }

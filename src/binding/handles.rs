@@ -35,6 +35,24 @@ impl<T> Handles<T> {
         self.items.get_mut(handle as usize)?.as_mut()
     }
 
+    /// The items behind several distinct handles at once, in the order asked; `None` if a
+    /// handle is unknown or repeated.
+    pub fn get_many_mut(&mut self, handles: &[u32]) -> Option<Vec<&mut T>> {
+        let mut order: Vec<usize> = (0..handles.len()).collect();
+        order.sort_by_key(|&i| handles[i]);
+        let mut found: Vec<Option<&mut T>> = handles.iter().map(|_| None).collect();
+        let mut rest: &mut [Option<T>] = &mut self.items;
+        let mut base = 0usize;
+        for i in order {
+            let at = (handles[i] as usize).checked_sub(base)?;
+            let (item, after) = std::mem::take(&mut rest).get_mut(at..)?.split_first_mut()?;
+            found[i] = Some(item.as_mut()?);
+            rest = after;
+            base = handles[i] as usize + 1;
+        }
+        found.into_iter().collect()
+    }
+
     /// Forgets the item; its handle may be reused afterwards.
     pub fn remove(&mut self, handle: u32) -> Option<T> {
         let item = self.items.get_mut(handle as usize)?.take()?;

@@ -3,9 +3,11 @@
 
 mod args;
 mod cache;
+mod cancel;
 mod error;
 mod handles;
 mod history;
+mod js_value;
 mod loadtest;
 mod monitor;
 mod panic;

@@ -5,18 +5,22 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use napi::bindgen_prelude::{Env, JsError, PromiseRaw, ToNapiValue};
+use napi::bindgen_prelude::{Either, Env, JsError, PromiseRaw, ToNapiValue, Unknown};
 use napi_derive::napi;
 
-use super::error::{failure, Result, INVALID_ARG_VALUE};
-use crate::error::ArgError;
+use super::cancel::NativeCancel;
+use super::error::{failure, Result};
+use super::js_value as js;
+use crate::cancel::Cancel;
 use crate::provider::command;
 use crate::provider::{
-    BreakerState, ExecuteRequest, FixtureType, ProviderError, Service, ServiceConfig,
+    BreakerState, ExecuteOutcome, ExecuteRequest, FixtureType, ProviderError, Service,
+    ServiceConfig,
 };
 
-/// Runs `work` on napi's tokio runtime and settles the promise on the JS thread, where a
-/// provider error becomes a JS error with its code (`ERR_BUILDFIX_MISSING`, ...).
+/// Runs `work` on napi's tokio runtime and settles the promise on the JS thread: bad input
+/// (`ProviderError::Arg`) rejects, as a TypeError/RangeError once `lib/native.js` has
+/// translated it; every other fault resolves, as a [`NativeProviderFailure`] in the value.
 ///
 /// Deadlocks: the service's locks are plain mutexes never held across an await (see
 /// `provider/pool.rs`), so the JS thread, which only takes them briefly for stats, never waits
@@ -24,7 +28,7 @@ use crate::provider::{
 fn spawn<'env, T, V>(
     env: &'env Env,
     work: impl std::future::Future<Output = std::result::Result<T, ProviderError>> + Send + 'static,
-    convert: impl FnOnce(T) -> V + 'static,
+    convert: impl FnOnce(std::result::Result<T, NativeProviderFailure>) -> V + 'static,
 ) -> Result<PromiseRaw<'env, V>>
 where
     T: Send + 'static,
@@ -33,39 +37,42 @@ where
     env.spawn_future_with_callback(
         async move { Ok(work.await) },
         move |env, outcome| match outcome {
-            Ok(value) => Ok(convert(value)),
-            Err(e) => {
+            Err(e @ ProviderError::Arg(_)) => {
                 let error: napi::Error<&'static str> = e.into();
                 Err(napi::Error::from(JsError::from(error).into_unknown(*env)))
             }
+            other => Ok(convert(other.map_err(Into::into))),
         },
     )
     .map_err(|e| failure(e.reason))
 }
 
-/// The provider error as data, so the JS layer can build the contract's error classes with
-/// their fields (`timeout`, `exitCode`, `stderr`, `operation`).
+/// A provider fault as data: the one channel failures cross on. `lib/provider/errors.js` makes
+/// it the contract's error class with its fields (`timeout`, `exitCode`, `stderr`,
+/// `operation`, `cacheKey`).
 #[napi(object)]
-pub struct NativeProviderError {
-    /// `timeout`, `process`, `circuit-open`, `missing`, `not-connected`, `invalid`, `io`.
+pub struct NativeProviderFailure {
+    /// `timeout`, `process`, `cache`, `circuit-open`, `missing`, `not-connected`, `aborted`,
+    /// `io`.
     pub kind: String,
     pub message: String,
     pub operation: Option<String>,
     pub timeout: Option<f64>,
     pub exit_code: Option<i32>,
     pub stderr: Option<String>,
+    pub cache_key: Option<String>,
 }
 
-impl From<ProviderError> for NativeProviderError {
+impl From<ProviderError> for NativeProviderFailure {
     fn from(e: ProviderError) -> Self {
-        let message = e.to_string();
-        let mut out = NativeProviderError {
+        let mut out = NativeProviderFailure {
             kind: String::new(),
-            message,
+            message: e.to_string(),
             operation: None,
             timeout: None,
             exit_code: None,
             stderr: None,
+            cache_key: None,
         };
         out.kind = match e {
             ProviderError::Timeout {
@@ -87,9 +94,15 @@ impl From<ProviderError> for NativeProviderError {
                 out.stderr = Some(stderr);
                 "process"
             }
+            ProviderError::Cache { operation, key, .. } => {
+                out.operation = Some(operation);
+                out.cache_key = Some(key);
+                "cache"
+            }
             ProviderError::CircuitOpen { .. } => "circuit-open",
             ProviderError::Missing(_) => "missing",
             ProviderError::NotConnected => "not-connected",
+            ProviderError::Cancelled => "aborted",
             ProviderError::Arg(_) => "invalid",
             ProviderError::Io(_) => "io",
         }
@@ -149,27 +162,130 @@ impl From<NativeServiceConfig> for ServiceConfig {
     }
 }
 
-#[napi(object)]
-pub struct NativeExecuteRequest {
-    /// `small` or `massive`.
-    pub fixture_type: Option<String>,
-    pub fixtures: Option<Vec<String>>,
-    pub model: Option<String>,
-    pub prompt: Option<String>,
-    pub temperature: Option<f64>,
-    pub max_tokens: Option<u32>,
-    pub use_cache: bool,
+/// A request as the providers take it: checked here, once, for both providers (the
+/// process-per-request baseline reads it back through `checkBuildFixRequest`).
+fn execute_request(request: Unknown) -> Result<ExecuteRequest> {
+    let request = js::object(
+        "request",
+        "a BenchmarkRequest object {prompt, maxTokens?, temperature?, metadata?}",
+        request,
+    )?;
+    let prompt = js::required_string("request.prompt", &js::field(&request, "prompt")?)?;
+    let max_tokens = js::number(
+        "request.maxTokens",
+        &js::field(&request, "maxTokens")?,
+        1.0,
+        f64::from(i32::MAX),
+        true,
+    )?;
+    let temperature = js::number(
+        "request.temperature",
+        &js::field(&request, "temperature")?,
+        0.0,
+        100.0,
+        false,
+    )?;
+    let mut out = ExecuteRequest {
+        prompt: Some(prompt),
+        max_tokens: max_tokens.map(|n| n as u32),
+        temperature,
+        ..ExecuteRequest::default()
+    };
+    let Some(metadata) = js::options_object("request.metadata", js::field(&request, "metadata")?)?
+    else {
+        return Ok(out);
+    };
+    out.fixture_type = match js::one_of(
+        "metadata.fixtureType",
+        &js::field(&metadata, "fixtureType")?,
+        &["small", "massive"],
+    )? {
+        Some("massive") => FixtureType::Massive,
+        _ => FixtureType::Small,
+    };
+    out.fixtures = js::string_array(
+        "metadata.fixtures",
+        "an array of fixture names",
+        &js::field(&metadata, "fixtures")?,
+    )?;
+    // An empty selection would answer "0 tests": almost surely a mistake, and never a benchmark.
+    if out.fixtures.as_ref().is_some_and(Vec::is_empty) {
+        return Err(js::bad_range(
+            "metadata.fixtures",
+            "at least one fixture name (leave it out for the whole set)",
+            "\"an empty array\"",
+        ));
+    }
+    Ok(out)
 }
 
+/// What a request asks for, as checked by [`execute_request`].
 #[napi(object)]
-pub struct NativeExecuteOutcome {
-    /// `BuildFixResult[]` as JSON text.
+pub struct NativeCheckedRequest {
+    /// `small` or `massive`.
+    pub fixture_type: String,
+    pub fixtures: Option<Vec<String>>,
+}
+
+/// Checks a request as `execute` does; throws a TypeError/RangeError naming the bad field.
+#[napi(catch_unwind)]
+pub fn check_build_fix_request(request: Unknown) -> Result<NativeCheckedRequest> {
+    let r = execute_request(request)?;
+    Ok(NativeCheckedRequest {
+        fixture_type: r.fixture_type.as_str().to_owned(),
+        fixtures: r.fixtures,
+    })
+}
+
+/// How a run ended, in either mode: the results, or the failure that stopped it.
+#[napi(object)]
+pub struct NativeRunOutcome {
+    /// `BuildFixResult[]` as JSON text (`[]` when the run failed).
     pub results_json: String,
     pub fixture_type: String,
     pub cached: bool,
     pub infrastructure_failures: u32,
-    /// Set instead of the fields above when the request could not run at all.
-    pub error: Option<NativeProviderError>,
+    /// Command mode: the totals the command printed (they may come without results).
+    pub total_tests: Option<f64>,
+    pub successful_tests: Option<f64>,
+    /// Set when the run could not happen (the fields above are then empty).
+    pub failure: Option<NativeProviderFailure>,
+    /// What the result cache could not do; the answer stands without it.
+    pub cache_failures: Vec<NativeProviderFailure>,
+}
+
+impl NativeRunOutcome {
+    fn failed(fixture_type: FixtureType, failure: NativeProviderFailure) -> Self {
+        NativeRunOutcome {
+            results_json: "[]".into(),
+            fixture_type: fixture_type.as_str().to_owned(),
+            cached: false,
+            infrastructure_failures: 0,
+            total_tests: None,
+            successful_tests: None,
+            failure: Some(failure),
+            cache_failures: Vec::new(),
+        }
+    }
+
+    fn executed(
+        fixture_type: FixtureType,
+        outcome: std::result::Result<ExecuteOutcome, NativeProviderFailure>,
+    ) -> Self {
+        match outcome {
+            Ok(o) => NativeRunOutcome {
+                results_json: serde_json::Value::from(o.results).to_string(),
+                fixture_type: o.fixture_type.as_str().to_owned(),
+                cached: o.cached,
+                infrastructure_failures: o.infrastructure_failures as u32,
+                total_tests: None,
+                successful_tests: None,
+                failure: None,
+                cache_failures: o.cache_failures.into_iter().map(Into::into).collect(),
+            },
+            Err(f) => Self::failed(fixture_type, f),
+        }
+    }
 }
 
 #[napi(object)]
@@ -201,66 +317,49 @@ pub struct NativeBuildFixService {
 }
 
 /// Starts the service: checks the runtime, prepares folders and caches, and waits until the
-/// warm workers are ready.
-#[napi(catch_unwind, ts_return_type = "Promise<NativeBuildFixService>")]
+/// warm workers are ready. Resolves with the service, or with the failure that stopped it.
+#[napi(
+    catch_unwind,
+    ts_return_type = "Promise<NativeBuildFixService | NativeProviderFailure>"
+)]
 pub fn connect_build_fix_service<'env>(
     env: &'env Env,
     config: NativeServiceConfig,
-) -> Result<PromiseRaw<'env, NativeBuildFixService>> {
-    spawn(env, Service::connect(config.into()), |inner| {
-        NativeBuildFixService { inner }
-    })
+) -> Result<PromiseRaw<'env, Either<NativeBuildFixService, NativeProviderFailure>>> {
+    spawn(
+        env,
+        Service::connect(config.into()),
+        |outcome| match outcome {
+            Ok(inner) => Either::A(NativeBuildFixService { inner }),
+            Err(failure) => Either::B(failure),
+        },
+    )
 }
 
 #[napi]
 impl NativeBuildFixService {
-    #[napi(catch_unwind, ts_return_type = "Promise<NativeExecuteOutcome>")]
+    /// Runs a request (checked here; a bad one throws) with the result cache or without it.
+    /// `cancel` stops it: the outcome's failure is then of kind `aborted`.
+    #[napi(catch_unwind, ts_return_type = "Promise<NativeRunOutcome>")]
     pub fn execute<'env>(
         &self,
         env: &'env Env,
-        request: NativeExecuteRequest,
-    ) -> Result<PromiseRaw<'env, NativeExecuteOutcome>> {
-        let fixture_type = match request.fixture_type.as_deref() {
-            None | Some("small") => FixtureType::Small,
-            Some("massive") => FixtureType::Massive,
-            Some(other) => {
-                return Err(napi::Error::new(
-                    INVALID_ARG_VALUE,
-                    format!("metadata.fixtureType must be 'small' or 'massive', got {other:?}"),
-                ))
-            }
-        };
+        request: Unknown,
+        use_cache: bool,
+        cancel: Option<&NativeCancel>,
+    ) -> Result<PromiseRaw<'env, NativeRunOutcome>> {
         let req = ExecuteRequest {
-            fixture_type: Some(fixture_type),
-            fixtures: request.fixtures,
-            model: request.model,
-            prompt: request.prompt,
-            temperature: request.temperature,
-            max_tokens: request.max_tokens,
-            use_cache: request.use_cache,
+            use_cache,
+            ..execute_request(request)?
         };
+        let fixture_type = req.fixture_type;
+        let cancel = cancel.map_or_else(Cancel::new, NativeCancel::token);
         let inner = self.inner.clone();
-        let work = async move {
-            match inner.execute(req).await {
-                Ok(o) => Ok(NativeExecuteOutcome {
-                    results_json: serde_json::Value::from(o.results).to_string(),
-                    fixture_type: o.fixture_type.as_str().to_owned(),
-                    cached: o.cached,
-                    infrastructure_failures: o.infrastructure_failures as u32,
-                    error: None,
-                }),
-                // Bad input rejects; a run that could not happen resolves with the error as data.
-                Err(e @ ProviderError::Arg(_)) => Err(e),
-                Err(e) => Ok(NativeExecuteOutcome {
-                    results_json: "[]".into(),
-                    fixture_type: fixture_type.as_str().to_owned(),
-                    cached: false,
-                    infrastructure_failures: 0,
-                    error: Some(e.into()),
-                }),
-            }
-        };
-        spawn(env, work, |o| o)
+        spawn(
+            env,
+            async move { inner.execute(req, &cancel).await },
+            move |outcome| NativeRunOutcome::executed(fixture_type, outcome),
+        )
     }
 
     #[napi(catch_unwind)]
@@ -290,9 +389,16 @@ impl NativeBuildFixService {
         }
     }
 
-    #[napi(catch_unwind)]
-    pub fn clear_cache(&self) {
-        self.inner.clear_cache();
+    /// Empties the result cache; resolves with what could not be removed, if anything.
+    #[napi(catch_unwind, ts_return_type = "Promise<NativeProviderFailure | null>")]
+    pub fn clear_cache<'env>(
+        &self,
+        env: &'env Env,
+    ) -> Result<PromiseRaw<'env, Option<NativeProviderFailure>>> {
+        let inner = self.inner.clone();
+        spawn(env, async move { inner.clear_cache().await }, |outcome| {
+            outcome.err()
+        })
     }
 
     /// `closed`, `open` or `half-open`.
@@ -322,18 +428,9 @@ impl NativeBuildFixService {
                 inner.close().await;
                 Ok(())
             },
-            |()| (),
+            |_| (),
         )
     }
-}
-
-#[napi(object)]
-pub struct NativeCommandOutcome {
-    pub results_json: String,
-    pub total_tests: f64,
-    pub successful_tests: f64,
-    pub results_file: Option<String>,
-    pub error: Option<NativeProviderError>,
 }
 
 /// Finds the monorepo BuildFix (`pnpm-workspace.yaml` with `packages/buildfix`) at or above
@@ -350,7 +447,7 @@ pub fn find_monorepo_build_fix(start: String) -> Option<Vec<String>> {
 
 /// Runs a BuildFix command (an argument vector, never a shell) with `{model}`,
 /// `{fixtureType}` and `{fixtureFlag}` filled in.
-#[napi(catch_unwind, ts_return_type = "Promise<NativeCommandOutcome>")]
+#[napi(catch_unwind, ts_return_type = "Promise<NativeRunOutcome>")]
 pub fn run_build_fix_command<'env>(
     env: &'env Env,
     template: Vec<String>,
@@ -358,29 +455,31 @@ pub fn run_build_fix_command<'env>(
     model: String,
     massive: bool,
     timeout: f64,
-) -> Result<PromiseRaw<'env, NativeCommandOutcome>> {
+) -> Result<PromiseRaw<'env, NativeRunOutcome>> {
     let argv = command::expand_argv(&template, &model, massive);
     let timeout = Duration::from_millis(timeout.max(1.0) as u64);
-    let work = async move {
-        match command::run(&argv, std::path::Path::new(&cwd), timeout).await {
-            Ok(o) => Ok(NativeCommandOutcome {
-                results_json: serde_json::Value::from(o.results).to_string(),
-                total_tests: o.total_tests as f64,
-                successful_tests: o.successful_tests as f64,
-                results_file: o.results_file.map(|p| p.display().to_string()),
-                error: None,
-            }),
-            Err(e @ ProviderError::Arg(ArgError::InvalidType { .. })) => Err(e),
-            Err(e) => Ok(NativeCommandOutcome {
-                results_json: "[]".into(),
-                total_tests: 0.0,
-                successful_tests: 0.0,
-                results_file: None,
-                error: Some(e.into()),
-            }),
-        }
+    let kind = if massive {
+        FixtureType::Massive
+    } else {
+        FixtureType::Small
     };
-    spawn(env, work, |o| o)
+    spawn(
+        env,
+        async move { command::run(&argv, std::path::Path::new(&cwd), timeout).await },
+        move |outcome| match outcome {
+            Ok(o) => NativeRunOutcome {
+                results_json: serde_json::Value::from(o.results).to_string(),
+                fixture_type: kind.as_str().to_owned(),
+                cached: false,
+                infrastructure_failures: 0,
+                total_tests: Some(o.total_tests as f64),
+                successful_tests: Some(o.successful_tests as f64),
+                failure: None,
+                cache_failures: Vec::new(),
+            },
+            Err(f) => NativeRunOutcome::failed(kind, f),
+        },
+    )
 }
 
 /// Resident memory of these processes, in bytes (0 for any that are gone).

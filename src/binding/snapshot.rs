@@ -4,7 +4,9 @@ use std::sync::Arc;
 use napi::bindgen_prelude::{Buffer, Env, JsError, PromiseRaw, ToNapiValue};
 use napi_derive::napi;
 
+use super::cancel::NativeCancel;
 use super::error::{failure, Result};
+use crate::cancel::Cancel;
 use crate::snapshot::{
     canonical_workdir, Change, RestoreSummary, Snapshot, SnapshotError, SnapshotManager,
     SnapshotOptions,
@@ -181,9 +183,18 @@ impl NativeSnapshotManager {
     }
 
     #[napi(catch_unwind, ts_return_type = "Promise<NativeSnapshot>")]
-    pub fn create<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, NativeSnapshot>> {
+    pub fn create<'env>(
+        &self,
+        env: &'env Env,
+        cancel: Option<&NativeCancel>,
+    ) -> Result<PromiseRaw<'env, NativeSnapshot>> {
         let inner = Arc::clone(&self.inner);
-        spawn(env, move || inner.create(), NativeSnapshot::from)
+        let cancel = cancel.map_or_else(Cancel::new, NativeCancel::token);
+        spawn(
+            env,
+            move || inner.create_cancellable(&cancel),
+            NativeSnapshot::from,
+        )
     }
 
     #[napi(catch_unwind, ts_return_type = "Promise<NativeRestoreSummary>")]
@@ -191,10 +202,16 @@ impl NativeSnapshotManager {
         &self,
         env: &'env Env,
         id: String,
+        cancel: Option<&NativeCancel>,
     ) -> Result<PromiseRaw<'env, NativeRestoreSummary>> {
         self.inner.check(&id)?;
         let inner = Arc::clone(&self.inner);
-        spawn(env, move || inner.restore(&id), NativeRestoreSummary::from)
+        let cancel = cancel.map_or_else(Cancel::new, NativeCancel::token);
+        spawn(
+            env,
+            move || inner.restore_cancellable(&id, &cancel),
+            NativeRestoreSummary::from,
+        )
     }
 
     #[napi(catch_unwind, ts_return_type = "Promise<NativeChange[]>")]

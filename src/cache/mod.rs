@@ -5,6 +5,7 @@ mod disk;
 mod error;
 mod key;
 mod list;
+mod multilevel;
 mod options;
 mod store;
 mod writer;
@@ -12,6 +13,7 @@ mod writer;
 pub use disk::{DiskFailure, DiskOp, Loaded};
 pub use error::CacheError;
 pub use key::{AsKey, Key};
+pub use multilevel::{Hit, LevelWrite, MultiLevelCache};
 pub use options::{
     CacheOptions, EvictionPolicy, DEFAULT_MAX_MEMORY, DEFAULT_MAX_SIZE, DEFAULT_TTL_MS,
 };

@@ -84,6 +84,12 @@ impl CircuitBreaker {
         self.probe_in_flight = false;
     }
 
+    /// The admitted request ended without a verdict (it was cancelled): a probe it held may be
+    /// sent again.
+    pub fn abandon_probe(&mut self) {
+        self.probe_in_flight = false;
+    }
+
     pub fn record_failure(&mut self, now_ms: u64) {
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
         self.probe_in_flight = false;

@@ -28,6 +28,16 @@ pub enum ProviderError {
     CircuitOpen { failures: u32, retry_in_ms: u64 },
     #[error("the provider is not connected; call connect() first")]
     NotConnected,
+    /// The result cache could not read, store or clear an answer; the answer stands without it.
+    #[error("{message}")]
+    Cache {
+        message: String,
+        operation: String,
+        key: String,
+    },
+    /// The caller cancelled the work (an aborted `AbortSignal`).
+    #[error("the operation was aborted")]
+    Cancelled,
     #[error("{0}")]
     Io(String),
 }

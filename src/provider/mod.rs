@@ -3,10 +3,15 @@
 
 mod breaker;
 pub mod command;
+mod copies;
 mod error;
 pub mod fixtures;
 mod pool;
+pub mod protocol;
+mod request;
+mod result_cache;
 mod service;
+mod sets;
 pub mod spawn;
 mod workdir;
 mod worker;
@@ -14,15 +19,28 @@ mod worker;
 pub use breaker::{Admission, BreakerState, CircuitBreaker};
 pub use error::ProviderError;
 pub use pool::{Lease, ProcessPool, ProcessPoolStatus};
-pub use service::{
-    CacheCounters, ExecuteOutcome, ExecuteRequest, FixtureType, Service, ServiceConfig,
-    PLAN_FORMAT_VERSION,
-};
+pub use protocol::Job;
+pub use request::{ExecuteOutcome, ExecuteRequest, FixtureType, PLAN_FORMAT_VERSION};
+pub use result_cache::CacheCounters;
+pub use service::{Service, ServiceConfig};
 pub use workdir::WorkDir;
 pub use worker::{Worker, WorkerSpec};
 
 /// Resident memory of a process in bytes; 0 when it is gone or the platform has no `/proc`.
 pub use crate::procfs::rss as process_rss;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Locks a mutex, also after a panic elsewhere poisoned it: every value behind one here stays
+/// consistent between statements.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 #[cfg(test)]
 mod tests;

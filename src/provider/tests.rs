@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::fixtures;
 use super::*;
+use crate::cancel::Cancel;
 use crate::error::ArgError;
 
 /// A stand-in worker speaking the protocol: answers pings, echoes jobs, and misbehaves on
@@ -13,28 +14,65 @@ use crate::error::ArgError;
 const FAKE_WORKER: &str = r#"
 const rl = require('readline').createInterface({ input: process.stdin })
 const send = (m) => process.stdout.write(JSON.stringify(m) + '\n')
-if (process.env.FAKE_SLOW_START) setTimeout(() => send({ type: 'ready' }), 5000)
-else send({ type: 'ready', pid: process.pid })
+const protocol = Number(process.env.FAKE_PROTOCOL || __PROTOCOL__)
+if (process.env.FAKE_SLOW_START) setTimeout(() => send({ type: 'ready', protocol }), 5000)
+else send({ type: 'ready', pid: process.pid, protocol })
+const sleeping = new Map()
 rl.on('line', (line) => {
   const m = JSON.parse(line)
   if (m.type === 'ping') return send({ type: 'pong', id: m.id })
   if (m.type === 'shutdown') return process.exit(0)
-  if (m.mode === 'sleep') {
+  if (m.type === 'cancel') {
+    // A job told to ignore cancels (stuck in synchronous work) is killed after the grace.
+    if (!sleeping.has(m.id) || process.env.FAKE_DEAF) return
+    clearTimeout(sleeping.get(m.id))
+    return send({ type: 'cancelled', id: m.id })
+  }
+  // The job's fixture name says how to behave.
+  if (m.fixture === 'sleep') {
     // A grandchild in the same group: it must die with the worker.
     require('child_process').spawn(process.execPath, ['-e', 'setTimeout(()=>{}, 60000)'], { stdio: 'ignore' })
-    return setTimeout(() => send({ type: 'result', id: m.id, result: {} }), 60000)
+    return sleeping.set(m.id, setTimeout(() => send({ type: 'result', id: m.id, result: {} }), 60000))
   }
-  if (m.mode === 'exit') process.exit(3)
-  if (m.mode === 'garbage') return process.stdout.write('not json\n')
-  if (m.mode === 'error') return send({ type: 'error', id: m.id, message: 'bad job' })
-  send({ type: 'result', id: m.id, result: { echo: m.payload } })
+  if (m.fixture === 'exit') process.exit(3)
+  if (m.fixture === 'garbage') return process.stdout.write('not json\n')
+  if (m.fixture === 'error') return send({ type: 'error', id: m.id, message: 'bad job' })
+  send({ type: 'result', id: m.id, result: { echo: m.fixture } })
 })
 rl.on('close', () => process.exit(0))
 "#;
 
+/// A cancel that fires by itself after `delay`.
+fn cancel_after(delay: Duration) -> Cancel {
+    let cancel = Cancel::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        trigger.cancel();
+    });
+    cancel
+}
+
+/// A job for the fake worker: `fixture` says how it behaves.
+fn job(id: impl ToString, fixture: impl ToString) -> Job {
+    Job {
+        id: id.to_string(),
+        fixture_dir: PathBuf::from("/nonexistent"),
+        fixture: fixture.to_string(),
+        model: "fake".into(),
+        max_attempts: 1,
+        attempt_timeout_ms: 1000,
+        endpoint: None,
+        prompt: None,
+        temperature: None,
+        max_tokens: None,
+    }
+}
+
 fn spec(dir: &tempfile::TempDir, env: &[(&str, &str)]) -> WorkerSpec {
     let script = dir.path().join("fake-worker.js");
-    std::fs::write(&script, FAKE_WORKER).unwrap();
+    let version = protocol::protocol_version().to_string();
+    std::fs::write(&script, FAKE_WORKER.replace("__PROTOCOL__", &version)).unwrap();
     WorkerSpec {
         node: PathBuf::from("node"),
         script,
@@ -62,13 +100,10 @@ async fn jobs_round_trip_and_pings_answer() {
     let mut w = Worker::spawn(&spec(&dir, &[])).await.unwrap();
     assert!(w.ping(Duration::from_secs(1)).await);
     let r = w
-        .run_job(
-            json!({"type": "job", "id": "j1", "payload": 42}),
-            Duration::from_secs(2),
-        )
+        .run_job(job("j1", 42), Duration::from_secs(2), &Cancel::new())
         .await
         .unwrap();
-    assert_eq!(r, json!({"echo": 42}));
+    assert_eq!(r, json!({"echo": "42"}));
     assert_eq!(w.jobs_done(), 1);
     let pid = w.pid();
     w.shutdown(Duration::from_secs(2)).await;
@@ -83,8 +118,9 @@ async fn a_job_past_its_timeout_kills_the_whole_group() {
     let started = Instant::now();
     let err = w
         .run_job(
-            json!({"type": "job", "id": "j", "mode": "sleep"}),
+            job("j", "sleep"),
             Duration::from_millis(300),
+            &Cancel::new(),
         )
         .await
         .unwrap_err();
@@ -104,10 +140,7 @@ async fn a_worker_that_exits_mid_job_is_a_process_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut w = Worker::spawn(&spec(&dir, &[])).await.unwrap();
     let err = w
-        .run_job(
-            json!({"type": "job", "id": "j", "mode": "exit"}),
-            Duration::from_secs(2),
-        )
+        .run_job(job("j", "exit"), Duration::from_secs(2), &Cancel::new())
         .await
         .unwrap_err();
     match err {
@@ -122,10 +155,7 @@ async fn garbage_on_stdout_breaks_the_worker() {
     let dir = tempfile::tempdir().unwrap();
     let mut w = Worker::spawn(&spec(&dir, &[])).await.unwrap();
     let err = w
-        .run_job(
-            json!({"type": "job", "id": "j", "mode": "garbage"}),
-            Duration::from_secs(2),
-        )
+        .run_job(job("j", "garbage"), Duration::from_secs(2), &Cancel::new())
         .await
         .unwrap_err();
     assert!(matches!(err, ProviderError::Process { .. }));
@@ -137,10 +167,7 @@ async fn a_job_error_keeps_the_worker_usable() {
     let dir = tempfile::tempdir().unwrap();
     let mut w = Worker::spawn(&spec(&dir, &[])).await.unwrap();
     let err = w
-        .run_job(
-            json!({"type": "job", "id": "j", "mode": "error"}),
-            Duration::from_secs(2),
-        )
+        .run_job(job("j", "error"), Duration::from_secs(2), &Cancel::new())
         .await
         .unwrap_err();
     assert!(matches!(err, ProviderError::Process { ref message, .. } if message == "bad job"));
@@ -166,6 +193,82 @@ async fn a_missing_runtime_says_what_is_missing() {
     assert!(err.to_string().contains("/nonexistent/node"), "{err}");
 }
 
+#[tokio::test]
+async fn a_worker_of_another_protocol_version_is_refused_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    for said in ["1", "999"] {
+        let err = Worker::spawn(&spec(&dir, &[("FAKE_PROTOCOL", said)]))
+            .await
+            .err()
+            .unwrap();
+        let ours = protocol::protocol_version();
+        match &err {
+            ProviderError::Process {
+                message, operation, ..
+            } => {
+                assert!(
+                    message.contains(&format!("protocol version {said}")),
+                    "{message}"
+                );
+                assert!(
+                    message.contains(&format!("speaks version {ours}")),
+                    "{message}"
+                );
+                assert_eq!(operation, "spawn");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_job_is_dropped_and_the_worker_stays_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = Worker::spawn(&spec(&dir, &[])).await.unwrap();
+    let cancel = cancel_after(Duration::from_millis(100));
+    let started = Instant::now();
+    let err = w
+        .run_job(job("s", "sleep"), Duration::from_secs(30), &cancel)
+        .await
+        .unwrap_err();
+    assert_eq!(err, ProviderError::Cancelled);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(!w.is_broken(), "the worker confirmed: it is kept");
+    let r = w
+        .run_job(job("n", "next"), Duration::from_secs(2), &Cancel::new())
+        .await
+        .unwrap();
+    assert_eq!(r, json!({"echo": "next"}));
+    // Already cancelled: nothing is sent.
+    assert_eq!(
+        w.run_job(job("x", "next"), Duration::from_secs(2), &cancel)
+            .await
+            .unwrap_err(),
+        ProviderError::Cancelled
+    );
+}
+
+#[tokio::test]
+async fn a_worker_that_does_not_confirm_a_cancel_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = Worker::spawn(&spec(&dir, &[("FAKE_DEAF", "1")]))
+        .await
+        .unwrap();
+    let cancel = cancel_after(Duration::from_millis(50));
+    let started = Instant::now();
+    let err = w
+        .run_job(job("s", "sleep"), Duration::from_secs(30), &cancel)
+        .await
+        .unwrap_err();
+    assert_eq!(err, ProviderError::Cancelled);
+    let took = started.elapsed();
+    assert!(
+        took >= worker::CANCEL_GRACE && took < worker::CANCEL_GRACE + Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert!(w.is_broken());
+}
+
 fn pool_config(min: usize, max: usize) -> crate::pool::PoolConfig {
     crate::pool::PoolConfig {
         min_size: min,
@@ -188,10 +291,7 @@ async fn pool_is_warm_before_start_returns_and_heals_after_a_crash() {
     let mut lease = pool.acquire().await.unwrap();
     let err = lease
         .worker()
-        .run_job(
-            json!({"type": "job", "id": "x", "mode": "exit"}),
-            Duration::from_secs(2),
-        )
+        .run_job(job("x", "exit"), Duration::from_secs(2), &Cancel::new())
         .await
         .unwrap_err();
     assert!(matches!(err, ProviderError::Process { .. }));
@@ -223,8 +323,9 @@ async fn fifty_concurrent_jobs_on_four_workers_are_all_answered() {
             let r = lease
                 .worker()
                 .run_job(
-                    json!({"type": "job", "id": format!("j{i}"), "payload": i}),
+                    job(format!("j{i}"), i),
                     Duration::from_secs(5),
+                    &Cancel::new(),
                 )
                 .await;
             lease.release();
@@ -232,7 +333,7 @@ async fn fifty_concurrent_jobs_on_four_workers_are_all_answered() {
         }));
     }
     for (i, t) in tasks.into_iter().enumerate() {
-        assert_eq!(t.await.unwrap().unwrap(), json!({"echo": i}));
+        assert_eq!(t.await.unwrap().unwrap(), json!({"echo": i.to_string()}));
     }
     let st = pool.status();
     assert_eq!(st.size, 4);
@@ -252,10 +353,7 @@ async fn close_kills_lent_workers_too() {
     let job = tokio::spawn(async move {
         let r = lease
             .worker()
-            .run_job(
-                json!({"type": "job", "id": "s", "mode": "sleep"}),
-                Duration::from_secs(30),
-            )
+            .run_job(job("s", "sleep"), Duration::from_secs(30), &Cancel::new())
             .await;
         drop(lease);
         r
@@ -318,7 +416,7 @@ async fn gold_resolves_every_small_fixture_and_copies_come_back_pristine() {
         use_cache: true,
         ..ExecuteRequest::default()
     };
-    let first = service.execute(req.clone()).await.unwrap();
+    let first = service.execute(req.clone(), &Cancel::new()).await.unwrap();
     assert!(!first.cached);
     assert!(first.results.len() >= 6);
     for r in &first.results {
@@ -346,7 +444,7 @@ async fn gold_resolves_every_small_fixture_and_copies_come_back_pristine() {
             );
         }
     }
-    let second = service.execute(req).await.unwrap();
+    let second = service.execute(req, &Cancel::new()).await.unwrap();
     assert!(second.cached);
     assert_eq!(second.results, first.results);
     assert_eq!(service.cache_counters().hits, 1);
@@ -365,10 +463,13 @@ async fn an_unknown_fixture_name_is_a_range_error() {
     config.min_workers = 1;
     let service = Service::connect(config).await.unwrap();
     let err = service
-        .execute(ExecuteRequest {
-            fixtures: Some(vec!["../../etc".into()]),
-            ..ExecuteRequest::default()
-        })
+        .execute(
+            ExecuteRequest {
+                fixtures: Some(vec!["../../etc".into()]),
+                ..ExecuteRequest::default()
+            },
+            &Cancel::new(),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -393,12 +494,12 @@ async fn the_breaker_opens_when_the_model_server_is_down() {
         ..ExecuteRequest::default()
     };
     for _ in 0..2 {
-        let o = service.execute(req.clone()).await.unwrap();
+        let o = service.execute(req.clone(), &Cancel::new()).await.unwrap();
         assert_eq!(o.infrastructure_failures, 1);
         assert_eq!(o.results[0]["errorKind"], "model-unavailable");
     }
     assert_eq!(service.breaker_state(), BreakerState::Open);
-    let err = service.execute(req).await.unwrap_err();
+    let err = service.execute(req, &Cancel::new()).await.unwrap_err();
     assert!(matches!(err, ProviderError::CircuitOpen { .. }), "{err:?}");
     service.close().await;
 }
@@ -429,10 +530,13 @@ async fn close_during_a_job_disposes_of_its_working_copy() {
     let running = service.clone();
     let job = tokio::spawn(async move {
         running
-            .execute(ExecuteRequest {
-                fixtures: Some(vec!["missing-export".into()]),
-                ..ExecuteRequest::default()
-            })
+            .execute(
+                ExecuteRequest {
+                    fixtures: Some(vec!["missing-export".into()]),
+                    ..ExecuteRequest::default()
+                },
+                &Cancel::new(),
+            )
             .await
     });
     // The job holds a worker, then takes its working copy (with a snapshot store).
@@ -452,7 +556,7 @@ async fn close_during_a_job_disposes_of_its_working_copy() {
     let outcome = job.await.unwrap().unwrap();
     assert_eq!(outcome.results[0]["success"], false);
     let late = service
-        .execute(ExecuteRequest::default())
+        .execute(ExecuteRequest::default(), &Cancel::new())
         .await
         .unwrap_err();
     assert_eq!(late, ProviderError::NotConnected);
@@ -484,13 +588,10 @@ async fn a_fresh_worker_that_died_while_idle_is_replaced_not_handed_out() {
     assert_ne!(lease.worker().pid(), dead, "a dead worker was handed out");
     let r = lease
         .worker()
-        .run_job(
-            json!({"type": "job", "id": "j", "payload": 1}),
-            Duration::from_secs(2),
-        )
+        .run_job(job("j", 1), Duration::from_secs(2), &Cancel::new())
         .await
         .unwrap();
-    assert_eq!(r, json!({"echo": 1}));
+    assert_eq!(r, json!({"echo": "1"}));
     lease.release();
     assert_eq!(pool.status().destroyed, 1);
     pool.close(Duration::from_secs(2)).await;
@@ -504,10 +605,10 @@ async fn the_massive_set_is_generated_once_and_gold_resolves_it() {
     config.massive_seed = 4242;
     let service = Service::connect(config.clone()).await.unwrap();
     let req = ExecuteRequest {
-        fixture_type: Some(FixtureType::Massive),
+        fixture_type: FixtureType::Massive,
         ..ExecuteRequest::default()
     };
-    let o = service.execute(req.clone()).await.unwrap();
+    let o = service.execute(req.clone(), &Cancel::new()).await.unwrap();
     assert_eq!(o.results.len(), 8);
     for r in &o.results {
         assert_eq!(r["success"], true, "{r}");
@@ -528,7 +629,15 @@ async fn the_massive_set_is_generated_once_and_gold_resolves_it() {
         .modified()
         .unwrap();
     let again = Service::connect(config).await.unwrap();
-    assert_eq!(again.execute(req).await.unwrap().results.len(), 8);
+    assert_eq!(
+        again
+            .execute(req, &Cancel::new())
+            .await
+            .unwrap()
+            .results
+            .len(),
+        8
+    );
     again.close().await;
     assert_eq!(
         std::fs::metadata(shared[0].path().join(".complete"))
@@ -584,7 +693,11 @@ async fn queued_jobs_make_no_working_copies() {
     let requests: Vec<_> = (0..6)
         .map(|_| {
             let service = service.clone();
-            tokio::spawn(async move { service.execute(ExecuteRequest::default()).await })
+            tokio::spawn(async move {
+                service
+                    .execute(ExecuteRequest::default(), &Cancel::new())
+                    .await
+            })
         })
         .collect();
     for request in requests {
@@ -641,7 +754,7 @@ async fn identical_concurrent_requests_run_once() {
     let requests: Vec<_> = (0..6)
         .map(|_| {
             let (service, req) = (service.clone(), req.clone());
-            tokio::spawn(async move { service.execute(req).await })
+            tokio::spawn(async move { service.execute(req, &Cancel::new()).await })
         })
         .collect();
     let mut outcomes = Vec::new();

@@ -1,5 +1,5 @@
-//! One BuildFix worker process and the protocol it speaks: newline-delimited JSON over stdio
-//! (`docs/engine.md`). The worker runs in a process group of its own, so a timeout can kill
+//! One BuildFix worker process, speaking the protocol of `protocol.rs` (newline-delimited JSON
+//! over stdio, `docs/engine.md`). The worker runs in a process group of its own, so a timeout can kill
 //! everything it started. No worker outlives its owner: it exits by itself when its stdin
 //! closes, which is what happens when this process dies (cancelling a job in flight), and on
 //! Linux the kernel also kills it then, whatever it is doing (`spawn::spawn_tied`).
@@ -10,15 +10,22 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
+use super::protocol::{version_mismatch, FromWorker, Job, ToWorker};
 use super::spawn::spawn_tied;
 use super::ProviderError;
+use crate::cancel::Cancel;
 
 /// How much of a worker's stderr is kept for error messages.
 const STDERR_TAIL_BYTES: usize = 8 * 1024;
+
+/// How long a worker asked to cancel a job may take to confirm before it is killed. A job is
+/// cancelled at its next await (at once while it waits on its model); only synchronous compiler
+/// work, milliseconds on a fixture, can hold it.
+pub const CANCEL_GRACE: Duration = Duration::from_secs(2);
 
 /// How to start a worker.
 #[derive(Debug, Clone)]
@@ -95,9 +102,15 @@ impl Worker {
         };
         let ready = tokio::time::timeout(spec.ready_timeout, worker.next_message()).await;
         match ready {
-            Ok(Ok(msg)) if msg["type"] == "ready" => Ok(worker),
+            Ok(Ok(FromWorker::Ready { protocol })) => match version_mismatch(protocol) {
+                None => Ok(worker),
+                Some(refusal) => Err(worker.fail(
+                    format!("{refusal}; worker script {}", spec.script.display()),
+                    "spawn",
+                )),
+            },
             Ok(Ok(other)) => {
-                Err(worker.fail(format!("worker sent {other} instead of ready"), "spawn"))
+                Err(worker.fail(format!("worker sent {other:?} instead of ready"), "spawn"))
             }
             Ok(Err(e)) => {
                 worker.kill();
@@ -159,11 +172,16 @@ impl Worker {
         }
     }
 
-    /// Reads the next protocol line.
-    async fn next_message(&mut self) -> Result<Value, ProviderError> {
+    /// Reads the next protocol message. A line that is not one of [`FromWorker`]'s messages
+    /// breaks the worker: whatever it says next cannot be trusted.
+    async fn next_message(&mut self) -> Result<FromWorker, ProviderError> {
         match self.lines.next_line().await {
             Ok(Some(line)) => serde_json::from_str(&line).map_err(|e| {
-                self.fail(format!("worker sent a line that is not JSON ({e})"), "read")
+                let line: String = line.chars().take(200).collect();
+                self.fail(
+                    format!("worker sent a line that is not a protocol message ({e}): {line}"),
+                    "read",
+                )
             }),
             Ok(None) => {
                 // EOF: the worker is gone. Wait briefly for its status to say why.
@@ -185,8 +203,8 @@ impl Worker {
         }
     }
 
-    async fn send(&mut self, msg: &Value) -> Result<(), ProviderError> {
-        let mut line = serde_json::to_vec(msg).expect("JSON values serialise");
+    async fn send(&mut self, msg: &ToWorker) -> Result<(), ProviderError> {
+        let mut line = serde_json::to_vec(msg).expect("protocol messages serialise");
         line.push(b'\n');
         if let Err(e) = self.stdin.write_all(&line).await {
             return Err(self.fail(format!("writing to the worker failed: {e}"), "write"));
@@ -194,32 +212,65 @@ impl Worker {
         Ok(())
     }
 
-    /// Sends `msg` (which must carry an `id`) and waits for the answer with that id. Past
-    /// `timeout` the worker's whole process group is killed and the worker is broken.
-    pub async fn request(
+    /// Reads until the answer to `id`, skipping lines for other ids (a late pong, the answer to
+    /// a job cancelled earlier). Returns `Cancelled` as soon as `cancel` fires; reading a line
+    /// is cancel-safe (a partial line stays buffered).
+    async fn answer_to(
         &mut self,
-        msg: Value,
+        id: &str,
+        cancel: Option<&Cancel>,
+    ) -> Result<FromWorker, ProviderError> {
+        loop {
+            let answer = match cancel {
+                Some(c) => tokio::select! {
+                    m = self.next_message() => m?,
+                    () = c.cancelled() => return Err(ProviderError::Cancelled),
+                },
+                None => self.next_message().await?,
+            };
+            if answer.id() == Some(id) {
+                return Ok(answer);
+            }
+        }
+    }
+
+    /// Sends `msg` and waits for its answer. Past `timeout` the worker's whole process group is
+    /// killed and the worker is broken. When `cancel` fires first, the worker is asked to drop
+    /// the job; one that does not confirm within [`CANCEL_GRACE`] (stuck in synchronous work)
+    /// is killed like a timed-out one.
+    async fn request(
+        &mut self,
+        msg: ToWorker,
         timeout: Duration,
         operation: &str,
-    ) -> Result<Value, ProviderError> {
+        cancel: Option<&Cancel>,
+    ) -> Result<FromWorker, ProviderError> {
         if self.broken {
             return Err(ProviderError::process(
                 "worker is no longer usable",
                 operation,
             ));
         }
-        let id = msg["id"].clone();
-        let exchange = async {
+        let id = msg.id().unwrap_or_default().to_owned();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let first = tokio::time::timeout_at(deadline, async {
             self.send(&msg).await?;
-            loop {
-                let answer = self.next_message().await?;
-                if answer["id"] == id {
-                    return Ok(answer);
+            self.answer_to(&id, cancel).await
+        })
+        .await;
+        match first {
+            Ok(Err(ProviderError::Cancelled)) => {
+                let grace = deadline.min(tokio::time::Instant::now() + CANCEL_GRACE);
+                let stopped = tokio::time::timeout_at(grace, async {
+                    self.send(&ToWorker::Cancel { id: id.clone() }).await?;
+                    self.answer_to(&id, None).await
+                })
+                .await;
+                if !matches!(stopped, Ok(Ok(_))) {
+                    self.kill();
                 }
-                // Lines for other ids (a late pong) are not ours; skip them.
+                Err(ProviderError::Cancelled)
             }
-        };
-        match tokio::time::timeout(timeout, exchange).await {
             Ok(result) => result,
             Err(_) => {
                 self.kill();
@@ -235,29 +286,40 @@ impl Worker {
     pub async fn ping(&mut self, timeout: Duration) -> bool {
         let id = format!("ping-{}", self.jobs_done);
         matches!(
-            self.request(json!({"type": "ping", "id": id}), timeout, "ping").await,
-            Ok(answer) if answer["type"] == "pong"
+            self.request(ToWorker::Ping { id }, timeout, "ping", None)
+                .await,
+            Ok(FromWorker::Pong { .. })
         )
     }
 
-    /// Runs one job and returns the worker's `result` object.
-    pub async fn run_job(&mut self, job: Value, timeout: Duration) -> Result<Value, ProviderError> {
-        let answer = self.request(job, timeout, "job").await?;
-        match answer["type"].as_str() {
-            Some("result") => {
+    /// Runs one job and returns the worker's `result` object. `cancel` stops it (see
+    /// [`Worker::request`]); the worker stays usable when it confirmed in time.
+    pub async fn run_job(
+        &mut self,
+        job: Job,
+        timeout: Duration,
+        cancel: &Cancel,
+    ) -> Result<Value, ProviderError> {
+        if cancel.is_cancelled() {
+            return Err(ProviderError::Cancelled);
+        }
+        match self
+            .request(ToWorker::Job(job), timeout, "job", Some(cancel))
+            .await?
+        {
+            FromWorker::Result { result, .. } => {
                 self.jobs_done += 1;
-                Ok(answer["result"].clone())
+                Ok(Value::Object(result))
             }
-            Some("error") => Err(ProviderError::Process {
-                message: answer["message"]
-                    .as_str()
-                    .unwrap_or("worker error")
-                    .to_owned(),
+            FromWorker::Error { message, .. } => Err(ProviderError::Process {
+                message,
                 exit_code: None,
                 stderr: String::new(),
                 operation: "job".into(),
             }),
-            _ => Err(self.fail(format!("worker answered a job with {answer}"), "job")),
+            // The worker cancelled a job nobody asked it to cancel.
+            FromWorker::Cancelled { .. } => Err(ProviderError::Cancelled),
+            other => Err(self.fail(format!("worker answered a job with {other:?}"), "job")),
         }
     }
 
@@ -277,7 +339,7 @@ impl Worker {
     /// Asks the worker to exit, and kills it if it has not within `grace`. Reaps it either way.
     pub async fn shutdown(mut self, grace: Duration) {
         if !self.broken {
-            let _ = self.send(&json!({"type": "shutdown"})).await;
+            let _ = self.send(&ToWorker::Shutdown).await;
         }
         if tokio::time::timeout(grace, self.child.wait())
             .await

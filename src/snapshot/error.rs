@@ -33,6 +33,9 @@ pub enum SnapshotError {
     /// The private object store failed.
     #[error("private snapshot store failed: {0}")]
     Git(#[from] git2::Error),
+    /// The caller cancelled before the operation changed anything.
+    #[error("{operation} was aborted")]
+    Cancelled { operation: &'static str },
     /// Walking the folder failed.
     #[error("walking the workdir failed: {0}")]
     Walk(String),

@@ -30,6 +30,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use git2::{ObjectType, Oid};
 
+use crate::cancel::Cancel;
 use error::IoContext;
 pub use error::{Result, SnapshotError};
 /// The exact bytes of a path (a `Change` path that is not UTF-8 is reported by these).
@@ -258,10 +259,22 @@ impl SnapshotManager {
 
     /// Captures the folder as it is now.
     pub fn create(&self) -> Result<Snapshot> {
+        self.create_cancellable(&Cancel::new())
+    }
+
+    /// [`SnapshotManager::create`], which `cancel` stops between its steps (before the walk,
+    /// after it, between two files read): a cancelled create records no snapshot.
+    pub fn create_cancellable(&self, cancel: &Cancel) -> Result<Snapshot> {
+        let cancelled = || SnapshotError::Cancelled {
+            operation: "createSnapshot",
+        };
         let _folder = lock(&self.folder);
         let store_guard = lock(&self.store);
         let store = store_guard.as_ref().ok_or(SnapshotError::Disposed)?;
         self.check_root()?;
+        if cancel.is_cancelled() {
+            return Err(cancelled());
+        }
 
         let previous = lock(&self.last).clone();
         let previous = previous.as_ref().map(|m| lock(m));
@@ -301,6 +314,9 @@ impl SnapshotManager {
         })?;
         drop(previous);
         manifest.seal();
+        if cancel.is_cancelled() {
+            return Err(cancelled());
+        }
 
         let created_at = now_ms();
         let n = {
@@ -311,6 +327,10 @@ impl SnapshotManager {
         let bulk = unknown.len() >= store::BULK_OBJECTS;
         let (tree, commit) = store.with_sink(bulk, |sink| {
             for &i in &unknown {
+                // Objects already written are unreferenced and harmless: no record points to them.
+                if cancel.is_cancelled() {
+                    return Err(cancelled());
+                }
                 let oid = match &manifest.entries[i].target {
                     Some(target) => sink.write(ObjectType::Blob, target)?,
                     None => {
@@ -362,6 +382,16 @@ impl SnapshotManager {
 
     /// Brings the folder back to the snapshot, touching only what changed.
     pub fn restore(&self, id: &str) -> Result<RestoreSummary> {
+        self.restore_cancellable(id, &Cancel::new())
+    }
+
+    /// [`SnapshotManager::restore`], which `cancel` stops only before the folder is touched:
+    /// a cancelled restore leaves the folder untouched, and one that has begun writing runs to
+    /// its end (a half-restored folder is neither state). `Cancelled` says it was untouched.
+    pub fn restore_cancellable(&self, id: &str, cancel: &Cancel) -> Result<RestoreSummary> {
+        let cancelled = || SnapshotError::Cancelled {
+            operation: "restoreSnapshot",
+        };
         let (_, manifest) = self.record(id)?;
         let _folder = lock(&self.folder);
         let store_guard = lock(&self.store);
@@ -372,10 +402,17 @@ impl SnapshotManager {
         // A second pass only when an ignore file changed: putting it back can change which
         // paths the walk sees (files it now ignores were left alone, files it no longer ignores
         // may need removing).
-        for _pass in 0..2 {
+        for pass in 0..2 {
+            if pass == 0 && cancel.is_cancelled() {
+                return Err(cancelled());
+            }
             let changes = tree::compare(&self.scope, &mut manifest)?;
             if changes.is_empty() {
                 break;
+            }
+            // The last moment the folder is still untouched.
+            if pass == 0 && cancel.is_cancelled() {
+                return Err(cancelled());
             }
             let ignore_file_changed = changes
                 .iter()

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::*;
+use crate::cancel::Cancel;
 
 /// Small deterministic generator (xorshift64*), so a failing seed can be replayed.
 struct Rng(u64);
@@ -731,4 +732,75 @@ fn directory_newly_ignored_and_swapped_for_symlink_is_restored_not_followed() {
     manager.restore(&snap.id).unwrap();
     assert_eq!(capture(&root), before);
     assert_eq!(fs::read_dir(&outside).unwrap().count(), 1);
+}
+
+#[test]
+fn a_cancelled_create_records_nothing_and_a_cancelled_restore_touches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.txt"), "a").unwrap();
+    let m = SnapshotManager::open(dir.path()).unwrap();
+    let cancelled = Cancel::new();
+    cancelled.cancel();
+    assert!(matches!(
+        m.create_cancellable(&cancelled),
+        Err(SnapshotError::Cancelled { .. })
+    ));
+    assert!(m.list().unwrap().is_empty(), "no snapshot was recorded");
+
+    let snap = m.create().unwrap();
+    fs::write(dir.path().join("a.txt"), "changed").unwrap();
+    fs::write(dir.path().join("new.txt"), "new").unwrap();
+    let before = capture(dir.path());
+    assert!(matches!(
+        m.restore_cancellable(&snap.id, &cancelled),
+        Err(SnapshotError::Cancelled { .. })
+    ));
+    assert_eq!(capture(dir.path()), before, "the folder is untouched");
+    m.restore(&snap.id).unwrap();
+    assert_eq!(fs::read_to_string(dir.path().join("a.txt")).unwrap(), "a");
+}
+
+#[test]
+fn a_restore_cancelled_at_any_moment_leaves_the_folder_untouched_or_fully_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(7);
+    for i in 0..60 {
+        fs::write(dir.path().join(format!("f{i}.txt")), rng.bytes(64)).unwrap();
+    }
+    let m = SnapshotManager::open(dir.path()).unwrap();
+    let snap = m.create().unwrap();
+    let pristine = capture(dir.path());
+    let (mut untouched, mut restored) = (0, 0);
+    for round in 0..20u64 {
+        for i in 0..60 {
+            fs::write(dir.path().join(format!("f{i}.txt")), rng.bytes(64)).unwrap();
+        }
+        fs::write(dir.path().join(format!("extra{round}.txt")), "x").unwrap();
+        let mutated = capture(dir.path());
+        let cancel = Cancel::new();
+        let trigger = cancel.clone();
+        // Cancels at a different moment each round, from before the start to after the end.
+        let delay = std::time::Duration::from_micros(round * round * 25);
+        let canceller = std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            trigger.cancel();
+        });
+        match m.restore_cancellable(&snap.id, &cancel) {
+            Ok(_) => {
+                assert_eq!(
+                    capture(dir.path()),
+                    pristine,
+                    "round {round}: fully restored"
+                );
+                restored += 1;
+            }
+            Err(SnapshotError::Cancelled { .. }) => {
+                assert_eq!(capture(dir.path()), mutated, "round {round}: untouched");
+                untouched += 1;
+            }
+            Err(e) => panic!("round {round}: {e}"),
+        }
+        canceller.join().unwrap();
+    }
+    eprintln!("{untouched} cancelled untouched, {restored} ran to the end");
 }

@@ -1,0 +1,80 @@
+'use strict'
+// The providers' configuration and options, checked and defaulted once, where they are given.
+
+const os = require('node:os')
+const path = require('node:path')
+
+const v = require('../validate.js')
+
+function checkConfig(config) {
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    throw v.typeError('config', 'a ProviderConfig object {name, type, model, endpoint?, options?}', config)
+  }
+  if (typeof config.name !== 'string') throw v.typeError('config.name', 'a string', config.name)
+  if (typeof config.model !== 'string' || config.model.length === 0) {
+    throw v.typeError('config.model', 'a non-empty string', config.model)
+  }
+  v.string('config.type', config.type)
+  if (config.endpoint !== undefined) {
+    if (typeof config.endpoint !== 'string') throw v.typeError('config.endpoint', 'a URL string', config.endpoint)
+    let url
+    try {
+      url = new URL(config.endpoint)
+    } catch {
+      throw v.typeError('config.endpoint', 'an http(s) URL', config.endpoint)
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw v.typeError('config.endpoint', 'an http(s) URL', config.endpoint)
+    }
+  }
+  v.string('config.apiKey', config.apiKey)
+  v.optionsObject('config.options', config.options)
+  return { ...config, options: { ...(config.options ?? {}) } }
+}
+
+/** The options of EnhancedBuildFixProvider, defaults filled in. */
+function resolveOptions(options) {
+  const o = options
+  const cpus = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length
+  const maxWorkers = v.number('options.maxWorkers', o.maxWorkers, { min: 1, max: 256, fallback: Math.max(2, Math.min(cpus, 4)) })
+  const breaker = v.optionsObject('options.circuitBreaker', o.circuitBreaker)
+  const mode = v.oneOf('options.mode', o.mode, ['auto', 'bundled', 'command'], 'auto')
+  if (o.command !== undefined && (!Array.isArray(o.command) || o.command.length === 0 || !o.command.every((a) => typeof a === 'string'))) {
+    throw v.typeError('options.command', 'a non-empty array of strings (program and arguments; never run through a shell)', o.command)
+  }
+  return {
+    mode,
+    command: o.command,
+    maxWorkers,
+    minWorkers: v.number('options.minWorkers', o.minWorkers, { max: maxWorkers, fallback: Math.min(2, maxWorkers) }),
+    cache: v.boolean('options.cache', o.cache, true),
+    cacheDir: path.resolve(v.string('options.cacheDir', o.cacheDir, path.join('.cache', 'buildfix'))),
+    cacheTtl: v.number('options.cacheTtl', o.cacheTtl, { fallback: 3600000 }),
+    metricsDir: path.resolve(v.string('options.metricsDir', o.metricsDir, '.buildfix-metrics')),
+    workDir: o.workDir === undefined ? undefined : path.resolve(v.string('options.workDir', o.workDir)),
+    jobTimeout: v.number('options.jobTimeout', o.jobTimeout, { min: 1, fallback: 120000 }),
+    acquireTimeout: v.number('options.acquireTimeout', o.acquireTimeout, { min: 1, fallback: 300000 }),
+    workerStartTimeout: v.number('options.workerStartTimeout', o.workerStartTimeout, { min: 1, fallback: 60000 }),
+    workerHeapMb: v.number('options.workerHeapMb', o.workerHeapMb, { max: 1 << 20, fallback: 256 }),
+    commandTimeout: v.number('options.commandTimeout', o.commandTimeout, { min: 1, fallback: 600000 }),
+    maxAttempts: v.number('options.maxAttempts', o.maxAttempts, { min: 1, max: 20, fallback: 1 }),
+    attemptTimeout: v.number('options.attemptTimeout', o.attemptTimeout, { min: 1, fallback: 60000 }),
+    failureThreshold: v.number('circuitBreaker.failureThreshold', breaker.failureThreshold, { min: 1, max: 1e6, fallback: 5 }),
+    recoveryTimeout: v.number('circuitBreaker.recoveryTimeout', breaker.recoveryTimeout, { fallback: 30000 }),
+    massiveCount: v.number('options.massiveCount', o.massiveCount, { min: 1, max: 100000, fallback: 200 }),
+    massiveSeed: v.number('options.massiveSeed', o.massiveSeed, { max: 2 ** 32 - 1, fallback: 1 }),
+    node: v.string('options.node', o.node, process.execPath),
+  }
+}
+
+/** The options of the process-per-request BuildFixProvider, defaults filled in. */
+function resolveBaselineOptions(o) {
+  return {
+    timeout: v.number('options.timeout', o.timeout, { min: 1, fallback: 120000 }),
+    maxAttempts: v.number('options.maxAttempts', o.maxAttempts, { min: 1, max: 20, fallback: 1 }),
+    attemptTimeout: v.number('options.attemptTimeout', o.attemptTimeout, { min: 1, fallback: 60000 }),
+    node: v.string('options.node', o.node, process.execPath),
+  }
+}
+
+module.exports = { checkConfig, resolveOptions, resolveBaselineOptions }

@@ -1,0 +1,80 @@
+//! What a request asks of the provider and what it gets back, in core terms (the binding
+//! converts the JS request into these, once), and the key its answer is cached under.
+
+use serde_json::{json, Value};
+
+use super::ProviderError;
+
+/// Version of the plan format and judging rule. Part of every cache key: a change to either
+/// must not serve answers computed under the old one.
+/// 2: `errorsResolved` is a boolean (as in the original), the count is `errorsResolvedCount`.
+pub const PLAN_FORMAT_VERSION: u32 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FixtureType {
+    #[default]
+    Small,
+    Massive,
+}
+
+impl FixtureType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FixtureType::Small => "small",
+            FixtureType::Massive => "massive",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecuteRequest {
+    pub fixture_type: FixtureType,
+    /// Only these fixtures (by name); all of the set when `None`.
+    pub fixtures: Option<Vec<String>>,
+    pub model: Option<String>,
+    pub prompt: Option<String>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+    /// Read and write the result cache for this request.
+    pub use_cache: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecuteOutcome {
+    pub results: Vec<Value>,
+    pub fixture_type: FixtureType,
+    pub cached: bool,
+    /// Jobs that failed for the infrastructure (worker crash, timeout, model server down)
+    /// rather than for the plan.
+    pub infrastructure_failures: usize,
+    /// What the result cache could not do for this request (the answer stands without it).
+    pub cache_failures: Vec<ProviderError>,
+}
+
+/// The fields of a request that decide its answer, and the provider settings that do too.
+pub struct KeyParts<'a> {
+    pub request: &'a ExecuteRequest,
+    pub model: &'a str,
+    pub endpoint: Option<&'a str>,
+    pub max_attempts: u32,
+    /// Each fixture's name and content hash.
+    pub fixtures: &'a [(String, String)],
+}
+
+/// The cache key of an answer: a hash over everything that decides it.
+pub fn cache_key(p: &KeyParts<'_>) -> String {
+    let key = json!({
+        "v": PLAN_FORMAT_VERSION,
+        "model": p.model,
+        "endpoint": p.endpoint,
+        "fixtures": p.fixtures,
+        "prompt": p.request.prompt,
+        "temperature": p.request.temperature,
+        "maxTokens": p.request.max_tokens,
+        "maxAttempts": p.max_attempts,
+    });
+    format!(
+        "buildfix:{}",
+        blake3::hash(key.to_string().as_bytes()).to_hex()
+    )
+}
