@@ -24,7 +24,8 @@ use crate::snapshot::SnapshotManager;
 /// Version of the plan format and judging rule. Part of every cache key: a change to either
 /// must not serve answers computed under the old one.
 /// 2: `errorsResolved` is a boolean (as in the original), the count is `errorsResolvedCount`.
-pub const PLAN_FORMAT_VERSION: u32 = 2;
+/// 3: the operations of the wider error families and `replaceText` (`worker/plan.js`).
+pub const PLAN_FORMAT_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FixtureType {
