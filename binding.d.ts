@@ -340,6 +340,8 @@ export interface NativeExecuteRequest {
   /** `small` or `massive`. */
   fixtureType?: string
   fixtures?: Array<string>
+  /** A folder of fixture folders in place of the bundled `small` set (absolute). */
+  fixturesDir?: string
   model?: string
   prompt?: string
   temperature?: number

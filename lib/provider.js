@@ -12,6 +12,7 @@ const { performance } = require('node:perf_hooks')
 const { makeDir } = require('./dirs.js')
 const { binding, translate } = require('./native.js')
 const { BoundedCollection } = require('./pool.js')
+const { describeFixtures } = require('../worker/fixtures.js')
 const v = require('./validate.js')
 
 const PACKAGE_ROOT = path.join(__dirname, '..')
@@ -116,7 +117,18 @@ function checkRequest(request) {
     }
     fixtures = metadata.fixtures
   }
-  return { fixtureType, fixtures }
+  let fixturesDir
+  if (metadata.fixturesDir !== undefined) {
+    if (typeof metadata.fixturesDir !== 'string' || metadata.fixturesDir === '') {
+      throw v.typeError('metadata.fixturesDir', 'a path to a folder of fixture folders', metadata.fixturesDir)
+    }
+    // A folder of your own replaces the bundled sets; `massive` would be a contradiction.
+    if (metadata.fixtureType === 'massive') {
+      throw v.rangeError('metadata.fixtureType', "'small' or nothing when metadata.fixturesDir is given", 'massive')
+    }
+    fixturesDir = path.resolve(metadata.fixturesDir)
+  }
+  return { fixtureType, fixtures, fixturesDir }
 }
 
 function resolveOptions(options) {
@@ -273,7 +285,7 @@ function isBadInput(error) {
 
 /** Shared by both BuildFix providers: run, time and describe one request. */
 async function runRequest(provider, request, run) {
-  const { fixtureType, fixtures } = checkRequest(request)
+  const { fixtureType, fixtures, fixturesDir } = checkRequest(request)
   const cacheBefore = provider.getCacheStats()
   const perf = emptyMetrics(cacheBefore)
   const before = measure(provider.workerPids())
@@ -281,7 +293,7 @@ async function runRequest(provider, request, run) {
   perf.cpuBefore = before.cpuUsage
   try {
     perf.processStartTime = performance.now()
-    const outcome = await run({ fixtureType, fixtures, request })
+    const outcome = await run({ fixtureType, fixtures, fixturesDir, request })
     perf.processEndTime = performance.now()
     perf.ioStartTime = performance.now()
     const results = JSON.parse(outcome.resultsJson)
@@ -305,6 +317,7 @@ async function runRequest(provider, request, run) {
       metadata: {
         buildFixResults: results,
         fixtureType,
+        ...(fixturesDir === undefined ? {} : { fixturesDir }),
         totalTests,
         successfulTests,
         performanceMetrics: perf,
@@ -461,13 +474,14 @@ class EnhancedBuildFixProvider extends BaseProvider {
   }
 
   async execute(request) {
-    return runRequest(this, request, async ({ fixtureType, fixtures }) => {
+    return runRequest(this, request, async ({ fixtureType, fixtures, fixturesDir }) => {
       const o = this.#options
       if (this.#service) {
         const outcome = await this.#service
           .execute({
             fixtureType,
             fixtures,
+            fixturesDir,
             prompt: request.prompt,
             temperature: request.temperature,
             maxTokens: request.maxTokens,
@@ -480,6 +494,9 @@ class EnhancedBuildFixProvider extends BaseProvider {
         return outcome
       }
       if (this.#command) {
+        if (fixturesDir !== undefined) {
+          throw v.rangeError('metadata.fixturesDir', 'no folder: a provider in command mode runs its command\'s own fixtures', fixturesDir)
+        }
         const outcome = await binding.runBuildFixCommand(
           this.#command.argv,
           this.#command.root,
@@ -580,22 +597,23 @@ class BuildFixProvider extends BaseProvider {
   }
 
   async execute(request) {
-    return runRequest(this, request, ({ fixtureType, fixtures }) => {
+    return runRequest(this, request, ({ fixtureType, fixtures, fixturesDir }) => {
       if (!this.#connected) throw new Error('the provider is not connected; call connect() first')
       if (fixtures && fixtureType === 'small') {
-        const known = new Set(listFixtures('small'))
+        const known = new Set(listFixtures('small', { fixturesDir }))
         const unknown = fixtures.find((f) => !known.has(f))
         if (unknown !== undefined) {
           throw v.rangeError('metadata.fixtures', 'names of fixtures in the chosen set', unknown)
         }
       }
-      return this.#runOnce(fixtureType, fixtures)
+      return this.#runOnce(fixtureType, fixtures, fixturesDir)
     })
   }
 
-  async #runOnce(fixtureType, fixtures) {
+  async #runOnce(fixtureType, fixtures, fixturesDir) {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'promethean-buildfix-once-'))
-    const args = [path.join(WORKER_DIR, 'run.js'), '--models', this.config.model, fixtureType === 'massive' ? '--massive' : '--small-fixtures']
+    const set = fixturesDir !== undefined ? ['--fixtures-dir', fixturesDir] : [fixtureType === 'massive' ? '--massive' : '--small-fixtures']
+    const args = [path.join(WORKER_DIR, 'run.js'), '--models', this.config.model, ...set]
     if (fixtures) args.push('--fixtures', fixtures.join(','))
     if (this.config.endpoint) args.push('--endpoint', this.config.endpoint)
     args.push('--attempts', String(this.#options.maxAttempts), '--timeout', String(this.#options.attemptTimeout), '--out', out)
@@ -664,20 +682,54 @@ class BuildFixProvider extends BaseProvider {
   }
 }
 
-/** Names of the fixtures of a set: the bundled `small` set (default) or the seeded `massive` one. */
-function listFixtures(set = 'small', { count = 200, seed = 1 } = {}) {
-  v.oneOf('set', set, ['small', 'massive'])
-  if (set === 'small') {
-    return fs
-      .readdirSync(SMALL_DIR, { withFileTypes: true })
-      .filter((e) => e.isDirectory() && fs.existsSync(path.join(SMALL_DIR, e.name, 'fixture.json')))
-      .map((e) => e.name)
-      .sort()
+/**
+ * The fixtures of a set: the bundled `small` set (default), the seeded `massive` one, or the
+ * folder `options.fixturesDir` (any folder of fixture folders). Names, or with `details: true`
+ * what each one tests: `{name, family, code, codes, file, line, description}`.
+ */
+function listFixtures(set, options = {}) {
+  set = v.oneOf('set', set, ['small', 'massive'], 'small')
+  const o = v.optionsObject('options', options)
+  const count = v.number('options.count', o.count, { min: 1, max: 100000, fallback: 200 })
+  const seed = v.number('options.seed', o.seed, { min: 0, max: 2 ** 32 - 1, fallback: 1 })
+  const details = v.boolean('options.details', o.details, false)
+  let infos
+  if (o.fixturesDir !== undefined) {
+    if (typeof o.fixturesDir !== 'string' || o.fixturesDir === '') {
+      throw v.typeError('options.fixturesDir', 'a path to a folder of fixture folders', o.fixturesDir)
+    }
+    if (set === 'massive') throw v.rangeError('set', "'small' or nothing when options.fixturesDir is given", set)
+    const dir = path.resolve(o.fixturesDir)
+    if (!isDirectory(dir)) throw v.rangeError('options.fixturesDir', 'an existing folder', o.fixturesDir)
+    infos = describeFixtures(dir)
+  } else if (set === 'small') {
+    infos = describeFixtures(SMALL_DIR)
+  } else {
+    infos = require('../fixtures/generate.js')
+      .generate({ count, seed })
+      .map((f) => ({
+        name: f.name,
+        family: f.fixture.family,
+        // Where tsc's wording depends on the generated names, the written fixture's code is the
+        // one of `codes` the compiler reports.
+        code: f.fixture.target.code,
+        codes: f.codes,
+        file: f.fixture.target.file,
+        line: f.fixture.target.line,
+        description: f.fixture.description,
+      }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   }
-  return require('../fixtures/generate.js')
-    .generate({ count, seed })
-    .map((f) => f.name)
-    .sort()
+  if (!details) return infos.map((f) => f.name)
+  return infos.map(({ dir, error, ...info }) => ({ ...info, codes: info.codes ?? [info.code], ...(error ? { error } : {}) }))
+}
+
+function isDirectory(dir) {
+  try {
+    return fs.statSync(dir).isDirectory()
+  } catch {
+    return false
+  }
 }
 
 module.exports = {

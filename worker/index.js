@@ -6,7 +6,7 @@ const { collectDiagnostics, formatDiagnostic, hasTarget } = require('./diagnosti
 const { PLAN_FORMAT_VERSION, PlanError, parsePlan, validatePlan, applyPlan, stripCodeFences } = require('./plan')
 const { BUILTIN_MODELS, ModelError, generate, listModels, buildPrompt } = require('./models')
 const { summarize, writeResults, readResults } = require('./results')
-const { SMALL_DIR, MASSIVE_DIR, listFixtures, ensureMassive } = require('./fixtures')
+const { SMALL_DIR, MASSIVE_DIR, listFixtures, describeFixtures, ensureMassive } = require('./fixtures')
 const { PROTOCOL_VERSION } = require('./protocol')
 
 module.exports = {
@@ -35,6 +35,7 @@ module.exports = {
   SMALL_DIR,
   MASSIVE_DIR,
   listFixtures,
+  describeFixtures,
   ensureMassive,
   PROTOCOL_VERSION,
   WORKER_SCRIPT: require('node:path').join(__dirname, 'buildfix-worker.js'),

@@ -171,6 +171,8 @@ pub struct NativeExecuteRequest {
     /// `small` or `massive`.
     pub fixture_type: Option<String>,
     pub fixtures: Option<Vec<String>>,
+    /// A folder of fixture folders in place of the bundled `small` set (absolute).
+    pub fixtures_dir: Option<String>,
     pub model: Option<String>,
     pub prompt: Option<String>,
     pub temperature: Option<f64>,
@@ -250,6 +252,7 @@ impl NativeBuildFixService {
         let req = ExecuteRequest {
             fixture_type: Some(fixture_type),
             fixtures: request.fixtures,
+            fixtures_dir: request.fixtures_dir.map(std::path::PathBuf::from),
             model: request.model,
             prompt: request.prompt,
             temperature: request.temperature,

@@ -77,6 +77,8 @@ pub struct ExecuteRequest {
     pub fixture_type: Option<FixtureType>,
     /// Only these fixtures (by name); all of the set when `None`.
     pub fixtures: Option<Vec<String>>,
+    /// A folder of fixture folders of the caller's own, in place of the bundled `small` set.
+    pub fixtures_dir: Option<PathBuf>,
     pub model: Option<String>,
     pub prompt: Option<String>,
     pub temperature: Option<f64>,
@@ -411,7 +413,26 @@ impl Service {
         req: &ExecuteRequest,
     ) -> Result<(FixtureType, Vec<Fixture>), ProviderError> {
         let kind = req.fixture_type.unwrap_or(FixtureType::Small);
-        let root = self.fixture_root(kind).await?;
+        let root = match &req.fixtures_dir {
+            Some(dir) if kind == FixtureType::Small => {
+                if !dir.is_dir() {
+                    return Err(ProviderError::OutOfRange {
+                        name: "metadata.fixturesDir",
+                        expected: "an existing folder of fixture folders",
+                        got: format!("{:?}", dir.display().to_string()),
+                    });
+                }
+                dir.clone()
+            }
+            Some(_) => {
+                return Err(ProviderError::OutOfRange {
+                    name: "metadata.fixtureType",
+                    expected: "'small' or nothing when metadata.fixturesDir is given",
+                    got: kind.as_str().into(),
+                })
+            }
+            None => self.fixture_root(kind).await?,
+        };
         let all = fixtures::list(&root)?;
         let Some(names) = &req.fixtures else {
             return Ok((kind, all));
@@ -424,7 +445,10 @@ impl Service {
                     return Err(ProviderError::OutOfRange {
                         name: "metadata.fixtures",
                         expected: "names of fixtures in the chosen set",
-                        got: format!("{name:?} (not a {} fixture)", kind.as_str()),
+                        got: match &req.fixtures_dir {
+                            Some(dir) => format!("{name:?} (no such fixture in {})", dir.display()),
+                            None => format!("{name:?} (not a {} fixture)", kind.as_str()),
+                        },
                     })
                 }
             }

@@ -375,6 +375,48 @@ async fn an_unknown_fixture_name_is_a_range_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixtures_dir_of_ones_own_replaces_the_bundled_set() {
+    let work = tempfile::tempdir().unwrap();
+    let mut config = service_config(&work, false);
+    config.min_workers = 1;
+    let service = Service::connect(config).await.unwrap();
+    let mine = tempfile::tempdir().unwrap();
+    let small = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/small");
+    fixtures::copy_tree(&small.join("no-overlap"), &mine.path().join("my-own")).unwrap();
+    let o = service
+        .execute(ExecuteRequest {
+            fixtures_dir: Some(mine.path().to_path_buf()),
+            ..ExecuteRequest::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(o.results.len(), 1);
+    assert_eq!(o.results[0]["fixture"], "my-own");
+    assert_eq!(o.results[0]["success"], true, "{}", o.results[0]);
+    // Names select within that folder; a missing folder or a bundled name is bad input.
+    for req in [
+        ExecuteRequest {
+            fixtures_dir: Some(mine.path().join("nope")),
+            ..ExecuteRequest::default()
+        },
+        ExecuteRequest {
+            fixtures_dir: Some(mine.path().to_path_buf()),
+            fixtures: Some(vec!["missing-export".into()]),
+            ..ExecuteRequest::default()
+        },
+        ExecuteRequest {
+            fixtures_dir: Some(mine.path().to_path_buf()),
+            fixture_type: Some(FixtureType::Massive),
+            ..ExecuteRequest::default()
+        },
+    ] {
+        let err = service.execute(req).await.unwrap_err();
+        assert!(matches!(err, ProviderError::OutOfRange { .. }), "{err:?}");
+    }
+    service.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_breaker_opens_when_the_model_server_is_down() {
     let work = tempfile::tempdir().unwrap();
     let mut config = service_config(&work, false);
