@@ -1,5 +1,5 @@
 'use strict'
-// promethean-bench: run | loadtest | compare. `main(argv, io)` returns the exit code:
+// promethean-bench: run | loadtest | compare | fixtures. `main(argv, io)` returns the exit code:
 // 0 success, 1 the run had failures (or could not run), 2 bad usage, 130 interrupted (io.signal
 // aborted: the partial results are still written). Nothing here calls process.exit, so it can be
 // driven in-process as well as from bin/promethean-bench.js.
@@ -13,6 +13,7 @@ const { ProgressBar } = require('./progress.js')
 const reports = require('./reports.js')
 const { normalizeRecords, completeMetrics } = require('./summary.js')
 const runtime = require('./runtime.js')
+const fixturesCli = require('./fixtures.js')
 
 const PROGRAM = 'promethean-bench'
 const INTERRUPTED = 130
@@ -28,6 +29,7 @@ const SPECS = {
     ...COMMON,
     models: { type: 'list', default: ['gold'], hint: 'comma-separated model names' },
     fixtures: { type: 'string', default: 'small', hint: 'small, massive or comma-separated fixture names' },
+    'fixtures-dir': { type: 'string', hint: 'a folder of fixture folders' },
     endpoint: { type: 'url', hint: 'an http(s) URL' },
     concurrency: { type: 'int', min: 1, max: 256, default: 1, hint: 'a whole number >= 1' },
     'no-cache': { type: 'bool' },
@@ -64,6 +66,7 @@ Commands:
   run        BuildFix benchmark over models x fixtures (the default command)
   loadtest   drive the provider (or an HTTP --url) with concurrent users or a fixed rate
   compare    the same workload through BuildFixProvider and EnhancedBuildFixProvider
+  fixtures   validate, scaffold or mine BuildFix fixtures (fixtures validate|new|mine)
 
 With no arguments: '${PROGRAM} run' with the gold model on the bundled small fixtures.
 '${PROGRAM} <command> --help' (or '${PROGRAM} help <command>') describes each command.
@@ -79,6 +82,8 @@ Flags:
   --models a,b          models to run (default: gold). Built in: gold (reference plans), none
                         (empty plans); any other name is asked of the model server at --endpoint
   --fixtures SET        small (default), massive, or comma-separated fixture names
+  --fixtures-dir DIR    your own folder of fixture folders instead of the bundled set
+                        (--fixtures then names fixtures of DIR); see '${PROGRAM} fixtures'
   --endpoint URL        Ollama-compatible model server (default: the provider's own default)
   --concurrency N       fixtures in flight at once (default: 1)
   --no-cache            do not use or fill the result cache
@@ -196,7 +201,8 @@ async function cmdRun(opts, io, eng) {
   const progress = progressFor(io, 'fixtures')
   let results
   try {
-    const out = await eng.runBenchmark({ models: opts.models, fixtures, endpoint: opts.endpoint, concurrency: opts.concurrency, cache, onProgress: progress.onProgress, signal: io.signal })
+    const dir = opts.fixturesDir ? { fixturesDir: opts.fixturesDir } : {}
+    const out = await eng.runBenchmark({ models: opts.models, fixtures, ...dir, endpoint: opts.endpoint, concurrency: opts.concurrency, cache, onProgress: progress.onProgress, signal: io.signal })
     results = Array.isArray(out) ? out : out && out.results
     if (!Array.isArray(results)) throw new TypeError('the benchmark runner returned no results array')
   } finally {
@@ -205,7 +211,7 @@ async function cmdRun(opts, io, eng) {
   const timestamp = new Date().toISOString()
   const doc = reports.resultsDocument(results, {
     timestamp,
-    meta: { models: opts.models, fixtures: fixtureLabel(fixtures), endpoint: opts.endpoint ?? null, concurrency: opts.concurrency, cache, interrupted: interrupted(io) },
+    meta: { models: opts.models, fixtures: fixtureLabel(fixtures), ...(opts.fixturesDir ? { fixturesDir: opts.fixturesDir } : {}), endpoint: opts.endpoint ?? null, concurrency: opts.concurrency, cache, interrupted: interrupted(io) },
   })
   makeDirSync(opts.out)
   const base = path.resolve(opts.out, `benchmark-results-${stamp(timestamp)}`)
@@ -341,14 +347,27 @@ async function main(argv, io = {}) {
       io.stdout.write(`${HELP[argv[1]]}\n`)
       return 0
     }
-    io.stderr.write(`${PROGRAM}: 'help' takes one of run, loadtest or compare, got ${JSON.stringify(argv.slice(1).join(' '))}\n`)
+    if (argv.length === 2 && argv[1] === 'fixtures') {
+      io.stdout.write(`${fixturesCli.HELP}\n`)
+      return 0
+    }
+    io.stderr.write(`${PROGRAM}: 'help' takes one of run, loadtest, compare or fixtures, got ${JSON.stringify(argv.slice(1).join(' '))}\n`)
     return 2
+  }
+  if (argv[0] === 'fixtures') {
+    try {
+      return await fixturesCli.main(argv.slice(1), io)
+    } catch (err) {
+      io.stderr.write(`${PROGRAM} fixtures: failed: ${String((err && err.message) || err).split('\n')[0]}\n`)
+      if (io.env.PROMETHEAN_BENCH_DEBUG && err && err.stack) io.stderr.write(`${err.stack}\n`)
+      return 1
+    }
   }
   if (argv.length > 0 && !argv[0].startsWith('-')) {
     command = argv[0]
     rest = argv.slice(1)
     if (!COMMANDS[command]) {
-      io.stderr.write(`${PROGRAM}: unknown command '${command}' (expected run, loadtest or compare; see ${PROGRAM} --help)\n`)
+      io.stderr.write(`${PROGRAM}: unknown command '${command}' (expected run, loadtest, compare or fixtures; see ${PROGRAM} --help)\n`)
       return 2
     }
   }
@@ -363,6 +382,7 @@ async function main(argv, io = {}) {
       throw new UsageError('--rate (the open model) cannot be combined with --users or --requests (the closed model)')
     }
     fixtureSelection(opts.fixtures)
+    if (opts.fixturesDir !== undefined) opts.fixturesDir = fixturesCli.fixturesDirFlag(opts.fixturesDir, opts.fixtures)
     outFolder(opts.out)
   } catch (err) {
     if (err instanceof UsageError) return usageFailure(io, command, err)

@@ -330,9 +330,10 @@ async fn gold_resolves_every_small_fixture_and_copies_come_back_pristine() {
             .unwrap()
             .flatten()
             .filter(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with(&format!("{}-", f.name))
+                // `<name>-<n>`: `implicit-any-3` is a copy of implicit-any, `implicit-any-index-3` is not.
+                let file = e.file_name().to_string_lossy().into_owned();
+                file.strip_prefix(&format!("{}-", f.name))
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
             })
             .collect();
         assert!(!copies.is_empty(), "no working copy of {}", f.name);
