@@ -599,6 +599,8 @@ class BuildFixProvider extends BaseProvider {
   async execute(request) {
     return runRequest(this, request, ({ fixtureType, fixtures, fixturesDir }) => {
       if (!this.#connected) throw new Error('the provider is not connected; call connect() first')
+      // A folder that is not there is bad input, as it is for EnhancedBuildFixProvider.
+      if (fixturesDir !== undefined) listFixtures('small', { fixturesDir })
       if (fixtures && fixtureType === 'small') {
         const known = new Set(listFixtures('small', { fixturesDir }))
         const unknown = fixtures.find((f) => !known.has(f))
