@@ -8,6 +8,8 @@ const { BUILTIN_MODELS, ModelError, generate, listModels, buildPrompt } = requir
 const { summarize, writeResults, readResults } = require('./results')
 const { SMALL_DIR, MASSIVE_DIR, listFixtures, describeFixtures, ensureMassive } = require('./fixtures')
 const { PROTOCOL_VERSION } = require('./protocol')
+const { validateFixture, validateFixtures } = require('./validate')
+const { scaffoldFixture } = require('./scaffold')
 
 module.exports = {
   runJob,
@@ -37,6 +39,9 @@ module.exports = {
   listFixtures,
   describeFixtures,
   ensureMassive,
+  validateFixture,
+  validateFixtures,
+  scaffoldFixture,
   PROTOCOL_VERSION,
   WORKER_SCRIPT: require('node:path').join(__dirname, 'buildfix-worker.js'),
 }
