@@ -388,3 +388,21 @@ test('listFixtures({details}) and metadata.fixturesDir through both providers', 
   // The folder is only read: the fixture is as scaffolded.
   t.true(validateFixture(path.join(mine, 'own-one')).ok)
 })
+
+test('the Markdown report groups results by error family', (t) => {
+  const reports = require('../lib/cli/reports.js')
+  const r = (fixture, family, targetCode, model, success) => ({ fixture, family, targetCode, model, success, errorCountBefore: 1, errorCountAfter: success ? 0 : 1, errorsResolved: success, errorsResolvedCount: success ? 1 : 0, planGenerated: true, duration: 5, attempts: 1 })
+  const results = [
+    r('a', 'possibly-null', 18047, 'gold', true),
+    r('b', 'possibly-null', 18047, 'gold', false),
+    r('c', 'barrel-missing', 2724, 'gold', true),
+    r('d', 'barrel-missing', 2305, 'gold', true),
+    { ...r('e', undefined, 2305, 'gold', true), family: undefined },
+  ]
+  t.deepEqual(reports.familyTable(results), [
+    { family: 'barrel-missing', model: 'gold', tests: 2, passed: 2, codes: 'TS2305 / TS2724' },
+    { family: 'possibly-null', model: 'gold', tests: 2, passed: 1, codes: 'TS18047' },
+  ])
+  const md = reports.runMarkdown(reports.resultsDocument(results, { timestamp: new Date(0).toISOString() }))
+  t.regex(md, /## Error families[\s\S]*\| possibly-null \| TS18047 \| gold \| 2 \| 1 \| 50\.0% \|/)
+})

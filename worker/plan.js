@@ -348,7 +348,7 @@ function applyPlan(fixtureDir, plan, { write = true } = {}) {
   plan.dsl.forEach((op, i) => {
     const abs = resolveFile(root, op.file, `dsl[${i}] (${op.op})`)
     const text = read(abs)
-    const next = APPLY[op.op](parse(abs, text), op, { root, abs, read, label: `dsl[${i}] (${op.op})` })
+    const next = APPLY[op.op](parse(abs, text), op, { root, abs, file: op.file, read, label: `dsl[${i}] (${op.op})` })
     work.set(abs, next)
   })
   const changed = []
@@ -750,7 +750,7 @@ const APPLY = {
         : ts.isArrowFunction(fn)
           ? fn.getStart(sf)
           : mods.length
-            ? skipTrivia(sf, mods.at(-1).end)
+            ? ts.skipTrivia(sf.text, mods.at(-1).end)
             : fn.getStart(sf)
       edits.push({ start: at, end: at, text: 'async ' })
       if (fn.type && !/^Promise\s*</.test(fn.type.getText(sf)))
@@ -793,10 +793,6 @@ function normalizeCode(text) {
   return text.replace(/\s+/g, '')
 }
 
-function skipTrivia(sf, pos) {
-  return ts.skipTrivia(sf.text, pos)
-}
-
 /** Offset of a 1-based {line, column}; a column may be one past the end of its line. */
 function offsetOf(text, pos, ctx, what) {
   let offset = 0
@@ -814,24 +810,18 @@ function offsetOf(text, pos, ctx, what) {
 
 /**
  * The members of the top-level interface, object type alias (or, with `classes`, class) named
- * `name`, and the offset just after its `{`.
+ * `name` in `file`, and the offset just after its `{` (where the NodeArray of members starts).
  */
 function typeMembers(sf, name, ctx, { classes, only }) {
   for (const stmt of sf.statements) {
     if (!stmt.name || !ts.isIdentifier(stmt.name) || stmt.name.text !== name) continue
-    if (only !== 'class' && ts.isInterfaceDeclaration(stmt))
-      return { list: [...stmt.members], open: openBrace(sf, stmt.members.pos) }
+    if (only !== 'class' && ts.isInterfaceDeclaration(stmt)) return { list: [...stmt.members], open: stmt.members.pos }
     if (only !== 'class' && ts.isTypeAliasDeclaration(stmt) && ts.isTypeLiteralNode(stmt.type))
-      return { list: [...stmt.type.members], open: openBrace(sf, stmt.type.members.pos) }
-    if (classes && ts.isClassDeclaration(stmt)) return { list: [...stmt.members], open: openBrace(sf, stmt.members.pos) }
+      return { list: [...stmt.type.members], open: stmt.type.members.pos }
+    if (classes && ts.isClassDeclaration(stmt)) return { list: [...stmt.members], open: stmt.members.pos }
   }
   const what = only === 'class' ? 'class' : classes ? 'interface, object type or class' : 'interface or object type'
-  throw new PlanError(`${ctx.label}: no ${what} named '${name}' at the top level of ${ctx.abs ? path.basename(ctx.abs) : 'the file'}`)
-}
-
-function openBrace(sf, membersPos) {
-  // NodeArray.pos of members is just after the `{`.
-  return membersPos
+  throw new PlanError(`${ctx.label}: no ${what} named '${name}' at the top level of ${ctx.file}`)
 }
 
 function findCloseParen(sf, fn) {

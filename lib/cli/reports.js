@@ -55,6 +55,26 @@ function runSummaryText(doc) {
   return lines.join('\n')
 }
 
+/**
+ * Pass counts per error family and model, for results that name their family (the engine
+ * reports `family` and `targetCode` from each fixture.json); sorted by family, then model.
+ */
+function familyTable(results) {
+  const rows = new Map()
+  for (const r of results) {
+    if (typeof r.family !== 'string') continue
+    const key = `${r.family}\0${r.model}`
+    const row = rows.get(key) ?? { family: r.family, model: r.model, tests: 0, passed: 0, codeSet: new Set() }
+    row.tests++
+    if (r.success) row.passed++
+    if (Number.isInteger(r.targetCode)) row.codeSet.add(`TS${r.targetCode}`)
+    rows.set(key, row)
+  }
+  return [...rows.values()]
+    .sort((a, b) => (a.family === b.family ? (a.model < b.model ? -1 : 1) : a.family < b.family ? -1 : 1))
+    .map(({ codeSet, ...row }) => ({ ...row, codes: [...codeSet].sort().join(' / ') }))
+}
+
 function runMarkdown(doc) {
   const { results, summary: s, timestamp } = doc
   const lines = []
@@ -75,6 +95,15 @@ function runMarkdown(doc) {
     lines.push(
       `| ${mdCell(model)} | ${m.tests} | ${m.successfulTests} | ${pct(m.successRate)} | ${pct(m.errorResolution)} | ${m.totalErrors} | ${m.errorsAfter} | ${m.avgDuration.toFixed(2)}s | ${m.p95Duration.toFixed(2)}s |`,
     )
+  }
+  const families = familyTable(results)
+  if (families.length > 0) {
+    lines.push('', '## Error families', '')
+    lines.push('| Family | Error | Model | Tests | Passed | Success Rate |')
+    lines.push('|---|---|---|---:|---:|---:|')
+    for (const f of families) {
+      lines.push(`| ${mdCell(f.family)} | ${mdCell(f.codes)} | ${mdCell(f.model)} | ${f.tests} | ${f.passed} | ${pct((100 * f.passed) / f.tests)} |`)
+    }
   }
   lines.push('', '## Results', '')
   lines.push('| Fixture | Model | Result | Errors | Duration | Attempts | Plan | Error |')
@@ -402,6 +431,7 @@ module.exports = {
   resultsDocument,
   runSummaryText,
   runMarkdown,
+  familyTable,
   runHtml,
   fallbackLoadTestText,
   loadTestHtml,
