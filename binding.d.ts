@@ -407,6 +407,8 @@ export interface NativeCheckedRequest {
   /** `small` or `massive`. */
   fixtureType: string
   fixtures?: Array<string>
+  /** The caller's own folder of fixture folders (absolute), when given. */
+  fixturesDir?: string
 }
 
 export interface NativeCpu {

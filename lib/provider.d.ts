@@ -86,12 +86,20 @@ export interface BuildFixRequestMetadata {
   fixtureType?: 'small' | 'massive'
   /** Only these fixtures of the set, by name. */
   fixtures?: string[]
+  /**
+   * A folder of fixture folders of your own, in place of the bundled `small` set (`fixtures` then
+   * names fixtures of this folder; `fixtureType: 'massive'` cannot go with it). Only read: jobs
+   * run on copies. See docs/fixtures.md.
+   */
+  fixturesDir?: string
   [key: string]: any
 }
 
 export interface BuildFixResponseMetadata {
   buildFixResults: BuildFixResult[]
   fixtureType: 'small' | 'massive'
+  /** The request's `metadata.fixturesDir`, absolute, when it gave one. */
+  fixturesDir?: string
   totalTests: number
   successfulTests: number
   performanceMetrics: PerformanceMetrics
@@ -228,5 +236,37 @@ export declare class EnhancedBuildFixCacheError extends Error {
   readonly cacheKey: string
 }
 
-/** Names of the fixtures of a set: the bundled `small` set (default) or the seeded `massive` one. */
-export declare function listFixtures(set?: 'small' | 'massive', options?: { count?: number; seed?: number }): string[]
+/** What one fixture tests. */
+export interface FixtureDetails {
+  /** The folder name: what `metadata.fixtures` selects by. */
+  name: string
+  /** The error family, e.g. `possibly-null`; `null` for a fixture of your own that names none. */
+  family: string | null
+  /** The target's TypeScript error code, e.g. 18047. */
+  code: number
+  /**
+   * Every code the target may have: `[code]`, except for generated fixtures where tsc's wording
+   * depends on the generated names (e.g. `[2552, 2304]`, with or without "Did you mean").
+   */
+  codes: number[]
+  file: string
+  line: number
+  description: string
+  /** Set instead of the fields above when the fixture.json cannot be read. */
+  error?: string
+}
+
+export interface ListFixturesOptions {
+  /** The seeded massive set: how many fixtures (default 200) and which seed (default 1). */
+  count?: number
+  seed?: number
+  /** A folder of fixture folders of your own instead of the bundled set. */
+  fixturesDir?: string
+}
+
+/**
+ * The fixtures of a set: the bundled `small` set (default), the seeded `massive` one, or the
+ * folder `options.fixturesDir`. Names, or with `details: true` what each one tests.
+ */
+export declare function listFixtures(set?: 'small' | 'massive', options?: ListFixturesOptions & { details?: false }): string[]
+export declare function listFixtures(set: 'small' | 'massive' | undefined, options: ListFixturesOptions & { details: true }): FixtureDetails[]

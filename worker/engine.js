@@ -118,6 +118,9 @@ async function runJob(job, { signal } = {}) {
     duration: 0,
     attempts: 0,
   }
+  // What the fixture tests, so reports can group results by error family and code.
+  if (typeof fixture.family === 'string') result.family = fixture.family
+  result.targetCode = Number(String(target.code).replace(/^TS/i, ''))
   const finish = () => {
     // The original's boolean, and the count beside it.
     result.errorsResolvedCount = Math.max(0, result.errorCountBefore - result.errorCountAfter)

@@ -36,4 +36,29 @@ function ensureMassive({ dir = MASSIVE_DIR, count = 200, seed = 1 } = {}) {
   return listFixtures(dir)
 }
 
-module.exports = { SMALL_DIR, MASSIVE_DIR, listFixtures, ensureMassive }
+/**
+ * What each fixture folder under `dir` tests: `{name, dir, family, code, file, line,
+ * description}` from its fixture.json (`name` is the folder's, the name requests select by) (`family` is null when the fixture names none). A
+ * fixture.json that cannot be read is reported with `error` instead of failing the listing.
+ */
+function describeFixtures(dir) {
+  return listFixtures(dir).map((fixtureDir) => {
+    const base = { name: path.basename(fixtureDir), dir: fixtureDir }
+    try {
+      const fx = JSON.parse(fs.readFileSync(path.join(fixtureDir, 'fixture.json'), 'utf8'))
+      const t = fx.target ?? {}
+      return {
+        ...base,
+        family: typeof fx.family === 'string' ? fx.family : null,
+        code: Number(String(t.code).replace(/^TS/i, '')),
+        file: t.file,
+        line: t.line,
+        description: typeof fx.description === 'string' ? fx.description : '',
+      }
+    } catch (err) {
+      return { ...base, family: null, code: NaN, error: `fixture.json: ${err.message}` }
+    }
+  })
+}
+
+module.exports = { SMALL_DIR, MASSIVE_DIR, listFixtures, describeFixtures, ensureMassive }

@@ -22,6 +22,25 @@ export type PlanOperation =
   | { op: 'addImport'; file: string; from: string; names: string[] }
   | { op: 'addTypeAnnotation'; file: string; selector: `function:${string}` | `var:${string}`; typeText: string }
   | { op: 'insertStubFunction'; file: string; name: string; returns?: string }
+  | { op: 'setParamType'; file: string; fn: string; param: string; typeText: string }
+  | { op: 'changeImportPath'; file: string; from: string; to: string }
+  | { op: 'addProperty'; file: string; type: string; name: string; typeText: string; optional?: boolean }
+  | { op: 'makePropertyOptional'; file: string; type: string; name: string }
+  /** With `value`: `property = value`; without: the definite-assignment mark `property!`. */
+  | { op: 'initializeProperty'; file: string; class: string; property: string; value?: string }
+  /** On `line`, `X.m` / `X[i]` / `X(...)` become `X?.m` / `X?.[i]` / `X?.(...)`. */
+  | { op: 'addOptionalChain'; file: string; line: number; expression: string }
+  /** On `line`, `X` becomes `(X ?? fallback)`. */
+  | { op: 'addNullishDefault'; file: string; line: number; expression: string; fallback: string }
+  | { op: 'makeAsync'; file: string; fn: string }
+  /** Replaces the text from `start` up to (not including) `end`, which must be exactly `oldText`. */
+  | { op: 'replaceText'; file: string; start: TextPosition; end: TextPosition; oldText: string; newText: string }
+
+/** 1-based line and column; a column may be one past the end of its line. */
+export interface TextPosition {
+  line: number
+  column: number
+}
 
 export interface Plan {
   title: string
@@ -66,6 +85,10 @@ export interface BuildFixResult {
   attempts: number
   planTitle?: string
   errorMessage?: string
+  /** The fixture's error family (its fixture.json `family`), when it names one. */
+  family?: string
+  /** The target's TypeScript error code. */
+  targetCode?: number
   /** Present when the last attempt failed because of the model server (unreachable, timed out, 5xx). */
   errorKind?: 'model-unavailable'
 }
@@ -151,6 +174,40 @@ export declare function readResults(file: string): {
 export declare const SMALL_DIR: string
 export declare const MASSIVE_DIR: string
 export declare function listFixtures(dir: string): string[]
+
+/** What a fixture folder tests, from its fixture.json. */
+export interface FixtureDescription {
+  /** The folder name. */
+  name: string
+  dir: string
+  family: string | null
+  code: number
+  file?: string
+  line?: number
+  description?: string
+  /** Set when the fixture.json cannot be read. */
+  error?: string
+}
+export declare function describeFixtures(dir: string): FixtureDescription[]
+
+/** Whether a fixture folder can be trusted; `problems` says why not. */
+export interface FixtureValidation {
+  name: string
+  dir: string
+  ok: boolean
+  problems: string[]
+  family: string | null
+  target: { code: number; file: string; line: number } | null
+  errorsBefore: number | null
+  errorsAfter: number | null
+}
+export declare function validateFixture(fixtureDir: string): FixtureValidation
+export declare function validateFixtures(
+  dir: string,
+  options?: { signal?: AbortSignal; onReport?: (report: FixtureValidation) => void },
+): Promise<FixtureValidation[]>
+/** Writes a new fixture folder `parent/name` that validates as written; returns its path. */
+export declare function scaffoldFixture(parent: string, name: string): string
 export declare function ensureMassive(options?: { dir?: string; count?: number; seed?: number }): string[]
 
 export declare const PROTOCOL_VERSION: number

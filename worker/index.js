@@ -6,8 +6,10 @@ const { collectDiagnostics, formatDiagnostic, hasTarget } = require('./diagnosti
 const { PLAN_FORMAT_VERSION, PlanError, parsePlan, validatePlan, applyPlan, stripCodeFences } = require('./plan')
 const { BUILTIN_MODELS, ModelError, generate, listModels, buildPrompt } = require('./models')
 const { summarize, writeResults, readResults } = require('./results')
-const { SMALL_DIR, MASSIVE_DIR, listFixtures, ensureMassive } = require('./fixtures')
+const { SMALL_DIR, MASSIVE_DIR, listFixtures, describeFixtures, ensureMassive } = require('./fixtures')
 const { PROTOCOL_VERSION } = require('./protocol')
+const { validateFixture, validateFixtures } = require('./validate')
+const { scaffoldFixture } = require('./scaffold')
 
 module.exports = {
   runJob,
@@ -35,7 +37,11 @@ module.exports = {
   SMALL_DIR,
   MASSIVE_DIR,
   listFixtures,
+  describeFixtures,
   ensureMassive,
+  validateFixture,
+  validateFixtures,
+  scaffoldFixture,
   PROTOCOL_VERSION,
   WORKER_SCRIPT: require('node:path').join(__dirname, 'buildfix-worker.js'),
 }

@@ -5,6 +5,7 @@
 // command line or a shell.
 
 const { formatDiagnostic } = require('./diagnostics')
+const { planInstructions } = require('./plan')
 
 const BUILTIN_MODELS = ['gold', 'none']
 // A plan is a few hundred bytes; a reply past this is not one, and must not exhaust the worker.
@@ -118,16 +119,8 @@ async function listModels(endpoint, { timeoutMs = 5000 } = {}) {
   return json.models.map((m) => m && (m.name ?? m.model)).filter((n) => typeof n === 'string')
 }
 
-const PLAN_INSTRUCTIONS = `Answer with one JSON object and nothing else:
-{"title": string, "rationale": string, "dsl": [operation, ...]}
-Each operation is an object with "op" and its fields (file paths are relative to the project root):
-  {"op":"ensureExported","file":F,"symbol":S,"kind":"function"|"class"|"interface"|"type"|"enum"|"const"}  make F export S
-  {"op":"renameSymbol","file":F,"from":A,"to":B}  rename identifier A to B in F
-  {"op":"makeParamOptional","file":F,"fn":N,"param":P}  make parameter P of function N optional
-  {"op":"addImport","file":F,"from":M,"names":[S,...]}  import names from module M into F
-  {"op":"addTypeAnnotation","file":F,"selector":"function:N"|"var:N","typeText":T}  return type of function N, or type of variable N
-  {"op":"insertStubFunction","file":F,"name":N,"returns":T}  add a function N returning T to F
-Use the fewest operations that make the error go away without adding new ones.`
+// The operation list is generated from the plan format's own table (worker/plan.js).
+const PLAN_INSTRUCTIONS = planInstructions()
 
 /**
  * The prompt for a plan: the caller's task text, the diagnostics, every fixture file, the plan

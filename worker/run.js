@@ -3,7 +3,7 @@
 // A command-line runner over the bundled fixtures, printing what the original BuildFix runner
 // printed (`Total Tests:`, `Successful Tests:`, `Results saved to: <file>.json`).
 //
-//   node worker/run.js --models gold,none [--small-fixtures | --massive [--count N] [--seed N]]
+//   node worker/run.js --models gold,none [--small-fixtures | --massive [--count N] [--seed N] | --fixtures-dir DIR]
 //                      [--fixtures a,b] [--endpoint URL] [--attempts N] [--timeout MS] [--out DIR]
 //
 // Each job runs on a temporary copy of its fixture, so the bundled fixtures are never edited.
@@ -37,6 +37,7 @@ function parseArgs(argv) {
     if (k === '--models') a.models = v().split(',').filter(Boolean)
     else if (k === '--small-fixtures') a.set = 'small'
     else if (k === '--massive') a.set = 'massive'
+    else if (k === '--fixtures-dir') ((a.set = 'dir'), (a.dir = path.resolve(v())))
     else if (k === '--fixtures') a.fixtures = new Set(v().split(',').filter(Boolean))
     else if (k === '--endpoint') a.endpoint = v()
     else if (k === '--attempts') a.attempts = Number(v())
@@ -59,7 +60,7 @@ async function main() {
   let dirs =
     args.set === 'massive'
       ? ensureMassive({ dir: MASSIVE_DIR, count: args.count, seed: args.seed })
-      : listFixtures(SMALL_DIR)
+      : listFixtures(args.set === 'dir' ? args.dir : SMALL_DIR)
   if (args.fixtures) dirs = dirs.filter((d) => args.fixtures.has(path.basename(d)))
   if (dirs.length === 0) throw new Error('no fixture selected')
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'buildfix-run-'))

@@ -22,3 +22,27 @@ export async function models(endpoint: string): Promise<string[]> {
   const names = await engine.listModels(endpoint).catch(() => [] as string[])
   return [...engine.BUILTIN_MODELS, ...names]
 }
+
+// Fixtures of one's own: validate a folder, group what it tests by family.
+export async function checkOwnFixtures(dir: string): Promise<Map<string, number>> {
+  const reports: engine.FixtureValidation[] = await engine.validateFixtures(dir, {
+    onReport: (r) => console.log(`${r.ok ? 'ok' : 'FAIL'} ${r.name}: ${r.problems.join('; ')}`),
+  })
+  const byFamily = new Map<string, number>()
+  for (const f of engine.describeFixtures(dir)) byFamily.set(f.family ?? 'none', (byFamily.get(f.family ?? 'none') ?? 0) + 1)
+  if (reports.some((r) => !r.ok)) engine.scaffoldFixture(dir, 'example')
+  return byFamily
+}
+
+export function widerPlan(): Plan {
+  return {
+    title: 'Null-safe price',
+    rationale: '',
+    dsl: [
+      { op: 'addOptionalChain', file: 'src/a.ts', line: 4, expression: 'best' },
+      { op: 'addNullishDefault', file: 'src/a.ts', line: 4, expression: 'best?.price', fallback: '0' },
+      { op: 'replaceText', file: 'src/a.ts', start: { line: 1, column: 1 }, end: { line: 1, column: 4 }, oldText: 'let', newText: 'const' },
+      { op: 'addProperty', file: 'src/a.ts', type: 'Offer', name: 'tax', typeText: 'number', optional: true },
+    ],
+  }
+}

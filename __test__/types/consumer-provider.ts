@@ -43,3 +43,18 @@ export async function before(config: ProviderConfig, request: BenchmarkRequest):
     await baseline.disconnect()
   }
 }
+
+// Results grouped by error family, over a folder of one's own fixtures.
+import { listFixtures, type FixtureDetails } from '@promethean/benchmark/src/providers/buildfix-enhanced'
+export async function byFamily(fixturesDir: string): Promise<Record<string, number>> {
+  const details: FixtureDetails[] = listFixtures('small', { fixturesDir, details: true })
+  const names: string[] = listFixtures('massive', { count: 26 })
+  const provider = new BuildFixProvider({ name: 'own', type: 'buildfix', model: 'gold' })
+  await provider.connect()
+  const response = await provider.execute({ prompt: 'own', metadata: { fixturesDir, fixtures: details.map((d) => d.name) } })
+  await provider.disconnect()
+  const passed: Record<string, number> = {}
+  for (const r of response.metadata?.buildFixResults ?? []) if (r.success) passed[r.family ?? 'none'] = (passed[r.family ?? 'none'] ?? 0) + 1
+  console.log(names.length, response.metadata?.fixturesDir)
+  return passed
+}

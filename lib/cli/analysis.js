@@ -46,7 +46,7 @@ function hashFixtureDir(dir) {
  * (`massive-0003-wrongArgCount-order`); else the target's code (`TS2304`) stands for the family.
  */
 function fixtureFacts(name, { meta = null, result = null, hash = null } = {}) {
-  const rawCode = result?.code ?? meta?.code ?? meta?.target?.code
+  const rawCode = result?.targetCode ?? result?.code ?? meta?.code ?? meta?.target?.code
   const code = rawCode === undefined || rawCode === null ? null : `TS${String(rawCode).replace(/^TS/i, '')}`
   const fromName = /^massive-\d+-([A-Za-z]+)-/.exec(name)
   const family = result?.family ?? meta?.family ?? (fromName ? fromName[1] : null) ?? code ?? 'unknown'

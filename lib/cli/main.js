@@ -1,5 +1,5 @@
 'use strict'
-// promethean-bench: run | loadtest | compare. `main(argv, io)` returns the exit code:
+// promethean-bench: run | loadtest | compare | fixtures. `main(argv, io)` returns the exit code:
 // 0 success, 1 the run had failures (or could not run), 2 bad usage, 130 interrupted (io.signal
 // aborted: the partial results are still written). Nothing here calls process.exit, so it can be
 // driven in-process as well as from bin/promethean-bench.js.
@@ -14,6 +14,7 @@ const reports = require('./reports.js')
 const { normalizeRecords, completeMetrics, checkResult } = require('./summary.js')
 const { compareRuns } = require('./analysis.js')
 const runtime = require('./runtime.js')
+const fixturesCli = require('./fixtures.js')
 
 const PROGRAM = 'promethean-bench'
 const INTERRUPTED = 130
@@ -29,6 +30,7 @@ const SPECS = {
     ...COMMON,
     models: { type: 'list', default: ['gold'], hint: 'comma-separated model names' },
     fixtures: { type: 'string', default: 'small', hint: 'small, massive or comma-separated fixture names' },
+    'fixtures-dir': { type: 'string', hint: 'a folder of fixture folders' },
     endpoint: { type: 'url', hint: 'an http(s) URL' },
     concurrency: { type: 'int', min: 1, max: 256, default: 1, hint: 'a whole number >= 1' },
     'no-cache': { type: 'bool' },
@@ -87,6 +89,7 @@ Commands:
   compare-runs A.json B.json
              two saved runs compared model by model on the fixtures both ran
   history    the trend per model over the recorded runs; --check fails on a regression
+  fixtures   validate or scaffold BuildFix fixtures (fixtures validate|new)
 
 With no arguments: '${PROGRAM} run' with the gold model on the bundled small fixtures.
 '${PROGRAM} <command> --help' (or '${PROGRAM} help <command>') describes each command.
@@ -102,6 +105,8 @@ Flags:
   --models a,b          models to run (default: gold). Built in: gold (reference plans), none
                         (empty plans); any other name is asked of the model server at --endpoint
   --fixtures SET        small (default), massive, or comma-separated fixture names
+  --fixtures-dir DIR    your own folder of fixture folders instead of the bundled set
+                        (--fixtures then names fixtures of DIR); see '${PROGRAM} fixtures'
   --endpoint URL        Ollama-compatible model server (default: the provider's own default)
   --concurrency N       fixtures in flight at once (default: 1)
   --no-cache            do not use or fill the result cache
@@ -264,7 +269,8 @@ async function cmdRun(opts, io, eng) {
   const progress = progressFor(io, 'fixtures')
   let results
   try {
-    const out = await eng.runBenchmark({ models: opts.models, fixtures, endpoint: opts.endpoint, concurrency: opts.concurrency, cache, onProgress: progress.onProgress, signal: io.signal })
+    const dir = opts.fixturesDir ? { fixturesDir: opts.fixturesDir } : {}
+    const out = await eng.runBenchmark({ models: opts.models, fixtures, ...dir, endpoint: opts.endpoint, concurrency: opts.concurrency, cache, onProgress: progress.onProgress, signal: io.signal })
     results = Array.isArray(out) ? out : out && out.results
     if (!Array.isArray(results)) throw new TypeError('the benchmark runner returned no results array')
   } finally {
@@ -273,7 +279,7 @@ async function cmdRun(opts, io, eng) {
   const timestamp = new Date().toISOString()
   const doc = reports.resultsDocument(results, {
     timestamp,
-    meta: { models: opts.models, fixtures: fixtureLabel(fixtures), endpoint: opts.endpoint ?? null, concurrency: opts.concurrency, cache, interrupted: interrupted(io) },
+    meta: { models: opts.models, fixtures: fixtureLabel(fixtures), ...(opts.fixturesDir ? { fixturesDir: opts.fixturesDir } : {}), endpoint: opts.endpoint ?? null, concurrency: opts.concurrency, cache, interrupted: interrupted(io) },
   })
   makeDirSync(opts.out)
   const base = path.resolve(opts.out, `benchmark-results-${stamp(timestamp)}`)
@@ -517,14 +523,27 @@ async function main(argv, io = {}) {
       io.stdout.write(`${HELP[argv[1]]}\n`)
       return 0
     }
-    io.stderr.write(`${PROGRAM}: 'help' takes one of ${Object.keys(COMMANDS).join(', ')}, got ${JSON.stringify(argv.slice(1).join(' '))}\n`)
+    if (argv.length === 2 && argv[1] === 'fixtures') {
+      io.stdout.write(`${fixturesCli.HELP}\n`)
+      return 0
+    }
+    io.stderr.write(`${PROGRAM}: 'help' takes one of ${[...Object.keys(COMMANDS), 'fixtures'].join(', ')}, got ${JSON.stringify(argv.slice(1).join(' '))}\n`)
     return 2
+  }
+  if (argv[0] === 'fixtures') {
+    try {
+      return await fixturesCli.main(argv.slice(1), io)
+    } catch (err) {
+      io.stderr.write(`${PROGRAM} fixtures: failed: ${String((err && err.message) || err).split('\n')[0]}\n`)
+      if (io.env.PROMETHEAN_BENCH_DEBUG && err && err.stack) io.stderr.write(`${err.stack}\n`)
+      return 1
+    }
   }
   if (argv.length > 0 && !argv[0].startsWith('-')) {
     command = argv[0]
     rest = argv.slice(1)
     if (!COMMANDS[command]) {
-      io.stderr.write(`${PROGRAM}: unknown command '${command}' (expected ${Object.keys(COMMANDS).join(', ')}; see ${PROGRAM} --help)\n`)
+      io.stderr.write(`${PROGRAM}: unknown command '${command}' (expected ${[...Object.keys(COMMANDS), 'fixtures'].join(', ')}; see ${PROGRAM} --help)\n`)
       return 2
     }
   }
@@ -546,6 +565,7 @@ async function main(argv, io = {}) {
     }
     if (opts.fixtures !== undefined) fixtureSelection(opts.fixtures)
     if (opts.history !== undefined && opts.noHistory) throw new UsageError('--history and --no-history cannot be combined')
+    if (opts.fixturesDir !== undefined) opts.fixturesDir = fixturesCli.fixturesDirFlag(opts.fixturesDir, opts.fixtures)
     outFolder(opts.out)
   } catch (err) {
     if (err instanceof UsageError) return usageFailure(io, command, err)

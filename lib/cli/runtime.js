@@ -3,7 +3,7 @@
 // looked up lazily, at call time, so `--help`, bad usage and the report code never load the
 // native addon, and tests (or other front ends) can inject their own engines instead:
 //
-//   runBenchmark({models, fixtures, endpoint, concurrency, cache, onProgress}) -> BuildFixResult[]
+//   runBenchmark({models, fixtures, fixturesDir?, endpoint, concurrency, cache, onProgress}) -> BuildFixResult[]
 //   runLoadTest({users, requests, rampUp, duration, rate, timeout, url, model, fixtures, endpoint,
 //                cache, onProgress}) -> {metrics, records, config}
 //   runCompare({model, fixtures, requests, concurrency, endpoint, cache, onProgress})
@@ -59,10 +59,12 @@ function providerConfig({ model, endpoint, cache, concurrency }) {
   return config
 }
 
-function fixtureRequest(fixtureType, names) {
+function fixtureRequest(fixtureType, names, fixturesDir) {
+  const metadata = names ? { fixtureType, fixtures: names } : { fixtureType }
+  if (fixturesDir) metadata.fixturesDir = fixturesDir
   return {
-    prompt: names ? `BuildFix: ${names.join(', ')}` : `BuildFix: ${fixtureType} fixtures`,
-    metadata: names ? { fixtureType, fixtures: names } : { fixtureType },
+    prompt: names ? `BuildFix: ${names.join(', ')}` : `BuildFix: ${fixturesDir ?? fixtureType} fixtures`,
+    metadata,
   }
 }
 
@@ -87,19 +89,20 @@ function failedResult(fixture, model, message, duration) {
  * Fixture names from the command line must name fixtures of the bundled set: anything else is a
  * usage error (exit 2), found before any provider starts, not a run whose every fixture failed.
  */
-function checkFixtureNames(pkg, fixtures) {
+function checkFixtureNames(pkg, fixtures, fixturesDir) {
   if (!Array.isArray(fixtures) || typeof pkg.listFixtures !== 'function') return
-  const known = pkg.listFixtures('small')
+  const known = fixturesDir ? pkg.listFixtures('small', { fixturesDir }) : pkg.listFixtures('small')
   const unknown = fixtures.filter((name) => !known.includes(name))
   if (unknown.length > 0) {
     const names = unknown.map((name) => JSON.stringify(name)).join(', ')
-    throw new UsageError(`--fixtures: no bundled fixture is named ${names} (expected small, massive or names among ${known.join(', ')})`)
+    const where = fixturesDir ? `no fixture of ${fixturesDir}` : 'no bundled fixture'
+    throw new UsageError(`--fixtures: ${where} is named ${names} (expected ${fixturesDir ? '' : 'small, massive or '}names among ${known.join(', ')})`)
   }
 }
 
-async function listFixtureNames(pkg, fixtures) {
+async function listFixtureNames(pkg, fixtures, fixturesDir) {
   if (Array.isArray(fixtures)) return fixtures
-  if (typeof pkg.listFixtures === 'function') return pkg.listFixtures(fixtures)
+  if (typeof pkg.listFixtures === 'function') return fixturesDir ? pkg.listFixtures('small', { fixturesDir }) : pkg.listFixtures(fixtures)
   return null
 }
 
@@ -191,15 +194,15 @@ async function openModel({ rate, duration, timeout, execute, onProgress, signal 
  * `loadPackage` says otherwise), loaded on first use.
  */
 function createDefaults(loadPackage = requirePackage) {
-  async function runBenchmark({ models, fixtures, endpoint, concurrency = 1, cache = true, onProgress = () => {}, signal }) {
+  async function runBenchmark({ models, fixtures, fixturesDir, endpoint, concurrency = 1, cache = true, onProgress = () => {}, signal }) {
     const pkg = loadPackage()
-    checkFixtureNames(pkg, fixtures)
+    checkFixtureNames(pkg, fixtures, fixturesDir)
     if (typeof pkg.runBenchmark === 'function') {
-      return pkg.runBenchmark({ models, fixtures, endpoint, concurrency, cache, onProgress, signal })
+      return pkg.runBenchmark({ models, fixtures, fixturesDir, endpoint, concurrency, cache, onProgress, signal })
     }
     const Provider = need(pkg, 'EnhancedBuildFixProvider')
     const fixtureType = fixtures === 'massive' ? 'massive' : 'small'
-    const names = await listFixtureNames(pkg, fixtures)
+    const names = await listFixtureNames(pkg, fixtures, fixturesDir)
     const results = []
     let done = 0
     const total = names ? names.length * models.length : 0
@@ -215,7 +218,7 @@ function createDefaults(loadPackage = requirePackage) {
             const t0 = performance.now()
             let response
             try {
-              response = await provider.execute(fixtureRequest(fixtureType, batch))
+              response = await provider.execute(fixtureRequest(fixtureType, batch, fixturesDir))
             } catch (err) {
               response = { content: String(err && err.message), metadata: { error: String(err && err.message) } }
             }

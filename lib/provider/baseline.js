@@ -6,6 +6,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 
+const { describeFixtures } = require('../../worker/fixtures.js')
 const { onAbort } = require('../abort.js')
 const { BoundedCollection } = require('../pool.js')
 const v = require('../validate.js')
@@ -55,23 +56,28 @@ class BuildFixProvider extends BaseProvider {
   /** Runs the request in a fresh process; `options.signal` kills it (the promise rejects with the signal's reason). */
   async execute(request, options) {
     return runRequest(this, request, options, ({ signal }) => {
-      const { fixtureType, fixtures } = checkRequest(request)
+      const { fixtureType, fixtures, fixturesDir } = checkRequest(request)
       if (!this.#connected) return failedOutcome(fixtureType, NOT_CONNECTED)
+      // A folder that is not there is bad input, as it is for EnhancedBuildFixProvider.
+      const options = fixturesDir === undefined ? {} : { fixturesDir }
+      if (fixturesDir !== undefined) listFixtures('small', options)
       if (fixtures && fixtureType === 'small') {
-        const known = new Set(listFixtures('small'))
+        const known = new Set(listFixtures('small', options))
         const unknown = fixtures.find((f) => !known.has(f))
         if (unknown !== undefined) {
           throw v.rangeError('metadata.fixtures', 'names of fixtures in the chosen set', unknown)
         }
       }
-      return this.#runOnce(fixtureType, fixtures, signal)
+      return this.#runOnce(fixtureType, fixtures, fixturesDir, signal)
     })
   }
 
   /** Spawns the run synchronously (its pid is listed as soon as execute() returns). */
-  #runOnce(fixtureType, fixtures, signal) {
+  #runOnce(fixtureType, fixtures, fixturesDir, signal) {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'promethean-buildfix-once-'))
-    const args = [path.join(WORKER_DIR, 'run.js'), '--models', this.config.model, fixtureType === 'massive' ? '--massive' : '--small-fixtures']
+    const set =
+      fixturesDir !== undefined ? ['--fixtures-dir', fixturesDir] : [fixtureType === 'massive' ? '--massive' : '--small-fixtures']
+    const args = [path.join(WORKER_DIR, 'run.js'), '--models', this.config.model, ...set]
     if (fixtures) args.push('--fixtures', fixtures.join(','))
     if (this.config.endpoint) args.push('--endpoint', this.config.endpoint)
     args.push('--attempts', String(this.#options.maxAttempts), '--timeout', String(this.#options.attemptTimeout), '--out', out)
@@ -152,20 +158,54 @@ class BuildFixProvider extends BaseProvider {
   }
 }
 
-/** Names of the fixtures of a set: the bundled `small` set (default) or the seeded `massive` one. */
-function listFixtures(set = 'small', { count = 200, seed = 1 } = {}) {
-  v.oneOf('set', set, ['small', 'massive'])
-  if (set === 'small') {
-    return fs
-      .readdirSync(SMALL_DIR, { withFileTypes: true })
-      .filter((e) => e.isDirectory() && fs.existsSync(path.join(SMALL_DIR, e.name, 'fixture.json')))
-      .map((e) => e.name)
-      .sort()
+/**
+ * The fixtures of a set: the bundled `small` set (default), the seeded `massive` one, or the
+ * folder `options.fixturesDir` (any folder of fixture folders). Names, or with `details: true`
+ * what each one tests: `{name, family, code, codes, file, line, description}`.
+ */
+function listFixtures(set, options = {}) {
+  set = v.oneOf('set', set, ['small', 'massive'], 'small')
+  const o = v.optionsObject('options', options)
+  const count = v.number('options.count', o.count, { min: 1, max: 100000, fallback: 200 })
+  const seed = v.number('options.seed', o.seed, { min: 0, max: 2 ** 32 - 1, fallback: 1 })
+  const details = v.boolean('options.details', o.details, false)
+  let infos
+  if (o.fixturesDir !== undefined) {
+    if (typeof o.fixturesDir !== 'string' || o.fixturesDir === '') {
+      throw v.typeError('options.fixturesDir', 'a path to a folder of fixture folders', o.fixturesDir)
+    }
+    if (set === 'massive') throw v.rangeError('set', "'small' or nothing when options.fixturesDir is given", set)
+    const dir = path.resolve(o.fixturesDir)
+    if (!isDirectory(dir)) throw v.rangeError('options.fixturesDir', 'an existing folder', o.fixturesDir)
+    infos = describeFixtures(dir)
+  } else if (set === 'small') {
+    infos = describeFixtures(SMALL_DIR)
+  } else {
+    infos = require('../../fixtures/generate.js')
+      .generate({ count, seed })
+      .map((f) => ({
+        name: f.name,
+        family: f.fixture.family,
+        // Where tsc's wording depends on the generated names, the written fixture's code is the
+        // one of `codes` the compiler reports.
+        code: f.fixture.target.code,
+        codes: f.codes,
+        file: f.fixture.target.file,
+        line: f.fixture.target.line,
+        description: f.fixture.description,
+      }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   }
-  return require('../fixtures/generate.js')
-    .generate({ count, seed })
-    .map((f) => f.name)
-    .sort()
+  if (!details) return infos.map((f) => f.name)
+  return infos.map(({ dir, error, ...info }) => ({ ...info, codes: info.codes ?? [info.code], ...(error ? { error } : {}) }))
+}
+
+function isDirectory(dir) {
+  try {
+    return fs.statSync(dir).isDirectory()
+  } catch {
+    return false
+  }
 }
 
 module.exports = { BuildFixProvider, listFixtures }

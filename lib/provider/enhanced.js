@@ -10,6 +10,7 @@ const { performance } = require('node:perf_hooks')
 const { onAbort } = require('../abort.js')
 const { makeDir } = require('../dirs.js')
 const { binding } = require('../native.js')
+const v = require('../validate.js')
 const { BoundedCollection } = require('../pool.js')
 const { BaseProvider, serverModels } = require('./base.js')
 const { failureError, NOT_CONNECTED } = require('./errors.js')
@@ -159,8 +160,11 @@ class EnhancedBuildFixProvider extends BaseProvider {
         if (signal?.aborted) cancel.cancel()
         return this.#service.execute(request, this.#options.cache, cancel ?? undefined).finally(done)
       }
-      const { fixtureType } = checkRequest(request)
+      const { fixtureType, fixturesDir } = checkRequest(request)
       if (this.#command) {
+        if (fixturesDir !== undefined) {
+          throw v.rangeError('metadata.fixturesDir', "no folder: a provider in command mode runs its command's own fixtures", fixturesDir)
+        }
         // A command runs to its end: it has no way to be told to stop but a kill.
         return binding.runBuildFixCommand(this.#command.argv, this.#command.root, this.config.model, fixtureType === 'massive', this.#options.commandTimeout)
       }

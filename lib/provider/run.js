@@ -6,6 +6,7 @@
 // and any other failure resolves as a failed response (`content: 'BuildFix benchmark failed:
 // <reason>'`, `tokens: 0`, `metadata.error`), as the original did.
 
+const path = require('node:path')
 const { performance } = require('node:perf_hooks')
 
 const { abortReason, signalOf } = require('../abort.js')
@@ -79,6 +80,7 @@ async function runRequest(provider, request, options, run) {
   perf.cpuBefore = before.cpuUsage
   perf.processStartTime = performance.now()
   const outcome = await run({ request, signal })
+  const fixturesDir = request?.metadata?.fixturesDir
   perf.processEndTime = performance.now()
   const fixtureType = outcome.fixtureType
   for (const f of outcome.cacheFailures ?? []) provider.emit('cache-error', { error: failureError(f) })
@@ -117,6 +119,7 @@ async function runRequest(provider, request, options, run) {
     metadata: {
       buildFixResults: results,
       fixtureType,
+      ...(typeof fixturesDir === 'string' ? { fixturesDir: path.resolve(fixturesDir) } : {}),
       totalTests,
       successfulTests,
       performanceMetrics: perf,

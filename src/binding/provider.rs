@@ -8,6 +8,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::{Either, Env, JsError, PromiseRaw, ToNapiValue, Unknown};
 use napi_derive::napi;
 
+use super::args::resolve_path;
 use super::cancel::NativeCancel;
 use super::error::{failure, Result};
 use super::js_value as js;
@@ -203,6 +204,24 @@ fn execute_request(request: Unknown) -> Result<ExecuteRequest> {
         Some("massive") => FixtureType::Massive,
         _ => FixtureType::Small,
     };
+    let dir = js::field(&metadata, "fixturesDir")?;
+    if !matches!(dir.get_type(), Ok(napi::ValueType::Undefined)) {
+        let expected = "a path to a folder of fixture folders";
+        let path = js::required_string("metadata.fixturesDir", &dir)
+            .map_err(|_| js::bad_type("metadata.fixturesDir", expected, &dir))?;
+        if path.is_empty() {
+            return Err(js::bad_type("metadata.fixturesDir", expected, &dir));
+        }
+        // A folder of one's own replaces the bundled sets; `massive` would contradict it.
+        if out.fixture_type == FixtureType::Massive {
+            return Err(js::bad_range(
+                "metadata.fixtureType",
+                "'small' or nothing when metadata.fixturesDir is given",
+                "\"massive\"",
+            ));
+        }
+        out.fixtures_dir = Some(resolve_path(&path).map_err(|e| failure(e.to_string()))?);
+    }
     out.fixtures = js::string_array(
         "metadata.fixtures",
         "an array of fixture names",
@@ -225,6 +244,8 @@ pub struct NativeCheckedRequest {
     /// `small` or `massive`.
     pub fixture_type: String,
     pub fixtures: Option<Vec<String>>,
+    /// The caller's own folder of fixture folders (absolute), when given.
+    pub fixtures_dir: Option<String>,
 }
 
 /// Checks a request as `execute` does; throws a TypeError/RangeError naming the bad field.
@@ -234,6 +255,7 @@ pub fn check_build_fix_request(request: Unknown) -> Result<NativeCheckedRequest>
     Ok(NativeCheckedRequest {
         fixture_type: r.fixture_type.as_str().to_owned(),
         fixtures: r.fixtures,
+        fixtures_dir: r.fixtures_dir.map(|d| d.display().to_string()),
     })
 }
 

@@ -8,7 +8,8 @@ use super::ProviderError;
 /// Version of the plan format and judging rule. Part of every cache key: a change to either
 /// must not serve answers computed under the old one.
 /// 2: `errorsResolved` is a boolean (as in the original), the count is `errorsResolvedCount`.
-pub const PLAN_FORMAT_VERSION: u32 = 2;
+/// 3: the operations of the wider error families and `replaceText` (`worker/plan.js`).
+pub const PLAN_FORMAT_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FixtureType {
@@ -31,6 +32,8 @@ pub struct ExecuteRequest {
     pub fixture_type: FixtureType,
     /// Only these fixtures (by name); all of the set when `None`.
     pub fixtures: Option<Vec<String>>,
+    /// A folder of fixture folders of the caller's own, in place of the bundled `small` set.
+    pub fixtures_dir: Option<std::path::PathBuf>,
     pub model: Option<String>,
     pub prompt: Option<String>,
     pub temperature: Option<f64>,

@@ -247,7 +247,12 @@ impl Service {
         let kind = req.fixture_type;
         let chosen = self
             .sets
-            .select(kind, req.fixtures.as_deref(), self.copies.unique())
+            .select(
+                kind,
+                req.fixtures.as_deref(),
+                req.fixtures_dir.as_deref(),
+                self.copies.unique(),
+            )
             .await?;
         let cache = match &self.cache {
             Some(c) if req.use_cache => c,

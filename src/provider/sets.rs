@@ -28,14 +28,29 @@ impl FixtureSets {
         }
     }
 
-    /// The fixtures a request asks for: `names` of the set, or all of it.
+    /// The fixtures a request asks for: `names` of the set, or all of it. `own`: a folder of
+    /// fixture folders of the caller's own, in place of the bundled `small` set (the binding
+    /// refuses it beside `massive`).
     pub async fn select(
         &self,
         kind: FixtureType,
         names: Option<&[String]>,
+        own: Option<&Path>,
         unique: u64,
     ) -> Result<Vec<Fixture>, ProviderError> {
-        let all = fixtures::list(&self.root(kind, unique).await?)?;
+        let root = match own {
+            Some(dir) if !dir.is_dir() => {
+                return Err(ArgError::out_of_range(
+                    "metadata.fixturesDir",
+                    "an existing folder of fixture folders",
+                    format!("{:?}", dir.display().to_string()),
+                )
+                .into())
+            }
+            Some(dir) => dir.to_path_buf(),
+            None => self.root(kind, unique).await?,
+        };
+        let all = fixtures::list(&root)?;
         let Some(names) = names else {
             return Ok(all);
         };
@@ -49,7 +64,12 @@ impl FixtureSets {
                         ArgError::out_of_range(
                             "metadata.fixtures",
                             "names of fixtures in the chosen set",
-                            format!("{name:?} (not a {} fixture)", kind.as_str()),
+                            match own {
+                                Some(dir) => {
+                                    format!("{name:?} (no such fixture in {})", dir.display())
+                                }
+                                None => format!("{name:?} (not a {} fixture)", kind.as_str()),
+                            },
                         )
                         .into()
                     })
