@@ -659,13 +659,17 @@ async fn the_massive_set_is_generated_once_and_gold_resolves_it() {
         assert_eq!(r["success"], true, "{r}");
     }
     service.close().await;
-    // A second provider finds the set already generated, in the shared temporary folder.
+    // A second provider finds the set already generated, in the shared temporary folder (named
+    // by this generator's hash: sets of other versions of the generator may sit beside it).
+    let generator = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/generate.js");
+    let version = blake3::hash(&std::fs::read(generator).unwrap()).to_hex();
+    let prefix = format!("promethean-buildfix-massive-4242-8-{}", &version[..16]);
     let shared: Vec<_> = std::fs::read_dir(std::env::temp_dir())
         .unwrap()
         .flatten()
         .filter(|e| {
             let n = e.file_name().to_string_lossy().into_owned();
-            n.starts_with("promethean-buildfix-massive-4242-8-") && !n.contains(".staging-")
+            n.starts_with(&prefix) && !n.contains(".staging-")
         })
         .collect();
     assert_eq!(shared.len(), 1);
