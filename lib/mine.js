@@ -115,6 +115,8 @@ class Checker {
     this.child = null
     this.next = 0
     this.pending = null
+    // Children killed (a timeout, an abort) whose exit has not been seen yet: close() waits for them.
+    this.dying = new Map()
   }
 
   start() {
@@ -128,11 +130,14 @@ class Checker {
       if (!p || msg.id !== p.id) return
       this.settle(null, msg)
     })
+    const exited = new Promise((resolve) => child.once('exit', resolve))
     child.on('exit', (code, sig) => {
+      this.dying.delete(child)
       if (this.child === child) this.child = null
       this.settle(new Error(`the type-checking process ended (${sig ?? `exit ${code}`})${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}`))
     })
     this.child = child
+    this.exited = exited
   }
 
   settle(err, msg) {
@@ -151,8 +156,11 @@ class Checker {
     const child = this.child
     return new Promise((resolve, reject) => {
       const id = ++this.next
+      const exited = this.exited
       const stop = (err) => {
         this.settle(err)
+        if (this.child === child) this.child = null
+        this.dying.set(child, exited)
         child.kill('SIGKILL')
       }
       const onAbort = () => stop(abortReason(this.signal, 'mining fixtures'))
@@ -166,15 +174,20 @@ class Checker {
   /** Ends the child and waits for it to be gone. */
   async close() {
     const child = this.child
-    if (!child) return
     this.child = null
-    const gone = new Promise((resolve) => child.once('exit', resolve))
-    if (child.exitCode === null && child.signalCode === null) {
-      child.disconnect()
-      await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 2000).unref())])
-      child.kill('SIGKILL')
+    if (child) {
+      const gone = this.exited
+      if (child.exitCode === null && child.signalCode === null) {
+        // The child exits when its channel closes; a child stuck in a check is killed.
+        if (child.connected) child.disconnect()
+        let timer
+        await Promise.race([gone, new Promise((resolve) => (timer = setTimeout(resolve, 2000)))])
+        clearTimeout(timer)
+        child.kill('SIGKILL')
+      }
+      await gone
     }
-    await gone
+    await Promise.all(this.dying.values())
   }
 }
 
