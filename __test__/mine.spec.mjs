@@ -243,6 +243,9 @@ test('judge: a project that does not compile on its own is skipped, a relative i
   t.deepEqual(judge([missing], []), { target: missing })
   t.regex(judge([missing], [missing, d(2322, 'x')]).reason, /adds 1 error/)
   t.is(judge([missing], [missing]).reason, 'no error disappeared')
+  const twice = [d(2322, 'same'), d(2322, 'same')]
+  t.deepEqual(judge(twice, [twice[0]]), { target: twice[1] }, 'one of two identical errors fixed')
+  t.regex(judge([twice[0]], twice).reason, /adds 1 error/)
 })
 
 test('the CLI: fixtures mine REPO --out DIR prints each fixture and skip; bad usage exits 2', async (t) => {

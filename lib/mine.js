@@ -30,8 +30,8 @@ const MISSING_TYPES_CODES = new Set([2688])
 
 /** Why `d` means the project does not type-check on its own, or null. */
 function standaloneProblem(d) {
-  if (d.file === '') return 'its configuration does not resolve on its own'
   if (MISSING_TYPES_CODES.has(d.code)) return 'a types package it needs is not installed'
+  if (d.file === '') return 'its configuration does not resolve on its own'
   if (MISSING_MODULE_CODES.has(d.code)) {
     const spec = /['"]([^'"]+)['"]/.exec(d.message)?.[1] ?? ''
     // A relative import that does not resolve may be exactly what the commit fixed.
@@ -41,7 +41,8 @@ function standaloneProblem(d) {
 }
 
 const key = (d) => `${d.code}\0${d.file}\0${d.message}`
-const shown = (d) => `${d.file || '<config>'}(${d.line},${d.column}): error TS${d.code}: ${d.message}`
+// One line per diagnostic: the compiler's message chain can run over several.
+const shown = (d) => `${d.file || '<config>'}(${d.line},${d.column}): error TS${d.code}: ${d.message.split('\n')[0]}`
 
 /**
  * The verdict on one project of one commit from its diagnostics before and after the change:
@@ -52,11 +53,19 @@ function judge(before, after) {
     const problem = standaloneProblem(d)
     if (problem) return { reason: `the project cannot be type-checked on its own: ${problem} (${shown(d)})` }
   }
-  const had = new Set(before.map(key))
-  const has = new Set(after.map(key))
-  const appeared = after.filter((d) => !had.has(key(d)))
+  // Counted, not just compared: a commit may fix one of two identical errors.
+  const extra = (a, b) => {
+    const left = new Map()
+    for (const d of b) left.set(key(d), (left.get(key(d)) ?? 0) + 1)
+    return a.filter((d) => {
+      const n = left.get(key(d)) ?? 0
+      left.set(key(d), n - 1)
+      return n <= 0
+    })
+  }
+  const appeared = extra(after, before)
   if (appeared.length > 0) return { reason: `the change adds ${appeared.length} error(s): ${shown(appeared[0])}` }
-  const gone = before.filter((d) => !has.has(key(d)))
+  const gone = extra(before, after)
   if (gone.length === 0) return { reason: before.length === 0 ? 'the parent compiles without error: nothing was fixed' : 'no error disappeared' }
   return { target: gone[0] }
 }

@@ -123,6 +123,13 @@ pub fn walk(repo_path: &Path, options: &WalkOptions) -> Result<Walk> {
         return Err(ArgError::out_of_range("maxCommits", "a positive integer", "0").into());
     }
     let repo = open(repo_path)?;
+    // A repository without a commit yet has no history to mine.
+    if repo
+        .head()
+        .is_err_and(|e| e.code() == git2::ErrorCode::UnbornBranch)
+    {
+        return Ok(Walk::default());
+    }
     let mut revwalk = repo.revwalk()?;
     revwalk.push_head()?;
     revwalk.set_sorting(Sort::TIME)?;
