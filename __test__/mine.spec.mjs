@@ -136,6 +136,20 @@ test('mines one fixture per fix commit and project: the parent as the fixture, t
   }
   t.is(JSON.parse(fs.readFileSync(path.join(path2.dir, 'fixture.json'), 'utf8')).goldPlan.dsl.length, 2)
 
+  // As benchmark fixtures: gold fixes every one, no plan fixes none.
+  const engine = require('../worker/index.js')
+  for (const f of result.fixtures) {
+    for (const [model, success] of [
+      ['gold', true],
+      ['none', false],
+    ]) {
+      const copy = path.join(tempDir(t), f.name)
+      fs.cpSync(f.dir, copy, { recursive: true })
+      const r = await engine.runJob({ fixtureDir: copy, model, maxAttempts: 1 })
+      t.is(r.success, success, `${model} on ${f.name}`)
+    }
+  }
+
   // The gold plan reproduces the commit's files exactly.
   const { applyPlan, validatePlan } = require('../worker/plan.js')
   for (const [f, files] of [
