@@ -284,6 +284,15 @@ export declare function isInternalPanic(message: string): boolean
 export declare const MAX_USERS: number
 
 /**
+ * Writes folder `dir` of `commit` into `out` (absent or empty), within the core's default
+ * bounds; `ERR_FIXTURE_TOO_LARGE` when the project exceeds them.
+ */
+export declare function mineExport(repo: string, commit: string, dir: string, out: string): Promise<NativeMineExport>
+
+/** The non-merge commits of `repo` (newest first) with the TypeScript projects each touched. */
+export declare function mineWalk(repo: string, options?: NativeMineWalkOptions | undefined | null): Promise<NativeMineWalk>
+
+/**
  * Positions in the `Float64Array` the JS layer fills for [`NativeMonitor::record`]: one
  * table, exported to `lib/monitor.js` as `MonitorSlot`.
  */
@@ -560,6 +569,51 @@ export interface NativeMemoryThresholdUpdate {
   heapUsed?: number
   external?: number
   rss?: number
+}
+
+export interface NativeMineCandidate {
+  commit: string
+  parent: string
+  summary: string
+  /** Milliseconds since the Unix epoch. */
+  time: number
+  projects: Array<NativeMineProject>
+}
+
+export interface NativeMineExport {
+  files: number
+  bytes: number
+}
+
+export interface NativeMineFile {
+  path: string
+  hunks: Array<NativeMineHunk>
+}
+
+export interface NativeMineHunk {
+  oldStart: number
+  oldLines: number
+  oldText: string
+  newText: string
+}
+
+export interface NativeMineProject {
+  dir: string
+  files: Array<NativeMineFile>
+  unsupported?: string
+}
+
+export interface NativeMineWalk {
+  candidates: Array<NativeMineCandidate>
+  visited: number
+  merges: number
+}
+
+export interface NativeMineWalkOptions {
+  /** Milliseconds since the Unix epoch; older commits end the walk. */
+  since?: number
+  /** At most this many commits are visited (default 1000). */
+  maxCommits?: number
 }
 
 /** `PerformanceMonitor`'s options as the caller wrote them. */

@@ -47,3 +47,6 @@ const history = require('./lib/history.js')
 exports.openHistory = history.openHistory
 exports.RunHistory = history.RunHistory
 exports.checkRuns = history.checkRuns
+
+const mine = require('./lib/mine.js')
+exports.mineFixtures = mine.mineFixtures

@@ -26,5 +26,6 @@ export const {
   openHistory,
   RunHistory,
   checkRuns,
+  mineFixtures,
 } = cjs
 export default cjs

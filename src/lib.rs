@@ -8,6 +8,7 @@ pub mod cancel;
 pub mod error;
 pub mod history;
 pub mod loadtest;
+pub mod mine;
 pub mod monitor;
 pub mod pool;
 pub mod procfs;

@@ -1,5 +1,5 @@
 'use strict'
-// promethean-bench fixtures validate DIR | new NAME: fixture folders of one's own.
+// promethean-bench fixtures validate DIR | new NAME | mine REPO: fixture folders of one's own.
 // The checks run the BuildFix engine's compiler code in this process, one fixture at a time with
 // a turn of the event loop between fixtures (each is some milliseconds), so Ctrl-C is served.
 
@@ -13,9 +13,17 @@ const PROGRAM = 'promethean-bench'
 const SPECS = {
   validate: { help: { type: 'bool' }, json: { type: 'bool' } },
   new: { help: { type: 'bool' }, dir: { type: 'string', default: '.', hint: 'a folder' } },
+  mine: {
+    help: { type: 'bool' },
+    json: { type: 'bool' },
+    out: { type: 'string', hint: 'a folder' },
+    max: { type: 'int', min: 1, default: 10 },
+    since: { type: 'string', hint: 'a date' },
+    'max-commits': { type: 'int', min: 1, max: 1e9, default: 1000 },
+  },
 }
 
-const HELP = `Usage: ${PROGRAM} fixtures <validate DIR | new NAME> [flags]
+const HELP = `Usage: ${PROGRAM} fixtures <validate DIR | new NAME | mine REPO --out DIR> [flags]
 
 Fixtures of your own: a fixture is a folder with tsconfig.json, src/**/*.ts holding one known
 compile error, and fixture.json {name, description, family?, target: {code, file, line}, goldPlan}.
@@ -30,9 +38,20 @@ Commands:
   new NAME              write a new fixture folder NAME (in --dir, default the current folder)
                         that validates as written; edit it into the error you want to test
     --dir DIR           where to create it
+  mine REPO --out DIR   fixtures from the history of the git repository REPO: for each commit
+                        (newest first) and each TypeScript project (tsconfig.json) it touched,
+                        the parent's project becomes a fixture when the commit removed a compile
+                        error and added none; the gold plan is the commit's change. Projects that
+                        do not type-check on their own (packages not installed) are skipped and
+                        said why. Nothing of the repository is run: the compiler API only.
+    --out DIR           where to write the fixtures (created if missing)
+    --max N             stop after N fixtures (default 10)
+    --since DATE        only commits since DATE (e.g. 2024-01-31)
+    --max-commits N     visit at most N commits (default 1000)
+    --json              one JSON document on stdout: {fixtures: [...], skipped: [...], ...}
 
-Exit codes: 0 every fixture is valid (validate) or the fixture was written (new), 1 some fixture
-is invalid or DIR holds none, 2 bad usage (unknown command or flag, DIR not a folder, NAME taken
+Exit codes: 0 every fixture is valid (validate), the fixture was written (new) or the history was
+mined (mine, even when it found no fixture), 1 some fixture is invalid or DIR holds none, 2 bad usage (unknown command or flag, DIR not a folder, NAME taken
 or not a folder name).`
 
 /** `--fixtures-dir` of `run`: an existing folder holding at least one fixture; not with massive. */
@@ -95,7 +114,49 @@ async function scaffold(args, opts, io) {
   return 0
 }
 
-const COMMANDS = { validate, new: scaffold }
+async function mine(args, opts, io) {
+  if (args.length !== 1) throw new UsageError(`mine takes one repository folder, got ${args.length === 0 ? 'none' : args.map((a) => JSON.stringify(a)).join(' ')}`)
+  if (opts.out === undefined) throw new UsageError('mine needs --out DIR, the folder to write the fixtures to')
+  let since
+  if (opts.since !== undefined) {
+    since = Date.parse(opts.since)
+    if (!Number.isFinite(since)) throw new UsageError(`--since must be a date like 2024-01-31, got ${JSON.stringify(opts.since)}`)
+  }
+  const repo = path.resolve(args[0])
+  if (!fs.existsSync(repo) || !fs.statSync(repo).isDirectory()) throw new UsageError(`${JSON.stringify(args[0])} is not a folder`)
+  const { mineFixtures } = require('../mine.js')
+  const short = (commit) => commit.slice(0, 10)
+  let result
+  try {
+    result = await mineFixtures(repo, {
+      out: opts.out,
+      max: opts.max,
+      since,
+      maxCommits: opts.maxCommits,
+      signal: io.signal,
+      onEvent: opts.json
+        ? undefined
+        : (e) =>
+            io.stdout.write(
+              e.kind === 'fixture'
+                ? `fixture ${e.name}: TS${e.target.code} at ${e.target.file}:${e.target.line} (${short(e.commit)} ${e.summary})\n`
+                : `skip    ${short(e.commit)} ${e.project}: ${e.reason}\n`,
+            ),
+    })
+  } catch (err) {
+    if (io.signal && io.signal.aborted) return 130
+    if (err.code === 'ERR_NOT_A_REPOSITORY') throw new UsageError(err.message)
+    throw err
+  }
+  const summary = `${result.fixtures.length} fixture(s) written to ${result.out} from ${result.visited} commit(s) (${result.skipped.length} project change(s) skipped)`
+  if (opts.json) {
+    io.stdout.write(`${JSON.stringify(result)}\n`)
+    io.stderr.write(`${summary}\n`)
+  } else io.stdout.write(`${summary}\n`)
+  return 0
+}
+
+const COMMANDS = { validate, new: scaffold, mine }
 
 /** `promethean-bench fixtures ...`; returns the exit code. */
 async function main(argv, io) {
@@ -105,7 +166,7 @@ async function main(argv, io) {
     return 0
   }
   if (!Object.prototype.hasOwnProperty.call(COMMANDS, sub)) {
-    io.stderr.write(`${PROGRAM} fixtures: unknown command ${JSON.stringify(sub)} (expected validate or new; see ${PROGRAM} fixtures --help)\n`)
+    io.stderr.write(`${PROGRAM} fixtures: unknown command ${JSON.stringify(sub)} (expected validate, new or mine; see ${PROGRAM} fixtures --help)\n`)
     return 2
   }
   // Positionals (the folder, the name) first, flags after them or before.

@@ -9,6 +9,7 @@
 use crate::cache::CacheError;
 use crate::error::ArgError;
 use crate::loadtest::LoadTestError;
+use crate::mine::MineError;
 use crate::monitor::MonitorError;
 use crate::pool::PoolError;
 use crate::provider::ProviderError;
@@ -60,6 +61,7 @@ into_js_error!(
     MonitorError,
     SnapshotError,
     ProviderError,
+    MineError,
     crate::history::HistoryError
 );
 
@@ -148,6 +150,20 @@ impl JsCode for crate::history::HistoryError {
             E::NotAHistory { .. } => "ERR_HISTORY_UNREADABLE",
             E::NewerSchema { .. } => "ERR_HISTORY_NEWER_SCHEMA",
             E::Closed | E::Sqlite { .. } => GENERIC_FAILURE,
+        }
+    }
+}
+
+impl JsCode for MineError {
+    fn code(&self) -> &'static str {
+        match self {
+            MineError::Arg(e) => e.code(),
+            MineError::NotARepository { .. } => "ERR_NOT_A_REPOSITORY",
+            MineError::TooLarge { .. } => "ERR_FIXTURE_TOO_LARGE",
+            MineError::UnknownCommit { .. }
+            | MineError::UnknownFolder { .. }
+            | MineError::OutputExists { .. } => INVALID_ARG_VALUE,
+            MineError::Io { .. } | MineError::Git(_) => GENERIC_FAILURE,
         }
     }
 }

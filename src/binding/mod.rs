@@ -9,6 +9,7 @@ mod handles;
 mod history;
 mod js_value;
 mod loadtest;
+mod mine;
 mod monitor;
 mod panic;
 mod pool;
