@@ -437,7 +437,7 @@ test('stress: caches dropped without destroy() are freed (no native leak)', asyn
   })
   let out = ''
   proc.stdout.on('data', (d) => (out += d))
-  const exitCode = await new Promise((resolve) => proc.once('exit', resolve))
+  const exitCode = await new Promise((resolve) => proc.once('close', resolve))
   t.is(exitCode, 0)
   const { peak } = JSON.parse(out)
   t.log(`peak RSS ${(peak / 1e6).toFixed(0)} MB`)
@@ -623,8 +623,9 @@ async function openInChild(t, dir) {
   let err = ''
   proc.stdout.on('data', (d) => (out += d))
   proc.stderr.on('data', (d) => (err += d))
-  const killer = setTimeout(() => proc.kill('SIGKILL'), 30000)
-  const [code, signal] = await new Promise((resolve) => proc.once('exit', (c, s) => resolve([c, s])))
+  // 'close', not 'exit': the child's output may still be in the pipe when it has exited.
+  const killer = setTimeout(() => proc.kill('SIGKILL'), 120000)
+  const [code, signal] = await new Promise((resolve) => proc.once('close', (c, s) => resolve([c, s])))
   clearTimeout(killer)
   t.is(signal, null, `the child was killed (${signal}): it hung; output ${JSON.stringify(out)}`)
   t.is(code, 0, `the child failed: ${err}`)
@@ -745,7 +746,7 @@ test('regression: caches dropped without destroy() do not leak writer threads or
   let out = ''
   proc.stdout.on('data', (d) => (out += d))
   const killer = setTimeout(() => proc.kill('SIGKILL'), 60000)
-  const [exitCode, signal] = await new Promise((resolve) => proc.once('exit', (c, s) => resolve([c, s])))
+  const [exitCode, signal] = await new Promise((resolve) => proc.once('close', (c, s) => resolve([c, s])))
   clearTimeout(killer)
   t.is(signal, null, `the child had to be killed: something kept it alive; output ${out}`)
   t.is(exitCode, 0)

@@ -78,7 +78,7 @@ function runChild(args, { nodeArgs = [] } = {}) {
     })
     proc.stderr.on('data', (chunk) => (stderr += chunk))
     proc.once('error', reject)
-    proc.once('exit', (code, signal) => resolve({ code, signal, lines, stderr, exitedAt: performance.now(), started }))
+    proc.once('close', (code, signal) => resolve({ code, signal, lines, stderr, exitedAt: performance.now(), started }))
   })
 }
 
