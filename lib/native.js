@@ -71,13 +71,4 @@ for (const [name, value] of Object.entries(raw)) {
   else binding[name] = guarded(value)
 }
 
-/** Calls `fn`, translating a native bad-input error into TypeError / RangeError. */
-function call(fn) {
-  try {
-    return fn()
-  } catch (err) {
-    throw translate(err)
-  }
-}
-
-module.exports = { binding, translate, call }
+module.exports = { binding, translate }
