@@ -33,10 +33,10 @@ function rethrow(err) {
 
 /** `fn` with its errors, thrown or rejected, translated. */
 function guarded(fn) {
-  return function guardedNative() {
+  return function guardedNative(...args) {
     let result
     try {
-      result = fn.apply(this, arguments)
+      result = fn.apply(this, args)
     } catch (err) {
       throw translate(err)
     }

@@ -192,7 +192,7 @@ function validateOp(op, i) {
   if (op === null || typeof op !== 'object' || Array.isArray(op)) throw new PlanError(`${where} must be an object`)
   const name = op.op
   if (typeof name !== 'string') throw new PlanError(`${where}.op must be a string naming the operation`)
-  const spec = Object.prototype.hasOwnProperty.call(OPS, name) ? OPS[name] : undefined
+  const spec = Object.hasOwn(OPS, name) ? OPS[name] : undefined
   if (!spec) {
     throw new PlanError(`${where}: unknown operation '${name}' (expected one of ${Object.keys(OPS).join(', ')})`)
   }

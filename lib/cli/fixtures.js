@@ -104,7 +104,7 @@ async function main(argv, io) {
     io.stdout.write(`${HELP}\n`)
     return 0
   }
-  if (!Object.prototype.hasOwnProperty.call(COMMANDS, sub)) {
+  if (!Object.hasOwn(COMMANDS, sub)) {
     io.stderr.write(`${PROGRAM} fixtures: unknown command ${JSON.stringify(sub)} (expected validate or new; see ${PROGRAM} fixtures --help)\n`)
     return 2
   }
