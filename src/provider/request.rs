@@ -100,7 +100,10 @@ mod tests {
         let file: Value =
             serde_json::from_str(include_str!("../../worker/plan-format.json")).unwrap();
         assert_eq!(file["version"], json!(plan_format_version()));
-        assert!(plan_format_version() >= 3, "format 3 added the wider error families");
+        assert!(
+            plan_format_version() >= 3,
+            "format 3 added the wider error families"
+        );
     }
 
     #[test]
