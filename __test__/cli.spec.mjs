@@ -370,6 +370,28 @@ test('parse: durations with units, flag=value, defaults, no-cache', (t) => {
   t.throws(() => parse(['--rate', ''], spec), { instanceOf: UsageError })
 })
 
+test('parse: the words util.parseArgs reads its own way are refused or kept as the CLI documents', (t) => {
+  const spec = { out: { type: 'string' }, json: { type: 'bool' }, help: { type: 'bool' } }
+  const refused = (argv, message) => t.throws(() => parse(argv, spec, { command: 'run' }), { instanceOf: UsageError, message })
+  // A short-option group is one word, named whole; `--` ends nothing, it is refused.
+  refused(['-jo'], /^unexpected argument "-jo" for 'run'; flags are written --name value$/)
+  refused(['--json', '--', 'x'], /^unexpected argument "--" for 'run'/)
+  refused(['-'], /^unexpected argument "-" for 'run'/)
+  // Names of Object.prototype are not flags (--constructor used to be read as one, asking for a
+  // value); negation exists only where the spec names it.
+  refused(['--constructor'], /^unknown flag --constructor for 'run'$/)
+  refused(['--no-json'], /^unknown flag --no-json for 'run'$/)
+  refused(['--out=a', '--out', 'b'], /^--out given more than once$/)
+  // A value may start with one dash, or be written after `=`; `-h` may repeat `--help`.
+  t.deepEqual(parse(['--out', '-x'], spec), { out: '-x' })
+  t.deepEqual(parse(['--out=--x'], spec), { out: '--x' })
+  t.deepEqual(parse(['-h', '--help'], spec), { help: true })
+  // With positionals allowed they come back in order, flags before, between and after them.
+  t.deepEqual(parse(['a', '--out', 'o', 'b', '-', '--json'], spec, { positionals: true }), { out: 'o', json: true, positionals: ['a', 'b', '-'] })
+  t.deepEqual(parse([], spec, { positionals: true }), { positionals: [] })
+  t.throws(() => parse(['a', '--', 'b'], spec, { positionals: true }), { instanceOf: UsageError, message: /unexpected argument "--"/ })
+})
+
 // ---------------------------------------------------------------------------------------------
 // hostile data
 

@@ -500,7 +500,7 @@ function once(jobJson) {
       try {
         const lines = out.trim().split('\n')
         resolve({ ...JSON.parse(lines[0]), exitCode: code, lines: lines.length })
-      } catch (err) {
+      } catch {
         reject(new Error(`bad --once output (${code}): ${out}`))
       }
     })

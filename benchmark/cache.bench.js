@@ -177,15 +177,9 @@ async function memory(name) {
   c.destroy()
 }
 
-if (process.argv[2] === '--memory') {
-  memory(process.argv[3]).catch((err) => {
-    console.error(err)
-    process.exit(1)
-  })
-  return
-}
-
-main().catch((err) => {
+// `--memory` runs one contender alone in this process (see memory()); otherwise the whole bench.
+const run = process.argv[2] === '--memory' ? memory(process.argv[3]) : main()
+run.catch((err) => {
   console.error(err)
   process.exit(1)
 })

@@ -103,7 +103,7 @@ async function bench(label, count, base) {
   const expected = digest(dirs.snapshot)
 
   const manager = await createGitSnapshotManager(dirs.snapshot)
-  let started = process.hrtime.bigint()
+  const started = process.hrtime.bigint()
   const baseSnap = await manager.createSnapshot()
   const coldCreateNs = Number(process.hrtime.bigint() - started)
   const baseCopy = readAll(dirs.copy)

@@ -33,10 +33,10 @@ function rethrow(err) {
 
 /** `fn` with its errors, thrown or rejected, translated. */
 function guarded(fn) {
-  return function guardedNative() {
+  return function guardedNative(...args) {
     let result
     try {
-      result = fn.apply(this, arguments)
+      result = fn.apply(this, args)
     } catch (err) {
       throw translate(err)
     }
@@ -71,13 +71,4 @@ for (const [name, value] of Object.entries(raw)) {
   else binding[name] = guarded(value)
 }
 
-/** Calls `fn`, translating a native bad-input error into TypeError / RangeError. */
-function call(fn) {
-  try {
-    return fn()
-  } catch (err) {
-    throw translate(err)
-  }
-}
-
-module.exports = { binding, translate, call }
+module.exports = { binding, translate }

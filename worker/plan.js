@@ -13,11 +13,9 @@ const fs = require('node:fs')
 const path = require('node:path')
 const ts = require('typescript')
 
-/** Version of the plan format; part of the provider's cache key. */
-// 2: `errorsResolved` is a boolean (as in the original), the count is `errorsResolvedCount`.
-// 3: operations for the wider error families (properties, null checks, import paths,
-//    initialisers, async, parameter types) and the general `replaceText`.
-const PLAN_FORMAT_VERSION = 3
+/** Version of the plan format; part of the provider's cache key. The number and its history live
+ * in plan-format.json, which the addon compiles in too. */
+const PLAN_FORMAT_VERSION = require('./plan-format.json').version
 
 class PlanError extends Error {
   constructor(message) {
@@ -192,7 +190,7 @@ function validateOp(op, i) {
   if (op === null || typeof op !== 'object' || Array.isArray(op)) throw new PlanError(`${where} must be an object`)
   const name = op.op
   if (typeof name !== 'string') throw new PlanError(`${where}.op must be a string naming the operation`)
-  const spec = Object.prototype.hasOwnProperty.call(OPS, name) ? OPS[name] : undefined
+  const spec = Object.hasOwn(OPS, name) ? OPS[name] : undefined
   if (!spec) {
     throw new PlanError(`${where}: unknown operation '${name}' (expected one of ${Object.keys(OPS).join(', ')})`)
   }

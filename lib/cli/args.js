@@ -3,6 +3,8 @@
 // message is one line saying what was wrong and what would be right; the caller turns it into
 // exit code 2. Only long flags (`--name value` or `--name=value`) and `-h` exist.
 
+const { parseArgs } = require('node:util')
+
 class UsageError extends Error {
   constructor(message) {
     super(message)
@@ -68,50 +70,59 @@ function convert(flag, kind, raw) {
 /**
  * Parses `argv` against `spec` ({flagName: {type, default, ...}}); boolean flags have type 'bool'.
  * `--no-x` is the only negated form and exists only when the spec names it (`no-cache`).
- * Returns {values, positionals: []}; positionals are refused.
+ * Returns the values by camel-case name. Positionals are refused unless `positionals` is true;
+ * then they are returned, in order, as `values.positionals`.
+ *
+ * `util.parseArgs` splits the words (`--name value`, `--name=value`, `--`, positionals) in its
+ * non-strict mode; the rules and the one-line messages stay here, where the flag kinds are known.
  */
-function parse(argv, spec, { command } = {}) {
+function parse(argv, spec, { command, positionals = false } = {}) {
   const values = {}
   for (const [name, kind] of Object.entries(spec)) {
     if (kind.default !== undefined) values[camel(name)] = kind.default
   }
+  const options = {}
+  for (const [name, kind] of Object.entries(spec)) options[name] = { type: kind.type === 'bool' ? 'boolean' : 'string' }
+  const { tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true })
+  const where = command ? ` for '${command}'` : ''
+  const unexpected = (arg) => new UsageError(`unexpected argument ${JSON.stringify(arg)}${where}; flags are written --name value`)
+  const found = []
   const seen = new Set()
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]
-    if (arg === '-h') {
+  for (const token of tokens) {
+    // The word as written: a short-option group (`-abc`) is one word, refused as a whole.
+    const arg = argv[token.index]
+    if (token.kind === 'option-terminator') throw unexpected(arg)
+    if (token.kind === 'positional') {
+      if (!positionals) throw unexpected(arg)
+      found.push(arg)
+      continue
+    }
+    if (token.rawName !== `--${token.name}`) {
+      if (arg !== '-h') throw unexpected(arg)
       values.help = true
       continue
     }
-    if (!arg.startsWith('--') || arg === '--') {
-      const where = command ? ` for '${command}'` : ''
-      throw new UsageError(`unexpected argument ${JSON.stringify(arg)}${where}; flags are written --name value`)
-    }
-    const eq = arg.indexOf('=')
-    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq)
-    const kind = spec[name]
+    const { name } = token
+    const kind = Object.hasOwn(spec, name) ? spec[name] : undefined
     if (!kind) {
       const near = suggest(name, Object.keys(spec))
-      throw new UsageError(`unknown flag --${name}${command ? ` for '${command}'` : ''}${near ? ` (did you mean --${near}?)` : ''}`)
+      throw new UsageError(`unknown flag --${name}${where}${near ? ` (did you mean --${near}?)` : ''}`)
     }
     if (seen.has(name)) throw new UsageError(`--${name} given more than once`)
     seen.add(name)
     if (kind.type === 'bool') {
-      if (eq !== -1) throw new UsageError(`--${name} takes no value`)
+      if (token.inlineValue) throw new UsageError(`--${name} takes no value`)
       values[camel(name)] = true
       continue
     }
-    let raw
-    if (eq !== -1) raw = arg.slice(eq + 1)
-    else {
-      raw = argv[i + 1]
-      // A following flag is not a value: `--models --json` is a missing value, not a model named --json.
-      if (raw === undefined || (raw.startsWith('--') && raw.length > 2)) {
-        throw new UsageError(`--${name} needs a value (${kind.hint ?? kind.type})`)
-      }
-      i++
+    const raw = token.value
+    // A following flag is not a value: `--models --json` is a missing value, not a model named --json.
+    if (raw === undefined || (!token.inlineValue && raw.startsWith('--') && raw.length > 2)) {
+      throw new UsageError(`--${name} needs a value (${kind.hint ?? kind.type})`)
     }
     values[camel(name)] = convert(name, kind, raw)
   }
+  if (positionals) values.positionals = found
   return values
 }
 

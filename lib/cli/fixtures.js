@@ -165,24 +165,13 @@ async function main(argv, io) {
     io.stdout.write(`${HELP}\n`)
     return 0
   }
-  if (!Object.prototype.hasOwnProperty.call(COMMANDS, sub)) {
+  if (!Object.hasOwn(COMMANDS, sub)) {
     io.stderr.write(`${PROGRAM} fixtures: unknown command ${JSON.stringify(sub)} (expected validate, new or mine; see ${PROGRAM} fixtures --help)\n`)
     return 2
   }
-  // Positionals (the folder, the name) first, flags after them or before.
-  const rest = argv.slice(1)
-  const positionals = []
-  const flags = []
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]
-    if (a.startsWith('-') && a !== '-') {
-      flags.push(a)
-      const kind = SPECS[sub][a.slice(2)]
-      if (kind && kind.type !== 'bool' && !a.includes('=') && i + 1 < rest.length) flags.push(rest[++i])
-    } else positionals.push(a)
-  }
+  // Positionals (the folder, the name) and flags, in any order.
   try {
-    const opts = parse(flags, SPECS[sub], { command: `fixtures ${sub}` })
+    const { positionals, ...opts } = parse(argv.slice(1), SPECS[sub], { command: `fixtures ${sub}`, positionals: true })
     if (opts.help) {
       io.stdout.write(`${HELP}\n`)
       return 0

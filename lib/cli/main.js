@@ -89,7 +89,7 @@ Commands:
   compare-runs A.json B.json
              two saved runs compared model by model on the fixtures both ran
   history    the trend per model over the recorded runs; --check fails on a regression
-  fixtures   validate or scaffold BuildFix fixtures (fixtures validate|new)
+  fixtures   validate, scaffold or mine BuildFix fixtures (fixtures validate|new|mine)
 
 With no arguments: '${PROGRAM} run' with the gold model on the bundled small fixtures.
 '${PROGRAM} <command> --help' (or '${PROGRAM} help <command>') describes each command.
@@ -473,21 +473,6 @@ async function cmdHistory(opts, io) {
 /** Commands that take positional arguments: how many, and what they are. */
 const POSITIONALS = { 'compare-runs': { count: 2, what: 'two results files, A.json B.json' } }
 
-/** Splits `rest` into positionals and flags (a value after a flag that takes one is the flag's). */
-function splitPositionals(rest, spec) {
-  const positionals = []
-  const flags = []
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i]
-    if (arg.startsWith('-')) {
-      flags.push(arg)
-      const kind = spec[arg.slice(2)]
-      if (kind && kind.type !== 'bool' && !arg.includes('=') && i + 1 < rest.length) flags.push(rest[++i])
-    } else positionals.push(arg)
-  }
-  return { positionals, flags }
-}
-
 const COMMANDS = { run: cmdRun, loadtest: cmdLoadTest, compare: cmdCompare, 'compare-runs': cmdCompareRuns, history: cmdHistory }
 
 /** Creates --out before any work, so a folder that cannot be made fails at once (exit 2). */
@@ -549,9 +534,8 @@ async function main(argv, io = {}) {
   }
   let opts
   try {
-    let positionals = []
-    if (POSITIONALS[command]) ({ positionals, flags: rest } = splitPositionals(rest, SPECS[command]))
-    opts = parse(rest, SPECS[command], { command })
+    opts = parse(rest, SPECS[command], { command, positionals: Boolean(POSITIONALS[command]) })
+    const positionals = opts.positionals ?? []
     if (opts.help) {
       io.stdout.write(`${HELP[command]}\n`)
       return 0

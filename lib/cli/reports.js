@@ -261,7 +261,9 @@ function historyHtml(data) {
   if (data.trend.length === 0) body.push('<section><p>No run recorded yet.</p></section>')
   else {
     const titles = ['Pass rate', 'p50 duration', 'p95 duration', 'Tokens']
-    historyCharts(data.trend).forEach((chart, i) => body.push(`<section><h2>${titles[i]}</h2>${chart}</section>`))
+    historyCharts(data.trend).forEach((chart, i) => {
+      body.push(`<section><h2>${titles[i]}</h2>${chart}</section>`)
+    })
     body.push('<section><h2>Runs</h2>')
     body.push(
       svg.table(

@@ -77,7 +77,9 @@ ${LoadTestReporter.assess(m)}`.trim()
   static generateComparisonReport(results) {
     if (!Array.isArray(results)) throw v.typeError('results', 'an array of LoadTestMetrics', results)
     if (results.length === 0) return 'No results to compare'
-    results.forEach((r, i) => checkMetrics(`results[${i}]`, r))
+    results.forEach((r, i) => {
+      checkMetrics(`results[${i}]`, r)
+    })
     let report = 'Load Test Comparison Report\n============================\n\n'
     report += '| Users | RPS (req/s) | Avg Time (ms) | 95th %ile (ms) | Error Rate |\n'
     report += '|-------|------------|---------------|----------------|------------|\n'

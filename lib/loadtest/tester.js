@@ -10,7 +10,7 @@ const path = require('node:path')
 const { performance } = require('node:perf_hooks')
 
 const { makeDir } = require('../dirs.js')
-const { binding, call } = require('../native.js')
+const { binding } = require('../native.js')
 const v = require('../validate.js')
 const { JsClosedRun } = require('./closed-run.js')
 const { HttpTarget } = require('./http-target.js')
@@ -26,7 +26,7 @@ const MAX_TIMER = 2 ** 31 - 1
 const RUNNING_MESSAGE = 'Load test is already running'
 
 function emptyMetrics(users = 0) {
-  return call(() => new binding.NativeRecorder().metrics(0, users))
+  return new binding.NativeRecorder().metrics(0, users)
 }
 
 function abortError(signal) {

@@ -9,6 +9,7 @@
 const { EventEmitter } = require('node:events')
 
 const { binding } = require('../native.js')
+const { abortReason, signalOf } = require('../abort.js')
 const v = require('../validate.js')
 
 const {
@@ -179,14 +180,12 @@ class ResourcePool extends EventEmitter {
   #acquireWith(options) {
     let signal
     try {
-      const o = v.optionsObject('options', options)
-      signal = o.signal
-      if (signal !== undefined && !isAbortSignal(signal)) throw v.typeError('options.signal', 'an AbortSignal', signal)
+      signal = signalOf('options', options)
     } catch (err) {
       return Promise.reject(err)
     }
-    if (signal === undefined) return this.#acquire(null)
-    if (signal.aborted) return Promise.reject(abortReason(signal))
+    if (signal === null) return this.#acquire(null)
+    if (signal.aborted) return Promise.reject(abortReason(signal, 'acquire'))
     return this.#acquire(signal)
   }
 
@@ -400,7 +399,7 @@ class ResourcePool extends EventEmitter {
         this.#endVetting(ticket)
         poolAbandon(this.#h, id)
         this.#drain()
-        ticket.reject(abortReason(signal))
+        ticket.reject(abortReason(signal, 'acquire'))
       }
       signal.addEventListener('abort', ticket.onAbort, { once: true })
     }
@@ -442,7 +441,7 @@ class ResourcePool extends EventEmitter {
       ticket.onAbort = () => {
         if (poolCancel(this.#h, wid)) {
           this.#take(wid)
-          ticket.reject(abortReason(signal))
+          ticket.reject(abortReason(signal, 'acquire'))
         }
       }
       signal.addEventListener('abort', ticket.onAbort, { once: true })
@@ -692,18 +691,6 @@ class ResourcePool extends EventEmitter {
 
 function rethrow(err) {
   throw err
-}
-
-function isAbortSignal(s) {
-  return s !== null && typeof s === 'object' && typeof s.aborted === 'boolean' && typeof s.addEventListener === 'function'
-}
-
-function abortReason(signal) {
-  if (signal.reason !== undefined) return signal.reason
-  const err = new Error('acquire was aborted')
-  err.name = 'AbortError'
-  err.code = 'ABORT_ERR'
-  return err
 }
 
 /** The alerts a pool's statistics raise (API.md, ResourceManager), its messages naming it `name`. */

@@ -7,9 +7,12 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use napi::bindgen_prelude::{FromNapiValue, TypeName, ValidateNapiValue};
-use napi::{sys, ValueType};
+use napi::bindgen_prelude::{
+    FromNapiValue, JsObjectValue, Object, TypeName, Unknown, ValidateNapiValue,
+};
+use napi::{sys, JsValue, ValueType};
 
+use super::error::{failure, range_error, type_error as type_failure, Result as JsResult};
 use crate::error::ArgError;
 
 /// `Number.MAX_SAFE_INTEGER`: the largest whole number a JS number holds exactly.
@@ -71,6 +74,12 @@ impl TypeName for Arg {
 impl ValidateNapiValue for Arg {}
 
 impl Arg {
+    /// A value already in hand (a property read from an object) as an `Arg`.
+    pub fn of(value: &Unknown) -> JsResult<Arg> {
+        // SAFETY: `value` is a live handle in the env of the call that read it.
+        unsafe { Arg::from_napi_value(value.value().env, value.raw()) }.map_err(napi_failed)
+    }
+
     /// `None` for `undefined`, which means "not given" as for an absent option.
     pub fn given(self) -> Option<Arg> {
         (self != Arg::Other("undefined")).then_some(self)
@@ -250,6 +259,93 @@ pub fn one_of<T: Copy>(
         format!("one of {}", names.join(", ")),
         arg.describe(),
     ))
+}
+
+// Loose objects: inputs that arrive as JS objects of open shape (a user's request object, a
+// pool's config with its callbacks) rather than as a generated `#[napi(object)]`, read property
+// by property with the same messages.
+
+/// How the messages show `value` ([`Arg::describe`]).
+pub fn describe(value: &Unknown) -> String {
+    Arg::of(value).map_or_else(|_| "object".into(), |arg| arg.describe())
+}
+
+/// A napi call's own error (a JS exception from a getter, say) in this layer's error type.
+pub fn napi_failed(e: napi::Error) -> napi::Error<&'static str> {
+    failure(e.reason)
+}
+
+pub fn bad_type(name: &str, expected: &str, value: &Unknown) -> napi::Error<&'static str> {
+    type_failure(format!(
+        "{name} must be {expected}, got {}",
+        describe(value)
+    ))
+}
+
+pub fn bad_range(name: &str, expected: &str, got: &str) -> napi::Error<&'static str> {
+    range_error(format!("{name} must be {expected}, got {got}"))
+}
+
+fn is(value: &Unknown, kind: ValueType) -> bool {
+    value.get_type().ok() == Some(kind)
+}
+
+/// A plain object (not null, not an array).
+pub fn object<'env>(name: &str, expected: &str, value: Unknown<'env>) -> JsResult<Object<'env>> {
+    if is(&value, ValueType::Object) && !value.is_array().unwrap_or(true) {
+        // SAFETY: checked to be an object.
+        return unsafe { value.cast::<Object>() }.map_err(napi_failed);
+    }
+    Err(bad_type(name, expected, &value))
+}
+
+/// `undefined` (`None`) or a plain object.
+pub fn options_object<'env>(name: &str, value: Unknown<'env>) -> JsResult<Option<Object<'env>>> {
+    if is(&value, ValueType::Undefined) {
+        return Ok(None);
+    }
+    object(name, "an object", value).map(Some)
+}
+
+pub fn field<'env>(object: &Object<'env>, key: &str) -> JsResult<Unknown<'env>> {
+    object
+        .get_named_property::<Unknown>(key)
+        .map_err(napi_failed)
+}
+
+/// The property `key` of `object` as an [`Arg`]; `None` when it is missing or `undefined`.
+pub fn field_arg(object: &Object, key: &str) -> JsResult<Option<Arg>> {
+    Ok(Arg::of(&field(object, key)?)?.given())
+}
+
+pub fn required_string(name: &'static str, value: &Unknown) -> JsResult<String> {
+    match Arg::of(value)? {
+        Arg::String(s) => Ok(s),
+        other => Err(type_error(name, "a string", &other).into()),
+    }
+}
+
+/// `undefined` (`None`) or an array of strings.
+pub fn string_array(name: &str, expected: &str, value: &Unknown) -> JsResult<Option<Vec<String>>> {
+    if is(value, ValueType::Undefined) {
+        return Ok(None);
+    }
+    if !value.is_array().unwrap_or(false) {
+        return Err(bad_type(name, expected, value));
+    }
+    // SAFETY: checked to be an array (an object).
+    let array = unsafe { value.cast::<Object>() }.map_err(napi_failed)?;
+    let len = array.get_array_length().map_err(napi_failed)?;
+    let mut out = Vec::with_capacity(len as usize);
+    for i in 0..len {
+        let item = array.get_element::<Unknown>(i).map_err(napi_failed)?;
+        if !is(&item, ValueType::String) {
+            return Err(bad_type(name, expected, value));
+        }
+        // SAFETY: checked to be a string.
+        out.push(unsafe { item.cast::<String>() }.map_err(napi_failed)?);
+    }
+    Ok(Some(out))
 }
 
 /// `path` made absolute against the current folder and normalised, as Node's `path.resolve`

@@ -7,7 +7,6 @@ mod cancel;
 mod error;
 mod handles;
 mod history;
-mod js_value;
 mod loadtest;
 mod mine;
 mod monitor;

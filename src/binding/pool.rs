@@ -26,6 +26,7 @@ use napi::bindgen_prelude::{Object, Unknown};
 use napi::ValueType;
 use napi_derive::napi;
 
+use super::args::{describe, js_number};
 use super::error::{failure, range_error, type_error, Result};
 use super::handles::Handles;
 use crate::pool::{
@@ -128,9 +129,9 @@ fn number(o: &Object, name: &str) -> Result<Option<f64>> {
         ValueType::Undefined => Ok(None),
         // SAFETY: the value was just checked to be a number.
         ValueType::Number => Ok(Some(unsafe { value.cast::<f64>() }.map_err(read_failed)?)),
-        other => Err(type_error(format!(
+        _ => Err(type_error(format!(
             "{name} must be a number, got {}",
-            describe(&value, other)?
+            describe(&value)
         ))),
     }
 }
@@ -167,35 +168,6 @@ fn timeout(o: &Object, name: &str) -> Result<Option<u64>> {
         )));
     }
     Ok(Some(v.ceil() as u64))
-}
-
-/// A number as JS prints it (`String(n)`), for the finite and infinite values messages show.
-fn js_number(v: f64) -> String {
-    if v.is_infinite() {
-        if v > 0.0 { "Infinity" } else { "-Infinity" }.to_string()
-    } else {
-        v.to_string()
-    }
-}
-
-/// A non-number as the JS layer's messages describe it: a short string quoted, else its type.
-fn describe(value: &Unknown, ty: ValueType) -> Result<String> {
-    Ok(match ty {
-        ValueType::Null => "null".into(),
-        ValueType::String => {
-            // SAFETY: the value is a string (its type was just read).
-            let s: String = unsafe { value.cast() }.map_err(read_failed)?;
-            let short: String = s.chars().take(40).collect();
-            let more = if short.len() < s.len() { "…" } else { "" };
-            format!("{:?}", format!("{short}{more}"))
-        }
-        ValueType::Boolean => "boolean".into(),
-        ValueType::Object => "object".into(),
-        ValueType::Function => "function".into(),
-        ValueType::Symbol => "symbol".into(),
-        ValueType::BigInt => "bigint".into(),
-        _ => "a value of another type".into(),
-    })
 }
 
 /// A pool's resolved configuration, as the JS layer reports it (`pool.config`).

@@ -8,10 +8,9 @@ use std::time::Duration;
 use napi::bindgen_prelude::{Either, Env, JsError, PromiseRaw, ToNapiValue, Unknown};
 use napi_derive::napi;
 
-use super::args::resolve_path;
+use super::args::{self as js, resolve_path, Range};
 use super::cancel::NativeCancel;
 use super::error::{failure, Result};
-use super::js_value as js;
 use crate::cancel::Cancel;
 use crate::provider::command;
 use crate::provider::{
@@ -174,17 +173,17 @@ fn execute_request(request: Unknown) -> Result<ExecuteRequest> {
     let prompt = js::required_string("request.prompt", &js::field(&request, "prompt")?)?;
     let max_tokens = js::number(
         "request.maxTokens",
-        &js::field(&request, "maxTokens")?,
-        1.0,
-        f64::from(i32::MAX),
-        true,
+        js::field_arg(&request, "maxTokens")?,
+        Range {
+            min: 1.0,
+            max: f64::from(i32::MAX),
+            integer: true,
+        },
     )?;
     let temperature = js::number(
         "request.temperature",
-        &js::field(&request, "temperature")?,
-        0.0,
-        100.0,
-        false,
+        js::field_arg(&request, "temperature")?,
+        Range::finite(0.0, 100.0),
     )?;
     let mut out = ExecuteRequest {
         prompt: Some(prompt),
@@ -196,14 +195,15 @@ fn execute_request(request: Unknown) -> Result<ExecuteRequest> {
     else {
         return Ok(out);
     };
-    out.fixture_type = match js::one_of(
+    out.fixture_type = js::one_of(
         "metadata.fixtureType",
-        &js::field(&metadata, "fixtureType")?,
-        &["small", "massive"],
-    )? {
-        Some("massive") => FixtureType::Massive,
-        _ => FixtureType::Small,
-    };
+        js::field_arg(&metadata, "fixtureType")?,
+        &[
+            ("small", FixtureType::Small),
+            ("massive", FixtureType::Massive),
+        ],
+    )?
+    .unwrap_or(FixtureType::Small);
     let dir = js::field(&metadata, "fixturesDir")?;
     if !matches!(dir.get_type(), Ok(napi::ValueType::Undefined)) {
         let expected = "a path to a folder of fixture folders";

@@ -74,6 +74,7 @@ impl List {
         *self = Self::default();
     }
 
+    #[cfg(test)]
     pub fn iter<'a>(&self, links: &'a [Links]) -> impl Iterator<Item = u32> + 'a {
         let mut at = self.head;
         std::iter::from_fn(move || {

@@ -349,7 +349,8 @@ impl Cache {
         }
     }
 
-    /// Keys in eviction order, next victim first.
+    /// Keys in eviction order, next victim first; the tests' view of the eviction rule.
+    #[cfg(test)]
     pub fn eviction_order(&self) -> Vec<&Key> {
         self.store.eviction_order()
     }

@@ -20,7 +20,7 @@ pub use breaker::{Admission, BreakerState, CircuitBreaker};
 pub use error::ProviderError;
 pub use pool::{Lease, ProcessPool, ProcessPoolStatus};
 pub use protocol::Job;
-pub use request::{ExecuteOutcome, ExecuteRequest, FixtureType, PLAN_FORMAT_VERSION};
+pub use request::{plan_format_version, ExecuteOutcome, ExecuteRequest, FixtureType};
 pub use result_cache::CacheCounters;
 pub use service::{Service, ServiceConfig};
 pub use workdir::WorkDir;
@@ -28,6 +28,19 @@ pub use worker::{Worker, WorkerSpec};
 
 /// Resident memory of a process in bytes; 0 when it is gone or the platform has no `/proc`.
 pub use crate::procfs::rss as process_rss;
+
+/// The `version` of a `{"version": <number>}` file compiled in from `worker/` (the worker reads
+/// the same file), so the two sides share one number. `file` names it in the panic a malformed
+/// file would cause, which the tests catch.
+fn version_in(text: &str, file: &str) -> u32 {
+    #[derive(serde::Deserialize)]
+    struct File {
+        version: u32,
+    }
+    serde_json::from_str::<File>(text)
+        .unwrap_or_else(|e| panic!("{file} holds {{\"version\": <number>}}: {e}"))
+        .version
+}
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()

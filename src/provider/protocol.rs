@@ -14,15 +14,7 @@ const PROTOCOL_JSON: &str = include_str!("../../worker/protocol.json");
 /// The protocol version this addon speaks.
 pub fn protocol_version() -> u32 {
     static VERSION: OnceLock<u32> = OnceLock::new();
-    *VERSION.get_or_init(|| {
-        #[derive(Deserialize)]
-        struct File {
-            version: u32,
-        }
-        serde_json::from_str::<File>(PROTOCOL_JSON)
-            .expect("worker/protocol.json holds {\"version\": <number>}")
-            .version
-    })
+    *VERSION.get_or_init(|| super::version_in(PROTOCOL_JSON, "worker/protocol.json"))
 }
 
 /// One job: run a fixture folder with a model. Optional fields are left out when unset, so the

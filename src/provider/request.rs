@@ -1,15 +1,24 @@
 //! What a request asks of the provider and what it gets back, in core terms (the binding
 //! converts the JS request into these, once), and the key its answer is cached under.
 
+use std::sync::OnceLock;
+
 use serde_json::{json, Value};
 
-use super::ProviderError;
+use super::{version_in, ProviderError};
 
 /// Version of the plan format and judging rule. Part of every cache key: a change to either
-/// must not serve answers computed under the old one.
-/// 2: `errorsResolved` is a boolean (as in the original), the count is `errorsResolvedCount`.
-/// 3: the operations of the wider error families and `replaceText` (`worker/plan.js`).
-pub const PLAN_FORMAT_VERSION: u32 = 3;
+/// must not serve answers computed under the old one. The number and its history live in
+/// `worker/plan-format.json`, the file `worker/plan.js` reads too.
+pub fn plan_format_version() -> u32 {
+    static VERSION: OnceLock<u32> = OnceLock::new();
+    *VERSION.get_or_init(|| {
+        version_in(
+            include_str!("../../worker/plan-format.json"),
+            "worker/plan-format.json",
+        )
+    })
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FixtureType {
@@ -67,7 +76,7 @@ pub struct KeyParts<'a> {
 /// The cache key of an answer: a hash over everything that decides it.
 pub fn cache_key(p: &KeyParts<'_>) -> String {
     let key = json!({
-        "v": PLAN_FORMAT_VERSION,
+        "v": plan_format_version(),
         "model": p.model,
         "endpoint": p.endpoint,
         "fixtures": p.fixtures,
@@ -80,4 +89,29 @@ pub fn cache_key(p: &KeyParts<'_>) -> String {
         "buildfix:{}",
         blake3::hash(key.to_string().as_bytes()).to_hex()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_format_version_is_the_one_the_worker_reads() {
+        let file: Value =
+            serde_json::from_str(include_str!("../../worker/plan-format.json")).unwrap();
+        assert_eq!(file["version"], json!(plan_format_version()));
+        assert!(
+            plan_format_version() >= 3,
+            "format 3 added the wider error families"
+        );
+    }
+
+    #[test]
+    fn a_malformed_version_file_is_named_in_the_panic() {
+        let panic = std::panic::catch_unwind(|| version_in("{\"v\": 1}", "worker/x.json"))
+            .expect_err("a file without `version` is refused");
+        let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(message.contains("worker/x.json"), "{message}");
+        assert_eq!(version_in("{\"version\": 7}", "worker/x.json"), 7);
+    }
 }

@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -659,18 +659,19 @@ async fn the_massive_set_is_generated_once_and_gold_resolves_it() {
         assert_eq!(r["success"], true, "{r}");
     }
     service.close().await;
-    // A second provider finds the set already generated, in the shared temporary folder (named
-    // by this generator's hash: sets of other versions of the generator may sit beside it).
-    let generator = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/generate.js");
-    let version = blake3::hash(&std::fs::read(generator).unwrap()).to_hex();
-    let prefix = format!("promethean-buildfix-massive-4242-8-{}", &version[..16]);
+    // A second provider finds the set already generated, in the shared temporary folder. Other
+    // checkouts on the machine may have left sets of other generator versions there: this
+    // generator's is the one named by its hash.
+    let generator =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/generate.js")).unwrap();
+    let ours = format!(
+        "promethean-buildfix-massive-4242-8-{}",
+        &blake3::hash(&generator).to_hex()[..16]
+    );
     let shared: Vec<_> = std::fs::read_dir(std::env::temp_dir())
         .unwrap()
         .flatten()
-        .filter(|e| {
-            let n = e.file_name().to_string_lossy().into_owned();
-            n.starts_with(&prefix) && !n.contains(".staging-")
-        })
+        .filter(|e| e.file_name().to_string_lossy() == ours.as_str())
         .collect();
     assert_eq!(shared.len(), 1);
     let stamp = std::fs::metadata(shared[0].path().join(".complete"))

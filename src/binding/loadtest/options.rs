@@ -8,6 +8,7 @@
 use napi::bindgen_prelude::{JsValue, Object, Unknown, ValueType};
 use napi_derive::napi;
 
+use super::super::args::{describe, js_number};
 use super::super::error::{failure, range_error, type_error, Result};
 use crate::loadtest::{ClosedPlan, OpenPlan, MAX_USERS, NO_CUT_OFF_MS};
 
@@ -62,54 +63,6 @@ const MAX_IN_FLIGHT: Spec = spec("spec.maxInFlight", 1.0, USERS, None);
 /// A failure of napi itself while reading a value (not bad input).
 fn fault(e: napi::Error) -> napi::Error<&'static str> {
     failure(e.reason)
-}
-
-/// A JS number as `String(value)` writes it, for messages.
-fn js_number(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "Infinity" } else { "-Infinity" }.into()
-    } else if v == 0.0 {
-        "0".into()
-    } else if v.abs() >= 1e21 || v.abs() < 1e-6 {
-        let s = format!("{v:e}");
-        match s.split_once('e') {
-            Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e}"),
-            _ => s,
-        }
-    } else {
-        format!("{v}")
-    }
-}
-
-/// How a message shows a value that is not a number (as `describe` in lib/validate.js).
-fn describe(value: &Unknown) -> String {
-    match value.get_type() {
-        Ok(ValueType::Null) => "null".into(),
-        Ok(ValueType::Undefined) => "undefined".into(),
-        Ok(ValueType::Boolean) => "boolean".into(),
-        Ok(ValueType::Symbol) => "symbol".into(),
-        Ok(ValueType::Function) => "function".into(),
-        Ok(ValueType::BigInt) => "bigint".into(),
-        Ok(ValueType::Number) => {
-            // SAFETY: the value was just found to be a number.
-            js_number(unsafe { value.cast::<f64>() }.unwrap_or(f64::NAN))
-        }
-        Ok(ValueType::String) => {
-            // SAFETY: the value was just found to be a string.
-            let s = unsafe { value.cast::<String>() }.unwrap_or_default();
-            let units: Vec<u16> = s.encode_utf16().collect();
-            let shown = if units.len() > 40 {
-                format!("{}…", String::from_utf16_lossy(&units[..40]))
-            } else {
-                s
-            };
-            serde_json::to_string(&shown).unwrap_or_default()
-        }
-        _ if value.is_array().unwrap_or(false) => "an array".into(),
-        _ => "object".into(),
-    }
 }
 
 impl Spec {
