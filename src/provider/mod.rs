@@ -19,7 +19,7 @@ mod worker;
 pub use breaker::{Admission, BreakerState, CircuitBreaker};
 pub use error::ProviderError;
 pub use pool::{Lease, ProcessPool, ProcessPoolStatus};
-pub use protocol::Job;
+pub use protocol::{Job, ServerOptions};
 pub use request::{ExecuteOutcome, ExecuteRequest, FixtureType, PLAN_FORMAT_VERSION};
 pub use result_cache::CacheCounters;
 pub use service::{Service, ServiceConfig};

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use super::protocol::ServerOptions;
 use super::ProviderError;
 
 /// Version of the plan format and judging rule. Part of every cache key: a change to either
@@ -59,6 +60,8 @@ pub struct KeyParts<'a> {
     pub request: &'a ExecuteRequest,
     pub model: &'a str,
     pub endpoint: Option<&'a str>,
+    /// The API and seed decide the answer; the key variable and the request limit do not.
+    pub server: &'a ServerOptions,
     pub max_attempts: u32,
     /// Each fixture's name and content hash.
     pub fixtures: &'a [(String, String)],
@@ -70,6 +73,8 @@ pub fn cache_key(p: &KeyParts<'_>) -> String {
         "v": PLAN_FORMAT_VERSION,
         "model": p.model,
         "endpoint": p.endpoint,
+        "api": p.server.api,
+        "seed": p.server.seed,
         "fixtures": p.fixtures,
         "prompt": p.request.prompt,
         "temperature": p.request.temperature,
