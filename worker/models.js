@@ -42,8 +42,9 @@ async function generate({
     ? await acquireSlot(endpoint, maxConcurrentRequests, { timeoutMs, signal, what: `model request to ${model}` })
     : undefined
   try {
-    const left = Math.max(1, timeoutMs - (performance.now() - started))
-    const timeouts = { totalMs: left, firstByteMs: left, ...(connectTimeoutMs ? { connectMs: connectTimeoutMs } : {}) }
+    // The wait for a slot is part of the attempt's time; the messages name the attempt's limit.
+    const left = release ? Math.max(1, timeoutMs - (performance.now() - started)) : timeoutMs
+    const timeouts = { totalMs: left, deadlineMs: timeoutMs, firstByteMs: left, ...(connectTimeoutMs ? { connectMs: connectTimeoutMs } : {}) }
     return await client.complete({ model, prompt, schema: PLAN_SCHEMA, temperature, seed, maxTokens, timeouts, signal })
   } finally {
     release?.()

@@ -121,7 +121,9 @@ function exchange(url, { method = 'GET', body, headers = {}, timeouts, signal, w
       signal?.removeEventListener('abort', onAbort)
     }
     signal?.addEventListener('abort', onAbort, { once: true })
-    timer(t.totalMs, () => new ModelError(`${what} timed out after ${t.totalMs} ms (the whole answer)`, { timeout: true }))
+    // Retries spend the deadline: the message names the whole of it, not what was left.
+    const whole = t.deadlineMs ?? t.totalMs
+    timer(t.totalMs, () => new ModelError(`${what} timed out after ${whole} ms (the whole answer)`, { timeout: true }))
     const connectTimer = timer(t.connectMs, () => new ModelError(`${what} timed out: no connection to ${url.origin} within ${t.connectMs} ms`, { timeout: true }))
     let firstByteTimer
     const connected = () => {
@@ -201,8 +203,8 @@ async function requestWithRetry(url, options) {
   let retryWaitMs = 0
   for (let tryNumber = 1; ; tryNumber++) {
     const left = deadline - performance.now()
-    if (left <= 0) throw new ModelError(`${options.what} timed out after ${totalMs} ms (the whole answer)`, { timeout: true })
-    const answer = await exchange(url, { ...options, timeouts: { ...options.timeouts, totalMs: left } })
+    if (left <= 0) throw new ModelError(`${options.what} timed out after ${options.timeouts?.deadlineMs ?? totalMs} ms (the whole answer)`, { timeout: true })
+    const answer = await exchange(url, { ...options, timeouts: { ...options.timeouts, totalMs: left, deadlineMs: options.timeouts?.deadlineMs ?? totalMs } })
     if (!RETRIED.has(answer.status) || tryNumber >= retry.tries) return { ...answer, tries: tryNumber, retryWaitMs }
     const asked = retryAfterMs(answer.headers['retry-after'])
     const wait = asked ?? backoffMs(tryNumber, retry)
