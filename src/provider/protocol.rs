@@ -75,7 +75,8 @@ pub enum ToWorker {
     Ping {
         id: String,
     },
-    Job(Job),
+    /// Boxed: a job is far larger than the other messages.
+    Job(Box<Job>),
     /// Stop job `id`: dropped if it is queued, aborted if it runs. Answered with `cancelled`
     /// (nothing, when no job has that id any more: its answer was already sent).
     Cancel {
@@ -88,9 +89,8 @@ impl ToWorker {
     /// The id the answer will carry; `None` for messages that get none.
     pub fn id(&self) -> Option<&str> {
         match self {
-            ToWorker::Ping { id } | ToWorker::Cancel { id } | ToWorker::Job(Job { id, .. }) => {
-                Some(id)
-            }
+            ToWorker::Ping { id } | ToWorker::Cancel { id } => Some(id),
+            ToWorker::Job(job) => Some(&job.id),
             ToWorker::Shutdown => None,
         }
     }
@@ -175,7 +175,7 @@ mod tests {
 
     #[test]
     fn messages_have_the_documented_shape() {
-        let job = ToWorker::Job(Job {
+        let job = ToWorker::Job(Box::new(Job {
             id: "j-1".into(),
             fixture_dir: "/f".into(),
             fixture: "a".into(),
@@ -187,13 +187,13 @@ mod tests {
             temperature: None,
             max_tokens: Some(9),
             server: ServerOptions::default(),
-        });
+        }));
         assert_eq!(
             serde_json::to_value(&job).unwrap(),
             json!({"type": "job", "id": "j-1", "fixtureDir": "/f", "fixture": "a", "model": "gold",
                    "maxAttempts": 2, "attemptTimeoutMs": 500, "prompt": "p", "maxTokens": 9})
         );
-        let remote = ToWorker::Job(Job {
+        let remote = ToWorker::Job(Box::new(Job {
             id: "j-2".into(),
             fixture_dir: "/f".into(),
             fixture: "a".into(),
@@ -210,7 +210,7 @@ mod tests {
                 seed: Some(7),
                 max_concurrent_requests: Some(2),
             },
-        });
+        }));
         assert_eq!(
             serde_json::to_value(&remote).unwrap(),
             json!({"type": "job", "id": "j-2", "fixtureDir": "/f", "fixture": "a", "model": "m",
