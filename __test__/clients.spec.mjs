@@ -16,7 +16,7 @@ const BIN = path.join(root, 'bin', 'promethean-bench.js')
 const { generate, listModels, runJob, ModelError } = require('../worker/index.js')
 const clients = require('../worker/clients/index.js')
 const { retryAfterMs, backoffMs, closeConnections } = require('../worker/clients/http.js')
-const { acquireSlot, dirFor } = require('../worker/clients/slots.js')
+const { acquireSlot, dirFor, removeDirs } = require('../worker/clients/slots.js')
 const { checkConfig } = require('../lib/provider/options.js')
 const { EnhancedBuildFixProvider } = require('../index.js')
 
@@ -38,6 +38,7 @@ async function server(options) {
 }
 test.after.always(async () => {
   closeConnections()
+  removeDirs()
   await Promise.all(servers.map((s) => s.close()))
   for (const dir of made) fs.rmSync(dir, { recursive: true, force: true })
 })
@@ -168,7 +169,18 @@ test('per-endpoint request slots: never more in flight than the limit', async (t
   )
   t.is(answers.length, 8)
   t.is(s.maxInFlight, 2)
-  t.false(fs.existsSync(dirFor(s.endpoint)), 'the slot folder goes with the last slot')
+  t.deepEqual(fs.readdirSync(dirFor(s.endpoint)), [], 'every slot was given back')
+})
+
+test('the slot folders go when their process exits', async (t) => {
+  const endpoint = 'http://127.0.0.1:9/slot-exit-test'
+  const script = `require(${JSON.stringify(path.join(root, 'worker', 'clients', 'slots.js'))}).acquireSlot(${JSON.stringify(endpoint)}, 1).then((release) => { release(); console.log('done') })`
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (d) => (out += d))
+  await new Promise((r) => child.on('exit', r))
+  t.is(out.trim(), 'done')
+  t.false(fs.existsSync(dirFor(endpoint)))
 })
 
 test('a slot left by a process that died is taken over', async (t) => {
@@ -182,7 +194,7 @@ test('a slot left by a process that died is taken over', async (t) => {
   const release = await acquireSlot(endpoint, 1, { timeoutMs: 5000 })
   t.is(fs.readFileSync(path.join(dir, 'slot-0'), 'utf8'), String(process.pid))
   release()
-  t.false(fs.existsSync(dir))
+  t.deepEqual(fs.readdirSync(dir), [])
 })
 
 test('a slot wait is bounded and cancellable', async (t) => {

@@ -3,7 +3,7 @@
 // workers are separate processes, so the count lives in the file system. A slot is a file
 // `slot-<i>` created exclusively (O_EXCL) in a folder per endpoint, holding the owner's pid; a
 // slot whose owner died is taken over. Waiting polls with a little jitter; a request waits for a
-// slot under its own deadline and AbortSignal. The folders are removed when the last slot goes.
+// slot under its own deadline and AbortSignal. The folders are removed when the process exits.
 
 const crypto = require('node:crypto')
 const fs = require('node:fs')
@@ -13,7 +13,16 @@ const path = require('node:path')
 const { makeDirSync } = require('../../lib/dirs')
 const { ModelError } = require('./http')
 
-const ROOT = path.join(os.tmpdir(), 'promethean-bench-requests')
+// Memory-backed where there is such a folder (Linux's /dev/shm): a slot is taken and given back
+// around every request, and a file created on a busy disk can cost a millisecond.
+function slotRoot() {
+  try {
+    fs.accessSync('/dev/shm', fs.constants.W_OK)
+    if (fs.statSync('/dev/shm').isDirectory()) return path.join('/dev/shm', 'promethean-bench-requests')
+  } catch {}
+  return path.join(os.tmpdir(), 'promethean-bench-requests')
+}
+const ROOT = slotRoot()
 const POLL_MS = 5
 
 function dirFor(endpoint) {
@@ -37,7 +46,9 @@ function tryTake(dir, i) {
     return file
   } catch (err) {
     if (err.code === 'ENOENT') {
-      makeDirSync(dir)
+      // Removed by another process that exited: made again.
+      used.delete(dir)
+      useDir(dir)
       return undefined
     }
     if (err.code !== 'EEXIST') throw err
@@ -57,14 +68,37 @@ function tryTake(dir, i) {
   return undefined
 }
 
-function release(dir, file) {
+// The folders this process made or used: removed when it exits, unless another process still
+// holds a slot in them (then that one removes them). Not on every release: making and removing
+// the folders around each request would cost more than the request (benchmark/model-servers).
+const used = new Set()
+let exitHook = false
+function useDir(dir) {
+  if (used.has(dir)) return
+  makeDirSync(dir)
+  used.add(dir)
+  if (!exitHook) {
+    exitHook = true
+    process.once('exit', removeDirs)
+  }
+}
+
+/** Removes the empty slot folders of this process (at exit; tests call it directly). */
+function removeDirs() {
+  for (const dir of used) {
+    try {
+      fs.rmdirSync(dir)
+    } catch {}
+  }
+  used.clear()
+  try {
+    fs.rmdirSync(ROOT)
+  } catch {}
+}
+
+function release(file) {
   try {
     fs.unlinkSync(file)
-  } catch {}
-  // Fails while another slot is held: then its owner removes the folder later.
-  try {
-    fs.rmdirSync(dir)
-    fs.rmdirSync(ROOT)
   } catch {}
 }
 
@@ -74,7 +108,7 @@ function release(dir, file) {
  */
 async function acquireSlot(endpoint, limit, { timeoutMs = 60000, signal, what = 'model request' } = {}) {
   const dir = dirFor(endpoint)
-  makeDirSync(dir)
+  useDir(dir)
   const deadline = performance.now() + timeoutMs
   const start = Math.floor(Math.random() * limit)
   for (;;) {
@@ -85,7 +119,7 @@ async function acquireSlot(endpoint, limit, { timeoutMs = 60000, signal, what = 
         return () => {
           if (done) return
           done = true
-          release(dir, file)
+          release(file)
         }
       }
     }
@@ -97,4 +131,4 @@ async function acquireSlot(endpoint, limit, { timeoutMs = 60000, signal, what = 
   }
 }
 
-module.exports = { acquireSlot, dirFor }
+module.exports = { acquireSlot, dirFor, removeDirs }
