@@ -297,6 +297,12 @@ test('two models on two endpoints in one run; the key is in no file the run writ
     'qwen3:8b missing-export true',
   ])
   t.true(saved.results.every((r) => r.tokensEstimated === false && r.tokens > 0))
+  // Side by side: the per-model summary carries each server's counts and output modes.
+  t.like(saved.summary.modelResults['llama-3.1-8b'], { promptTokens: 642, completionTokens: 90, tokensEstimated: false, outputModes: { json_object: 2 } })
+  t.like(saved.summary.modelResults['qwen3:8b'], { promptTokens: 200, completionTokens: 40, outputModes: { json_schema: 2 } })
+  t.deepEqual(saved.run.endpoints['qwen3:8b'], { endpoint: ollama.endpoint, api: 'ollama' })
+  const markdown = fs.readFileSync(path.resolve(cwd, doc.files.markdown), 'utf8')
+  t.true(markdown.includes(`| llama-3.1-8b | ${vllm.endpoint} | openai | 642 | 90 | json_object 2 |`), markdown)
   t.is(vllm.chats().filter((r) => r.url === '/v1/chat/completions').length, 3, 'one refused json_schema, then json_object')
   t.true(vllm.chats().every((r) => r.headers.authorization === `Bearer ${KEY}`))
   t.is(ollama.chats().length, 2)

@@ -74,6 +74,23 @@ function pairCells(c) {
 const PAIR_NOTE =
   'Paired on the fixtures both sides ran (same name and content). p: two-sided exact McNemar test on the discordant fixtures (only A, only B); interval: Newcombe hybrid score 95% CI for the paired difference in pass rate (method 10, 1998). Significant when p < 0.05.'
 
+/** Where each served model was asked, its token counts and output modes (none for built-ins). */
+function modelServersMarkdown(doc) {
+  const served = Object.entries(doc.summary.modelResults).filter(([, m]) => m.promptTokens !== undefined)
+  if (served.length === 0) return []
+  const endpoints = doc.run?.endpoints ?? {}
+  const lines = ['', '## Model servers', '']
+  lines.push('| Model | Endpoint | API | Prompt tokens | Completion tokens | Output modes |')
+  lines.push('|---|---|---|---:|---:|---|')
+  for (const [model, m] of served) {
+    const at = endpoints[model] ?? {}
+    const modes = Object.entries(m.outputModes ?? {}).map(([mode, n]) => `${mode} ${n}`).join(', ') || '—'
+    const est = m.tokensEstimated ? ' (estimated)' : ''
+    lines.push(`| ${mdCell(model)} | ${mdCell(at.endpoint ?? doc.run?.endpoint ?? '—')} | ${mdCell(at.api ?? '—')} | ${m.promptTokens}${est} | ${m.completionTokens}${est} | ${mdCell(modes)} |`)
+  }
+  return lines
+}
+
 function breakdownMarkdown(doc) {
   const lines = []
   for (const b of BREAKDOWNS) {
@@ -328,6 +345,7 @@ function runMarkdown(doc) {
       `| ${mdCell(model)} | ${m.tests} | ${m.successfulTests} | ${pct(m.successRate)} | ${pct(m.errorResolution)} | ${m.totalErrors} | ${m.errorsAfter} | ${m.avgDuration.toFixed(2)}s | ${m.p95Duration.toFixed(2)}s |`,
     )
   }
+  lines.push(...modelServersMarkdown(doc))
   lines.push(...breakdownMarkdown(doc))
   lines.push(...pairsMarkdown(doc.pairwise, 'Models compared pairwise'))
   lines.push('', '## Results', '')
