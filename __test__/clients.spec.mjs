@@ -18,7 +18,7 @@ const clients = require('../worker/clients/index.js')
 const { retryAfterMs, backoffMs, closeConnections } = require('../worker/clients/http.js')
 const { acquireSlot, dirFor, removeDirs } = require('../worker/clients/slots.js')
 const { checkConfig } = require('../lib/provider/options.js')
-const { EnhancedBuildFixProvider } = require('../index.js')
+const { EnhancedBuildFixProvider, BuildFixProvider } = require('../index.js')
 
 // A key no file, message or log line may ever hold.
 const KEY = 'sk-test-DO-NOT-WRITE-7f3a9c1e5b'
@@ -256,6 +256,21 @@ test('the provider: a 503 burst is infrastructure and opens the circuit breaker'
     const refused = await p.execute(request)
     t.regex(refused.metadata.error, /circuit/i)
     t.is(s.chats().length, 16, 'an open breaker sends nothing')
+  } finally {
+    await p.disconnect()
+  }
+})
+
+test('the process-per-request provider speaks the same APIs, with the server\'s token counts', async (t) => {
+  const s = await server({ dialect: 'vllm' })
+  const p = new BuildFixProvider({ name: 'b', type: 'buildfix', model: 'm-a', endpoint: s.endpoint, apiKeyEnv: 'BENCH_TEST_KEY' })
+  await p.connect()
+  try {
+    const r = await p.execute({ prompt: 'x', metadata: { fixtures: ['argument-type'] } })
+    t.like(r.metadata.buildFixResults[0], { success: true, outputMode: 'json_object', tokens: 366 })
+    t.is(r.tokens, 366)
+    t.false(r.metadata.tokensEstimated)
+    t.true(s.chats().every((c) => c.headers.authorization === `Bearer ${KEY}`))
   } finally {
     await p.disconnect()
   }
