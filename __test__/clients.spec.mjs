@@ -318,6 +318,8 @@ test('two models on two endpoints in one run; the key is in no file the run writ
   t.deepEqual(saved.run.endpoints['qwen3:8b'], { endpoint: ollama.endpoint, api: 'ollama' })
   const markdown = fs.readFileSync(path.resolve(cwd, doc.files.markdown), 'utf8')
   t.true(markdown.includes(`| llama-3.1-8b | ${vllm.endpoint} | openai | 642 | 90 | json_object 2 |`), markdown)
+  const html = fs.readFileSync(path.resolve(cwd, doc.files.html), 'utf8')
+  t.regex(html, /<h2>Model servers<\/h2>.*json_schema 2/s)
   t.is(vllm.chats().filter((r) => r.url === '/v1/chat/completions').length, 3, 'one refused json_schema, then json_object')
   t.true(vllm.chats().every((r) => r.headers.authorization === `Bearer ${KEY}`))
   t.is(ollama.chats().length, 2)
