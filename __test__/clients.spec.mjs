@@ -118,6 +118,17 @@ test('a stream nobody asked for is read whole, with its time to first token', as
   t.true(answer.ttftMs > 0)
 })
 
+test('Ollama streaming NDJSON although asked not to: folded into one answer with its counts', async (t) => {
+  const s = await server({ dialect: 'ollama' })
+  const plan = JSON.stringify(goldPlanFor(PROMPT))
+  const lines = [plan.slice(0, 10), plan.slice(10)].map((response) => JSON.stringify({ model: 'm', response, done: false }))
+  lines.push(JSON.stringify({ model: 'm', response: '', done: true, prompt_eval_count: 11, eval_count: 7 }))
+  s.script(() => ({ raw: `${lines.join('\n')}\n`, headers: { 'content-type': 'application/x-ndjson' } }))
+  const answer = await generate({ endpoint: s.endpoint, model: 'm', prompt: PROMPT })
+  t.is(answer.text, plan)
+  t.deepEqual(answer.usage, { promptTokens: 11, completionTokens: 7, estimated: false })
+})
+
 test('a 429 storm: Retry-After honoured, then the answer', async (t) => {
   const s = await server({ dialect: 'openai' })
   s.script((_body, n) => (n <= 3 ? { status: 429, headers: { 'retry-after': '0.05' }, body: { error: { message: 'Rate limit reached' } } } : undefined))
