@@ -764,6 +764,11 @@ export interface NativeServiceConfig {
   breakerRecovery: number
   massiveCount: number
   massiveSeed: number
+  /** `ollama` or `openai` (checked and inferred in `lib/provider/options.js`). */
+  api?: string
+  apiKeyEnv?: string
+  seed?: number
+  maxConcurrentRequests?: number
 }
 
 /** The public snapshot shape. */

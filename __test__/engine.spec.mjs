@@ -275,7 +275,8 @@ test('a model server plan in code fences resolves; the request is the Ollama gen
   const body = s.requests[0]
   t.is(body.model, 'qwen3:8b')
   t.is(body.stream, false)
-  t.is(body.format, 'json')
+  // The plan's JSON Schema as the output format (Ollama 0.5 and later).
+  t.deepEqual(body.format.required, ['title', 'rationale', 'dsl'])
   t.deepEqual(body.options, { temperature: 0, num_predict: 512 })
   t.true(body.prompt.startsWith('Fix the build.'))
   t.true(body.prompt.includes("error TS2305: Module '\"../models\"' has no exported member 'isAdmin'"))

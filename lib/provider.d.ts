@@ -10,8 +10,17 @@ export interface ProviderConfig {
   endpoint?: string
   apiKey?: string
   model: string
+  /**
+   * The API `endpoint` speaks: Ollama's (`/api/generate`) or OpenAI-compatible
+   * (`/chat/completions`: vLLM, llama.cpp, LM Studio, SGLang, Ollama's `/v1`, hosted APIs).
+   * Default: `'openai'` when the endpoint ends in `/v1`, else `'ollama'`.
+   */
+  api?: ModelApi
+  /** The name of the environment variable holding the API key (e.g. `'OPENAI_API_KEY'`), never the key. */
+  apiKeyEnv?: string
   options?: Record<string, any>
 }
+
 
 export interface BenchmarkRequest {
   prompt: string
@@ -43,8 +52,8 @@ export interface ResourceMetrics {
 }
 
 /** One fixture's outcome, as the engine's workers report it (`worker/index.d.ts`). */
-export type { BuildFixResult } from '../worker/index'
-import type { BuildFixResult } from '../worker/index'
+export type { BuildFixResult, ModelApi, OutputMode } from '../worker/index'
+import type { BuildFixResult, ModelApi } from '../worker/index'
 
 /** Per-request timings, as the original provider recorded them (performance.now() ms). */
 export interface PerformanceMetrics {
@@ -107,6 +116,8 @@ export interface BuildFixResponseMetadata {
   resourceUsage: { before: ResourceMetrics; after: ResourceMetrics; delta: { memory: number; cpu: number } }
   cached: boolean
   model: string
+  /** False when `tokens` is the sum of the model servers' own counts; true when it is estimated. */
+  tokensEstimated: boolean
 }
 
 export interface EnhancedBuildFixOptions {
@@ -148,6 +159,13 @@ export interface EnhancedBuildFixOptions {
   massiveSeed?: number
   /** The Node.js executable for workers. Default process.execPath. */
   node?: string
+  /** Sampling seed sent to the model server. Default: none (the server's own). */
+  seed?: number
+  /**
+   * At most this many model requests in flight per endpoint, across the workers (type checks
+   * still run in parallel). Default: no limit beyond `maxWorkers`.
+   */
+  maxConcurrentRequests?: number
 }
 
 /** The second argument of `execute`. */

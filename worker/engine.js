@@ -14,6 +14,7 @@ const { performance } = require('node:perf_hooks')
 const { collectDiagnostics, collectDiagnosticsCached, formatDiagnostic, hasTarget } = require('./diagnostics')
 const { parsePlan, applyPlan } = require('./plan')
 const { BUILTIN_MODELS, generate, buildPrompt } = require('./models')
+const { APIS } = require('./clients')
 
 const EMPTY_PLAN = { title: 'No changes', rationale: 'The floor: an empty plan changes nothing.', dsl: [] }
 
@@ -77,6 +78,12 @@ function checkJob(job) {
   if (job.maxTokens !== undefined && (!Number.isInteger(job.maxTokens) || job.maxTokens < 1))
     throw new JobError('job.maxTokens must be a positive integer')
   if (job.prompt !== undefined && typeof job.prompt !== 'string') throw new JobError('job.prompt must be a string')
+  if (job.api !== undefined && !APIS.includes(job.api)) throw new JobError(`job.api must be one of ${APIS.join(', ')}`)
+  if (job.apiKeyEnv !== undefined && (typeof job.apiKeyEnv !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(job.apiKeyEnv)))
+    throw new JobError('job.apiKeyEnv must be the name of an environment variable')
+  if (job.seed !== undefined && !Number.isSafeInteger(job.seed)) throw new JobError('job.seed must be an integer')
+  if (job.maxConcurrentRequests !== undefined && (!Number.isInteger(job.maxConcurrentRequests) || job.maxConcurrentRequests < 1))
+    throw new JobError('job.maxConcurrentRequests must be a positive integer')
   if (!BUILTIN_MODELS.includes(job.model) && (typeof job.endpoint !== 'string' || job.endpoint === '')) {
     throw new JobError(
       `job.endpoint is required for model '${job.model}' (only ${BUILTIN_MODELS.join(' and ')} are built in)`,
@@ -160,7 +167,7 @@ async function runJob(job, { signal } = {}) {
     if (attempt > 1) restore(fixtureDir, originals)
     let applied = false
     try {
-      const text = await planText(job, fixture, { target, before, originals, previousError, attemptTimeoutMs, signal })
+      const text = await planText(job, fixture, { target, before, originals, previousError, attemptTimeoutMs, signal, result })
       const plan = parsePlan(text)
       result.planGenerated = true
       result.planTitle = plan.title
@@ -209,22 +216,39 @@ function restore(fixtureDir, originals) {
   }
 }
 
-async function planText(job, fixture, { target, before, originals, previousError, attemptTimeoutMs, signal }) {
+/** Adds one model answer's token counts, time to first token and output mode to the result. */
+function countAnswer(result, answer) {
+  result.promptTokens = (result.promptTokens ?? 0) + answer.usage.promptTokens
+  result.completionTokens = (result.completionTokens ?? 0) + answer.usage.completionTokens
+  result.tokens = result.promptTokens + result.completionTokens
+  // Estimated as soon as one attempt's counts were: the sum is then no server figure.
+  result.tokensEstimated = Boolean(result.tokensEstimated) || answer.usage.estimated
+  if (answer.ttftMs !== undefined) result.timeToFirstTokenMs = Math.round(answer.ttftMs * 1000) / 1000
+  result.outputMode = answer.mode
+}
+
+async function planText(job, fixture, { target, before, originals, previousError, attemptTimeoutMs, signal, result }) {
   if (job.model === 'gold') {
     if (!fixture.goldPlan) throw new Error('the fixture has no goldPlan')
     return JSON.stringify(fixture.goldPlan)
   }
   if (job.model === 'none') return JSON.stringify(EMPTY_PLAN)
   const prompt = buildPrompt({ task: job.prompt, target, diagnostics: before, files: originals, previousError })
-  return generate({
+  const answer = await generate({
     endpoint: job.endpoint,
+    api: job.api,
+    apiKeyEnv: job.apiKeyEnv,
     model: job.model,
     prompt,
     temperature: job.temperature ?? 0,
+    seed: job.seed,
     maxTokens: job.maxTokens,
     timeoutMs: attemptTimeoutMs,
+    maxConcurrentRequests: job.maxConcurrentRequests,
     signal,
   })
+  countAnswer(result, answer)
+  return answer.text
 }
 
 module.exports = { runJob, loadFixture, listSourceFiles, JobError, EMPTY_PLAN }

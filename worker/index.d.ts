@@ -67,7 +67,18 @@ export interface BuildFixJob {
   maxTokens?: number
   maxAttempts?: number
   attemptTimeoutMs?: number
+  /** The API `endpoint` speaks; OpenAI-compatible when the endpoint ends in `/v1`, else Ollama's. */
+  api?: ModelApi
+  /** The name of the environment variable holding the API key (never the key). */
+  apiKeyEnv?: string
+  seed?: number
+  /** At most this many requests in flight to `endpoint`, across the workers of the machine. */
+  maxConcurrentRequests?: number
 }
+
+export type ModelApi = 'ollama' | 'openai'
+/** How the plan was asked for: constrained by its JSON Schema, as any JSON object, or as plain text. */
+export type OutputMode = 'json_schema' | 'json_object' | 'text'
 
 export interface BuildFixResult {
   fixture: string
@@ -91,6 +102,17 @@ export interface BuildFixResult {
   targetCode?: number
   /** Present when the last attempt failed because of the model server (unreachable, timed out, 5xx). */
   errorKind?: 'model-unavailable'
+  /** Tokens of the prompts and the answers of every attempt, from the server's own counts. */
+  promptTokens?: number
+  completionTokens?: number
+  /** `promptTokens + completionTokens`. */
+  tokens?: number
+  /** True when the server gave no counts and they are estimated (4 characters a token). */
+  tokensEstimated?: boolean
+  /** Milliseconds to the first token of the last answer, where the server says. */
+  timeToFirstTokenMs?: number
+  /** The output mode of the last answer. */
+  outputMode?: OutputMode
 }
 
 export interface Diagnostic {
@@ -120,6 +142,10 @@ export declare class JobError extends TypeError {}
 export declare class PlanError extends Error {}
 export declare class ModelError extends Error {
   readonly timeout: boolean
+  readonly aborted: boolean
+  /** The fault is the model server's (unreachable, too slow, overloaded, 5xx). */
+  readonly unavailable: boolean
+  readonly status?: number
 }
 
 export declare function runJob(job: BuildFixJob): Promise<BuildFixResult>
@@ -142,15 +168,34 @@ export declare function applyPlan(
 ): { changed: string[]; files: Map<string, string> }
 
 export declare const BUILTIN_MODELS: readonly string[]
+export interface ModelAnswer {
+  text: string
+  usage: { promptTokens: number; completionTokens: number; estimated: boolean }
+  ttftMs?: number
+  mode: OutputMode
+  /** Requests made, retries of 429 and 503 included. */
+  tries: number
+  retryWaitMs: number
+}
 export declare function generate(options: {
   endpoint: string
+  api?: ModelApi
+  apiKeyEnv?: string
   model: string
   prompt: string
   temperature?: number
+  seed?: number
   maxTokens?: number
   timeoutMs?: number
-}): Promise<string>
-export declare function listModels(endpoint: string, options?: { timeoutMs?: number }): Promise<string[]>
+  connectTimeoutMs?: number
+  maxConcurrentRequests?: number
+  signal?: AbortSignal
+}): Promise<ModelAnswer>
+export declare function listModels(
+  endpoint: string,
+  options?: { api?: ModelApi; apiKeyEnv?: string; timeoutMs?: number },
+): Promise<string[]>
+export declare function inferApi(endpoint: string): ModelApi
 export declare function buildPrompt(options: {
   task?: string
   target: DiagnosticTarget

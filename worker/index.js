@@ -5,6 +5,7 @@ const { runJob, loadFixture, listSourceFiles, JobError, EMPTY_PLAN } = require('
 const { collectDiagnostics, formatDiagnostic, hasTarget } = require('./diagnostics')
 const { PLAN_FORMAT_VERSION, PlanError, parsePlan, validatePlan, applyPlan, stripCodeFences } = require('./plan')
 const { BUILTIN_MODELS, ModelError, generate, listModels, buildPrompt } = require('./models')
+const { inferApi } = require('./clients')
 const { summarize, writeResults, readResults } = require('./results')
 const { SMALL_DIR, MASSIVE_DIR, listFixtures, describeFixtures, ensureMassive } = require('./fixtures')
 const { PROTOCOL_VERSION } = require('./protocol')
@@ -30,6 +31,7 @@ module.exports = {
   ModelError,
   generate,
   listModels,
+  inferApi,
   buildPrompt,
   summarize,
   writeResults,

@@ -1,122 +1,60 @@
 'use strict'
-// Where plans come from: an Ollama-compatible model server, or the two built-in models.
+// Where plans come from: a model server (Ollama's API or an OpenAI-compatible one, through the
+// clients of ./clients), or the two built-in models.
 //
 // The model name is data: it travels only inside the JSON body of an HTTP request, never into a
 // command line or a shell.
 
 const { formatDiagnostic } = require('./diagnostics')
-const { planInstructions } = require('./plan')
+const { planInstructions, planSchema } = require('./plan')
+const { ModelError, checkEndpoint, clientFor } = require('./clients')
+const { acquireSlot } = require('./clients/slots')
 
 const BUILTIN_MODELS = ['gold', 'none']
-// A plan is a few hundred bytes; a reply past this is not one, and must not exhaust the worker.
-const MAX_BODY_BYTES = 8 * 1024 * 1024
 
-class ModelError extends Error {
-  constructor(message, { timeout = false, unavailable = timeout, aborted = false } = {}) {
-    super(message)
-    this.name = 'ModelError'
-    this.timeout = timeout
-    // Cancelled by the caller's AbortSignal, not failed.
-    this.aborted = aborted
-    // The server could not be reached, did not answer in time, or failed (5xx): the fault is the
-    // model server's, not the plan's. Callers' circuit breakers count these.
-    this.unavailable = unavailable
-  }
-}
-
-function checkEndpoint(endpoint) {
-  let url
-  try {
-    url = new URL(endpoint)
-  } catch {
-    throw new ModelError(`endpoint must be an http(s) URL, got ${JSON.stringify(endpoint)}`)
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new ModelError(`endpoint must be an http(s) URL, got ${JSON.stringify(endpoint)}`)
-  return url
-}
+const PLAN_SCHEMA = planSchema()
 
 /**
- * `fetch` under a deadline, also cancelled by `signal` (the job's: aborted when the worker's
- * owner is gone). Rejects with ModelError; `aborted: true` when `signal` cancelled it.
+ * Asks `model` at `endpoint` for a plan for `prompt`, in the API the endpoint speaks (`api`,
+ * inferred from the endpoint when absent), with the plan's JSON Schema as the output format
+ * where the server takes one. At most `maxConcurrentRequests` requests are in flight per
+ * endpoint across the workers. Resolves to the client's answer
+ * ({text, usage, ttftMs, mode, tries, retryWaitMs}); rejects with ModelError.
  */
-async function fetchWithTimeout(url, init, timeoutMs, what, signal) {
-  const controller = new AbortController()
-  const timer = setTimeout(() => controller.abort(), timeoutMs)
-  timer.unref?.()
-  const cancel = () => controller.abort()
-  if (signal) {
-    if (signal.aborted) cancel()
-    else signal.addEventListener('abort', cancel, { once: true })
-  }
+async function generate({
+  endpoint,
+  api,
+  apiKeyEnv,
+  model,
+  prompt,
+  temperature = 0,
+  seed,
+  maxTokens,
+  timeoutMs = 60000,
+  connectTimeoutMs,
+  maxConcurrentRequests,
+  signal,
+}) {
+  checkEndpoint(endpoint)
+  const client = clientFor({ endpoint, api, apiKeyEnv })
+  const started = performance.now()
+  const release = maxConcurrentRequests
+    ? await acquireSlot(endpoint, maxConcurrentRequests, { timeoutMs, signal, what: `model request to ${model}` })
+    : undefined
   try {
-    const res = await fetch(url, { ...init, signal: controller.signal })
-    // The body is read under the same deadline, and only up to MAX_BODY_BYTES.
-    const chunks = []
-    let size = 0
-    for await (const chunk of res.body ?? []) {
-      size += chunk.length
-      if (size > MAX_BODY_BYTES) {
-        controller.abort()
-        throw new ModelError(`${what} failed: the reply is larger than ${MAX_BODY_BYTES} bytes`)
-      }
-      chunks.push(chunk)
-    }
-    return { res, text: Buffer.concat(chunks).toString('utf8') }
-  } catch (err) {
-    if (err instanceof ModelError) throw err
-    if (signal?.aborted) throw new ModelError(`${what} was cancelled`, { aborted: true })
-    if (controller.signal.aborted) throw new ModelError(`${what} timed out after ${timeoutMs} ms`, { timeout: true })
-    const cause = err.cause?.code || err.cause?.message || err.message
-    throw new ModelError(`${what} failed: cannot reach ${url.origin} (${cause})`, { unavailable: true })
+    // The wait for a slot is part of the attempt's time; the messages name the attempt's limit.
+    const left = release ? Math.max(1, timeoutMs - (performance.now() - started)) : timeoutMs
+    const timeouts = { totalMs: left, deadlineMs: timeoutMs, firstByteMs: left, ...(connectTimeoutMs ? { connectMs: connectTimeoutMs } : {}) }
+    return await client.complete({ model, prompt, schema: PLAN_SCHEMA, temperature, seed, maxTokens, timeouts, signal })
   } finally {
-    clearTimeout(timer)
-    signal?.removeEventListener('abort', cancel)
+    release?.()
   }
 }
 
-/**
- * Asks `model` at `endpoint` for a completion of `prompt`. Resolves to the raw response text
- * (the plan JSON, possibly fenced); rejects with ModelError on HTTP errors or timeout.
- */
-async function generate({ endpoint, model, prompt, temperature = 0, maxTokens, timeoutMs = 60000, signal }) {
-  const url = new URL('/api/generate', checkEndpoint(endpoint))
-  const options = { temperature }
-  if (maxTokens !== undefined) options.num_predict = maxTokens
-  const body = JSON.stringify({ model, prompt, stream: false, options, format: 'json' })
-  const { res, text } = await fetchWithTimeout(
-    url,
-    { method: 'POST', headers: { 'content-type': 'application/json' }, body },
-    timeoutMs,
-    `model request to ${model}`,
-    signal,
-  )
-  if (!res.ok) {
-    throw new ModelError(`model server answered HTTP ${res.status}: ${text.slice(0, 200)}`, { unavailable: res.status >= 500 })
-  }
-  let json
-  try {
-    json = JSON.parse(text)
-  } catch {
-    throw new ModelError(`model server sent a body that is not JSON: ${text.slice(0, 200)}`)
-  }
-  if (typeof json.response !== 'string') throw new ModelError('model server reply has no "response" string')
-  return json.response
-}
-
-/** Names of the models the server offers (`GET /api/tags`). */
-async function listModels(endpoint, { timeoutMs = 5000 } = {}) {
-  const url = new URL('/api/tags', checkEndpoint(endpoint))
-  const { res, text } = await fetchWithTimeout(url, { method: 'GET' }, timeoutMs, 'listing models')
-  if (!res.ok) throw new ModelError(`model server answered HTTP ${res.status} to /api/tags`)
-  let json
-  try {
-    json = JSON.parse(text)
-  } catch {
-    throw new ModelError('model server sent /api/tags a body that is not JSON')
-  }
-  if (!Array.isArray(json.models)) throw new ModelError('model server /api/tags reply has no "models" list')
-  return json.models.map((m) => m && (m.name ?? m.model)).filter((n) => typeof n === 'string')
+/** Names of the models the server offers (`GET /api/tags`, or `/models` of an OpenAI-style API). */
+async function listModels(endpoint, { api, apiKeyEnv, timeoutMs = 5000 } = {}) {
+  checkEndpoint(endpoint)
+  return clientFor({ endpoint, api, apiKeyEnv }).listModels({ timeouts: { totalMs: timeoutMs, firstByteMs: timeoutMs } })
 }
 
 // The operation list is generated from the plan format's own table (worker/plan.js).

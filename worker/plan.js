@@ -133,6 +133,31 @@ Operations apply in order, each to the text the previous ones left.
 Use the fewest operations that make the error go away without adding new ones.`
 }
 
+/**
+ * The plan format as a JSON Schema, for servers that constrain their output to one
+ * (`response_format` of OpenAI-style servers, `format` of Ollama). Built from the table above;
+ * loose where the table is richer than a schema (the fields each operation needs are checked by
+ * `validatePlan`, which gives the model a reason it can act on).
+ */
+function planSchema() {
+  return {
+    type: 'object',
+    properties: {
+      title: { type: 'string' },
+      rationale: { type: 'string' },
+      dsl: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: { op: { type: 'string', enum: Object.keys(OPS) }, file: { type: 'string' } },
+          required: ['op'],
+        },
+      },
+    },
+    required: ['title', 'rationale', 'dsl'],
+  }
+}
+
 // Longest text a replaceText may replace or insert; a fix is a few lines, and a mined fix hunk
 // rarely exceeds a few KB.
 const MAX_TEXT = 64 * 1024
@@ -881,6 +906,7 @@ function findFunctions(sf, name) {
 }
 
 module.exports = {
+  planSchema,
   PLAN_FORMAT_VERSION,
   PlanError,
   OPS,

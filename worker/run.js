@@ -4,7 +4,8 @@
 // printed (`Total Tests:`, `Successful Tests:`, `Results saved to: <file>.json`).
 //
 //   node worker/run.js --models gold,none [--small-fixtures | --massive [--count N] [--seed N] | --fixtures-dir DIR]
-//                      [--fixtures a,b] [--endpoint URL] [--attempts N] [--timeout MS] [--out DIR]
+//                      [--fixtures a,b] [--endpoint URL] [--api ollama|openai] [--api-key-env NAME]
+//                      [--attempts N] [--timeout MS] [--out DIR]
 //
 // Each job runs on a temporary copy of its fixture, so the bundled fixtures are never edited.
 
@@ -40,6 +41,8 @@ function parseArgs(argv) {
     else if (k === '--fixtures-dir') ((a.set = 'dir'), (a.dir = path.resolve(v())))
     else if (k === '--fixtures') a.fixtures = new Set(v().split(',').filter(Boolean))
     else if (k === '--endpoint') a.endpoint = v()
+    else if (k === '--api') a.api = v()
+    else if (k === '--api-key-env') a.apiKeyEnv = v()
     else if (k === '--attempts') a.attempts = Number(v())
     else if (k === '--timeout') a.timeout = Number(v())
     else if (k === '--out') a.out = v()
@@ -75,6 +78,8 @@ async function main() {
           fixture: path.basename(src),
           model,
           endpoint: args.endpoint,
+          api: args.api,
+          apiKeyEnv: args.apiKeyEnv,
           maxAttempts: args.attempts,
           attemptTimeoutMs: args.timeout,
         })

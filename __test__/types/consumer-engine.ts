@@ -46,3 +46,24 @@ export function widerPlan(): Plan {
     ],
   }
 }
+
+// An OpenAI-compatible server (vLLM, llama.cpp, a hosted API): the key stays in its variable.
+export async function askVllm(endpoint: string): Promise<number> {
+  const api: engine.ModelApi = engine.inferApi(endpoint)
+  const answer: engine.ModelAnswer = await engine.generate({
+    endpoint,
+    api,
+    apiKeyEnv: 'OPENAI_API_KEY',
+    model: 'llama-3.1-8b',
+    prompt: 'Fix it.',
+    seed: 1,
+    maxConcurrentRequests: 2,
+    signal: AbortSignal.timeout(60_000),
+  })
+  const mode: engine.OutputMode = answer.mode
+  console.log(mode, answer.ttftMs ?? 'no ttft', answer.tries)
+  const r = await engine.runJob({ fixtureDir: engine.SMALL_DIR, model: 'llama-3.1-8b', endpoint, api: 'openai', apiKeyEnv: 'OPENAI_API_KEY' })
+  const names = await engine.listModels(endpoint, { api: 'openai', apiKeyEnv: 'OPENAI_API_KEY' })
+  console.log(names, r.outputMode, r.tokensEstimated, r.timeToFirstTokenMs)
+  return (r.promptTokens ?? 0) + (r.completionTokens ?? 0) + answer.usage.promptTokens
+}

@@ -6,6 +6,9 @@ import {
   type BenchmarkRequest,
   type BenchmarkResponse,
   type ProviderConfig,
+  type ModelApi,
+  type OutputMode,
+  type BuildFixResponseMetadata,
 } from '@promethean/benchmark'
 
 export async function providerExample(): Promise<BenchmarkResponse> {
@@ -57,4 +60,25 @@ export async function byFamily(fixturesDir: string): Promise<Record<string, numb
   for (const r of response.metadata?.buildFixResults ?? []) if (r.success) passed[r.family ?? 'none'] = (passed[r.family ?? 'none'] ?? 0) + 1
   console.log(names.length, response.metadata?.fixturesDir)
   return passed
+}
+
+// A model served by vLLM behind an OpenAI-compatible API, two requests at a time.
+export async function vllmRun(): Promise<boolean> {
+  const api: ModelApi = 'openai'
+  const provider = new EnhancedBuildFixProvider({
+    name: 'buildfix-vllm',
+    type: 'buildfix',
+    model: 'llama-3.1-8b',
+    endpoint: 'http://gpu2:8000/v1',
+    api,
+    apiKeyEnv: 'VLLM_API_KEY',
+    options: { seed: 42, maxConcurrentRequests: 2 },
+  })
+  await provider.connect()
+  const response = await provider.execute({ prompt: 'Fix', metadata: { fixtureType: 'small' } })
+  await provider.disconnect()
+  const md = response.metadata as BuildFixResponseMetadata
+  const modes: (OutputMode | undefined)[] = md.buildFixResults.map((r) => r.outputMode)
+  console.log(response.tokens, modes)
+  return md.tokensEstimated
 }

@@ -15,6 +15,7 @@ const { normalizeRecords, completeMetrics, checkResult } = require('./summary.js
 const { compareRuns } = require('./analysis.js')
 const runtime = require('./runtime.js')
 const fixturesCli = require('./fixtures.js')
+const targets = require('./targets.js')
 
 const PROGRAM = 'promethean-bench'
 const INTERRUPTED = 130
@@ -28,10 +29,14 @@ const COMMON = {
 const SPECS = {
   run: {
     ...COMMON,
-    models: { type: 'list', default: ['gold'], hint: 'comma-separated model names' },
+    models: { type: 'list', default: ['gold'], hint: 'comma-separated model names, each optionally name@endpoint' },
     fixtures: { type: 'string', default: 'small', hint: 'small, massive or comma-separated fixture names' },
     'fixtures-dir': { type: 'string', hint: 'a folder of fixture folders' },
     endpoint: { type: 'url', hint: 'an http(s) URL' },
+    api: { type: 'string', choices: ['ollama', 'openai'], hint: 'ollama or openai' },
+    'api-key-env': { type: 'string', hint: 'the name of the environment variable holding the API key' },
+    'max-concurrent-requests': { type: 'int', min: 1, max: 4096, hint: 'a whole number >= 1' },
+    config: { type: 'string', hint: `a JSON file (default: ./${targets.CONFIG_FILE} when present)` },
     concurrency: { type: 'int', min: 1, max: 256, default: 1, hint: 'a whole number >= 1' },
     'no-cache': { type: 'bool' },
     history: { type: 'string', hint: 'a file path' },
@@ -103,11 +108,20 @@ BuildFix benchmark over models x fixtures. Writes the results JSON (the original
 
 Flags:
   --models a,b          models to run (default: gold). Built in: gold (reference plans), none
-                        (empty plans); any other name is asked of the model server at --endpoint
+                        (empty plans); any other name is asked of the model server at --endpoint,
+                        or at its own: qwen3:8b@http://gpu1:11434,llama-3.1-8b@http://gpu2:8000/v1
+  --api ollama|openai   the API of the model servers (default: openai for endpoints ending in
+                        /v1, else ollama)
+  --api-key-env NAME    environment variable holding the API key (the key is never written)
+  --max-concurrent-requests N
+                        model requests in flight per endpoint (default: no limit)
+  --config FILE         models, endpoints, APIs, key variables, fixtures and concurrency from a
+                        JSON file (default: ./${targets.CONFIG_FILE} when present); flags win
   --fixtures SET        small (default), massive, or comma-separated fixture names
   --fixtures-dir DIR    your own folder of fixture folders instead of the bundled set
                         (--fixtures then names fixtures of DIR); see '${PROGRAM} fixtures'
-  --endpoint URL        Ollama-compatible model server (default: the provider's own default)
+  --endpoint URL        model server of models without an @endpoint (Ollama's API, or an
+                        OpenAI-compatible one ending in /v1)
   --concurrency N       fixtures in flight at once (default: 1)
   --no-cache            do not use or fill the result cache
   --out DIR             folder for the reports (default: bench-results)
@@ -263,6 +277,13 @@ function finish(io, failed) {
   return failed ? 1 : 0
 }
 
+/** Where each model was asked, when any has an endpoint of its own (names and URLs only). */
+function endpointsMeta(list = []) {
+  const served = list.filter((t) => t.endpoint)
+  if (served.length === 0) return {}
+  return { endpoints: Object.fromEntries(served.map((t) => [t.name, { endpoint: t.endpoint, api: t.api }])) }
+}
+
 async function cmdRun(opts, io, eng) {
   const fixtures = fixtureSelection(opts.fixtures)
   const cache = !opts.noCache
@@ -270,7 +291,7 @@ async function cmdRun(opts, io, eng) {
   let results
   try {
     const dir = opts.fixturesDir ? { fixturesDir: opts.fixturesDir } : {}
-    const out = await eng.runBenchmark({ models: opts.models, fixtures, ...dir, endpoint: opts.endpoint, concurrency: opts.concurrency, cache, onProgress: progress.onProgress, signal: io.signal })
+    const out = await eng.runBenchmark({ models: opts.models, targets: opts.targets, fixtures, ...dir, endpoint: opts.endpoint, concurrency: opts.concurrency, cache, onProgress: progress.onProgress, signal: io.signal })
     results = Array.isArray(out) ? out : out && out.results
     if (!Array.isArray(results)) throw new TypeError('the benchmark runner returned no results array')
   } finally {
@@ -279,7 +300,7 @@ async function cmdRun(opts, io, eng) {
   const timestamp = new Date().toISOString()
   const doc = reports.resultsDocument(results, {
     timestamp,
-    meta: { models: opts.models, fixtures: fixtureLabel(fixtures), ...(opts.fixturesDir ? { fixturesDir: opts.fixturesDir } : {}), endpoint: opts.endpoint ?? null, concurrency: opts.concurrency, cache, interrupted: interrupted(io) },
+    meta: { models: opts.models, fixtures: fixtureLabel(fixtures), ...(opts.fixturesDir ? { fixturesDir: opts.fixturesDir } : {}), endpoint: opts.endpoint ?? null, ...endpointsMeta(opts.targets), concurrency: opts.concurrency, cache, interrupted: interrupted(io) },
   })
   makeDirSync(opts.out)
   const base = path.resolve(opts.out, `benchmark-results-${stamp(timestamp)}`)
@@ -490,6 +511,28 @@ function usageFailure(io, command, err) {
 }
 
 /**
+ * The run's models and where they are served, from `--models` and the config file; the config's
+ * fixtures and concurrency where no flag gives them. Throws UsageError before anything starts.
+ */
+function applyConfig(opts, rest, io) {
+  const given = (flag) => rest.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`))
+  let file = opts.config
+  if (file === undefined) {
+    const here = path.resolve(io.cwd ?? process.cwd(), targets.CONFIG_FILE)
+    if (fs.existsSync(here)) file = here
+  }
+  const config = file === undefined ? undefined : targets.loadConfig(path.resolve(file))
+  if (config) {
+    if (!given('fixtures') && config.fixtures !== undefined) opts.fixtures = config.fixtures
+    if (!given('fixtures-dir') && config.fixturesDir !== undefined) opts.fixturesDir = config.fixturesDir
+    if (!given('concurrency') && config.concurrency !== undefined) opts.concurrency = config.concurrency
+  }
+  opts.modelsGiven = given('models')
+  opts.targets = targets.resolveTargets(opts, config)
+  opts.models = opts.targets.map((t) => t.name)
+}
+
+/**
  * @param {string[]} argv arguments after the program name
  * @param {{stdout?, stderr?, env?, deps?, signal?: AbortSignal}} io streams, environment,
  *   injected engines, and a signal that interrupts the run
@@ -547,6 +590,7 @@ async function main(argv, io = {}) {
     if (command === 'loadtest' && opts.rate && rest.some((a) => a === '--users' || a.startsWith('--users=') || a === '--requests' || a.startsWith('--requests='))) {
       throw new UsageError('--rate (the open model) cannot be combined with --users or --requests (the closed model)')
     }
+    if (command === 'run') applyConfig(opts, rest, io)
     if (opts.fixtures !== undefined) fixtureSelection(opts.fixtures)
     if (opts.history !== undefined && opts.noHistory) throw new UsageError('--history and --no-history cannot be combined')
     if (opts.fixturesDir !== undefined) opts.fixturesDir = fixturesCli.fixturesDirFlag(opts.fixturesDir, opts.fixtures)

@@ -74,6 +74,37 @@ function pairCells(c) {
 const PAIR_NOTE =
   'Paired on the fixtures both sides ran (same name and content). p: two-sided exact McNemar test on the discordant fixtures (only A, only B); interval: Newcombe hybrid score 95% CI for the paired difference in pass rate (method 10, 1998). Significant when p < 0.05.'
 
+const MODEL_SERVER_HEADERS = ['Model', 'Endpoint', 'API', 'Prompt tokens', 'Completion tokens', 'Output modes']
+
+/** Where each served model was asked, its token counts and output modes (none for built-ins). */
+function modelServerRows(doc) {
+  const endpoints = doc.run?.endpoints ?? {}
+  return Object.entries(doc.summary.modelResults)
+    .filter(([, m]) => m.promptTokens !== undefined)
+    .map(([model, m]) => {
+      const at = endpoints[model] ?? {}
+      const est = m.tokensEstimated ? ' (estimated)' : ''
+      const modes = Object.entries(m.outputModes ?? {}).map(([mode, n]) => `${mode} ${n}`).join(', ') || '—'
+      return [model, at.endpoint ?? doc.run?.endpoint ?? '—', at.api ?? '—', `${m.promptTokens}${est}`, `${m.completionTokens}${est}`, modes]
+    })
+}
+
+function modelServersMarkdown(doc) {
+  const rows = modelServerRows(doc)
+  if (rows.length === 0) return []
+  const lines = ['', '## Model servers', '']
+  lines.push(`| ${MODEL_SERVER_HEADERS.join(' | ')} |`)
+  lines.push('|---|---|---|---:|---:|---|')
+  for (const row of rows) lines.push(`| ${row.map((c) => mdCell(String(c))).join(' | ')} |`)
+  return lines
+}
+
+function modelServersHtml(doc) {
+  const rows = modelServerRows(doc)
+  if (rows.length === 0) return ''
+  return `<section><h2>Model servers</h2>${svg.table(MODEL_SERVER_HEADERS, rows, { id: 'table-model-servers' })}</section>`
+}
+
 function breakdownMarkdown(doc) {
   const lines = []
   for (const b of BREAKDOWNS) {
@@ -330,6 +361,7 @@ function runMarkdown(doc) {
       `| ${mdCell(model)} | ${m.tests} | ${m.successfulTests} | ${pct(m.successRate)} | ${pct(m.errorResolution)} | ${m.totalErrors} | ${m.errorsAfter} | ${m.avgDuration.toFixed(2)}s | ${m.p95Duration.toFixed(2)}s |`,
     )
   }
+  lines.push(...modelServersMarkdown(doc))
   lines.push(...breakdownMarkdown(doc))
   lines.push(...pairsMarkdown(doc.pairwise, 'Models compared pairwise'))
   lines.push('', '## Results', '')
@@ -402,6 +434,7 @@ function runHtml(doc) {
     ),
   )
   body.push('</section>')
+  body.push(modelServersHtml(doc))
   body.push(breakdownHtml(doc))
   body.push(pairsHtml(doc.pairwise, { title: 'Models compared pairwise', id: 'pairwise' }))
   body.push('<section><h2>Results</h2>')

@@ -3,7 +3,8 @@
 // looked up lazily, at call time, so `--help`, bad usage and the report code never load the
 // native addon, and tests (or other front ends) can inject their own engines instead:
 //
-//   runBenchmark({models, fixtures, fixturesDir?, endpoint, concurrency, cache, onProgress}) -> BuildFixResult[]
+//   runBenchmark({models, targets?, fixtures, fixturesDir?, endpoint, concurrency, cache, onProgress}) -> BuildFixResult[]
+//     (targets: [{name, endpoint?, api?, apiKeyEnv?, seed?, maxConcurrentRequests?}], one per model)
 //   runLoadTest({users, requests, rampUp, duration, rate, timeout, url, model, fixtures, endpoint,
 //                cache, onProgress}) -> {metrics, records, config}
 //   runCompare({model, fixtures, requests, concurrency, endpoint, cache, onProgress})
@@ -47,15 +48,21 @@ async function pooled(jobs, limit, signal) {
   return out
 }
 
-function providerConfig({ model, endpoint, cache, concurrency }) {
+function providerConfig({ model, endpoint, cache, concurrency, target = {} }) {
   const config = {
     name: `buildfix-${model}`,
     type: 'buildfix',
     model,
     options: { cache, maxWorkers: Math.max(1, concurrency) },
   }
-  // The provider takes an http(s) URL or nothing: an absent endpoint is left out.
+  // The provider takes an http(s) URL or nothing: an absent endpoint is left out; so are the
+  // server settings a target does not give.
+  endpoint = target.endpoint ?? endpoint
   if (endpoint) config.endpoint = endpoint
+  if (target.api) config.api = target.api
+  if (target.apiKeyEnv) config.apiKeyEnv = target.apiKeyEnv
+  if (target.seed !== undefined) config.options.seed = target.seed
+  if (target.maxConcurrentRequests !== undefined) config.options.maxConcurrentRequests = target.maxConcurrentRequests
   return config
 }
 
@@ -194,11 +201,11 @@ async function openModel({ rate, duration, timeout, execute, onProgress, signal 
  * `loadPackage` says otherwise), loaded on first use.
  */
 function createDefaults(loadPackage = requirePackage) {
-  async function runBenchmark({ models, fixtures, fixturesDir, endpoint, concurrency = 1, cache = true, onProgress = () => {}, signal }) {
+  async function runBenchmark({ models, targets, fixtures, fixturesDir, endpoint, concurrency = 1, cache = true, onProgress = () => {}, signal }) {
     const pkg = loadPackage()
     checkFixtureNames(pkg, fixtures, fixturesDir)
     if (typeof pkg.runBenchmark === 'function') {
-      return pkg.runBenchmark({ models, fixtures, fixturesDir, endpoint, concurrency, cache, onProgress, signal })
+      return pkg.runBenchmark({ models, targets, fixtures, fixturesDir, endpoint, concurrency, cache, onProgress, signal })
     }
     const Provider = need(pkg, 'EnhancedBuildFixProvider')
     const fixtureType = fixtures === 'massive' ? 'massive' : 'small'
@@ -206,9 +213,12 @@ function createDefaults(loadPackage = requirePackage) {
     const results = []
     let done = 0
     const total = names ? names.length * models.length : 0
-    for (const model of models) {
+    // Each model on its own endpoint and API when the run says so (`name@endpoint`, a config file).
+    const runs = targets ?? models.map((name) => ({ name }))
+    for (const target of runs) {
+      const model = target.name
       if (signal && signal.aborted) break
-      const provider = new Provider(providerConfig({ model, endpoint, cache, concurrency }))
+      const provider = new Provider(providerConfig({ model, endpoint, cache, concurrency, target }))
       await provider.connect()
       try {
         // One request per fixture when the names are known, for a live count; else one per model.

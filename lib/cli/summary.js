@@ -50,6 +50,24 @@ function checkResult(r, i) {
   return r
 }
 
+/**
+ * A model's token counts from its results (the model servers' own figures; `tokensEstimated`
+ * when any was an estimate) and how many plans came in each output mode; nothing for models
+ * without counts (the built-in ones).
+ */
+function tokenSummary(rs) {
+  const counted = rs.filter((r) => Number.isInteger(r.promptTokens) && Number.isInteger(r.completionTokens))
+  if (counted.length === 0) return {}
+  const outputModes = {}
+  for (const r of counted) if (r.outputMode) outputModes[r.outputMode] = (outputModes[r.outputMode] ?? 0) + 1
+  return {
+    promptTokens: counted.reduce((a, r) => a + r.promptTokens, 0),
+    completionTokens: counted.reduce((a, r) => a + r.completionTokens, 0),
+    tokensEstimated: counted.some((r) => r.tokensEstimated === true),
+    outputModes,
+  }
+}
+
 /** The summary of a list of BuildFixResult, in the original runner's format plus `successRate`. */
 function summarize(results) {
   results.forEach(checkResult)
@@ -77,6 +95,7 @@ function summarize(results) {
       errorsFixed: rs.reduce((a, r) => a + (r.errorCountBefore - r.errorCountAfter), 0),
       errorsAfter: rs.reduce((a, r) => a + r.errorCountAfter, 0),
       plansGenerated: rs.filter((r) => r.planGenerated).length,
+      ...tokenSummary(rs),
     }
   }
   return {

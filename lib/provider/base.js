@@ -5,11 +5,11 @@ const { EventEmitter } = require('node:events')
 
 const { checkConfig } = require('./options.js')
 
-/** The models of the server at `config.endpoint` (GET /api/tags); `[config.model]` when it cannot say. */
+/** The models of the server at `config.endpoint` (GET /api/tags, or /models of an OpenAI-style API); `[config.model]` when it cannot say. */
 async function serverModels(config) {
   if (config.endpoint) {
     try {
-      const models = await require('../../worker/models.js').listModels(config.endpoint)
+      const models = await require('../../worker/models.js').listModels(config.endpoint, { api: config.api, apiKeyEnv: config.apiKeyEnv })
       if (models.length > 0) return models
     } catch {}
   }

@@ -80,6 +80,9 @@ class BuildFixProvider extends BaseProvider {
     const args = [path.join(WORKER_DIR, 'run.js'), '--models', this.config.model, ...set]
     if (fixtures) args.push('--fixtures', fixtures.join(','))
     if (this.config.endpoint) args.push('--endpoint', this.config.endpoint)
+    // The key's variable by name: the child inherits the environment that holds it.
+    if (this.config.api) args.push('--api', this.config.api)
+    if (this.config.apiKeyEnv) args.push('--api-key-env', this.config.apiKeyEnv)
     args.push('--attempts', String(this.#options.maxAttempts), '--timeout', String(this.#options.attemptTimeout), '--out', out)
     const timeout = this.#options.timeout
     const failed = (failure) => failedOutcome(fixtureType, { operation: 'execute', ...failure })

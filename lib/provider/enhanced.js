@@ -107,6 +107,10 @@ class EnhancedBuildFixProvider extends BaseProvider {
         breakerRecovery: o.recoveryTimeout,
         massiveCount: o.massiveCount,
         massiveSeed: o.massiveSeed,
+        api: this.config.api,
+        apiKeyEnv: this.config.apiKeyEnv,
+        seed: o.seed,
+        maxConcurrentRequests: o.maxConcurrentRequests,
       })
       if (typeof connected.kind === 'string') throw failureError(connected)
       this.#service = connected

@@ -5,6 +5,7 @@ const os = require('node:os')
 const path = require('node:path')
 
 const v = require('../validate.js')
+const { APIS, inferApi } = require('../../worker/clients')
 
 function checkConfig(config) {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
@@ -29,7 +30,39 @@ function checkConfig(config) {
   }
   v.string('config.apiKey', config.apiKey)
   v.optionsObject('config.options', config.options)
-  return { ...config, options: { ...(config.options ?? {}) } }
+  const server = checkServer('config', config)
+  return { ...config, ...server, options: { ...(config.options ?? {}) } }
+}
+
+// An environment variable's name: what `apiKeyEnv` holds (never the key itself).
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/**
+ * `api` and `apiKeyEnv` of a model server's settings (`where` names the object in messages):
+ * the API is one of APIS, inferred from the endpoint when absent (OpenAI-style when it ends in
+ * /v1); the key variable must be set now, so a run does not start only to fail on every request.
+ * Messages name the variable, never its value.
+ */
+function checkServer(where, { endpoint, api, apiKeyEnv }) {
+  const out = {}
+  if (api !== undefined || endpoint !== undefined) {
+    out.api = v.oneOf(`${where}.api`, api, APIS, endpoint === undefined ? undefined : inferApi(endpoint))
+  }
+  if (apiKeyEnv !== undefined) {
+    // The value is not quoted back: a key given here by mistake must not reach a log.
+    if (typeof apiKeyEnv !== 'string' || !ENV_NAME.test(apiKeyEnv)) {
+      const err = new TypeError(`${where}.apiKeyEnv must be the name of an environment variable (like OPENAI_API_KEY), not the key itself`)
+      err.code = 'ERR_INVALID_ARG_TYPE'
+      throw err
+    }
+    if (!process.env[apiKeyEnv]) {
+      const err = new TypeError(`${where}.apiKeyEnv names ${apiKeyEnv}, which is not set in the environment: set it to the API key, or leave apiKeyEnv out for a server without one`)
+      err.code = 'ERR_INVALID_ARG_VALUE'
+      throw err
+    }
+    out.apiKeyEnv = apiKeyEnv
+  }
+  return out
 }
 
 /** The options of EnhancedBuildFixProvider, defaults filled in. */
@@ -64,6 +97,8 @@ function resolveOptions(options) {
     massiveCount: v.number('options.massiveCount', o.massiveCount, { min: 1, max: 100000, fallback: 200 }),
     massiveSeed: v.number('options.massiveSeed', o.massiveSeed, { max: 2 ** 32 - 1, fallback: 1 }),
     node: v.string('options.node', o.node, process.execPath),
+    seed: v.number('options.seed', o.seed, { min: -(2 ** 53 - 1), fallback: undefined }),
+    maxConcurrentRequests: v.number('options.maxConcurrentRequests', o.maxConcurrentRequests, { min: 1, max: 4096, fallback: undefined }),
   }
 }
 
@@ -77,4 +112,4 @@ function resolveBaselineOptions(o) {
   }
 }
 
-module.exports = { checkConfig, resolveOptions, resolveBaselineOptions }
+module.exports = { checkServer, checkConfig, resolveOptions, resolveBaselineOptions }

@@ -112,9 +112,12 @@ async function runRequest(provider, request, options, run) {
     total: totalTests,
     successful: successfulTests,
   })
+  // The model servers' own counts when the results carry them; else an estimate of the content.
+  const counted = results.filter((r) => Number.isInteger(r.tokens))
+  const tokensEstimated = counted.length === 0 || counted.some((r) => r.tokensEstimated)
   const response = {
     content,
-    tokens: Math.ceil(content.length / 4),
+    tokens: counted.length ? counted.reduce((sum, r) => sum + r.tokens, 0) : Math.ceil(content.length / 4),
     time: performance.now() - perf.requestStartTime,
     metadata: {
       buildFixResults: results,
@@ -131,6 +134,7 @@ async function runRequest(provider, request, options, run) {
       },
       cached: Boolean(outcome.cached),
       model: provider.config.model,
+      tokensEstimated,
     },
   }
   provider._record(perf)

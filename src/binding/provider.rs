@@ -14,8 +14,8 @@ use super::error::{failure, Result};
 use crate::cancel::Cancel;
 use crate::provider::command;
 use crate::provider::{
-    BreakerState, ExecuteOutcome, ExecuteRequest, FixtureType, ProviderError, Service,
-    ServiceConfig,
+    BreakerState, ExecuteOutcome, ExecuteRequest, FixtureType, ProviderError, ServerOptions,
+    Service, ServiceConfig,
 };
 
 /// Runs `work` on napi's tokio runtime and settles the promise on the JS thread: bad input
@@ -133,6 +133,11 @@ pub struct NativeServiceConfig {
     pub breaker_recovery: f64,
     pub massive_count: u32,
     pub massive_seed: u32,
+    /// `ollama` or `openai` (checked and inferred in `lib/provider/options.js`).
+    pub api: Option<String>,
+    pub api_key_env: Option<String>,
+    pub seed: Option<i64>,
+    pub max_concurrent_requests: Option<u32>,
 }
 
 impl From<NativeServiceConfig> for ServiceConfig {
@@ -158,6 +163,12 @@ impl From<NativeServiceConfig> for ServiceConfig {
             breaker_recovery_ms: c.breaker_recovery as u64,
             massive_count: c.massive_count,
             massive_seed: c.massive_seed,
+            server: ServerOptions {
+                api: c.api,
+                api_key_env: c.api_key_env,
+                seed: c.seed,
+                max_concurrent_requests: c.max_concurrent_requests,
+            },
         }
     }
 }

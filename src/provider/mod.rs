@@ -19,7 +19,7 @@ mod worker;
 pub use breaker::{Admission, BreakerState, CircuitBreaker};
 pub use error::ProviderError;
 pub use pool::{Lease, ProcessPool, ProcessPoolStatus};
-pub use protocol::Job;
+pub use protocol::{Job, ServerOptions};
 pub use request::{plan_format_version, ExecuteOutcome, ExecuteRequest, FixtureType};
 pub use result_cache::CacheCounters;
 pub use service::{Service, ServiceConfig};

@@ -17,6 +17,26 @@ pub fn protocol_version() -> u32 {
     *VERSION.get_or_init(|| super::version_in(PROTOCOL_JSON, "worker/protocol.json"))
 }
 
+/// How the model server is spoken to, as the provider's configuration says (checked where it
+/// is given, in `lib/provider/options.js`). Sent inside each job; the worker applies its own
+/// defaults for what is absent (the API inferred from the endpoint, no key, no seed, no limit).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerOptions {
+    /// `ollama` or `openai`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+    /// The *name* of the environment variable holding the API key; the key itself never
+    /// passes through here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    /// Requests in flight per endpoint, across the workers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_requests: Option<u32>,
+}
+
 /// One job: run a fixture folder with a model. Optional fields are left out when unset, so the
 /// worker applies its own defaults.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -36,6 +56,8 @@ pub struct Job {
     pub temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    #[serde(flatten)]
+    pub server: ServerOptions,
 }
 
 /// What this side sends.
@@ -45,7 +67,8 @@ pub enum ToWorker {
     Ping {
         id: String,
     },
-    Job(Job),
+    /// Boxed: a job is far larger than the other messages.
+    Job(Box<Job>),
     /// Stop job `id`: dropped if it is queued, aborted if it runs. Answered with `cancelled`
     /// (nothing, when no job has that id any more: its answer was already sent).
     Cancel {
@@ -58,9 +81,8 @@ impl ToWorker {
     /// The id the answer will carry; `None` for messages that get none.
     pub fn id(&self) -> Option<&str> {
         match self {
-            ToWorker::Ping { id } | ToWorker::Cancel { id } | ToWorker::Job(Job { id, .. }) => {
-                Some(id)
-            }
+            ToWorker::Ping { id } | ToWorker::Cancel { id } => Some(id),
+            ToWorker::Job(job) => Some(&job.id),
             ToWorker::Shutdown => None,
         }
     }
@@ -145,7 +167,7 @@ mod tests {
 
     #[test]
     fn messages_have_the_documented_shape() {
-        let job = ToWorker::Job(Job {
+        let job = ToWorker::Job(Box::new(Job {
             id: "j-1".into(),
             fixture_dir: "/f".into(),
             fixture: "a".into(),
@@ -156,11 +178,36 @@ mod tests {
             prompt: Some("p".into()),
             temperature: None,
             max_tokens: Some(9),
-        });
+            server: ServerOptions::default(),
+        }));
         assert_eq!(
             serde_json::to_value(&job).unwrap(),
             json!({"type": "job", "id": "j-1", "fixtureDir": "/f", "fixture": "a", "model": "gold",
                    "maxAttempts": 2, "attemptTimeoutMs": 500, "prompt": "p", "maxTokens": 9})
+        );
+        let remote = ToWorker::Job(Box::new(Job {
+            id: "j-2".into(),
+            fixture_dir: "/f".into(),
+            fixture: "a".into(),
+            model: "m".into(),
+            max_attempts: 1,
+            attempt_timeout_ms: 500,
+            endpoint: Some("http://h/v1".into()),
+            prompt: None,
+            temperature: None,
+            max_tokens: None,
+            server: ServerOptions {
+                api: Some("openai".into()),
+                api_key_env: Some("KEY_VAR".into()),
+                seed: Some(7),
+                max_concurrent_requests: Some(2),
+            },
+        }));
+        assert_eq!(
+            serde_json::to_value(&remote).unwrap(),
+            json!({"type": "job", "id": "j-2", "fixtureDir": "/f", "fixture": "a", "model": "m",
+                   "maxAttempts": 1, "attemptTimeoutMs": 500, "endpoint": "http://h/v1",
+                   "api": "openai", "apiKeyEnv": "KEY_VAR", "seed": 7, "maxConcurrentRequests": 2})
         );
         assert_eq!(
             serde_json::to_value(ToWorker::Shutdown).unwrap(),

@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 
+use super::protocol::ServerOptions;
 use super::{version_in, ProviderError};
 
 /// Version of the plan format and judging rule. Part of every cache key: a change to either
@@ -68,6 +69,8 @@ pub struct KeyParts<'a> {
     pub request: &'a ExecuteRequest,
     pub model: &'a str,
     pub endpoint: Option<&'a str>,
+    /// The API and seed decide the answer; the key variable and the request limit do not.
+    pub server: &'a ServerOptions,
     pub max_attempts: u32,
     /// Each fixture's name and content hash.
     pub fixtures: &'a [(String, String)],
@@ -79,6 +82,8 @@ pub fn cache_key(p: &KeyParts<'_>) -> String {
         "v": plan_format_version(),
         "model": p.model,
         "endpoint": p.endpoint,
+        "api": p.server.api,
+        "seed": p.server.seed,
         "fixtures": p.fixtures,
         "prompt": p.request.prompt,
         "temperature": p.request.temperature,

@@ -14,7 +14,7 @@ use super::breaker::{Admission, CircuitBreaker};
 use super::copies::WorkingCopies;
 use super::fixtures::{self, Fixture};
 use super::pool::ProcessPool;
-use super::protocol::Job;
+use super::protocol::{Job, ServerOptions};
 use super::request::{cache_key, ExecuteOutcome, ExecuteRequest, FixtureType, KeyParts};
 use super::result_cache::{CacheCounters, ResultCache};
 use super::sets::FixtureSets;
@@ -54,6 +54,8 @@ pub struct ServiceConfig {
     /// The seeded massive set: how many fixtures, which seed.
     pub massive_count: u32,
     pub massive_seed: u32,
+    /// How the model server is spoken to.
+    pub server: ServerOptions,
 }
 
 pub struct Service {
@@ -272,6 +274,7 @@ impl Service {
             request: &req,
             model: &model,
             endpoint: self.config.endpoint.as_deref(),
+            server: &self.config.server,
             max_attempts: self.config.max_attempts,
             fixtures: &set,
         });
@@ -442,6 +445,7 @@ impl Service {
             prompt: req.prompt.clone(),
             temperature: req.temperature,
             max_tokens: req.max_tokens,
+            server: c.server.clone(),
         };
         let answer = lease
             .worker()

@@ -66,6 +66,7 @@ fn job(id: impl ToString, fixture: impl ToString) -> Job {
         prompt: None,
         temperature: None,
         max_tokens: None,
+        server: Default::default(),
     }
 }
 
@@ -403,6 +404,7 @@ fn service_config(work: &tempfile::TempDir, cache: bool) -> ServiceConfig {
         breaker_recovery_ms: 60_000,
         massive_count: 200,
         massive_seed: 1,
+        server: Default::default(),
     }
 }
 

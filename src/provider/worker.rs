@@ -304,7 +304,7 @@ impl Worker {
             return Err(ProviderError::Cancelled);
         }
         match self
-            .request(ToWorker::Job(job), timeout, "job", Some(cancel))
+            .request(ToWorker::Job(Box::new(job)), timeout, "job", Some(cancel))
             .await?
         {
             FromWorker::Result { result, .. } => {
