@@ -277,6 +277,9 @@ export declare function connectBuildFixService(config: NativeServiceConfig): Pro
  */
 export declare function findMonorepoBuildFix(start: string): Array<string> | null
 
+/** `null` without NVML (its library absent) or without a GPU; never an error. */
+export declare function gpuSample(): NativeGpuSample | null
+
 /** Whether `message` is the message of a recent panic; claims it (each panic is reported once). */
 export declare function isInternalPanic(message: string): boolean
 
@@ -449,6 +452,13 @@ export interface NativeGc {
 export interface NativeGcTotals {
   collections: number
   duration: number
+}
+
+/** The first GPU's reading: utilisation %, memory used in MiB, power in watts. */
+export interface NativeGpuSample {
+  usage: number
+  memoryUsedMb: number
+  powerWatts?: number
 }
 
 /** One fixture's outcome in a history run (`lib/history.js` builds these from BuildFixResults). */

@@ -866,6 +866,7 @@ module.exports.checkHttpTarget = nativeBinding.checkHttpTarget
 module.exports.checkMemoryThresholds = nativeBinding.checkMemoryThresholds
 module.exports.connectBuildFixService = nativeBinding.connectBuildFixService
 module.exports.findMonorepoBuildFix = nativeBinding.findMonorepoBuildFix
+module.exports.gpuSample = nativeBinding.gpuSample
 module.exports.isInternalPanic = nativeBinding.isInternalPanic
 module.exports.MAX_USERS = nativeBinding.MAX_USERS
 module.exports.MonitorSlot = nativeBinding.MonitorSlot

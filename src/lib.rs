@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod cancel;
 pub mod error;
+pub mod gpu;
 pub mod history;
 pub mod loadtest;
 pub mod monitor;

@@ -671,16 +671,17 @@ class ResourcePool extends EventEmitter {
     return this.#name === undefined ? '' : ` (pool '${this.#name}')`
   }
 
+  // Both acquire timeouts begin with the original's text, which callers match on.
   #timeoutError(what) {
     return poolError(
-      `acquire timed out after ${this.#config.acquireTimeout} ms ${what}${this.#label()}`,
+      `Resource acquire timeout: acquire timed out after ${this.#config.acquireTimeout} ms ${what}${this.#label()}`,
       'ERR_POOL_ACQUIRE_TIMEOUT',
     )
   }
 
   #createTimeoutError() {
     return poolError(
-      `createResource did not settle within acquireTimeout (${this.#config.acquireTimeout} ms)${this.#label()}`,
+      `Resource acquire timeout: createResource did not settle within acquireTimeout (${this.#config.acquireTimeout} ms)${this.#label()}`,
       'ERR_POOL_CREATE_TIMEOUT',
     )
   }

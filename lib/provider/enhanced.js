@@ -36,6 +36,7 @@ class EnhancedBuildFixProvider extends BaseProvider {
   #command = null // {root, argv} in command mode
   #metrics = new BoundedCollection(1000)
   #connecting = null
+  #finalCacheStats = null // the cache counters of the last connection, kept after disconnect()
 
   constructor(config) {
     super(config)
@@ -122,6 +123,7 @@ class EnhancedBuildFixProvider extends BaseProvider {
     if (this.#connecting) await this.#connecting.catch(() => {})
     const service = this.#service
     const wasConnected = Boolean(service || this.#command)
+    if (service) this.#finalCacheStats = service.cacheCounters()
     this.#service = null
     this.#command = null
     if (service) await service.close()
@@ -189,7 +191,9 @@ class EnhancedBuildFixProvider extends BaseProvider {
   }
 
   getCacheStats() {
-    return this.#service ? this.#service.cacheCounters() : { hits: 0, misses: 0, evictions: 0 }
+    // After disconnect() the figures of the finished run stay (what people print then).
+    if (this.#service) return this.#service.cacheCounters()
+    return this.#finalCacheStats ? { ...this.#finalCacheStats } : { hits: 0, misses: 0, evictions: 0 }
   }
 
   getProcessPoolStatus() {

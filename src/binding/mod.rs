@@ -5,6 +5,7 @@ mod args;
 mod cache;
 mod cancel;
 mod error;
+mod gpu;
 mod handles;
 mod history;
 mod js_value;
