@@ -271,6 +271,9 @@ export declare function checkMemoryThresholds(thresholds?: NativeMemoryThreshold
  */
 export declare function connectBuildFixService(config: NativeServiceConfig): Promise<NativeBuildFixService | NativeProviderFailure>
 
+/** A core event from JS (the benchmarks' way to time the off path of the switch). */
+export declare function debugEvent(namespace: string, message: string): void
+
 /**
  * Finds the monorepo BuildFix (`pnpm-workspace.yaml` with `packages/buildfix`) at or above
  * `start`: `[root, ...argv template]`, or nothing.
@@ -958,3 +961,9 @@ export declare const enum ResourceAlertType {
  * `{fixtureType}` and `{fixtureFlag}` filled in.
  */
 export declare function runBuildFixCommand(template: Array<string>, cwd: string, model: string, massive: boolean, timeout: number): Promise<NativeRunOutcome>
+
+/**
+ * Enables the core namespaces named in `namespaces` (`pool`, `cache`, `worker`, `provider`,
+ * `loadtest`) and sends their events to `sink`; an empty list (or no sink) turns them all off.
+ */
+export declare function setDebugSink(namespaces: string[], sink?: (namespace: string, message: string) => void): void

@@ -71,6 +71,9 @@ for (const [name, value] of Object.entries(raw)) {
   else binding[name] = guarded(value)
 }
 
+// The cores' debug events go to the `DEBUG=buildfix:*` loggers (lib/debug.js), when enabled there.
+require('./debug.js').attachNative(binding)
+
 /** Calls `fn`, translating a native bad-input error into TypeError / RangeError. */
 function call(fn) {
   try {

@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod cancel;
+pub mod debug;
 pub mod error;
 pub mod gpu;
 pub mod history;

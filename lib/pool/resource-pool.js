@@ -8,8 +8,11 @@
 
 const { EventEmitter } = require('node:events')
 
+const debug = require('../debug.js')
 const { binding } = require('../native.js')
 const v = require('../validate.js')
+
+const log = debug.createDebug('buildfix:pool')
 
 const {
   poolCreate,
@@ -139,6 +142,7 @@ class ResourcePool extends EventEmitter {
 
   constructor(config, owner = undefined) {
     super()
+    debug.refresh()
     const callbacks = callbacksOf(config)
     this.#create = callbacks.createResource
     this.#destroyCb = callbacks.destroyResource
@@ -158,6 +162,7 @@ class ResourcePool extends EventEmitter {
       else pool.#maintain()
     }, maintainEvery)
     timer.unref()
+    log('pool%s created: minSize %d, maxSize %d, acquireTimeout %d ms', this.#label(), numbers.minSize, numbers.maxSize, numbers.acquireTimeout)
     this.#maintainTimer = timer
     this.#drain()
   }
@@ -658,6 +663,7 @@ class ResourcePool extends EventEmitter {
   }
 
   #fault(error) {
+    log('pool%s error: %s', this.#label(), error?.message)
     try {
       if (this.listenerCount('pool-error') > 0) this.emit('pool-error', error)
       const m = this.#manager

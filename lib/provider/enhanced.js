@@ -9,6 +9,7 @@ const { performance } = require('node:perf_hooks')
 
 const { onAbort } = require('../abort.js')
 const { makeDir } = require('../dirs.js')
+const debug = require('../debug.js')
 const { binding } = require('../native.js')
 const v = require('../validate.js')
 const { BoundedCollection } = require('../pool.js')
@@ -16,6 +17,8 @@ const { BaseProvider, serverModels } = require('./base.js')
 const { failureError, NOT_CONNECTED } = require('./errors.js')
 const { resolveOptions } = require('./options.js')
 const { checkRequest, failedOutcome, runRequest } = require('./run.js')
+
+const log = debug.createDebug('buildfix:provider')
 
 const PACKAGE_ROOT = path.join(__dirname, '..', '..')
 const WORKER_DIR = path.join(PACKAGE_ROOT, 'worker')
@@ -49,6 +52,7 @@ class EnhancedBuildFixProvider extends BaseProvider {
   }
 
   async connect() {
+    debug.refresh()
     if (this.#service || this.#command) return
     this.#connecting ??= this.#connect().finally(() => {
       this.#connecting = null
@@ -112,6 +116,7 @@ class EnhancedBuildFixProvider extends BaseProvider {
       if (typeof connected.kind === 'string') throw failureError(connected)
       this.#service = connected
     }
+    log('connected in %d ms: mode %s, model %s', Math.round(performance.now() - started), this.mode, this.config.model)
     this.emit('connection-established', {
       connectionTime: performance.now() - started,
       mode: this.mode,
@@ -127,6 +132,7 @@ class EnhancedBuildFixProvider extends BaseProvider {
     this.#service = null
     this.#command = null
     if (service) await service.close()
+    if (wasConnected) log('disconnected: workers stopped')
     if (wasConnected) await this.#saveMetrics()
   }
 

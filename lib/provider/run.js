@@ -10,8 +10,11 @@ const path = require('node:path')
 const { performance } = require('node:perf_hooks')
 
 const { abortReason, signalOf } = require('../abort.js')
+const debug = require('../debug.js')
 const { binding } = require('../native.js')
 const { failureError } = require('./errors.js')
+
+const log = debug.createDebug('buildfix:provider')
 
 function summarize(results) {
   const total = results.length
@@ -101,6 +104,7 @@ async function runRequest(provider, request, options, run) {
       metadata: { error: error.message, errorName: error.name, fixtureType, performanceMetrics: perf },
     }
     provider._record(perf)
+    log('request failed: %s', error.message)
     provider.emit('request-failed', { request, error, response, metrics: perf })
     return response
   }
@@ -141,6 +145,7 @@ async function runRequest(provider, request, options, run) {
     },
   }
   provider._record(perf)
+  log('request done in %d ms: %d/%d fixtures fixed%s', Math.round(response.time), successfulTests, totalTests, response.metadata.cached ? ' (cached)' : '')
   provider.emit('request-completed', { request, response, metrics: perf })
   return response
 }

@@ -4,6 +4,7 @@
 mod args;
 mod cache;
 mod cancel;
+mod debug;
 mod error;
 mod gpu;
 mod handles;

@@ -71,8 +71,14 @@ fn open() -> Option<Nvml> {
             return None;
         }
         Some(Nvml {
-            handle_by_index: std::mem::transmute::<*mut c_void, _>(symbol(lib, c"nvmlDeviceGetHandleByIndex_v2")?),
-            utilization: std::mem::transmute::<*mut c_void, _>(symbol(lib, c"nvmlDeviceGetUtilizationRates")?),
+            handle_by_index: std::mem::transmute::<*mut c_void, _>(symbol(
+                lib,
+                c"nvmlDeviceGetHandleByIndex_v2",
+            )?),
+            utilization: std::mem::transmute::<*mut c_void, _>(symbol(
+                lib,
+                c"nvmlDeviceGetUtilizationRates",
+            )?),
             memory: std::mem::transmute::<*mut c_void, _>(symbol(lib, c"nvmlDeviceGetMemoryInfo")?),
             power: std::mem::transmute::<*mut c_void, _>(symbol(lib, c"nvmlDeviceGetPowerUsage")?),
         })
@@ -104,7 +110,8 @@ pub fn sample() -> Option<GpuSample> {
         if (n.utilization)(device, &mut util) != 0 || (n.memory)(device, &mut mem) != 0 {
             return None;
         }
-        let power = ((n.power)(device, &mut milliwatts) == 0).then(|| f64::from(milliwatts) / 1000.0);
+        let power =
+            ((n.power)(device, &mut milliwatts) == 0).then(|| f64::from(milliwatts) / 1000.0);
         Some(GpuSample {
             usage: f64::from(util.gpu),
             memory_used_mb: mem.used as f64 / 1024.0 / 1024.0,
