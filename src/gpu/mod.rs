@@ -36,12 +36,18 @@ struct Memory {
     used: u64,
 }
 
+type InitFn = unsafe extern "C" fn() -> Ret;
+type HandleByIndexFn = unsafe extern "C" fn(c_uint, *mut Handle) -> Ret;
+type UtilizationFn = unsafe extern "C" fn(Handle, *mut Utilization) -> Ret;
+type MemoryFn = unsafe extern "C" fn(Handle, *mut Memory) -> Ret;
+type PowerFn = unsafe extern "C" fn(Handle, *mut c_uint) -> Ret;
+
 /// The entry points used, with the signatures of `nvml.h`.
 struct Nvml {
-    handle_by_index: unsafe extern "C" fn(c_uint, *mut Handle) -> Ret,
-    utilization: unsafe extern "C" fn(Handle, *mut Utilization) -> Ret,
-    memory: unsafe extern "C" fn(Handle, *mut Memory) -> Ret,
-    power: unsafe extern "C" fn(Handle, *mut c_uint) -> Ret,
+    handle_by_index: HandleByIndexFn,
+    utilization: UtilizationFn,
+    memory: MemoryFn,
+    power: PowerFn,
 }
 
 // SAFETY: NVML's functions are documented thread-safe; the struct holds only function pointers.
@@ -64,23 +70,21 @@ fn open() -> Option<Nvml> {
         (!h.is_null()).then_some(h)
     })?;
     let init = symbol(lib, c"nvmlInit_v2")?;
+    let handle_by_index = symbol(lib, c"nvmlDeviceGetHandleByIndex_v2")?;
+    let utilization = symbol(lib, c"nvmlDeviceGetUtilizationRates")?;
+    let memory = symbol(lib, c"nvmlDeviceGetMemoryInfo")?;
+    let power = symbol(lib, c"nvmlDeviceGetPowerUsage")?;
     // SAFETY: each pointer comes from dlsym of the symbol `nvml.h` declares with this signature.
     unsafe {
-        let init: unsafe extern "C" fn() -> Ret = std::mem::transmute(init);
+        let init = std::mem::transmute::<*mut c_void, InitFn>(init);
         if init() != 0 {
             return None;
         }
         Some(Nvml {
-            handle_by_index: std::mem::transmute::<*mut c_void, _>(symbol(
-                lib,
-                c"nvmlDeviceGetHandleByIndex_v2",
-            )?),
-            utilization: std::mem::transmute::<*mut c_void, _>(symbol(
-                lib,
-                c"nvmlDeviceGetUtilizationRates",
-            )?),
-            memory: std::mem::transmute::<*mut c_void, _>(symbol(lib, c"nvmlDeviceGetMemoryInfo")?),
-            power: std::mem::transmute::<*mut c_void, _>(symbol(lib, c"nvmlDeviceGetPowerUsage")?),
+            handle_by_index: std::mem::transmute::<*mut c_void, HandleByIndexFn>(handle_by_index),
+            utilization: std::mem::transmute::<*mut c_void, UtilizationFn>(utilization),
+            memory: std::mem::transmute::<*mut c_void, MemoryFn>(memory),
+            power: std::mem::transmute::<*mut c_void, PowerFn>(power),
         })
     }
 }
