@@ -38,8 +38,8 @@ export interface PoolStats {
   destroyed?: number
 }
 
-/** The original module's name of the pool configuration. */
-export type ResourceConfig<T> = ResourcePoolConfig<T>
+/** The original module's name of the pool configuration (not generic there: `T` defaults to `any`). */
+export type ResourceConfig<T = any> = ResourcePoolConfig<T>
 
 export interface AcquireOptions {
   /**

@@ -35,8 +35,9 @@ export interface BenchmarkMetrics {
   /** `response.metadata.timeToFirstToken` when given, else the latency. */
   timeToFirstToken: number
   timeToCompletion: number
-  /** Whatever the response's `metadata.effectiveness` held. */
-  effectiveness?: any
+  /** The response's `metadata.effectiveness` (a 0..1 score) when it has one. */
+  effectiveness?: number
+  errorRate?: number
 }
 
 /** `BaseProvider.measureResources()`: the original's units, MB, % and W. */
@@ -51,6 +52,43 @@ export interface ResourceMetrics {
   gpuMemoryUsage?: number
   /** The first GPU's power draw, W (NVML). */
   powerConsumption?: number
+  /** Disk throughput, MB/s: the original's field, which `measureResources()` does not fill. */
+  diskIO?: { read: number; write: number }
+}
+
+/** One provider's answer to one request, with its figures (the original's runner type). */
+export interface BenchmarkResult {
+  provider: ProviderConfig
+  request: BenchmarkRequest
+  response: BenchmarkResponse
+  metrics: BenchmarkMetrics
+  resources: ResourceMetrics
+  timestamp: Date
+  success: boolean
+  error?: string
+}
+
+/** Requests to send to providers (the original's runner type). */
+export interface BenchmarkSuite {
+  name: string
+  requests: BenchmarkRequest[]
+  providers: ProviderConfig[]
+  iterations: number
+  warmupIterations: number
+}
+
+/** A suite's results and their summary (the original's runner type). */
+export interface BenchmarkReport {
+  suite: BenchmarkSuite
+  results: BenchmarkResult[]
+  summary: {
+    totalTests: number
+    successRate: number
+    averageMetrics: Record<string, BenchmarkMetrics>
+    resourceUsage: Record<string, ResourceMetrics>
+    rankings: Array<{ provider: string; score: number; metrics: BenchmarkMetrics }>
+  }
+  generatedAt: Date
 }
 
 /** One reading of a BuildFix response's `metadata.resourceUsage` (bytes and microseconds). */

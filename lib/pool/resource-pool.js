@@ -693,7 +693,7 @@ class ResourcePool extends EventEmitter {
   }
 
   #closedError() {
-    return poolError(`the pool${this.#label()} was destroyed; create a new one`, 'ERR_POOL_DESTROYED')
+    return poolError(`Pool is being destroyed: the pool${this.#label()} was destroyed; create a new one`, 'ERR_POOL_DESTROYED')
   }
 }
 
