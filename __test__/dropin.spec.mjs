@@ -145,6 +145,19 @@ test('a waiter past acquireTimeout rejects with the original text first', async 
   pool.release(held)
 })
 
+test('a waiter at destroy() and a second pool of one name get the original texts first', async (t) => {
+  const manager = new ResourceManager({ cleanupInterval: 0 })
+  t.teardown(() => manager.destroy())
+  const pool = manager.createPool('p', { minSize: 0, maxSize: 1, acquireTimeout: 0, createResource: async () => ({}) })
+  t.throws(() => manager.createPool('p', { createResource: async () => ({}) }), { message: /^Resource pool 'p' already exists/ })
+  const held = await pool.acquire()
+  const waiting = pool.acquire()
+  await pool.destroy()
+  const err = await t.throwsAsync(waiting)
+  t.true(err.message.startsWith('Pool is being destroyed'), err.message)
+  t.truthy(held)
+})
+
 test('a pool of its own shape (destroy(): void) lives beside the package\'s pools', async (t) => {
   const manager = new ResourceManager({ cleanupInterval: 0 })
   t.teardown(() => manager.destroy())
