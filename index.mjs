@@ -26,5 +26,6 @@ export const {
   openHistory,
   RunHistory,
   checkRuns,
+  MetricsCalculator,
 } = cjs
 export default cjs

@@ -191,3 +191,37 @@ test('exportMetrics(): the file exists when the promise resolves, default name i
   t.is(path.dirname(file), path.join(dir, 'out'))
   t.deepEqual(Object.keys(JSON.parse(fs.readFileSync(file, 'utf8'))).sort(), ['alerts', 'snapshots', 'summary', 'thresholds', 'timestamp'])
 })
+
+test('MetricsCalculator: averages over successful results, error rate over all, ranking by score', async (t) => {
+  const { MetricsCalculator } = await import('@promethean/benchmark')
+  const result = (name, success, tps, latency, effectiveness) => ({
+    provider: { name, type: 'ollama', model: 'm' },
+    request: { prompt: 'p' },
+    response: { content: '', tokens: 0, time: latency },
+    metrics: { tps, latency, timeToFirstToken: latency / 2, timeToCompletion: latency, effectiveness },
+    resources: { memoryUsage: 100, cpuUsage: 50 },
+    timestamp: new Date(),
+    success,
+  })
+  const results = [result('fast', true, 100, 1000, 1), result('fast', false, 0, 0, 0), result('slow', true, 10, 9000, 0.2)]
+  t.is(MetricsCalculator.calculateTPS(50, 2000), 25)
+  t.is(MetricsCalculator.calculateTPS(50, 0), 0)
+  t.is(MetricsCalculator.calculateLatency(10, 35), 25)
+  t.is(MetricsCalculator.calculateEffectiveness('anything'), 0.5)
+  t.is(MetricsCalculator.calculateEffectiveness('fix the error', 'fix the error'), 1)
+  t.is(MetricsCalculator.calculateEffectiveness('a b', 'b c'), 1 / 3)
+  t.is(MetricsCalculator.calculateErrorRate(results), 1 / 3)
+  const fast = MetricsCalculator.calculateAverageMetrics(results.slice(0, 2))
+  t.deepEqual(fast, { tps: 100, latency: 1000, timeToFirstToken: 500, timeToCompletion: 1000, effectiveness: 1, errorRate: 0.5 })
+  t.deepEqual(MetricsCalculator.calculateAverageMetrics([]), { tps: 0, latency: 0, timeToFirstToken: 0, timeToCompletion: 0, effectiveness: 0, errorRate: 0 })
+  t.is(MetricsCalculator.calculateAverageMetrics([results[1]]).errorRate, 1)
+  t.deepEqual(MetricsCalculator.calculateAverageResourceUsage(results), { memoryUsage: 100, cpuUsage: 50, gpuUsage: 0, gpuMemoryUsage: 0, powerConsumption: 0 })
+  // 0.3 * 1 + 0.3 * 0.9 + 0.3 * 1 + 0.1 * 0.5
+  t.true(Math.abs(MetricsCalculator.calculateScore(fast) - 0.92) < 1e-12)
+  t.true(Math.abs(MetricsCalculator.calculateScore(fast, { tps: 0, latency: 0, effectiveness: 0, errorRate: 1 }) - 0.5) < 1e-12)
+  const ranking = MetricsCalculator.rankProviders(results)
+  t.deepEqual(ranking.map((r) => r.provider), ['fast', 'slow'])
+  t.throws(() => MetricsCalculator.calculateErrorRate('x'), { instanceOf: TypeError, message: /results/ })
+  t.throws(() => MetricsCalculator.calculateTPS('1', 2), { instanceOf: TypeError, message: /tokens/ })
+  t.throws(() => MetricsCalculator.calculateScore({ tps: NaN, latency: 1 }), { instanceOf: TypeError, message: /metrics\.tps/ })
+})

@@ -105,6 +105,8 @@ function refresh() {
 
 /** Connects the cores' events (called once, by lib/native.js, when the binding is loaded). */
 function attachNative(binding) {
+  // A binary without the switch (an older or a stand-in build) has no core events to give.
+  if (typeof binding.setDebugSink !== 'function') return
   native = binding
   syncNative()
 }

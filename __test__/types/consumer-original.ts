@@ -133,3 +133,13 @@ export async function report(provider: BaseProvider, suite: BenchmarkSuite): Pro
     generatedAt: new Date(),
   }
 }
+
+// The original's MetricsCalculator over the runner's results.
+import { MetricsCalculator } from '@promethean/benchmark'
+export function rank(results: BenchmarkResult[]): string[] {
+  const avg: BenchmarkMetrics = MetricsCalculator.calculateAverageMetrics(results)
+  const score: number = MetricsCalculator.calculateScore(avg, { tps: 0.5 })
+  const usage: ResourceMetrics = MetricsCalculator.calculateAverageResourceUsage(results)
+  console.log(score, usage.memoryUsage, MetricsCalculator.calculateTPS(10, 1000), MetricsCalculator.calculateEffectiveness('a', 'a'))
+  return MetricsCalculator.rankProviders(results).map((r) => `${r.provider} ${r.score.toFixed(2)}`)
+}
