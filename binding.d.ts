@@ -271,11 +271,17 @@ export declare function checkMemoryThresholds(thresholds?: NativeMemoryThreshold
  */
 export declare function connectBuildFixService(config: NativeServiceConfig): Promise<NativeBuildFixService | NativeProviderFailure>
 
+/** A core event from JS (the benchmarks' way to time the off path of the switch). */
+export declare function debugEvent(namespace: string, message: string): void
+
 /**
  * Finds the monorepo BuildFix (`pnpm-workspace.yaml` with `packages/buildfix`) at or above
  * `start`: `[root, ...argv template]`, or nothing.
  */
 export declare function findMonorepoBuildFix(start: string): Array<string> | null
+
+/** `null` without NVML (its library absent) or without a GPU; never an error. */
+export declare function gpuSample(): NativeGpuSample | null
 
 /** Whether `message` is the message of a recent panic; claims it (each panic is reported once). */
 export declare function isInternalPanic(message: string): boolean
@@ -458,6 +464,13 @@ export interface NativeGc {
 export interface NativeGcTotals {
   collections: number
   duration: number
+}
+
+/** The first GPU's reading: utilisation %, memory used in MiB, power in watts. */
+export interface NativeGpuSample {
+  usage: number
+  memoryUsedMb: number
+  powerWatts?: number
 }
 
 /** One fixture's outcome in a history run (`lib/history.js` builds these from BuildFixResults). */
@@ -1007,3 +1020,9 @@ export declare const enum ResourceAlertType {
  * `{fixtureType}` and `{fixtureFlag}` filled in.
  */
 export declare function runBuildFixCommand(template: Array<string>, cwd: string, model: string, massive: boolean, timeout: number): Promise<NativeRunOutcome>
+
+/**
+ * Enables the core namespaces named in `namespaces` (`pool`, `cache`, `worker`, `provider`,
+ * `loadtest`) and sends their events to `sink`; an empty list (or no sink) turns them all off.
+ */
+export declare function setDebugSink(namespaces: string[], sink?: (namespace: string, message: string) => void): void

@@ -43,6 +43,8 @@ exports.EnhancedBuildFixProcessError = provider.EnhancedBuildFixProcessError
 exports.EnhancedBuildFixCacheError = provider.EnhancedBuildFixCacheError
 exports.listFixtures = provider.listFixtures
 
+exports.MetricsCalculator = require('./lib/metrics.js').MetricsCalculator
+
 const history = require('./lib/history.js')
 exports.openHistory = history.openHistory
 exports.RunHistory = history.RunHistory

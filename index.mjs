@@ -27,5 +27,6 @@ export const {
   RunHistory,
   checkRuns,
   mineFixtures,
+  MetricsCalculator,
 } = cjs
 export default cjs

@@ -44,8 +44,8 @@ export interface CacheStats {
   hitRate: number
   /** Entries that left without being deleted: evicted by the limits, or expired. */
   evictionCount: number
-  /** The part of evictionCount that expired. */
-  expiredCount: number
+  /** The part of evictionCount that expired (always there in what a cache returns; optional so the original's shape fits). */
+  expiredCount?: number
   /** Mean time of a lookup, in ms. */
   avgAccessTime: number
   /** Creation time of the oldest entry, 0 when empty. */
@@ -105,7 +105,7 @@ export declare class AdvancedCache<T = any> extends EventEmitter {
   clear(): Promise<void>
   /** Synchronous: before `ready`, entries still on disk are not seen yet. */
   has(key: string): boolean
-  getStats(): CacheStats
+  getStats(): Required<CacheStats>
   /** Drops expired entries now; resolves with how many went. */
   cleanup(): Promise<number>
   /** Resolves once every disk write made so far is done. */
@@ -150,6 +150,6 @@ export declare class MultiLevelCache<T = any> extends EventEmitter {
   has(key: string): boolean
   delete(key: string): Promise<boolean>
   clear(): Promise<void>
-  getStats(): { l1: CacheStats; l2: CacheStats | undefined }
+  getStats(): { l1: Required<CacheStats>; l2: Required<CacheStats> | undefined }
   destroy(): void
 }

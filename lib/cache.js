@@ -5,8 +5,11 @@
 
 const { EventEmitter } = require('node:events')
 
+const debug = require('./debug.js')
 const { binding } = require('./native.js')
 const v = require('./validate.js')
+
+const log = debug.createDebug('buildfix:cache')
 
 // Native caches live behind numeric handles (see src/binding/handles.rs); a cache collected
 // without destroy() is freed here (its queued disk writes still land) and its cleanup timer
@@ -108,6 +111,7 @@ class AdvancedCache extends EventEmitter {
 
   constructor(config = {}) {
     super()
+    debug.refresh()
     // Checks the options (the defaults are filled in natively) and makes the folder at once, so
     // bad options throw here; the folder is read off the JS thread (cacheLoad below).
     const opened = binding.cacheOpen(config)
@@ -118,6 +122,7 @@ class AdvancedCache extends EventEmitter {
     handles.register(this, this.#owned)
     this.#persistent = binding.cachePersistent(this.#handle)
     if (c.cleanupInterval > 0) this.#owned.timer = AdvancedCache.#startCleanup(this, c.cleanupInterval)
+    log('cache created: %s, maxSize %d, maxMemory %d bytes%s', c.evictionPolicy, c.maxSize, c.maxMemory, this.#persistent ? `, on disk in ${c.diskCacheDir}` : '')
     if (this.#persistent) {
       this.#loading = binding.cacheLoad(this.#handle).then((failures) => {
         // Nobody waits: later calls need not either (waiters clear it in #afterLoad).

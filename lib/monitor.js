@@ -161,6 +161,7 @@ class PerformanceMonitor extends EventEmitter {
   setThresholds(thresholds) {
     // Checked natively, all fields before any is applied.
     this.#native.setThresholds(thresholds)
+    warnOldEventLoopUnit(thresholds.eventLoop)
   }
 
   /** The thresholds in force: `{memory, cpu, eventLoop, gcDuration}`. */
@@ -228,6 +229,18 @@ class PerformanceMonitor extends EventEmitter {
     this.emit('metrics-exported', { path: target })
     return target
   }
+}
+
+// The original's eventLoop threshold was a fraction (default 0.1); it is ms here, the guide's unit.
+// A value below 1 ms most likely means the old unit: say so, once per process.
+let warnedEventLoopUnit = false
+function warnOldEventLoopUnit(ms) {
+  if (warnedEventLoopUnit || typeof ms !== 'number' || !(ms < 1)) return
+  warnedEventLoopUnit = true
+  process.emitWarning(
+    `setThresholds: eventLoop is ${ms} ms; it is in milliseconds (default 100), not the fraction the original module took (0.1)`,
+    { type: 'DeprecationWarning', code: 'BENCHMARK_EVENTLOOP_UNIT' },
+  )
 }
 
 /** The shared monitor the original module exported. */

@@ -71,4 +71,7 @@ for (const [name, value] of Object.entries(raw)) {
   else binding[name] = guarded(value)
 }
 
+// The cores' debug events go to the `DEBUG=buildfix:*` loggers (lib/debug.js), when enabled there.
+require('./debug.js').attachNative(binding)
+
 module.exports = { binding, translate }

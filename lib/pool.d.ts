@@ -31,12 +31,15 @@ export interface PoolStats {
   maxUsed: number
   /** Mean ms from acquire() to getting a resource, over all successful acquires. */
   avgWaitTime: number
-  /** Creations in flight. */
-  pending: number
+  /** Creations in flight (always there in what a pool returns; optional so the original's shape fits). */
+  pending?: number
   /** Resources created and destroyed so far. */
-  created: number
-  destroyed: number
+  created?: number
+  destroyed?: number
 }
+
+/** The original module's name of the pool configuration (not generic there: `T` defaults to `any`). */
+export type ResourceConfig<T = any> = ResourcePoolConfig<T>
 
 export interface AcquireOptions {
   /**
@@ -59,8 +62,25 @@ export interface ResourcePoolEvents<T> {
   'pool-error': [error: Error]
 }
 
-export declare class ResourcePool<T = unknown> extends EventEmitter {
-  constructor(config: ResourcePoolConfig<T>)
+/**
+ * What a pool is, as the original module defined it: what `createPool` returns at least, and what
+ * a pool of one's own implements (`destroy()` may return `void`).
+ */
+export interface ResourcePool<T = unknown> {
+  acquire(): Promise<T>
+  release(resource: T): void
+  destroy(): void | Promise<void>
+  getStats(): PoolStats
+}
+
+/** `new ResourcePool(config)`: a pool without a manager; `instanceof ResourcePool` holds for every pool of the package. */
+export declare const ResourcePool: {
+  new <T = unknown>(config: ResourcePoolConfig<T>): ManagedResourcePool<T>
+  readonly prototype: ManagedResourcePool<any>
+}
+
+/** The package's pools (`createPool`, `getPool`, `new ResourcePool`): the original's interface and more. */
+export interface ManagedResourcePool<T = unknown> extends EventEmitter, ResourcePool<T> {
   readonly config: Required<Omit<ResourcePoolConfig<T>, 'destroyResource' | 'validateResource'>> &
     Pick<ResourcePoolConfig<T>, 'destroyResource' | 'validateResource'>
   readonly destroyed: boolean
@@ -69,7 +89,7 @@ export declare class ResourcePool<T = unknown> extends EventEmitter {
   use<R>(fn: (resource: T) => R | Promise<R>, options?: AcquireOptions): Promise<R>
   release(resource: T): void
   destroy(): Promise<void>
-  getStats(): PoolStats
+  getStats(): Required<PoolStats>
   checkInvariants(): string
   on<E extends keyof ResourcePoolEvents<T>>(event: E, listener: (...args: ResourcePoolEvents<T>[E]) => void): this
   on(event: string | symbol, listener: (...args: any[]) => void): this
@@ -109,10 +129,10 @@ export interface ResourceManagerEvents {
 
 export declare class ResourceManager extends EventEmitter {
   constructor(options?: ResourceManagerOptions)
-  createPool<T>(name: string, config: ResourcePoolConfig<T>): ResourcePool<T>
-  getPool<T = unknown>(name: string): ResourcePool<T> | undefined
+  createPool<T>(name: string, config: ResourcePoolConfig<T>): ManagedResourcePool<T>
+  getPool<T = unknown>(name: string): ManagedResourcePool<T> | undefined
   destroyPool(name: string): Promise<boolean>
-  getAllStats(): Record<string, PoolStats>
+  getAllStats(): Record<string, Required<PoolStats>>
   /** Runs the periodic check now. */
   checkPools(): void
   destroy(): Promise<void>

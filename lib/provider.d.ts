@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events'
 
-import type { ResponseTimeMetrics } from './loadtest'
 
 export type ProviderType = 'openai' | 'anthropic' | 'ollama' | 'huggingface' | 'local' | 'buildfix' | (string & {})
 
@@ -37,13 +36,72 @@ export interface BenchmarkResponse {
   metadata?: Record<string, any>
 }
 
-export interface BenchmarkMetrics extends ResponseTimeMetrics {
-  provider: string
-  model: string
-  tokensPerSecond: number
+/** One response's figures, from `BaseProvider.calculateMetrics(response, startTime)`; all ms but `tps`. */
+export interface BenchmarkMetrics {
+  /** Tokens per second. */
+  tps: number
+  latency: number
+  /** `response.metadata.timeToFirstToken` when given, else the latency. */
+  timeToFirstToken: number
+  timeToCompletion: number
+  /** The response's `metadata.effectiveness` (a 0..1 score) when it has one. */
+  effectiveness?: number
+  errorRate?: number
 }
 
+/** `BaseProvider.measureResources()`: the original's units, MB, % and W. */
 export interface ResourceMetrics {
+  /** Resident memory of this process, MB. */
+  memoryUsage: number
+  /** The machine's CPU load since the previous call, %. */
+  cpuUsage: number
+  /** The first GPU's utilisation, %: read from NVML; `undefined` without its library or a GPU. */
+  gpuUsage?: number
+  /** The first GPU's memory in use, MB (NVML). */
+  gpuMemoryUsage?: number
+  /** The first GPU's power draw, W (NVML). */
+  powerConsumption?: number
+  /** Disk throughput, MB/s: the original's field, which `measureResources()` does not fill. */
+  diskIO?: { read: number; write: number }
+}
+
+/** One provider's answer to one request, with its figures (the original's runner type). */
+export interface BenchmarkResult {
+  provider: ProviderConfig
+  request: BenchmarkRequest
+  response: BenchmarkResponse
+  metrics: BenchmarkMetrics
+  resources: ResourceMetrics
+  timestamp: Date
+  success: boolean
+  error?: string
+}
+
+/** Requests to send to providers (the original's runner type). */
+export interface BenchmarkSuite {
+  name: string
+  requests: BenchmarkRequest[]
+  providers: ProviderConfig[]
+  iterations: number
+  warmupIterations: number
+}
+
+/** A suite's results and their summary (the original's runner type). */
+export interface BenchmarkReport {
+  suite: BenchmarkSuite
+  results: BenchmarkResult[]
+  summary: {
+    totalTests: number
+    successRate: number
+    averageMetrics: Record<string, BenchmarkMetrics>
+    resourceUsage: Record<string, ResourceMetrics>
+    rankings: Array<{ provider: string; score: number; metrics: BenchmarkMetrics }>
+  }
+  generatedAt: Date
+}
+
+/** One reading of a BuildFix response's `metadata.resourceUsage` (bytes and microseconds). */
+export interface ProcessResourceSample {
   /** Resident memory of this process plus its worker processes, in bytes. */
   memoryUsage: number
   /** CPU time of this process (user + system), in microseconds. */
@@ -92,7 +150,11 @@ export interface ProcessPoolStatus {
 }
 
 export interface BuildFixRequestMetadata {
-  fixtureType?: 'small' | 'massive'
+  /**
+   * `'small'` or `'massive'`. Any string type-checks (a request held in a variable infers
+   * `string`); another value rejects at run time with a RangeError.
+   */
+  fixtureType?: 'small' | 'massive' | (string & {})
   /** Only these fixtures of the set, by name. */
   fixtures?: string[]
   /**
@@ -113,7 +175,7 @@ export interface BuildFixResponseMetadata {
   successfulTests: number
   performanceMetrics: PerformanceMetrics
   cacheStats: BuildFixCacheStats
-  resourceUsage: { before: ResourceMetrics; after: ResourceMetrics; delta: { memory: number; cpu: number } }
+  resourceUsage: { before: ProcessResourceSample; after: ProcessResourceSample; delta: { memory: number; cpu: number } }
   cached: boolean
   model: string
   /** False when `tokens` is the sum of the model servers' own counts; true when it is estimated. */
@@ -182,11 +244,28 @@ export declare abstract class BaseProvider extends EventEmitter {
   constructor(config: ProviderConfig)
   readonly config: ProviderConfig
   readonly name: string
-  connect(): Promise<void>
-  disconnect(): Promise<void>
-  execute(request: BenchmarkRequest): Promise<BenchmarkResponse>
-  isHealthy(): Promise<boolean>
+  abstract connect(): Promise<void>
+  abstract disconnect(): Promise<void>
+  abstract execute(request: BenchmarkRequest): Promise<BenchmarkResponse>
+  abstract isHealthy(): Promise<boolean>
   listModels(): Promise<string[]>
+  getConfig(): ProviderConfig
+  getName(): string
+  getType(): string
+  getModel(): string
+  /** Figures of `response`, timed from `startTime` (a `Date.now()` value) to now. Never NaN. */
+  calculateMetrics(response: BenchmarkResponse, startTime: number): BenchmarkMetrics
+  /** This process's memory, the machine's CPU load and, with NVML, the first GPU's figures. */
+  measureResources(): Promise<ResourceMetrics>
+}
+
+/**
+ * What `EnhancedBuildFixProvider.execute` resolves with: a `BenchmarkResponse` whose metadata,
+ * as typed here, is the success or failure shape (a subclass may still override `execute` with
+ * the original's `Promise<BenchmarkResponse>`).
+ */
+export interface BuildFixResponse extends BenchmarkResponse {
+  metadata?: Partial<BuildFixResponseMetadata> & { error?: string; [key: string]: any }
 }
 
 export declare class EnhancedBuildFixProvider extends BaseProvider {
@@ -194,10 +273,7 @@ export declare class EnhancedBuildFixProvider extends BaseProvider {
   readonly mode: 'bundled' | 'command' | null
   connect(): Promise<void>
   disconnect(): Promise<void>
-  execute(
-    request: BenchmarkRequest & { metadata?: BuildFixRequestMetadata },
-    options?: ExecuteOptions,
-  ): Promise<BenchmarkResponse & { metadata: BuildFixResponseMetadata | { error: string; [key: string]: any } }>
+  execute(request: BenchmarkRequest & { metadata?: BuildFixRequestMetadata }, options?: ExecuteOptions): Promise<BuildFixResponse>
   isHealthy(): Promise<boolean>
   listModels(): Promise<string[]>
   /** A plain array: usable with or without `await`. */

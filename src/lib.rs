@@ -5,7 +5,9 @@
 
 pub mod cache;
 pub mod cancel;
+pub mod debug;
 pub mod error;
+pub mod gpu;
 pub mod history;
 pub mod loadtest;
 pub mod mine;

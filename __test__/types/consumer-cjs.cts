@@ -8,7 +8,7 @@ cache.set('k', 'v').then(() => cache.destroy())
 import rm = require('@promethean/benchmark/src/metrics/resource-manager.js')
 
 const manager: bench.ResourceManager = new rm.ResourceManager({ cleanupInterval: 0 })
-const pool: bench.ResourcePool<{ id: number }> = manager.createPool('cjs', {
+const pool: bench.ManagedResourcePool<{ id: number }> = manager.createPool('cjs', {
   maxSize: 2,
   createResource: async () => ({ id: 1 }),
 })

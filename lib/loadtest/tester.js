@@ -10,12 +10,15 @@ const path = require('node:path')
 const { performance } = require('node:perf_hooks')
 
 const { makeDir } = require('../dirs.js')
+const debug = require('../debug.js')
 const { binding } = require('../native.js')
 const v = require('../validate.js')
 const { JsClosedRun } = require('./closed-run.js')
 const { HttpTarget } = require('./http-target.js')
 const { JsOpenRun } = require('./open-run.js')
 const { RecordSink } = require('./records.js')
+
+const log = debug.createDebug('buildfix:loadtest')
 
 // Most virtual users (or arrival-rate slots) one test may have, from the native core, which
 // enforces the same bound: users are made as they start, but this many running at once is
@@ -94,6 +97,7 @@ class LoadTester extends EventEmitter {
 
   constructor(config) {
     super()
+    debug.refresh()
     // Checked and completed by the native side; unknown keys are kept as given.
     this.#config = { ...config, ...binding.resolveLoadTestConfig(config) }
   }
@@ -112,7 +116,9 @@ class LoadTester extends EventEmitter {
     const signal = checkSignal(options.signal)
     return this.#exclusive(async () => {
       this.emit('test-started', { config: this.config })
+      log('test started: %d users x %d requests', this.#config.concurrentUsers, this.#config.requestsPerUser)
       const { metrics, elapsed } = await this.#run(this.#config, workload, signal)
+      log('test completed in %d ms: %d requests, %d failed', Math.round(elapsed), metrics.totalRequests, metrics.failedRequests)
       this.emit('test-completed', { metrics, duration: elapsed })
       return metrics
     })

@@ -38,7 +38,7 @@ class ResourceManager extends EventEmitter {
     v.string('name', name)
     if (name === undefined) throw v.typeError('name', 'a string', name)
     if (this.#destroyed) throw poolError('the resource manager was destroyed; create a new one', 'ERR_POOL_DESTROYED')
-    if (this.#pools.has(name)) throw poolError(`a pool named '${name}' already exists`, 'ERR_POOL_EXISTS')
+    if (this.#pools.has(name)) throw poolError(`Resource pool '${name}' already exists`, 'ERR_POOL_EXISTS')
     const pool = new ResourcePool(config, { name, manager: this })
     this.#pools.set(name, pool)
     return pool

@@ -8,9 +8,12 @@
 
 const { EventEmitter } = require('node:events')
 
+const debug = require('../debug.js')
 const { binding } = require('../native.js')
 const { abortReason, signalOf } = require('../abort.js')
 const v = require('../validate.js')
+
+const log = debug.createDebug('buildfix:pool')
 
 const {
   poolCreate,
@@ -140,6 +143,7 @@ class ResourcePool extends EventEmitter {
 
   constructor(config, owner = undefined) {
     super()
+    debug.refresh()
     const callbacks = callbacksOf(config)
     this.#create = callbacks.createResource
     this.#destroyCb = callbacks.destroyResource
@@ -159,6 +163,7 @@ class ResourcePool extends EventEmitter {
       else pool.#maintain()
     }, maintainEvery)
     timer.unref()
+    log('pool%s created: minSize %d, maxSize %d, acquireTimeout %d ms', this.#label(), numbers.minSize, numbers.maxSize, numbers.acquireTimeout)
     this.#maintainTimer = timer
     this.#drain()
   }
@@ -657,6 +662,7 @@ class ResourcePool extends EventEmitter {
   }
 
   #fault(error) {
+    log('pool%s error: %s', this.#label(), error?.message)
     try {
       if (this.listenerCount('pool-error') > 0) this.emit('pool-error', error)
       const m = this.#manager
@@ -670,22 +676,23 @@ class ResourcePool extends EventEmitter {
     return this.#name === undefined ? '' : ` (pool '${this.#name}')`
   }
 
+  // Both acquire timeouts begin with the original's text, which callers match on.
   #timeoutError(what) {
     return poolError(
-      `acquire timed out after ${this.#config.acquireTimeout} ms ${what}${this.#label()}`,
+      `Resource acquire timeout: acquire timed out after ${this.#config.acquireTimeout} ms ${what}${this.#label()}`,
       'ERR_POOL_ACQUIRE_TIMEOUT',
     )
   }
 
   #createTimeoutError() {
     return poolError(
-      `createResource did not settle within acquireTimeout (${this.#config.acquireTimeout} ms)${this.#label()}`,
+      `Resource acquire timeout: createResource did not settle within acquireTimeout (${this.#config.acquireTimeout} ms)${this.#label()}`,
       'ERR_POOL_CREATE_TIMEOUT',
     )
   }
 
   #closedError() {
-    return poolError(`the pool${this.#label()} was destroyed; create a new one`, 'ERR_POOL_DESTROYED')
+    return poolError(`Pool is being destroyed: the pool${this.#label()} was destroyed; create a new one`, 'ERR_POOL_DESTROYED')
   }
 }
 

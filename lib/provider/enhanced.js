@@ -9,6 +9,7 @@ const { performance } = require('node:perf_hooks')
 
 const { onAbort } = require('../abort.js')
 const { makeDir } = require('../dirs.js')
+const debug = require('../debug.js')
 const { binding } = require('../native.js')
 const v = require('../validate.js')
 const { BoundedCollection } = require('../pool.js')
@@ -16,6 +17,8 @@ const { BaseProvider, serverModels } = require('./base.js')
 const { failureError, NOT_CONNECTED } = require('./errors.js')
 const { resolveOptions } = require('./options.js')
 const { checkRequest, failedOutcome, runRequest } = require('./run.js')
+
+const log = debug.createDebug('buildfix:provider')
 
 const PACKAGE_ROOT = path.join(__dirname, '..', '..')
 const WORKER_DIR = path.join(PACKAGE_ROOT, 'worker')
@@ -36,6 +39,7 @@ class EnhancedBuildFixProvider extends BaseProvider {
   #command = null // {root, argv} in command mode
   #metrics = new BoundedCollection(1000)
   #connecting = null
+  #finalCacheStats = null // the cache counters of the last connection, kept after disconnect()
 
   constructor(config) {
     super(config)
@@ -48,6 +52,7 @@ class EnhancedBuildFixProvider extends BaseProvider {
   }
 
   async connect() {
+    debug.refresh()
     if (this.#service || this.#command) return
     this.#connecting ??= this.#connect().finally(() => {
       this.#connecting = null
@@ -115,6 +120,7 @@ class EnhancedBuildFixProvider extends BaseProvider {
       if (typeof connected.kind === 'string') throw failureError(connected)
       this.#service = connected
     }
+    log('connected in %d ms: mode %s, model %s', Math.round(performance.now() - started), this.mode, this.config.model)
     this.emit('connection-established', {
       connectionTime: performance.now() - started,
       mode: this.mode,
@@ -126,9 +132,11 @@ class EnhancedBuildFixProvider extends BaseProvider {
     if (this.#connecting) await this.#connecting.catch(() => {})
     const service = this.#service
     const wasConnected = Boolean(service || this.#command)
+    if (service) this.#finalCacheStats = service.cacheCounters()
     this.#service = null
     this.#command = null
     if (service) await service.close()
+    if (wasConnected) log('disconnected: workers stopped')
     if (wasConnected) await this.#saveMetrics()
   }
 
@@ -193,7 +201,9 @@ class EnhancedBuildFixProvider extends BaseProvider {
   }
 
   getCacheStats() {
-    return this.#service ? this.#service.cacheCounters() : { hits: 0, misses: 0, evictions: 0 }
+    // After disconnect() the figures of the finished run stay (what people print then).
+    if (this.#service) return this.#service.cacheCounters()
+    return this.#finalCacheStats ? { ...this.#finalCacheStats } : { hits: 0, misses: 0, evictions: 0 }
   }
 
   getProcessPoolStatus() {

@@ -4,7 +4,9 @@
 mod args;
 mod cache;
 mod cancel;
+mod debug;
 mod error;
+mod gpu;
 mod handles;
 mod history;
 mod loadtest;

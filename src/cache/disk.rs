@@ -240,6 +240,21 @@ pub fn load_dir(dir: &Path) -> Loaded {
             }),
         }
     }
+    crate::debug_event!(
+        crate::debug::Namespace::Cache,
+        "loaded {} entries from {} ({} files unusable)",
+        loaded.entries.len(),
+        dir.display(),
+        loaded.failures.len()
+    );
+    for f in &loaded.failures {
+        crate::debug_event!(
+            crate::debug::Namespace::Cache,
+            "disk load skipped {}: {}",
+            f.path.display(),
+            f.error
+        );
+    }
     loaded
 }
 

@@ -284,6 +284,13 @@ impl Store {
                 break;
             };
             let e = self.detach(victim);
+            crate::debug_event!(
+                crate::debug::Namespace::Cache,
+                "evicted an entry of {} bytes ({} entries, {} bytes stored)",
+                e.size(),
+                self.index.len(),
+                self.total_size
+            );
             self.evictions += 1;
             removed.push((e, Removal::Evicted));
         }

@@ -213,7 +213,15 @@ fn run(lane: &Lane, limit: usize) -> bool {
 fn report(failures: &Failures, found: impl IntoIterator<Item = DiskFailure>) {
     let mut kept = lock(failures);
     let room = MAX_FAILURES.saturating_sub(kept.len());
-    kept.extend(found.into_iter().take(room));
+    kept.extend(found.into_iter().take(room).inspect(|f| {
+        crate::debug_event!(
+            crate::debug::Namespace::Cache,
+            "disk {} failed for {}: {}",
+            f.op.as_str(),
+            f.path.display(),
+            f.error
+        );
+    }));
 }
 
 fn run_job(dir: &Path, job: Job) {

@@ -2,6 +2,7 @@
 //! for `recovery_timeout`; then it lets one probe through (half-open). The probe's success
 //! closes it, its failure opens it again. Time is passed in, so the logic is testable.
 
+use crate::debug::Namespace::Provider;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakerState {
     Closed,
@@ -57,6 +58,7 @@ impl CircuitBreaker {
             BreakerState::Open => {
                 let elapsed = now_ms.saturating_sub(self.opened_at_ms);
                 if elapsed >= self.recovery_timeout_ms {
+                    crate::debug_event!(Provider, "circuit breaker half-open: sending one probe");
                     self.state = BreakerState::HalfOpen;
                     self.probe_in_flight = true;
                     Admission::Probe
@@ -79,6 +81,9 @@ impl CircuitBreaker {
     }
 
     pub fn record_success(&mut self) {
+        if self.state != BreakerState::Closed {
+            crate::debug_event!(Provider, "circuit breaker closed: the probe succeeded");
+        }
         self.state = BreakerState::Closed;
         self.consecutive_failures = 0;
         self.probe_in_flight = false;
@@ -96,6 +101,12 @@ impl CircuitBreaker {
         if self.state == BreakerState::HalfOpen
             || self.consecutive_failures >= self.failure_threshold
         {
+            crate::debug_event!(
+                Provider,
+                "circuit breaker open after {} consecutive failures; retrying in {} ms",
+                self.consecutive_failures,
+                self.recovery_timeout_ms
+            );
             self.state = BreakerState::Open;
             self.opened_at_ms = now_ms;
         }

@@ -424,6 +424,11 @@ impl ProcessPool {
             if healthy {
                 let mut st = shared.lock();
                 if st.core.lent(id) {
+                    crate::debug_event!(
+                        crate::debug::Namespace::Worker,
+                        "worker {} leased",
+                        worker.pid()
+                    );
                     return Ok(Lease {
                         shared: shared.clone(),
                         id,

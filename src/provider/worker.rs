@@ -103,7 +103,14 @@ impl Worker {
         let ready = tokio::time::timeout(spec.ready_timeout, worker.next_message()).await;
         match ready {
             Ok(Ok(FromWorker::Ready { protocol })) => match version_mismatch(protocol) {
-                None => Ok(worker),
+                None => {
+                    crate::debug_event!(
+                        crate::debug::Namespace::Worker,
+                        "worker {} spawned and ready",
+                        worker.pid
+                    );
+                    Ok(worker)
+                }
                 Some(refusal) => Err(worker.fail(
                     format!("{refusal}; worker script {}", spec.script.display()),
                     "spawn",
@@ -325,6 +332,11 @@ impl Worker {
 
     /// Kills the worker's whole process group at once.
     pub fn kill(&mut self) {
+        crate::debug_event!(
+            crate::debug::Namespace::Worker,
+            "worker {} killed (its process group)",
+            self.pid
+        );
         self.broken = true;
         #[cfg(unix)]
         if self.pid > 0 {
