@@ -1,10 +1,11 @@
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Env, JsError, PromiseRaw, ToNapiValue};
+use napi::bindgen_prelude::{Env, PromiseRaw, ToNapiValue};
 use napi_derive::napi;
 
-use super::error::{failure, Result};
-use crate::history::{HistoryError, HistoryStore, ResultRecord, RunRecord, Series, StoredRun};
+use super::blocking::run_blocking;
+use super::error::Result;
+use crate::history::{HistoryStore, ResultRecord, RunRecord, Series, StoredRun};
 
 /// One fixture's outcome in a history run (`lib/history.js` builds these from BuildFixResults).
 #[napi(object)]
@@ -134,21 +135,7 @@ where
     T: Send + 'static,
     V: ToNapiValue,
 {
-    let promise = env.spawn_future_with_callback(
-        async move {
-            napi::bindgen_prelude::spawn_blocking(work)
-                .await
-                .map_err(|e| napi::Error::from_reason(format!("history task failed: {e}")))
-        },
-        move |env, outcome: std::result::Result<T, HistoryError>| match outcome {
-            Ok(value) => Ok(convert(value)),
-            Err(e) => {
-                let error: napi::Error<&'static str> = e.into();
-                Err(napi::Error::from(JsError::from(error).into_unknown(*env)))
-            }
-        },
-    );
-    promise.map_err(|e| failure(e.reason))
+    run_blocking(env, "history", work, convert)
 }
 
 /// Opens (creating when missing) the history file at `path`; its folder must exist.

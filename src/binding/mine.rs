@@ -3,14 +3,14 @@
 
 use std::path::PathBuf;
 
-use napi::bindgen_prelude::{Env, JsError, PromiseRaw, ToNapiValue};
+use napi::bindgen_prelude::{Env, PromiseRaw, ToNapiValue};
 use napi_derive::napi;
 
-use super::error::{failure, Result};
+use super::blocking::run_blocking;
+use super::error::Result;
 use crate::error::ArgError;
 use crate::mine::{
-    Candidate, ExportLimits, Exported, FileChange, Hunk, MineError, ProjectChange, Walk,
-    WalkOptions,
+    Candidate, ExportLimits, Exported, FileChange, Hunk, ProjectChange, Walk, WalkOptions,
 };
 
 #[napi(object)]
@@ -164,21 +164,7 @@ where
     T: Send + 'static,
     V: ToNapiValue,
 {
-    let promise = env.spawn_future_with_callback(
-        async move {
-            napi::bindgen_prelude::spawn_blocking(work)
-                .await
-                .map_err(|e| napi::Error::from_reason(format!("mining task failed: {e}")))
-        },
-        move |env, outcome: std::result::Result<T, MineError>| match outcome {
-            Ok(value) => Ok(convert(value)),
-            Err(e) => {
-                let error: napi::Error<&'static str> = e.into();
-                Err(napi::Error::from(JsError::from(error).into_unknown(*env)))
-            }
-        },
-    );
-    promise.map_err(|e| failure(e.reason))
+    run_blocking(env, "mining", work, convert)
 }
 
 /// The non-merge commits of `repo` (newest first) with the TypeScript projects each touched.

@@ -2,6 +2,7 @@
 //! capability's core types at this boundary and nothing else.
 
 mod args;
+mod blocking;
 mod cache;
 mod cancel;
 mod debug;

@@ -1,15 +1,15 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Buffer, Env, JsError, PromiseRaw, ToNapiValue};
+use napi::bindgen_prelude::{Buffer, Env, PromiseRaw, ToNapiValue};
 use napi_derive::napi;
 
+use super::blocking::run_blocking;
 use super::cancel::NativeCancel;
-use super::error::{failure, Result};
+use super::error::Result;
 use crate::cancel::Cancel;
 use crate::snapshot::{
-    canonical_workdir, Change, RestoreSummary, Snapshot, SnapshotError, SnapshotManager,
-    SnapshotOptions,
+    canonical_workdir, Change, RestoreSummary, Snapshot, SnapshotManager, SnapshotOptions,
 };
 
 #[napi(object)]
@@ -107,21 +107,7 @@ where
     T: Send + 'static,
     V: ToNapiValue,
 {
-    let promise = env.spawn_future_with_callback(
-        async move {
-            napi::bindgen_prelude::spawn_blocking(work)
-                .await
-                .map_err(|e| napi::Error::from_reason(format!("snapshot task failed: {e}")))
-        },
-        move |env, outcome: std::result::Result<T, SnapshotError>| match outcome {
-            Ok(value) => Ok(convert(value)),
-            Err(e) => {
-                let error: napi::Error<&'static str> = e.into();
-                Err(napi::Error::from(JsError::from(error).into_unknown(*env)))
-            }
-        },
-    );
-    promise.map_err(|e| failure(e.reason))
+    run_blocking(env, "snapshot", work, convert)
 }
 
 /// Checks `workdir` on the calling thread (a missing folder throws at once, with `ENOENT` or
