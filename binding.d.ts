@@ -700,6 +700,8 @@ export interface NativeServiceConfig {
   cacheTtl: number
   minWorkers: number
   maxWorkers: number
+  growAfter: number
+  workerIdleTimeout: number
   workerStartTimeout: number
   workerHeapMb: number
   acquireTimeout: number

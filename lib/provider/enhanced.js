@@ -97,6 +97,8 @@ class EnhancedBuildFixProvider extends BaseProvider {
         cacheTtl: o.cacheTtl,
         minWorkers: o.minWorkers,
         maxWorkers: o.maxWorkers,
+        growAfter: o.workerGrowAfter,
+        workerIdleTimeout: o.workerIdleTimeout,
         workerStartTimeout: o.workerStartTimeout,
         workerHeapMb: o.workerHeapMb,
         acquireTimeout: o.acquireTimeout,

@@ -40,8 +40,14 @@ pub struct ServiceConfig {
     pub cache_dir: Option<PathBuf>,
     pub cache_enabled: bool,
     pub cache_ttl_ms: u64,
+    /// Workers kept warm; more start while jobs queue (see `grow_after_ms`), up to
+    /// `max_workers`, and stop again after `worker_idle_timeout_ms` idle.
     pub min_workers: usize,
     pub max_workers: usize,
+    /// How long a job waits for a worker before another is started for it.
+    pub grow_after_ms: u64,
+    /// How long a worker above `min_workers` may sit idle before it is stopped.
+    pub worker_idle_timeout_ms: u64,
     pub worker_start_timeout_ms: u64,
     /// V8 heap limit of each worker, MB (`--max-old-space-size`); 0 leaves Node's default.
     pub worker_heap_mb: u32,
@@ -175,8 +181,9 @@ impl Service {
                 min_size: config.min_workers,
                 max_size: config.max_workers,
                 acquire_timeout_ms: config.acquire_timeout_ms,
-                idle_timeout_ms: 60_000,
+                idle_timeout_ms: config.worker_idle_timeout_ms,
                 validate: true,
+                grow_after_ms: config.grow_after_ms,
             },
             Duration::from_secs(5),
         )

@@ -275,6 +275,7 @@ fn pool_config(min: usize, max: usize) -> crate::pool::PoolConfig {
         max_size: max,
         acquire_timeout_ms: 10_000,
         idle_timeout_ms: 60_000,
+        grow_after_ms: 0,
         validate: true,
     }
 }
@@ -393,6 +394,8 @@ fn service_config(work: &tempfile::TempDir, cache: bool) -> ServiceConfig {
         cache_ttl_ms: 60_000,
         min_workers: 2,
         max_workers: 2,
+        grow_after_ms: 0,
+        worker_idle_timeout_ms: 60_000,
         worker_start_timeout_ms: 60_000,
         worker_heap_mb: 256,
         acquire_timeout_ms: 60_000,
