@@ -704,6 +704,7 @@ export interface NativeServiceConfig {
   workerIdleTimeout: number
   workerStartTimeout: number
   workerHeapMb: number
+  workerLowMemory: boolean
   acquireTimeout: number
   jobTimeout: number
   maxAttempts: number

@@ -54,6 +54,7 @@ async function provider(t, { model = 'gold', endpoint, options = {}, Class = Enh
       Class === EnhancedBuildFixProvider
         ? {
             maxWorkers: 2,
+            minWorkers: 2,
             cacheDir: path.join(dir, 'cache'),
             metricsDir: path.join(dir, 'metrics'),
             workDir: path.join(dir, 'work'),
@@ -237,7 +238,7 @@ test.serial('disconnect() leaves no process and saves the metrics', async (t) =>
   const { stdout } = await run(process.execPath, [DISCONNECT_CHILD, dir], { timeout: 60000 })
   const report = JSON.parse(stdout)
   t.is(report.successful, 2)
-  t.is(report.pids.length, 3)
+  t.is(report.pids.length, 2)
   t.deepEqual([...report.before].sort(), [...report.pids].sort(), 'the scan sees the workers while connected')
   t.deepEqual(report.after, [], 'no worker process below the provider after disconnect()')
   for (const pid of report.pids) {
@@ -324,13 +325,13 @@ test.serial('regression: a kill -9 of the provider process takes its workers wit
 test.serial('regression: one process per request is not what the enhanced provider does', async (t) => {
   const p = await provider(t, { options: { cache: false } })
   const pids = p.workerPids().sort()
-  t.is(pids.length, 1, 'one warm worker by default')
+  t.is(pids.length, 2)
   const a = await p.execute(one('missing-import'))
   const b = await p.execute(one('missing-import'))
   t.is(a.metadata.successfulTests, 1)
   t.is(b.metadata.successfulTests, 1)
   t.deepEqual(p.workerPids().sort(), pids, 'the same worker processes served both requests')
-  t.is(p.getProcessPoolStatus().created, 1)
+  t.is(p.getProcessPoolStatus().created, 2)
   for (const pid of pids) t.true(running(pid))
 })
 

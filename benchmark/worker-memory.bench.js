@@ -11,7 +11,7 @@
 //   peak         VmHWM over the worker's life
 // and the median warm job time, so a flag that saves memory by slowing the checks shows it.
 //
-// Each configuration is a set of node flags given to the worker (the provider adds its own
+// Each configuration is a set of node flags (and environment) given to the worker (the provider adds its own
 // `--max-old-space-size=<workerHeapMb>` through NODE_OPTIONS). Configurations are interleaved
 // over ROUNDS rounds; the table gives medians.
 //
@@ -32,15 +32,20 @@ const SMALL = path.join(ROOT, 'fixtures', 'small')
 const JOBS = Number(process.env.WORKER_MEMORY_JOBS || 48)
 const ROUNDS = Number(process.env.WORKER_MEMORY_ROUNDS || 2)
 
+// `--lite-mode` and `--jitless` take a worker lower still (88 MB at ready, 97 after jobs, in
+// lite mode) but they turn WebAssembly off, and Node's fetch (undici's HTTP parser is
+// WebAssembly) then crashes the worker on its first model request: not contenders.
 const CONFIGS = {
   'node defaults': [],
   'heap 256 (provider before)': ['--max-old-space-size=256'],
   'heap 256, semi-space 1': ['--max-old-space-size=256', '--max-semi-space-size=1'],
-  'heap 256, lite-mode': ['--max-old-space-size=256', '--lite-mode'],
-  'heap 256, semi-space 1, lite-mode': ['--max-old-space-size=256', '--max-semi-space-size=1', '--lite-mode'],
-  'heap 128, semi-space 1, lite-mode': ['--max-old-space-size=128', '--max-semi-space-size=1', '--lite-mode'],
-  'heap 256, semi-space 1, no-opt': ['--max-old-space-size=256', '--max-semi-space-size=1', '--no-opt'],
-  'heap 256, semi-space 1, jitless': ['--max-old-space-size=256', '--max-semi-space-size=1', '--jitless'],
+  'heap 256, semi-space 1, no-opt (provider now)': ['--max-old-space-size=256', '--max-semi-space-size=1', '--no-opt'],
+  'heap 256, semi-space 1, no-opt, no-sparkplug': ['--max-old-space-size=256', '--max-semi-space-size=1', '--no-opt', '--no-sparkplug'],
+  'heap 256, semi-space 1, no-opt, max-lazy': ['--max-old-space-size=256', '--max-semi-space-size=1', '--no-opt', '--max-lazy'],
+  'heap 256, semi-space 1, no-opt, MALLOC_ARENA_MAX=2': {
+    flags: ['--max-old-space-size=256', '--max-semi-space-size=1', '--no-opt'],
+    env: { MALLOC_ARENA_MAX: '2' },
+  },
 }
 
 function status(pid) {
@@ -49,8 +54,11 @@ function status(pid) {
   return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024, anon: kb('RssAnon') / 1024, file: kb('RssFile') / 1024 }
 }
 
-function rssOf(flags, code) {
-  const out = execFileSync(process.execPath, [...flags, '-e', `${code};console.log(process.memoryUsage().rss)`], { encoding: 'utf8' })
+function rssOf({ flags, env }, code) {
+  const out = execFileSync(process.execPath, [...flags, '-e', `${code};console.log(process.memoryUsage().rss)`], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  })
   return Number(out.trim()) / 1048576
 }
 
@@ -77,8 +85,8 @@ function restore(copy) {
   for (const [p, content] of copy.files) fs.writeFileSync(p, content)
 }
 
-async function measureWorker(flags, copies) {
-  const child = spawn(process.execPath, [...flags, WORKER], { stdio: ['pipe', 'pipe', 'ignore'] })
+async function measureWorker({ flags, env }, copies) {
+  const child = spawn(process.execPath, [...flags, WORKER], { stdio: ['pipe', 'pipe', 'ignore'], env: { ...process.env, ...env } })
   const lines = readline.createInterface({ input: child.stdout })
   const waiting = new Map()
   let onReady
@@ -120,7 +128,8 @@ async function main() {
       // Rotate the order per round so drift on a shared machine hits all alike.
       for (let i = 0; i < names.length; i++) {
         const name = names[(i + round) % names.length]
-        const flags = CONFIGS[name]
+        const c = CONFIGS[name]
+        const flags = Array.isArray(c) ? { flags: c, env: {} } : c
         const runtime = rssOf(flags, '')
         const typescript = rssOf(flags, "require('typescript')")
         rows[name].push({ runtime, typescript, ...(await measureWorker(flags, copies)) })

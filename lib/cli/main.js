@@ -33,6 +33,7 @@ const SPECS = {
     'fixtures-dir': { type: 'string', hint: 'a folder of fixture folders' },
     endpoint: { type: 'url', hint: 'an http(s) URL' },
     concurrency: { type: 'int', min: 1, max: 256, default: 1, hint: 'a whole number >= 1' },
+    workers: { type: 'int', min: 1, max: 256, hint: 'a whole number >= 1' },
     'no-cache': { type: 'bool' },
     history: { type: 'string', hint: 'a file path' },
     'no-history': { type: 'bool' },
@@ -49,6 +50,7 @@ const SPECS = {
     model: { type: 'string', default: 'gold', hint: 'a model name' },
     fixtures: { type: 'string', default: 'small', hint: 'small, massive or comma-separated fixture names' },
     endpoint: { type: 'url', hint: 'an http(s) URL' },
+    workers: { type: 'int', min: 1, max: 256, hint: 'a whole number >= 1' },
     'no-cache': { type: 'bool' },
   },
   compare: {
@@ -57,6 +59,7 @@ const SPECS = {
     fixtures: { type: 'string', default: 'small', hint: 'small, massive or comma-separated fixture names' },
     requests: { type: 'int', min: 1, default: 12, hint: 'requests per provider' },
     concurrency: { type: 'int', min: 1, max: 256, default: 1, hint: 'a whole number >= 1' },
+    workers: { type: 'int', min: 1, max: 256, hint: 'a whole number >= 1' },
     endpoint: { type: 'url', hint: 'an http(s) URL' },
     'no-cache': { type: 'bool' },
   },
@@ -109,6 +112,8 @@ Flags:
                         (--fixtures then names fixtures of DIR); see '${PROGRAM} fixtures'
   --endpoint URL        Ollama-compatible model server (default: the provider's own default)
   --concurrency N       fixtures in flight at once (default: 1)
+  --workers N           most worker processes (default: what this machine runs well, one per
+                        core; more is capped with a warning)
   --no-cache            do not use or fill the result cache
   --out DIR             folder for the reports (default: bench-results)
   --history FILE        run history to append to (default: DIR/history.sqlite of --out)
@@ -136,6 +141,8 @@ Flags:
   --model NAME          provider model (default: gold)
   --fixtures SET        small (default), massive, or comma-separated fixture names
   --endpoint URL        Ollama-compatible model server for the provider
+  --workers N           most worker processes (default: what this machine runs well, one per
+                        core; more is capped with a warning)
   --no-cache            do not use the provider's result cache
   --out DIR             folder for the reports (default: bench-results)
   --json                print one JSON document on stdout instead of the text report
@@ -153,7 +160,9 @@ Flags:
   --model NAME          model (default: gold)
   --fixtures SET        small (default), massive, or comma-separated fixture names
   --requests N          requests per provider (default: 12)
-  --concurrency N       requests in flight at once (default: 1)
+  --concurrency N       requests in flight at once (default: 1); they queue for the workers
+  --workers N           most worker processes (default: what this machine runs well, one per
+                        core; more is capped with a warning)
   --endpoint URL        Ollama-compatible model server
   --no-cache            run EnhancedBuildFixProvider with its cache off
   --out DIR             folder for the reports (default: bench-results)
@@ -270,7 +279,7 @@ async function cmdRun(opts, io, eng) {
   let results
   try {
     const dir = opts.fixturesDir ? { fixturesDir: opts.fixturesDir } : {}
-    const out = await eng.runBenchmark({ models: opts.models, fixtures, ...dir, endpoint: opts.endpoint, concurrency: opts.concurrency, cache, onProgress: progress.onProgress, signal: io.signal })
+    const out = await eng.runBenchmark({ models: opts.models, fixtures, ...dir, endpoint: opts.endpoint, concurrency: opts.concurrency, workers: opts.workers, cache, onProgress: progress.onProgress, signal: io.signal })
     results = Array.isArray(out) ? out : out && out.results
     if (!Array.isArray(results)) throw new TypeError('the benchmark runner returned no results array')
   } finally {
@@ -322,6 +331,7 @@ async function cmdLoadTest(opts, io, eng) {
     model: opts.model,
     fixtures,
     endpoint: opts.endpoint,
+    workers: opts.workers,
     cache: !opts.noCache,
   }
   let out
@@ -358,7 +368,7 @@ async function cmdLoadTest(opts, io, eng) {
 async function cmdCompare(opts, io, eng) {
   const fixtures = fixtureSelection(opts.fixtures)
   const progress = progressFor(io, 'requests')
-  const workload = { model: opts.model, fixtures: fixtureLabel(fixtures), requests: opts.requests, concurrency: opts.concurrency, cache: !opts.noCache, endpoint: opts.endpoint ?? null }
+  const workload = { model: opts.model, fixtures: fixtureLabel(fixtures), requests: opts.requests, concurrency: opts.concurrency, workers: opts.workers ?? null, cache: !opts.noCache, endpoint: opts.endpoint ?? null }
   const signal = io.signal
   let out
   try {

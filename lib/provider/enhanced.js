@@ -101,6 +101,7 @@ class EnhancedBuildFixProvider extends BaseProvider {
         workerIdleTimeout: o.workerIdleTimeout,
         workerStartTimeout: o.workerStartTimeout,
         workerHeapMb: o.workerHeapMb,
+        workerLowMemory: o.workerLowMemory,
         acquireTimeout: o.acquireTimeout,
         jobTimeout: o.jobTimeout,
         maxAttempts: o.maxAttempts,

@@ -102,6 +102,7 @@ function resolveOptions(options) {
     acquireTimeout: v.number('options.acquireTimeout', o.acquireTimeout, { min: 1, fallback: 300000 }),
     workerStartTimeout: v.number('options.workerStartTimeout', o.workerStartTimeout, { min: 1, fallback: 60000 }),
     workerHeapMb,
+    workerLowMemory: v.boolean('options.workerLowMemory', o.workerLowMemory, true),
     commandTimeout: v.number('options.commandTimeout', o.commandTimeout, { min: 1, fallback: 600000 }),
     maxAttempts: v.number('options.maxAttempts', o.maxAttempts, { min: 1, max: 20, fallback: 1 }),
     attemptTimeout: v.number('options.attemptTimeout', o.attemptTimeout, { min: 1, fallback: 60000 }),
