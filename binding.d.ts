@@ -700,7 +700,7 @@ export interface NativeServiceConfig {
   cacheTtl: number
   minWorkers: number
   maxWorkers: number
-  growAfter: number
+  workerGrowAfter: number
   workerIdleTimeout: number
   workerStartTimeout: number
   workerHeapMb: number

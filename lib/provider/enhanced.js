@@ -97,7 +97,7 @@ class EnhancedBuildFixProvider extends BaseProvider {
         cacheTtl: o.cacheTtl,
         minWorkers: o.minWorkers,
         maxWorkers: o.maxWorkers,
-        growAfter: o.workerGrowAfter,
+        workerGrowAfter: o.workerGrowAfter,
         workerIdleTimeout: o.workerIdleTimeout,
         workerStartTimeout: o.workerStartTimeout,
         workerHeapMb: o.workerHeapMb,
