@@ -767,8 +767,11 @@ export interface NativeServiceConfig {
   cacheTtl: number
   minWorkers: number
   maxWorkers: number
+  workerGrowAfter: number
+  workerIdleTimeout: number
   workerStartTimeout: number
   workerHeapMb: number
+  workerLowMemory: boolean
   acquireTimeout: number
   jobTimeout: number
   maxAttempts: number

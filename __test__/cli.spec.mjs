@@ -716,3 +716,16 @@ browserTest(`the HTML reports render in headless Chromium with charts full of da
     await browser.close()
   }
 })
+
+test('regression: --concurrency sets requests in flight, not worker processes; --workers sets those', async (t) => {
+  const { pkg, log } = makePackage()
+  const io = quietIo({ deps: createDefaults(() => pkg) })
+  t.is(await main(['run', '--json', '--concurrency', '8', '--out', tmpdir()], io), 0, io.err)
+  t.false('maxWorkers' in log.providers[0].config.options, 'the provider sizes its pool to the machine')
+  const io2 = quietIo({ deps: createDefaults(() => pkg) })
+  t.is(await main(['run', '--json', '--concurrency', '8', '--workers', '3', '--out', tmpdir()], io2), 0, io2.err)
+  t.is(log.providers[1].config.options.maxWorkers, 3)
+  const bad = quietIo()
+  t.is(await main(['compare', '--workers', '0'], bad), 2)
+  t.regex(bad.err, /--workers must be a whole number from 1 to 256, got "0"/)
+})

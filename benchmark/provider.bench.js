@@ -119,6 +119,15 @@ function essence(response) {
 // ---------------------------------------------------------------------------------------------
 // Measuring
 
+/** Resident bytes of a process (`VmRSS`), 0 when it is gone. */
+function vmRss(pid) {
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m)[1]) * 1024
+  } catch {
+    return 0
+  }
+}
+
 function percentile(values, p) {
   const s = [...values].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]
@@ -282,6 +291,7 @@ async function main() {
   const list = contenders(tmp)
   const runs = {} // `${workload}|${name}|${callers}` -> [run]
   const connects = Object.fromEntries(list.map((c) => [c.name, []]))
+  const readyRss = Object.fromEntries(list.map((c) => [c.name, []]))
   try {
     await sampler.ready
     console.log(
@@ -295,6 +305,7 @@ async function main() {
         const t0 = performance.now()
         await provider.connect()
         connects[c.name].push(performance.now() - t0)
+        if (typeof provider.workerPids === 'function') for (const pid of provider.workerPids()) readyRss[c.name].push(vmRss(pid))
         try {
           for (const workload of Object.keys(WORKLOADS)) {
             for (const callers of CALLERS) {
@@ -337,6 +348,11 @@ async function main() {
   legend()
   console.log('\nconnect() (not part of request latency): median, per connect')
   for (const c of list) console.log(`  ${c.name.padEnd(20)} ${fmtMs(median(connects[c.name]))}  (${connects[c.name].map(fmtMs).join(', ')})`)
+
+  console.log('\nresident memory of one worker right after connect() (ready): median')
+  for (const c of list) {
+    if (readyRss[c.name].length) console.log(`  ${c.name.padEnd(20)} ${mb(median(readyRss[c.name])).toFixed(0)} MB  (${readyRss[c.name].length} workers)`)
+  }
 
   const all = []
   for (const workload of Object.keys(WORKLOADS)) {

@@ -187,10 +187,17 @@ export interface EnhancedBuildFixOptions {
   mode?: 'auto' | 'bundled' | 'command'
   /** A BuildFix command as an argument vector (never run through a shell); `{model}`, `{fixtureType}` and `{fixtureFlag}` are filled in. */
   command?: string[]
-  /** Warm worker processes kept ready. Default min(2, maxWorkers). */
+  /** Warm worker processes kept ready (connect() waits for them). Default 1. */
   minWorkers?: number
-  /** Most worker processes. Default max(2, min(cores, 4)). */
+  /**
+   * Most worker processes. Default: what the machine runs well, one per core and no more than
+   * fit in half of the available memory; a larger value is capped to that with a warning.
+   */
   maxWorkers?: number
+  /** How long a job waits for a busy worker before another worker is started, ms. Default 1000. */
+  workerGrowAfter?: number
+  /** How long a worker above minWorkers may sit idle before it is stopped, ms. Default 30000. */
+  workerIdleTimeout?: number
   /** Cache whole answers (memory + disk). Default true. */
   cache?: boolean
   /** Folder of the disk cache level. Default '.cache/buildfix'. */
@@ -209,6 +216,11 @@ export interface EnhancedBuildFixOptions {
   workerStartTimeout?: number
   /** V8 heap limit of each worker in MB (`--max-old-space-size`); 0 keeps Node's default. Default 256. */
   workerHeapMb?: number
+  /**
+   * Run the workers with V8 flags that trade little speed for much memory (a 1 MB young
+   * generation, no optimising compiler): about 30% less resident memory per worker. Default true.
+   */
+  workerLowMemory?: boolean
   /** Time limit of a command-mode run. Default 600000. */
   commandTimeout?: number
   /** Model attempts per fixture. Default 1. */

@@ -47,8 +47,8 @@ const provider = new EnhancedBuildFixProvider({
   type: 'buildfix',
   model: 'gold',
   options: {
-    maxWorkers: 3,
-    minWorkers: 3,
+    maxWorkers: 2,
+    minWorkers: 2,
     cache: false,
     metricsDir: path.join(dir, 'metrics'),
     workDir: path.join(dir, 'work'),

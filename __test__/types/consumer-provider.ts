@@ -82,3 +82,20 @@ export async function vllmRun(): Promise<boolean> {
   console.log(response.tokens, modes)
   return md.tokensEstimated
 }
+
+// Workers sized to the machine and scaled to demand: one warm, more while jobs queue.
+import type { EnhancedBuildFixOptions } from '@promethean/benchmark'
+export async function scaled(): Promise<number> {
+  const options: EnhancedBuildFixOptions = {
+    minWorkers: 1,
+    maxWorkers: 4,
+    workerGrowAfter: 500,
+    workerIdleTimeout: 10_000,
+    workerLowMemory: true,
+  }
+  const provider = new EnhancedBuildFixProvider({ name: 'scaled', type: 'buildfix', model: 'gold', options })
+  await provider.connect()
+  const status = provider.getProcessPoolStatus()
+  await provider.disconnect()
+  return status.maxSize
+}

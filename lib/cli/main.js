@@ -38,6 +38,7 @@ const SPECS = {
     'max-concurrent-requests': { type: 'int', min: 1, max: 4096, hint: 'a whole number >= 1' },
     config: { type: 'string', hint: `a JSON file (default: ./${targets.CONFIG_FILE} when present)` },
     concurrency: { type: 'int', min: 1, max: 256, default: 1, hint: 'a whole number >= 1' },
+    workers: { type: 'int', min: 1, max: 256, hint: 'a whole number >= 1' },
     'no-cache': { type: 'bool' },
     history: { type: 'string', hint: 'a file path' },
     'no-history': { type: 'bool' },
@@ -54,6 +55,7 @@ const SPECS = {
     model: { type: 'string', default: 'gold', hint: 'a model name' },
     fixtures: { type: 'string', default: 'small', hint: 'small, massive or comma-separated fixture names' },
     endpoint: { type: 'url', hint: 'an http(s) URL' },
+    workers: { type: 'int', min: 1, max: 256, hint: 'a whole number >= 1' },
     'no-cache': { type: 'bool' },
   },
   compare: {
@@ -62,6 +64,7 @@ const SPECS = {
     fixtures: { type: 'string', default: 'small', hint: 'small, massive or comma-separated fixture names' },
     requests: { type: 'int', min: 1, default: 12, hint: 'requests per provider' },
     concurrency: { type: 'int', min: 1, max: 256, default: 1, hint: 'a whole number >= 1' },
+    workers: { type: 'int', min: 1, max: 256, hint: 'a whole number >= 1' },
     endpoint: { type: 'url', hint: 'an http(s) URL' },
     'no-cache': { type: 'bool' },
   },
@@ -123,6 +126,8 @@ Flags:
   --endpoint URL        model server of models without an @endpoint (Ollama's API, or an
                         OpenAI-compatible one ending in /v1)
   --concurrency N       fixtures in flight at once (default: 1)
+  --workers N           most worker processes (default: what this machine runs well, one per
+                        core; more is capped with a warning)
   --no-cache            do not use or fill the result cache
   --out DIR             folder for the reports (default: bench-results)
   --history FILE        run history to append to (default: DIR/history.sqlite of --out)
@@ -150,6 +155,8 @@ Flags:
   --model NAME          provider model (default: gold)
   --fixtures SET        small (default), massive, or comma-separated fixture names
   --endpoint URL        Ollama-compatible model server for the provider
+  --workers N           most worker processes (default: what this machine runs well, one per
+                        core; more is capped with a warning)
   --no-cache            do not use the provider's result cache
   --out DIR             folder for the reports (default: bench-results)
   --json                print one JSON document on stdout instead of the text report
@@ -167,7 +174,9 @@ Flags:
   --model NAME          model (default: gold)
   --fixtures SET        small (default), massive, or comma-separated fixture names
   --requests N          requests per provider (default: 12)
-  --concurrency N       requests in flight at once (default: 1)
+  --concurrency N       requests in flight at once (default: 1); they queue for the workers
+  --workers N           most worker processes (default: what this machine runs well, one per
+                        core; more is capped with a warning)
   --endpoint URL        Ollama-compatible model server
   --no-cache            run EnhancedBuildFixProvider with its cache off
   --out DIR             folder for the reports (default: bench-results)
@@ -291,7 +300,7 @@ async function cmdRun(opts, io, eng) {
   let results
   try {
     const dir = opts.fixturesDir ? { fixturesDir: opts.fixturesDir } : {}
-    const out = await eng.runBenchmark({ models: opts.models, targets: opts.targets, fixtures, ...dir, endpoint: opts.endpoint, concurrency: opts.concurrency, cache, onProgress: progress.onProgress, signal: io.signal })
+    const out = await eng.runBenchmark({ models: opts.models, targets: opts.targets, fixtures, ...dir, endpoint: opts.endpoint, concurrency: opts.concurrency, workers: opts.workers, cache, onProgress: progress.onProgress, signal: io.signal })
     results = Array.isArray(out) ? out : out && out.results
     if (!Array.isArray(results)) throw new TypeError('the benchmark runner returned no results array')
   } finally {
@@ -343,6 +352,7 @@ async function cmdLoadTest(opts, io, eng) {
     model: opts.model,
     fixtures,
     endpoint: opts.endpoint,
+    workers: opts.workers,
     cache: !opts.noCache,
   }
   let out
@@ -379,7 +389,7 @@ async function cmdLoadTest(opts, io, eng) {
 async function cmdCompare(opts, io, eng) {
   const fixtures = fixtureSelection(opts.fixtures)
   const progress = progressFor(io, 'requests')
-  const workload = { model: opts.model, fixtures: fixtureLabel(fixtures), requests: opts.requests, concurrency: opts.concurrency, cache: !opts.noCache, endpoint: opts.endpoint ?? null }
+  const workload = { model: opts.model, fixtures: fixtureLabel(fixtures), requests: opts.requests, concurrency: opts.concurrency, workers: opts.workers ?? null, cache: !opts.noCache, endpoint: opts.endpoint ?? null }
   const signal = io.signal
   let out
   try {

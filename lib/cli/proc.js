@@ -28,7 +28,7 @@ function sample(root = process.pid) {
  * Samples every `interval` ms until stop(); stop() returns {peakRss, cpuPercent, wallMs, scope}.
  * The timer is unref'd so a forgotten sampler never keeps the process alive.
  */
-function startSampler({ interval = 100, now = () => performance.now() } = {}) {
+function startSampler({ interval = 25, now = () => performance.now() } = {}) {
   const first = sample()
   const t0 = now()
   let peak = first.rss

@@ -648,7 +648,7 @@ function compareTable(rows, { markdown }) {
 }
 
 function workloadLine(w) {
-  return `model ${w.model}, fixtures ${w.fixtures}, ${w.requests} requests per provider, concurrency ${w.concurrency}, cache ${w.cache ? 'on' : 'off'}`
+  return `model ${w.model}, fixtures ${w.fixtures}, ${w.requests} requests per provider, concurrency ${w.concurrency}, ${w.workers ? `at most ${w.workers} workers` : 'workers sized to the machine'}, cache ${w.cache ? 'on' : 'off'}`
 }
 
 function sideLine(name, s) {

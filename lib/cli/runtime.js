@@ -48,12 +48,14 @@ async function pooled(jobs, limit, signal) {
   return out
 }
 
-function providerConfig({ model, endpoint, cache, concurrency, target = {} }) {
+// Requests in flight and worker processes are different things: the provider sizes its pool to
+// the machine (and caps a larger `workers` with a warning); requests beyond it queue.
+function providerConfig({ model, endpoint, cache, workers, target = {} }) {
   const config = {
     name: `buildfix-${model}`,
     type: 'buildfix',
     model,
-    options: { cache, maxWorkers: Math.max(1, concurrency) },
+    options: workers ? { cache, maxWorkers: workers } : { cache },
   }
   // The provider takes an http(s) URL or nothing: an absent endpoint is left out; so are the
   // server settings a target does not give.
@@ -201,11 +203,11 @@ async function openModel({ rate, duration, timeout, execute, onProgress, signal 
  * `loadPackage` says otherwise), loaded on first use.
  */
 function createDefaults(loadPackage = requirePackage) {
-  async function runBenchmark({ models, targets, fixtures, fixturesDir, endpoint, concurrency = 1, cache = true, onProgress = () => {}, signal }) {
+  async function runBenchmark({ models, targets, fixtures, fixturesDir, endpoint, concurrency = 1, workers, cache = true, onProgress = () => {}, signal }) {
     const pkg = loadPackage()
     checkFixtureNames(pkg, fixtures, fixturesDir)
     if (typeof pkg.runBenchmark === 'function') {
-      return pkg.runBenchmark({ models, targets, fixtures, fixturesDir, endpoint, concurrency, cache, onProgress, signal })
+      return pkg.runBenchmark({ models, targets, fixtures, fixturesDir, endpoint, concurrency, workers, cache, onProgress, signal })
     }
     const Provider = need(pkg, 'EnhancedBuildFixProvider')
     const fixtureType = fixtures === 'massive' ? 'massive' : 'small'
@@ -218,7 +220,7 @@ function createDefaults(loadPackage = requirePackage) {
     for (const target of runs) {
       const model = target.name
       if (signal && signal.aborted) break
-      const provider = new Provider(providerConfig({ model, endpoint, cache, concurrency, target }))
+      const provider = new Provider(providerConfig({ model, endpoint, cache, workers, target }))
       await provider.connect()
       try {
         // One request per fixture when the names are known, for a live count; else one per model.
@@ -253,7 +255,7 @@ function createDefaults(loadPackage = requirePackage) {
     return results
   }
 
-  async function makeExecutor(pkg, { url, model, fixtures, endpoint, cache, users, timeout }) {
+  async function makeExecutor(pkg, { url, model, fixtures, endpoint, cache, workers, timeout }) {
     if (url) {
       const exec = typeof pkg.createHttpExecutor === 'function' ? pkg.createHttpExecutor({ url, timeout }) : httpExecutor(url, timeout)
       return { execute: exec, close: async () => {} }
@@ -261,7 +263,7 @@ function createDefaults(loadPackage = requirePackage) {
     const Provider = need(pkg, 'EnhancedBuildFixProvider')
     checkFixtureNames(pkg, fixtures)
     const names = await listFixtureNames(pkg, fixtures)
-    const provider = new Provider(providerConfig({ model, endpoint, cache, concurrency: users }))
+    const provider = new Provider(providerConfig({ model, endpoint, cache, workers }))
     await provider.connect()
     let i = 0
     return {
@@ -312,10 +314,10 @@ function createDefaults(loadPackage = requirePackage) {
   }
 
   /** One provider through the compare workload, with latencies, throughput, memory and CPU. */
-  async function measureProvider(Provider, { model, fixtures, requests, concurrency, endpoint, cache, onRequest, signal }) {
+  async function measureProvider(Provider, { model, fixtures, requests, concurrency, workers, endpoint, cache, onRequest, signal }) {
     const pkg = loadPackage()
     const names = await listFixtureNames(pkg, fixtures)
-    const provider = new Provider(providerConfig({ model, endpoint, cache, concurrency }))
+    const provider = new Provider(providerConfig({ model, endpoint, cache, workers }))
     await provider.connect()
     const fixtureType = fixtures === 'massive' ? 'massive' : 'small'
     const sampler = startSampler()
@@ -348,7 +350,7 @@ function createDefaults(loadPackage = requirePackage) {
     return statsFrom({ latencies, failed, usage })
   }
 
-  async function runCompare({ model, fixtures, requests, concurrency, endpoint, cache, onProgress = () => {}, signal }) {
+  async function runCompare({ model, fixtures, requests, concurrency, workers, endpoint, cache, onProgress = () => {}, signal }) {
     const pkg = loadPackage()
     checkFixtureNames(pkg, fixtures)
     const Before = need(pkg, 'BuildFixProvider')
@@ -356,7 +358,7 @@ function createDefaults(loadPackage = requirePackage) {
     const total = requests * 2
     let done = 0
     const onRequest = (success) => onProgress({ done: ++done, total, success })
-    const common = { model, fixtures, requests, concurrency, endpoint, cache, onRequest, signal }
+    const common = { model, fixtures, requests, concurrency, workers, endpoint, cache, onRequest, signal }
     const before = await measureProvider(Before, common)
     const after = await measureProvider(After, common)
     return { before, after }

@@ -65,11 +65,55 @@ function checkServer(where, { endpoint, api, apiKeyEnv }) {
   return out
 }
 
+// What one worker process may come to, beyond its V8 heap limit: the Node runtime, the compiler's
+// code and V8's young generation (measured: docs/engine.md, "Where a worker's memory goes").
+const WORKER_OVERHEAD_MB = 96
+// Node's own old-space default on 64-bit machines, for `workerHeapMb: 0`.
+const NODE_DEFAULT_HEAP_MB = 2048
+
+/**
+ * The most worker processes this machine runs well: one per core (each check is CPU-bound, so a
+ * second worker per core only makes both slower and doubles the memory), and no more than fit in
+ * half of the memory available to this process at `heapMb` each.
+ */
+function workerLimit(heapMb = 256) {
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length
+  const available = typeof process.availableMemory === 'function' ? process.availableMemory() : os.freemem()
+  const perWorker = ((heapMb || NODE_DEFAULT_HEAP_MB) + WORKER_OVERHEAD_MB) * 1024 * 1024
+  const byMemory = Math.floor(available / 2 / perWorker)
+  return { limit: Math.max(1, Math.min(cores, byMemory)), cores, availableMb: Math.round(available / 1048576) }
+}
+
+/** `maxWorkers`/`minWorkers` as asked, or sized to the machine; more than it runs well is capped with a warning. */
+function resolveWorkers(o, heapMb) {
+  const asked = v.number('options.maxWorkers', o.maxWorkers, { min: 1, max: 256 })
+  const min = v.number('options.minWorkers', o.minWorkers, { max: asked ?? 256 })
+  const { limit, cores, availableMb } = workerLimit(heapMb)
+  const maxWorkers = Math.min(asked ?? limit, limit)
+  if (asked !== undefined && asked > limit) {
+    process.emitWarning(
+      `options.maxWorkers ${asked} is more worker processes than this machine runs well (${cores} cores, ` +
+        `${availableMb} MB available, up to ${heapMb || NODE_DEFAULT_HEAP_MB + ' MB'} heap each): using ${limit}. ` +
+        'Requests in flight are not bounded by it; they queue for the workers.',
+      { type: 'BuildFixWarning', code: 'BUILDFIX_WORKERS_CAPPED' },
+    )
+  }
+  if (min !== undefined && min > maxWorkers) {
+    process.emitWarning(`options.minWorkers ${min} is more than the ${maxWorkers} worker processes this machine runs well: using ${maxWorkers}.`, {
+      type: 'BuildFixWarning',
+      code: 'BUILDFIX_WORKERS_CAPPED',
+    })
+  }
+  // One warm worker: more start while jobs queue and stop again when idle.
+  const minWorkers = Math.min(min ?? 1, maxWorkers)
+  return { maxWorkers, minWorkers }
+}
+
 /** The options of EnhancedBuildFixProvider, defaults filled in. */
 function resolveOptions(options) {
   const o = options
-  const cpus = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length
-  const maxWorkers = v.number('options.maxWorkers', o.maxWorkers, { min: 1, max: 256, fallback: Math.max(2, Math.min(cpus, 4)) })
+  const workerHeapMb = v.number('options.workerHeapMb', o.workerHeapMb, { max: 1 << 20, fallback: 256 })
+  const { maxWorkers, minWorkers } = resolveWorkers(o, workerHeapMb)
   const breaker = v.optionsObject('options.circuitBreaker', o.circuitBreaker)
   const mode = v.oneOf('options.mode', o.mode, ['auto', 'bundled', 'command'], 'auto')
   if (o.command !== undefined && (!Array.isArray(o.command) || o.command.length === 0 || !o.command.every((a) => typeof a === 'string'))) {
@@ -79,7 +123,9 @@ function resolveOptions(options) {
     mode,
     command: o.command,
     maxWorkers,
-    minWorkers: v.number('options.minWorkers', o.minWorkers, { max: maxWorkers, fallback: Math.min(2, maxWorkers) }),
+    minWorkers,
+    workerGrowAfter: v.number('options.workerGrowAfter', o.workerGrowAfter, { max: 2 ** 31 - 1, fallback: 1000 }),
+    workerIdleTimeout: v.number('options.workerIdleTimeout', o.workerIdleTimeout, { min: 1, max: 2 ** 31 - 1, fallback: 30000 }),
     cache: v.boolean('options.cache', o.cache, true),
     cacheDir: path.resolve(v.string('options.cacheDir', o.cacheDir, path.join('.cache', 'buildfix'))),
     cacheTtl: v.number('options.cacheTtl', o.cacheTtl, { fallback: 3600000 }),
@@ -88,7 +134,8 @@ function resolveOptions(options) {
     jobTimeout: v.number('options.jobTimeout', o.jobTimeout, { min: 1, fallback: 120000 }),
     acquireTimeout: v.number('options.acquireTimeout', o.acquireTimeout, { min: 1, fallback: 300000 }),
     workerStartTimeout: v.number('options.workerStartTimeout', o.workerStartTimeout, { min: 1, fallback: 60000 }),
-    workerHeapMb: v.number('options.workerHeapMb', o.workerHeapMb, { max: 1 << 20, fallback: 256 }),
+    workerHeapMb,
+    workerLowMemory: v.boolean('options.workerLowMemory', o.workerLowMemory, true),
     commandTimeout: v.number('options.commandTimeout', o.commandTimeout, { min: 1, fallback: 600000 }),
     maxAttempts: v.number('options.maxAttempts', o.maxAttempts, { min: 1, max: 20, fallback: 1 }),
     attemptTimeout: v.number('options.attemptTimeout', o.attemptTimeout, { min: 1, fallback: 60000 }),
@@ -112,4 +159,4 @@ function resolveBaselineOptions(o) {
   }
 }
 
-module.exports = { checkServer, checkConfig, resolveOptions, resolveBaselineOptions }
+module.exports = { checkServer, checkConfig, resolveOptions, resolveBaselineOptions, workerLimit }

@@ -114,6 +114,7 @@ impl TryFrom<PoolOptions<'_>> for PoolConfig {
                 .unwrap_or(d.acquire_timeout_ms),
             idle_timeout_ms: timeout(o.config, "idleTimeout")?.unwrap_or(d.idle_timeout_ms),
             validate: o.validate,
+            grow_after_ms: d.grow_after_ms,
         };
         // The sizes against each other: checked by the core (`PoolCore::new`).
         Ok(config)

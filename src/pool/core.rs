@@ -141,6 +141,7 @@ pub struct PoolCore {
     config: PoolConfig,
     acquire_timeout_us: Option<u64>,
     idle_timeout_us: u64,
+    grow_after_us: u64,
     slots: Vec<Slot>,
     free: Vec<u32>,
     /// Idle resources, oldest first: borrowed from the back (the warmest), reaped from the front.
@@ -175,6 +176,7 @@ impl PoolCore {
             acquire_timeout_us: (config.acquire_timeout_ms > 0)
                 .then(|| config.acquire_timeout_ms.saturating_mul(1000)),
             idle_timeout_us: config.idle_timeout_ms.saturating_mul(1000),
+            grow_after_us: config.grow_after_ms.saturating_mul(1000),
             slots: Vec::with_capacity(config.max_size.min(1024)),
             free: Vec::new(),
             idle: VecDeque::new(),
@@ -416,7 +418,6 @@ impl PoolCore {
                 _ => break,
             }
         }
-        let mut freed = false;
         while let Some((_, &index)) = self.vetting.first_key_value() {
             if self.lending_deadline(index).is_some_and(|d| d > now) {
                 break;
@@ -426,17 +427,14 @@ impl PoolCore {
                 .push(Action::Revoke(ResourceId(index), RejectReason::Timeout));
             self.active -= 1;
             self.discard(index);
-            freed = true;
         }
         while let Some(index) = self.next_creation_due(now) {
             self.creations.pop_front();
             self.actions.push(Action::GiveUp(ResourceId(index)));
             self.end_creation(index);
-            freed = true;
         }
-        if freed {
-            self.fill(now);
-        }
+        // Freed slots, and waiters whose grow delay has passed, get creations.
+        self.fill(now);
     }
 
     /// The slot of the oldest creation still in flight if its deadline is `now` or earlier
@@ -469,7 +467,34 @@ impl PoolCore {
             .first_key_value()
             .and_then(|(_, &index)| self.lending_deadline(index));
         let creating = self.next_creation_deadline();
-        [waiting, vetting, creating].into_iter().flatten().min()
+        [waiting, vetting, creating, self.next_growth()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// When the first waiter without a creation has waited `grow_after` and one may be made
+    /// for it (there is room): `fill` then starts it.
+    fn next_growth(&self) -> Option<u64> {
+        if self.grow_after_us == 0 || self.live() + self.creating >= self.config.max_size {
+            return None;
+        }
+        let w = self.waiters.get(self.creating)?;
+        Some(w.enqueued.saturating_add(self.grow_after_us))
+    }
+
+    /// When `maintain` next has an idle resource to reap (the oldest idle one reaches
+    /// `idle_timeout` while the pool holds more than `min_size`), for a driver that reaps on
+    /// time rather than on a fixed interval.
+    pub fn next_reap(&self) -> Option<u64> {
+        if self.closed || self.live() <= self.config.min_size {
+            return None;
+        }
+        let &index = self.idle.front()?;
+        let Slot::Idle { since } = self.slots[index as usize] else {
+            unreachable!("idle list holds only idle slots")
+        };
+        Some(since.saturating_add(self.idle_timeout_us))
     }
 
     fn lending_deadline(&self, index: u32) -> Option<u64> {
@@ -633,15 +658,20 @@ impl PoolCore {
         self.actions.push(Action::Create(ResourceId(index)));
     }
 
-    /// Starts a creation for every waiter not yet covered by one, as room allows.
+    /// Starts a creation for every waiter not yet covered by one, as room allows, once it has
+    /// waited `grow_after` (at once when the pool has nothing live or coming).
     fn fill(&mut self, now: u64) {
         while !self.closed
             && self.waiters.len() > self.creating
             && self.live() + self.creating < self.config.max_size
         {
             // Creations serve waiters in order, so the first uncovered waiter is this one.
-            let tag = self.waiters[self.creating].id;
-            self.start_create(Some(tag), now);
+            let w = self.waiters[self.creating];
+            let empty = self.live() + self.creating == 0;
+            if !empty && now.saturating_sub(w.enqueued) < self.grow_after_us {
+                break;
+            }
+            self.start_create(Some(w.id), now);
         }
     }
 
@@ -715,9 +745,12 @@ impl PoolCore {
         if self.closed && (self.live() > 0 || !self.waiters.is_empty()) {
             return fail("closed pool still holds resources or waiters");
         }
+        // With a grow delay, an uncovered waiter may wait for its delay (not when nothing
+        // live or coming could serve it).
         if !self.closed
             && self.waiters.len() > self.creating
             && self.live() + self.creating < self.config.max_size
+            && (self.grow_after_us == 0 || self.live() + self.creating == 0)
         {
             return fail("a waiter waits with room and no creation for it");
         }

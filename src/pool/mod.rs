@@ -50,6 +50,11 @@ pub struct PoolConfig {
     /// Whether the driver validates resources taken from the idle set (then `Ready`/`Handoff`
     /// of a used resource means "validate, then use"; fresh resources are never validated).
     pub validate: bool,
+    /// How long a caller waits in the queue before a resource is created for it (0: at once).
+    /// For resources that are slow to make and heavy to keep (worker processes), a queue that
+    /// drains within this time is served by the resources there are; an empty pool creates at
+    /// once whatever this says.
+    pub grow_after_ms: u64,
 }
 
 impl Default for PoolConfig {
@@ -61,6 +66,7 @@ impl Default for PoolConfig {
             acquire_timeout_ms: 30_000,
             idle_timeout_ms: 60_000,
             validate: false,
+            grow_after_ms: 0,
         }
     }
 }

@@ -10,6 +10,7 @@ fn config(min: usize, max: usize) -> PoolConfig {
         acquire_timeout_ms: 1000,
         idle_timeout_ms: 500,
         validate: true,
+        grow_after_ms: 0,
     }
 }
 
@@ -646,6 +647,11 @@ fn randomized_stress_keeps_every_invariant() {
             acquire_timeout_ms: if rng.chance(20) { 0 } else { 1000 },
             idle_timeout_ms: rng.below(2000) as u64,
             validate: !rng.chance(20),
+            grow_after_ms: if rng.chance(30) {
+                rng.below(300) as u64
+            } else {
+                0
+            },
         };
         let mut sim = Sim::new(seed, cfg);
         for _ in 0..2000 {
@@ -773,6 +779,7 @@ mod threaded {
                         acquire_timeout_ms: 0,
                         idle_timeout_ms: 1,
                         validate: false,
+                        grow_after_ms: 0,
                     },
                     0,
                 )
@@ -1112,4 +1119,107 @@ fn alerts_follow_the_contract_thresholds() {
         "pool 'busy' is exhausted: all 1 resources busy and 2 callers waiting"
     );
     assert!(stats(0, 0, 0, 0.0).alerts("empty").is_empty());
+}
+
+fn growing(min: usize, max: usize, grow_after_ms: u64) -> PoolConfig {
+    PoolConfig {
+        grow_after_ms,
+        idle_timeout_ms: 30_000,
+        acquire_timeout_ms: 10_000,
+        ..config(min, max)
+    }
+}
+
+#[test]
+fn a_grow_delay_serves_a_short_queue_with_the_resources_there_are() {
+    let mut core = PoolCore::new(growing(1, 4, 1000), 0).unwrap();
+    let first = creates(&actions(&mut core));
+    assert_eq!(core.created(first[0], 0), Created::Idle);
+    assert_eq!(core.acquire(0), Acquire::Ready(first[0]));
+    assert!(core.lent(first[0]));
+    // Three more callers queue: nothing is made before they have waited a second.
+    for _ in 0..3 {
+        assert!(matches!(core.acquire(10 * MS), Acquire::Queued(_)));
+    }
+    assert!(!core.has_actions());
+    assert_eq!(core.next_deadline(), Some(1010 * MS));
+    core.check_invariants().unwrap();
+    // The one worker comes back in time: it serves the head, and no creation was started.
+    assert_eq!(
+        core.release(first[0], 500 * MS),
+        Release::Handoff(WaiterId(1))
+    );
+    core.expire(999 * MS);
+    assert!(!core.has_actions());
+    // The other two have now waited long enough: one creation each, up to max_size.
+    core.expire(1010 * MS);
+    assert_eq!(creates(&actions(&mut core)).len(), 2);
+    assert_eq!(core.stats().pending, 2);
+    assert_eq!(
+        core.next_deadline(),
+        Some(10_010 * MS),
+        "the waiters' own deadlines"
+    );
+    core.check_invariants().unwrap();
+}
+
+#[test]
+fn an_empty_pool_creates_at_once_whatever_the_grow_delay() {
+    let mut core = PoolCore::new(growing(0, 2, 60_000), 0).unwrap();
+    assert!(matches!(core.acquire(0), Acquire::Queued(_)));
+    assert_eq!(
+        creates(&actions(&mut core)).len(),
+        1,
+        "nothing live: made at once"
+    );
+    assert!(matches!(core.acquire(0), Acquire::Queued(_)));
+    assert!(!core.has_actions(), "the second waits for its delay");
+    core.check_invariants().unwrap();
+}
+
+#[test]
+fn the_growth_stops_at_max_size() {
+    let mut core = PoolCore::new(growing(1, 2, 100), 0).unwrap();
+    let first = creates(&actions(&mut core));
+    core.created(first[0], 0);
+    core.acquire(0);
+    core.lent(first[0]);
+    for _ in 0..10 {
+        core.acquire(0);
+    }
+    core.expire(100 * MS);
+    assert_eq!(
+        creates(&actions(&mut core)).len(),
+        1,
+        "one more, to max_size 2"
+    );
+    core.expire(10_000 * MS);
+    assert!(creates(&actions(&mut core)).is_empty());
+    core.check_invariants().unwrap();
+}
+
+#[test]
+fn next_reap_names_when_the_oldest_idle_resource_above_min_times_out() {
+    let mut core = PoolCore::new(growing(1, 3, 0), 0).unwrap();
+    let first = creates(&actions(&mut core));
+    core.created(first[0], 0);
+    assert_eq!(core.next_reap(), None, "only min_size live");
+    core.acquire(0);
+    core.lent(first[0]);
+    core.acquire(0);
+    let second = creates(&actions(&mut core));
+    assert!(matches!(
+        core.created(second[0], 5 * MS),
+        Created::Handoff(_)
+    ));
+    core.lent(second[0]);
+    core.release(second[0], 100 * MS);
+    core.release(first[0], 200 * MS);
+    // Two idle above a min of one: the older (released at 100 ms) goes 30 s later.
+    assert_eq!(core.next_reap(), Some(100 * MS + 30_000 * MS));
+    core.maintain(100 * MS + 30_000 * MS);
+    assert_eq!(actions(&mut core), vec![Action::Destroy(second[0])]);
+    assert_eq!(core.next_reap(), None);
+    assert_eq!(core.stats().total, 1);
+    core.check_invariants().unwrap();
 }

@@ -6,8 +6,10 @@
 //! Locking: one `std::sync::Mutex` around the core and the idle workers. It is never held across
 //! an `.await`; everything slow (starting a worker, a health ping, a shutdown) happens in tasks
 //! or in the caller after the lock is released, so there is no lock-order or await deadlock.
-//! One timer task sleeps until the core's next deadline and calls `expire`; whatever may bring
-//! a deadline forward (a caller queued, a start begun, a health check under way) wakes it.
+//! One timer task sleeps until the core's next deadline (a wait, a start, a health check, a
+//! queued job's grow delay, or an idle worker above the warm count timing out) and calls
+//! `expire` and `maintain`; whatever may bring a deadline forward (a caller queued, a start
+//! begun, a health check under way, a worker going idle) wakes it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -157,7 +159,10 @@ impl Shared {
                 if st.core.is_closed() {
                     return;
                 }
-                st.core.next_deadline()
+                [st.core.next_deadline(), st.core.next_reap()]
+                    .into_iter()
+                    .flatten()
+                    .min()
             };
             match next {
                 Some(at) => {
@@ -167,6 +172,8 @@ impl Shared {
                             let mut st = self.lock();
                             let now = self.now();
                             st.core.expire(now);
+                            // Workers above the warm count stop once idle long enough.
+                            st.core.maintain(now);
                             self.run_actions(&mut st);
                             drop(st);
                             self.settled.notify_waiters();
@@ -231,6 +238,7 @@ impl Shared {
         }
         self.run_actions(&mut st);
         drop(st);
+        self.rearm.notify_one();
         self.settled.notify_waiters();
     }
 
@@ -298,6 +306,8 @@ impl Shared {
             self.give_back(&mut st, id, worker);
         }
         self.run_actions(&mut st);
+        // An idle worker above the warm count has a reap deadline now.
+        self.rearm.notify_one();
     }
 
     /// A lent worker broke: the core frees its slot (and starts a replacement where one is

@@ -40,11 +40,19 @@ pub struct ServiceConfig {
     pub cache_dir: Option<PathBuf>,
     pub cache_enabled: bool,
     pub cache_ttl_ms: u64,
+    /// Workers kept warm; more start while jobs queue (see `grow_after_ms`), up to
+    /// `max_workers`, and stop again after `worker_idle_timeout_ms` idle.
     pub min_workers: usize,
     pub max_workers: usize,
+    /// How long a job waits for a worker before another is started for it.
+    pub grow_after_ms: u64,
+    /// How long a worker above `min_workers` may sit idle before it is stopped.
+    pub worker_idle_timeout_ms: u64,
     pub worker_start_timeout_ms: u64,
     /// V8 heap limit of each worker, MB (`--max-old-space-size`); 0 leaves Node's default.
     pub worker_heap_mb: u32,
+    /// Runs the workers with V8 flags that trade little speed for much memory (`worker_node_args`).
+    pub worker_low_memory: bool,
     pub acquire_timeout_ms: u64,
     pub job_timeout_ms: u64,
     pub max_attempts: u32,
@@ -81,6 +89,25 @@ fn worker_env(heap_mb: u32) -> Vec<(String, String)> {
     let inherited = std::env::var("NODE_OPTIONS").unwrap_or_default();
     let options = format!("{inherited} --max-old-space-size={heap_mb}");
     vec![("NODE_OPTIONS".into(), options.trim().to_owned())]
+}
+
+/// Options for the workers' `node` when `low_memory`: a 1 MB young generation (Node's default
+/// lets it grow to 16 MB per semi-space, which a worker fills with the garbage of every check),
+/// and no optimising or baseline compiler (`--no-opt --no-sparkplug`: a job is a few ms of
+/// compiler code, too brief for compiled code to pay for its memory). Measured with
+/// `npm run bench -- worker-memory` (docs/engine.md, "Where a worker's memory goes"): 117 MB at
+/// `ready` and 154 MB after 64 small jobs before, 88 MB and 101 MB with these, for a median job
+/// time within the noise of a busy machine. `--lite-mode` and `--jitless` save a little more but
+/// turn WebAssembly off, and Node's fetch needs it (undici's HTTP parser): a worker then crashes
+/// on its first model request.
+fn worker_node_args(low_memory: bool) -> Vec<String> {
+    if low_memory {
+        ["--max-semi-space-size=1", "--no-opt", "--no-sparkplug"]
+            .map(String::from)
+            .to_vec()
+    } else {
+        Vec::new()
+    }
 }
 
 /// A result for a job that never produced one (the worker failed, or the fixture could not be
@@ -167,6 +194,7 @@ impl Service {
         };
         let spec = WorkerSpec {
             node: config.node.clone(),
+            node_args: worker_node_args(config.worker_low_memory),
             script,
             ready_timeout: Duration::from_millis(config.worker_start_timeout_ms),
             env: worker_env(config.worker_heap_mb),
@@ -177,8 +205,9 @@ impl Service {
                 min_size: config.min_workers,
                 max_size: config.max_workers,
                 acquire_timeout_ms: config.acquire_timeout_ms,
-                idle_timeout_ms: 60_000,
+                idle_timeout_ms: config.worker_idle_timeout_ms,
                 validate: true,
+                grow_after_ms: config.grow_after_ms,
             },
             Duration::from_secs(5),
         )

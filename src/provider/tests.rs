@@ -76,6 +76,7 @@ fn spec(dir: &tempfile::TempDir, env: &[(&str, &str)]) -> WorkerSpec {
     std::fs::write(&script, FAKE_WORKER.replace("__PROTOCOL__", &version)).unwrap();
     WorkerSpec {
         node: PathBuf::from("node"),
+        node_args: Vec::new(),
         script,
         ready_timeout: Duration::from_secs(2),
         env: env
@@ -276,6 +277,7 @@ fn pool_config(min: usize, max: usize) -> crate::pool::PoolConfig {
         max_size: max,
         acquire_timeout_ms: 10_000,
         idle_timeout_ms: 60_000,
+        grow_after_ms: 0,
         validate: true,
     }
 }
@@ -394,8 +396,11 @@ fn service_config(work: &tempfile::TempDir, cache: bool) -> ServiceConfig {
         cache_ttl_ms: 60_000,
         min_workers: 2,
         max_workers: 2,
+        grow_after_ms: 0,
+        worker_idle_timeout_ms: 60_000,
         worker_start_timeout_ms: 60_000,
         worker_heap_mb: 256,
+        worker_low_memory: true,
         acquire_timeout_ms: 60_000,
         job_timeout_ms: 60_000,
         max_attempts: 1,
@@ -788,6 +793,28 @@ async fn workers_run_with_the_heap_limit() {
         );
     }
     service.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_run_with_the_low_memory_flags_unless_turned_off() {
+    for low in [true, false] {
+        let work = tempfile::tempdir().unwrap();
+        let mut config = service_config(&work, false);
+        config.min_workers = 1;
+        config.worker_low_memory = low;
+        let service = Service::connect(config).await.unwrap();
+        for pid in service.pool().pids() {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+            let args: Vec<_> = cmdline.split(|&b| b == 0).collect();
+            assert_eq!(args.contains(&&b"--no-opt"[..]), low, "{args:?}");
+            assert_eq!(
+                args.contains(&&b"--max-semi-space-size=1"[..]),
+                low,
+                "{args:?}"
+            );
+        }
+        service.close().await;
+    }
 }
 
 /// Identical requests arriving together run once: the first computes, the others wait for its

@@ -32,6 +32,8 @@ pub const CANCEL_GRACE: Duration = Duration::from_secs(2);
 pub struct WorkerSpec {
     /// The Node.js executable.
     pub node: PathBuf,
+    /// Options for `node` itself, before the script (V8 flags NODE_OPTIONS does not take).
+    pub node_args: Vec<String>,
     /// The worker script (`worker/buildfix-worker.js`).
     pub script: PathBuf,
     /// How long a new worker may take to load its compiler and say it is ready.
@@ -56,7 +58,8 @@ impl Worker {
     /// Starts a worker and waits for its `ready` line.
     pub async fn spawn(spec: &WorkerSpec) -> Result<Self, ProviderError> {
         let mut cmd = Command::new(&spec.node);
-        cmd.arg(&spec.script)
+        cmd.args(&spec.node_args)
+            .arg(&spec.script)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
