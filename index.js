@@ -45,6 +45,14 @@ exports.listFixtures = provider.listFixtures
 
 exports.MetricsCalculator = require('./lib/metrics.js').MetricsCalculator
 
+const chat = require('./lib/chat.js')
+exports.BenchmarkRunner = chat.BenchmarkRunner
+exports.OllamaProvider = chat.OllamaProvider
+exports.VLLMProvider = chat.VLLMProvider
+exports.OpenAIProvider = chat.OpenAIProvider
+exports.createProvider = chat.createProvider
+exports.getSupportedProviders = chat.getSupportedProviders
+
 const history = require('./lib/history.js')
 exports.openHistory = history.openHistory
 exports.RunHistory = history.RunHistory

@@ -28,5 +28,11 @@ export const {
   checkRuns,
   mineFixtures,
   MetricsCalculator,
+  BenchmarkRunner,
+  OllamaProvider,
+  VLLMProvider,
+  OpenAIProvider,
+  createProvider,
+  getSupportedProviders,
 } = cjs
 export default cjs

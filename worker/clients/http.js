@@ -232,6 +232,33 @@ function parseJson(what, text) {
   }
 }
 
+/**
+ * An `onChunk` for `exchange` that cuts a streamed body (server-sent events, NDJSON) into lines
+ * as they arrive and calls `onLine(line, atMs)` with each complete line and the arrival time of
+ * the chunk that completed it (ms since the exchange started, monotonic).
+ */
+function lineSplitter(onLine) {
+  let rest = ''
+  return (chunk, at) => {
+    const lines = (rest + chunk.toString('utf8')).split('\n')
+    rest = lines.pop()
+    for (const line of lines) if (line.trim()) onLine(line, at)
+  }
+}
+
+/**
+ * When the tokens of a streamed answer arrived, in ms since the request was sent (monotonic):
+ * the first and last events that carried text, the end of the answer, and how many such events.
+ */
+function streamTiming(tokenTimes, chunkTimes, firstByteMs) {
+  return {
+    firstTokenMs: tokenTimes[0],
+    lastTokenMs: tokenTimes[tokenTimes.length - 1],
+    endMs: chunkTimes[chunkTimes.length - 1] ?? firstByteMs,
+    tokenEvents: tokenTimes.length,
+  }
+}
+
 /** A rough token count (4 characters a token) for servers that give none; marked as estimated. */
 function estimateTokens(text) {
   return Math.ceil(String(text).length / 4)
@@ -250,5 +277,7 @@ module.exports = {
   statusError,
   parseJson,
   estimateTokens,
+  lineSplitter,
+  streamTiming,
   closeConnections,
 }

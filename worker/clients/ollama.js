@@ -4,7 +4,7 @@
 // {text, usage, ttftMs, mode, tries} out. Ollama takes a JSON Schema as `format` (0.5 and
 // later), `"json"` before that.
 
-const { ModelError, joinUrl, requestWithRetry, statusError, parseJson, estimateTokens } = require('./http')
+const { ModelError, joinUrl, requestWithRetry, statusError, parseJson, estimateTokens, lineSplitter, streamTiming } = require('./http')
 const modes = require('./modes')
 
 function formatFor(mode, schema) {
@@ -31,17 +31,30 @@ function createOllamaClient({ endpoint }) {
   const tagsUrl = joinUrl(endpoint, 'api/tags')
 
   async function complete(request) {
-    const { model, prompt, schema, temperature = 0, seed, maxTokens, timeouts, retry, signal } = request
+    const { model, prompt, schema, temperature = 0, seed, maxTokens, timeouts, retry, signal, stream = false } = request
     const what = `model request to ${model}`
     let mode = schema ? modes.firstMode(endpoint) : 'text'
     for (;;) {
       const options = { temperature }
       if (seed !== undefined) options.seed = seed
       if (maxTokens !== undefined) options.num_predict = maxTokens
-      const body = { model, prompt, stream: false, options }
+      const body = { model, prompt, stream, options }
       const format = schema ? formatFor(mode, schema) : undefined
       if (format !== undefined) body.format = format
-      const answer = await requestWithRetry(generateUrl, { method: 'POST', body: JSON.stringify(body), timeouts, retry, signal, what })
+      const chunkTimes = []
+      const tokenTimes = []
+      const split = lineSplitter((line, at) => {
+        try {
+          if (JSON.parse(line).response) tokenTimes.push(at)
+        } catch {}
+      })
+      const onChunk = stream
+        ? (chunk, at) => {
+            chunkTimes.push(at)
+            split(chunk, at)
+          }
+        : undefined
+      const answer = await requestWithRetry(generateUrl, { method: 'POST', body: JSON.stringify(body), timeouts, retry, signal, what, onChunk })
       if (answer.status < 200 || answer.status >= 300) {
         const lower = modes.nextMode(mode)
         if (schema && lower && modes.refusesFormat(answer.status)) {
@@ -61,7 +74,20 @@ function createOllamaClient({ endpoint }) {
       // before the first token.
       const ttftNs = (json.load_duration ?? 0) + (json.prompt_eval_duration ?? 0)
       const ttftMs = Number.isFinite(ttftNs) && ttftNs > 0 ? ttftNs / 1e6 : undefined
-      return { text: json.response, usage, ttftMs, mode, tries: answer.tries, retryWaitMs: answer.retryWaitMs }
+      const out = { text: json.response, usage, ttftMs, mode, tries: answer.tries, retryWaitMs: answer.retryWaitMs }
+      if (stream) {
+        out.stream = streamTiming(tokenTimes, chunkTimes, answer.firstByteMs)
+        // The server's own clock: generating `eval_count` tokens took `eval_duration` ns.
+        const ms = (ns) => (Number.isFinite(ns) && ns > 0 ? ns / 1e6 : undefined)
+        out.server = {
+          evalCount: Number.isInteger(json.eval_count) ? json.eval_count : undefined,
+          evalDurationMs: ms(json.eval_duration),
+          promptEvalDurationMs: ms(json.prompt_eval_duration),
+          loadDurationMs: ms(json.load_duration),
+          totalDurationMs: ms(json.total_duration),
+        }
+      }
+      return out
     }
   }
 

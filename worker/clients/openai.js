@@ -12,6 +12,8 @@ const {
   statusError,
   parseJson,
   estimateTokens,
+  lineSplitter,
+  streamTiming,
 } = require('./http')
 const modes = require('./modes')
 
@@ -52,14 +54,26 @@ function createOpenAIClient({ endpoint, apiKeyEnv }) {
   const chatUrl = joinUrl(endpoint, 'chat/completions')
   const modelsUrl = joinUrl(endpoint, 'models')
 
-  async function once(mode, { model, prompt, schema, temperature = 0, seed, maxTokens, timeouts, retry, signal }) {
+  async function once(mode, { model, prompt, schema, temperature = 0, seed, maxTokens, timeouts, retry, signal, stream = false }) {
     const what = `model request to ${model}`
-    const body = { model, messages: [{ role: 'user', content: prompt }], temperature, stream: false }
+    const body = { model, messages: [{ role: 'user', content: prompt }], temperature, stream }
+    // The server's own token counts in the stream's last event.
+    if (stream) body.stream_options = { include_usage: true }
     if (seed !== undefined) body.seed = seed
     if (maxTokens !== undefined) body.max_tokens = maxTokens
     const format = schema ? responseFormat(mode, schema) : undefined
     if (format) body.response_format = format
     const chunkTimes = []
+    const tokenTimes = []
+    const onLine = (line, at) => {
+      const m = /^data:\s?(.*)$/.exec(line.trim())
+      if (!m || m[1] === '[DONE]') return
+      try {
+        const choice = JSON.parse(m[1]).choices?.[0]
+        if (choice?.delta?.content || choice?.text) tokenTimes.push(at)
+      } catch {}
+    }
+    const split = stream ? lineSplitter(onLine) : undefined
     const answer = await requestWithRetry(chatUrl, {
       method: 'POST',
       body: JSON.stringify(body),
@@ -68,16 +82,19 @@ function createOpenAIClient({ endpoint, apiKeyEnv }) {
       retry,
       signal,
       what,
-      onChunk: (_chunk, at) => chunkTimes.push(at),
+      onChunk: (chunk, at) => {
+        chunkTimes.push(at)
+        split?.(chunk, at)
+      },
     })
-    return { answer, chunkTimes, what }
+    return { answer, chunkTimes, tokenTimes, what }
   }
 
   /** One completion of `prompt`, in the strictest output mode the endpoint accepts. */
   async function complete(request) {
     let mode = request.schema ? modes.firstMode(endpoint) : 'text'
     for (;;) {
-      const { answer, chunkTimes, what } = await once(mode, request)
+      const { answer, chunkTimes, tokenTimes, what } = await once(mode, request)
       if (answer.status < 200 || answer.status >= 300) {
         const lower = modes.nextMode(mode)
         if (request.schema && lower && modes.refusesFormat(answer.status)) {
@@ -99,7 +116,9 @@ function createOpenAIClient({ endpoint, apiKeyEnv }) {
         usage = json.usage
       }
       if (request.schema) modes.remember(endpoint, mode)
-      return { text, usage: usageOf(usage, request.prompt, text), ttftMs, mode, tries: answer.tries, retryWaitMs: answer.retryWaitMs }
+      const out = { text, usage: usageOf(usage, request.prompt, text), ttftMs, mode, tries: answer.tries, retryWaitMs: answer.retryWaitMs }
+      if (request.stream) out.stream = streamTiming(tokenTimes, chunkTimes, answer.firstByteMs)
+      return out
     }
   }
 
