@@ -84,6 +84,21 @@ class MetricsCalculator {
   }
 
   /**
+   * p50, p95 and p99 (nearest rank) of the successful results' latency, time to first token and
+   * tokens per second, beside the means of calculateAverageMetrics.
+   */
+  static calculatePercentiles(results) {
+    resultsArray(results)
+    const ok = results.filter((r) => r.success)
+    const of = (pick) => {
+      const sorted = ok.map((r) => pick(r.metrics) || 0).sort((a, b) => a - b)
+      const rank = (p) => (sorted.length === 0 ? 0 : sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)])
+      return { p50: rank(50), p95: rank(95), p99: rank(99) }
+    }
+    return { latency: of((m) => m.latency), timeToFirstToken: of((m) => m.timeToFirstToken), tps: of((m) => m.tps) }
+  }
+
+  /**
    * A 0..1 score: tps (100/s or more is full marks), latency (0 ms full, 10 s or more none),
    * effectiveness and 1 - errorRate, weighted 0.3 / 0.3 / 0.3 / 0.1 unless `weights` says.
    */
