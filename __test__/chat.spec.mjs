@@ -181,3 +181,80 @@ test('BenchmarkRunner: a suite over two providers with warm-up and repetitions, 
   await t.throwsAsync(runner.runSingleBenchmark('fast', { prompt: 'q' }), { message: 'Provider fast not found' })
   await t.throwsAsync(runner.runSuite({ name: 's', requests: [{ prompt: 'q' }], providers: [], iterations: -1 }), { instanceOf: RangeError, message: /suite\.iterations/ })
 })
+
+// The CLI, in-process: main(argv, io) returns the exit code.
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { main } = require('../lib/cli/main.js')
+
+function sink() {
+  let text = ''
+  return { write: (s) => ((text += s), true), get text() { return text } }
+}
+async function cli(argv) {
+  const stdout = sink()
+  const stderr = sink()
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'promethean-chat-cli-'))
+  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'promethean-chat-cwd-'))
+  try {
+    const code = await main([...argv, '--out', out], { stdout, stderr, env: {}, cwd })
+    const files = fs.readdirSync(out).map((f) => ({ name: f, text: fs.readFileSync(path.join(out, f), 'utf8') }))
+    return { code, stdout: stdout.text, stderr: stderr.text, files }
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true })
+    fs.rmSync(cwd, { recursive: true, force: true })
+  }
+}
+
+test('CLI chat: a suite file over two servers, the comparison table, JSON, Markdown and HTML reports', async (t) => {
+  const a = await server({ protocol: 'ollama', tokens: TOKENS, firstDelayMs: 5, tokenDelayMs: 5, evalDurationMs: 50 })
+  const b = await server({ protocol: 'openai', tokens: TOKENS, firstDelayMs: 5, tokenDelayMs: 5 })
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promethean-chat-suite-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const suiteFile = path.join(dir, 'suite.json')
+  fs.writeFileSync(suiteFile, JSON.stringify({ name: 'mine', requests: [{ prompt: 'one' }, { prompt: 'two', metadata: { expected: 'The answer is forty-two' } }], iterations: 2 }))
+  const r = await cli(['chat', '--models', `llama@${a.endpoint},gpt@${b.endpoint}`, '--suite', suiteFile, '--warmup', '1'])
+  t.is(r.code, 0, r.stderr)
+  t.regex(r.stdout, /Chat benchmark: mine \(2 prompts x 2 iterations, 1 warm-up\)/)
+  t.regex(r.stdout, /^llama\s+4\/4\s+0\.0%/m)
+  t.regex(r.stdout, /^gpt\s+4\/4\s+0\.0%/m)
+  t.regex(r.stdout, /server-durations/)
+  t.regex(r.stdout, /stream-timestamps/)
+  t.is(a.requests.length, 6)
+  const json = JSON.parse(r.files.find((f) => f.name.endsWith('.json')).text)
+  t.is(json.results.length, 8)
+  t.is(json.summary.averageMetrics.llama.tps, 100)
+  t.deepEqual(json.comparison.map((c) => c.provider), ['llama', 'gpt'])
+  t.regex(r.files.find((f) => f.name.endsWith('.md')).text, /\| llama \| 4\/4 \|/)
+  t.regex(r.files.find((f) => f.name.endsWith('.html')).text, /<th>gpt<\/th>/)
+})
+
+test('CLI chat: failures give exit 1 and are listed; bad usage gives 2 before any request', async (t) => {
+  const bad = await server({ protocol: 'openai', fail: [500, 500, 500, 500, 500, 500, 500, 500] })
+  const r = await cli(['chat', '--models', `m@${bad.endpoint}`, '--iterations', '1'])
+  t.is(r.code, 1)
+  t.regex(r.stdout, /Errors:[\s\S]*HTTP 500/)
+  t.is(bad.requests.length, 4) // the built-in prompts, once each
+  const usage = await cli(['chat'])
+  t.is(usage.code, 2)
+  t.regex(usage.stderr, /no model servers/)
+  t.is((await cli(['chat', '--models', 'gold'])).code, 2)
+  t.regex((await cli(['chat', '--models', 'x@http://127.0.0.1:9', '--suite', '/nonexistent.json'])).stderr, /--suite: cannot read/)
+  t.is((await cli(['chat', '--models', 'x@http://127.0.0.1:9', '--iterations', '0'])).code, 2)
+  t.is(bad.requests.length, 4)
+})
+
+test('CLI health and models per server', async (t) => {
+  const up = await server({ protocol: 'ollama', models: ['qwen3:8b', 'llama3'] })
+  const down = await server({ protocol: 'openai' })
+  await down.close()
+  const h = await cli(['health', '--models', `a@${up.endpoint},b@${down.endpoint}`])
+  t.is(h.code, 1)
+  t.regex(h.stdout, /^ok\s+a\s+ollama/m)
+  t.regex(h.stdout, /^DOWN\s+b\s+openai/m)
+  const m = await cli(['models', '--endpoint', up.endpoint, '--json'])
+  t.is(m.code, 0, m.stderr)
+  t.deepEqual(JSON.parse(m.stdout).providers[0].models, ['qwen3:8b', 'llama3'])
+  t.is((await cli(['health', '--endpoint', up.endpoint])).code, 0)
+})

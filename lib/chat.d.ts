@@ -103,8 +103,9 @@ export declare class BenchmarkRunner extends EventEmitter {
   addProvider(config: ProviderConfig): Promise<BaseProvider>
   removeProvider(name: string): Promise<void>
   getProviders(): string[]
-  runSingleBenchmark(providerName: string, request: BenchmarkRequest): Promise<BenchmarkResult>
-  runSuite(suite: BenchmarkSuite): Promise<ChatBenchmarkReport>
+  runSingleBenchmark(providerName: string, request: BenchmarkRequest, options?: { signal?: AbortSignal }): Promise<BenchmarkResult>
+  /** With `signal`: an abort cancels the request in flight and starts no other; the report holds the results so far. */
+  runSuite(suite: BenchmarkSuite, options?: { signal?: AbortSignal }): Promise<ChatBenchmarkReport>
   generateReport(suite: BenchmarkSuite, results: BenchmarkResult[]): ChatBenchmarkReport
   listAvailableModels(): Promise<Record<string, string[]>>
   healthCheck(): Promise<Record<string, boolean>>

@@ -56,13 +56,13 @@ class BenchmarkRunner extends EventEmitter {
   }
 
   /** One request to one provider; a failure is a result with `success: false` and its `error`. */
-  async runSingleBenchmark(providerName, request) {
+  async runSingleBenchmark(providerName, request, { signal } = {}) {
     const provider = this.providers.get(providerName)
     if (!provider) throw new Error(`Provider ${providerName} not found`)
     const started = performance.now()
     const timestamp = new Date()
     try {
-      const response = await provider.execute(request)
+      const response = await provider.execute(request, signal ? { signal } : undefined)
       const meta = response.metadata ?? {}
       const metrics = {
         tps: meta.tokensPerSecond ?? MetricsCalculator.calculateTPS(response.tokens, response.time),
@@ -91,9 +91,11 @@ class BenchmarkRunner extends EventEmitter {
   /**
    * Adds the suite's providers that are not added yet, runs `warmupIterations` rounds whose
    * results are dropped, then `iterations` rounds of every request on every provider, and
-   * reports. Emits `progress` ({done, total, result}) after each measured request.
+   * reports. Emits `progress` ({done, total, result}) after each measured request. With
+   * `signal`, an abort cancels the request in flight and starts no other: the report holds the
+   * results so far.
    */
-  async runSuite(suite) {
+  async runSuite(suite, { signal } = {}) {
     checkSuite(suite)
     for (const config of suite.providers) {
       if (!this.providers.has(config?.name)) await this.addProvider(config)
@@ -102,14 +104,20 @@ class BenchmarkRunner extends EventEmitter {
     const iterations = suite.iterations ?? 1
     const warmup = suite.warmupIterations ?? 0
     for (let i = 0; i < warmup; i++) {
-      for (const name of names) for (const request of suite.requests) await this.runSingleBenchmark(name, request)
+      for (const name of names) {
+        for (const request of suite.requests) {
+          if (signal?.aborted) return this.generateReport(suite, [])
+          await this.runSingleBenchmark(name, request, { signal })
+        }
+      }
     }
     const results = []
     const total = iterations * names.length * suite.requests.length
     for (let i = 0; i < iterations; i++) {
       for (const name of names) {
         for (const request of suite.requests) {
-          const result = await this.runSingleBenchmark(name, request)
+          if (signal?.aborted) return this.generateReport(suite, results)
+          const result = await this.runSingleBenchmark(name, request, { signal })
           results.push(result)
           this.emit('progress', { done: results.length, total, result })
         }

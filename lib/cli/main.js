@@ -16,6 +16,8 @@ const { compareRuns } = require('./analysis.js')
 const runtime = require('./runtime.js')
 const fixturesCli = require('./fixtures.js')
 const targets = require('./targets.js')
+const chatCli = require('./chat.js')
+const { inferApi } = require('../../worker/clients')
 
 const PROGRAM = 'promethean-bench'
 const INTERRUPTED = 130
@@ -24,6 +26,15 @@ const COMMON = {
   help: { type: 'bool' },
   json: { type: 'bool' },
   out: { type: 'string', default: 'bench-results', hint: 'a folder' },
+}
+
+// The model servers of the chat commands, named as for `run`.
+const SERVER_FLAGS = {
+  models: { type: 'list', default: [], hint: 'comma-separated model names, each optionally name@endpoint' },
+  endpoint: { type: 'url', hint: 'an http(s) URL' },
+  api: { type: 'string', choices: ['ollama', 'openai'], hint: 'ollama or openai' },
+  'api-key-env': { type: 'string', hint: 'the name of the environment variable holding the API key' },
+  config: { type: 'string', hint: `a JSON file (default: ./${targets.CONFIG_FILE} when present)` },
 }
 
 const SPECS = {
@@ -71,6 +82,17 @@ const SPECS = {
   'compare-runs': {
     ...COMMON,
   },
+  chat: {
+    ...COMMON,
+    ...SERVER_FLAGS,
+    suite: { type: 'string', hint: 'a JSON file {"name"?, "requests": [{"prompt", "maxTokens"?, "temperature"?, "metadata"?: {"expected"?}}], "iterations"?, "warmupIterations"?}' },
+    iterations: { type: 'int', min: 1, max: 100000, hint: 'a whole number >= 1' },
+    warmup: { type: 'int', min: 0, max: 100000, hint: 'a whole number >= 0' },
+    'max-tokens': { type: 'int', min: 1, max: 1000000, hint: 'a whole number >= 1' },
+    timeout: { type: 'duration', min: 1, hint: 'a duration, e.g. 2m' },
+  },
+  health: { ...COMMON, ...SERVER_FLAGS, timeout: { type: 'duration', min: 1, hint: 'a duration, e.g. 10s' } },
+  models: { ...COMMON, ...SERVER_FLAGS, timeout: { type: 'duration', min: 1, hint: 'a duration, e.g. 10s' } },
   history: {
     ...COMMON,
     history: { type: 'string', hint: 'a file path' },
@@ -98,6 +120,9 @@ Commands:
              two saved runs compared model by model on the fixtures both ran
   history    the trend per model over the recorded runs; --check fails on a regression
   fixtures   validate, scaffold or mine BuildFix fixtures (fixtures validate|new|mine)
+  chat       chat benchmark of model servers: time to first token, tokens/s, latency, errors
+  health     whether each model server answers
+  models     the models each model server offers
 
 With no arguments: '${PROGRAM} run' with the gold model on the bundled small fixtures.
 '${PROGRAM} <command> --help' (or '${PROGRAM} help <command>') describes each command.
@@ -226,6 +251,59 @@ Flags:
 
 Exit codes: 0 no regression (or no --check), 1 a model regressed or the history cannot be read
 (not a history file, or written by a newer version: it is never reset), 2 bad usage.`,
+  chat: `Usage: ${PROGRAM} chat [flags]
+
+Chat benchmark of model servers (Ollama's API, or OpenAI-compatible ones: vLLM, llama.cpp,
+OpenAI...): every prompt of the suite to every model, streamed, --iterations times after --warmup
+rounds that are not counted. Prints the comparison table (time to first token, tokens per second,
+latency: means and percentiles; error rates; where each figure came from) and writes JSON,
+Markdown and HTML reports to --out.
+
+Flags:
+  --models a,b          models to compare, each name@endpoint or on --endpoint
+                        (or the config file's models)
+  --endpoint URL        model server of models without an @endpoint
+  --api ollama|openai   the API of the model servers (default: openai for endpoints ending in
+                        /v1, else ollama)
+  --api-key-env NAME    environment variable holding the API key (the key is never written)
+  --config FILE         models, endpoints, APIs and key variables from a JSON file
+                        (default: ./${targets.CONFIG_FILE} when present); flags win
+  --suite FILE          prompts from a JSON file {"requests": [{"prompt": ...}], ...}
+                        (default: a few built-in prompts with expected answers)
+  --iterations N        measured rounds (default: the suite's, else 1)
+  --warmup N            rounds before, not counted (default: the suite's, else 0)
+  --max-tokens N        cap every answer at N tokens
+  --timeout D           deadline of one request (default: 2m)
+  --out DIR             folder for the reports (default: bench-results)
+  --json                print one JSON document on stdout instead of the table
+  -h, --help            this help
+
+Exit codes: 0 every request succeeded, 1 some failed, 2 bad usage, 130 interrupted (the reports
+hold the results so far).`,
+  health: `Usage: ${PROGRAM} health [flags]
+
+Asks each model server for its models and says whether it answered, and how fast.
+
+Flags:
+  --models a,b | --endpoint URL | --api | --api-key-env | --config   the servers, as for chat
+                        (with only --endpoint, that one server)
+  --timeout D           how long to wait for each (default: 2m)
+  --json                print one JSON document
+  -h, --help            this help
+
+Exit codes: 0 every server answered, 1 some did not, 2 bad usage.`,
+  models: `Usage: ${PROGRAM} models [flags]
+
+Lists the models each model server offers (GET /api/tags, or /models of an OpenAI-style API).
+
+Flags:
+  --models a,b | --endpoint URL | --api | --api-key-env | --config   the servers, as for chat
+                        (with only --endpoint, that one server)
+  --timeout D           how long to wait for each (default: 2m)
+  --json                print one JSON document
+  -h, --help            this help
+
+Exit codes: 0 every server answered, 1 some did not, 2 bad usage.`,
 }
 
 /** small | massive | a list of fixture names. */
@@ -504,7 +582,14 @@ async function cmdHistory(opts, io) {
 /** Commands that take positional arguments: how many, and what they are. */
 const POSITIONALS = { 'compare-runs': { count: 2, what: 'two results files, A.json B.json' } }
 
-const COMMANDS = { run: cmdRun, loadtest: cmdLoadTest, compare: cmdCompare, 'compare-runs': cmdCompareRuns, history: cmdHistory }
+const COMMANDS = {
+  run: cmdRun,
+  loadtest: cmdLoadTest,
+  compare: cmdCompare,
+  'compare-runs': cmdCompareRuns,
+  history: cmdHistory,
+  ...chatCli.commands({ PROGRAM, progressFor, stamp, writeFileAtomic, finish: (io, failed) => finish(io, failed) }),
+}
 
 /** Creates --out before any work, so a folder that cannot be made fails at once (exit 2). */
 function outFolder(dir) {
@@ -600,7 +685,11 @@ async function main(argv, io = {}) {
     if (command === 'loadtest' && opts.rate && rest.some((a) => a === '--users' || a.startsWith('--users=') || a === '--requests' || a.startsWith('--requests='))) {
       throw new UsageError('--rate (the open model) cannot be combined with --users or --requests (the closed model)')
     }
-    if (command === 'run') applyConfig(opts, rest, io)
+    if (command === 'run' || command === 'chat' || command === 'health' || command === 'models') applyConfig(opts, rest, io)
+    // health and models of the one server at --endpoint, without naming a model.
+    if ((command === 'health' || command === 'models') && opts.targets.length === 0 && opts.endpoint) {
+      opts.targets = [{ name: opts.endpoint, endpoint: opts.endpoint, api: opts.api ?? inferApi(opts.endpoint), ...(opts.apiKeyEnv ? { apiKeyEnv: opts.apiKeyEnv } : {}) }]
+    }
     if (opts.fixtures !== undefined) fixtureSelection(opts.fixtures)
     if (opts.history !== undefined && opts.noHistory) throw new UsageError('--history and --no-history cannot be combined')
     if (opts.fixturesDir !== undefined) opts.fixturesDir = fixturesCli.fixturesDirFlag(opts.fixturesDir, opts.fixtures)
