@@ -1,8 +1,7 @@
-import test from 'ava'
 import { createRequire } from 'node:module'
-
-import { startStreamServer } from './helpers/fake-stream-server.mjs'
+import test from 'ava'
 import * as esm from '../index.mjs'
+import { startStreamServer } from './helpers/fake-stream-server.mjs'
 
 const require = createRequire(import.meta.url)
 const {
@@ -31,15 +30,16 @@ test.after.always(async () => {
 const TOKENS = ['The', ' answer', ' is', ' forty', '-two']
 
 test('the root exports the chat providers, createProvider and BenchmarkRunner (CJS and ESM alike)', (t) => {
+  const fromEsm = { ...esm }
   for (const name of ['OllamaProvider', 'VLLMProvider', 'OpenAIProvider', 'createProvider', 'getSupportedProviders', 'BenchmarkRunner']) {
-    t.is(typeof esm[name], 'function', name)
-    t.is(esm[name], require('../index.js')[name], name)
+    t.is(typeof fromEsm[name], 'function', name)
+    t.is(fromEsm[name], require('../index.js')[name], name)
   }
   t.deepEqual(getSupportedProviders(), ['ollama', 'vllm', 'openai'])
   t.true(new OllamaProvider({ name: 'o', model: 'm' }) instanceof BaseProvider)
 })
 
-test('createProvider picks the class by type and refuses an unknown one with the original\'s message', (t) => {
+test("createProvider picks the class by type and refuses an unknown one with the original's message", (t) => {
   t.true(createProvider({ name: 'a', type: 'ollama', model: 'm' }) instanceof OllamaProvider)
   t.true(createProvider({ name: 'b', type: 'vllm', model: 'm' }) instanceof VLLMProvider)
   t.true(createProvider({ name: 'c', type: 'openai', model: 'm', endpoint: 'http://127.0.0.1:9/v1' }) instanceof OpenAIProvider)
@@ -64,7 +64,7 @@ test('bad input: clear TypeErrors naming the argument, no request sent', async (
   t.is(s.requests.length, 0)
 })
 
-test('OpenAI-compatible: streamed, TTFT is the first token\'s arrival, tokens are the server\'s, tps from the stream\'s timestamps', async (t) => {
+test("OpenAI-compatible: streamed, TTFT is the first token's arrival, tokens are the server's, tps from the stream's timestamps", async (t) => {
   const s = await server({ protocol: 'openai', tokens: TOKENS, firstDelayMs: 150, tokenDelayMs: 60 })
   const p = new OpenAIProvider({ name: 'gpt', model: 'm-1', endpoint: s.endpoint })
   const t0 = performance.now()
@@ -88,7 +88,7 @@ test('OpenAI-compatible: streamed, TTFT is the first token\'s arrival, tokens ar
   t.like(body, { model: 'm-1', stream: true, stream_options: { include_usage: true }, max_tokens: 20, temperature: 0 })
 })
 
-test('Ollama: streamed NDJSON, tps from the server\'s eval_count / eval_duration, TTFT from the stream', async (t) => {
+test("Ollama: streamed NDJSON, tps from the server's eval_count / eval_duration, TTFT from the stream", async (t) => {
   const s = await server({ protocol: 'ollama', tokens: TOKENS, firstDelayMs: 120, tokenDelayMs: 20, evalDurationMs: 200 })
   const p = new OllamaProvider({ name: 'llama', model: 'm-2', endpoint: s.endpoint })
   await p.connect()
@@ -155,7 +155,10 @@ test('BenchmarkRunner: a suite over two providers with warm-up and repetitions, 
   }
   const report = await runner.runSuite(suite)
   t.is(report.results.length, 2 * 2 * 3)
-  t.deepEqual(progress, Array.from({ length: 12 }, (_, i) => i + 1))
+  t.deepEqual(
+    progress,
+    Array.from({ length: 12 }, (_, i) => i + 1),
+  )
   t.is(fast.requests.length, 2 * 4) // warm-up included, not reported
   // flaky failed its first 3 requests: 2 in the warm-up, 1 measured.
   t.is(report.results.filter((r) => !r.success).length, 1)
@@ -179,7 +182,10 @@ test('BenchmarkRunner: a suite over two providers with warm-up and repetitions, 
   await runner.disconnectAll()
   t.deepEqual(runner.getProviders(), [])
   await t.throwsAsync(runner.runSingleBenchmark('fast', { prompt: 'q' }), { message: 'Provider fast not found' })
-  await t.throwsAsync(runner.runSuite({ name: 's', requests: [{ prompt: 'q' }], providers: [], iterations: -1 }), { instanceOf: RangeError, message: /suite\.iterations/ })
+  await t.throwsAsync(runner.runSuite({ name: 's', requests: [{ prompt: 'q' }], providers: [], iterations: -1 }), {
+    instanceOf: RangeError,
+    message: /suite\.iterations/,
+  })
 })
 
 // The CLI, in-process: main(argv, io) returns the exit code.
@@ -190,7 +196,12 @@ const { main } = require('../lib/cli/main.js')
 
 function sink() {
   let text = ''
-  return { write: (s) => ((text += s), true), get text() { return text } }
+  return {
+    write: (s) => ((text += s), true),
+    get text() {
+      return text
+    },
+  }
 }
 async function cli(argv) {
   const stdout = sink()
@@ -213,7 +224,10 @@ test('CLI chat: a suite file over two servers, the comparison table, JSON, Markd
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promethean-chat-suite-'))
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
   const suiteFile = path.join(dir, 'suite.json')
-  fs.writeFileSync(suiteFile, JSON.stringify({ name: 'mine', requests: [{ prompt: 'one' }, { prompt: 'two', metadata: { expected: 'The answer is forty-two' } }], iterations: 2 }))
+  fs.writeFileSync(
+    suiteFile,
+    JSON.stringify({ name: 'mine', requests: [{ prompt: 'one' }, { prompt: 'two', metadata: { expected: 'The answer is forty-two' } }], iterations: 2 }),
+  )
   const r = await cli(['chat', '--models', `llama@${a.endpoint},gpt@${b.endpoint}`, '--suite', suiteFile, '--warmup', '1'])
   t.is(r.code, 0, r.stderr)
   t.regex(r.stdout, /Chat benchmark: mine \(2 prompts x 2 iterations, 1 warm-up\)/)
@@ -225,7 +239,10 @@ test('CLI chat: a suite file over two servers, the comparison table, JSON, Markd
   const json = JSON.parse(r.files.find((f) => f.name.endsWith('.json')).text)
   t.is(json.results.length, 8)
   t.is(json.summary.averageMetrics.llama.tps, 100)
-  t.deepEqual(json.comparison.map((c) => c.provider), ['llama', 'gpt'])
+  t.deepEqual(
+    json.comparison.map((c) => c.provider),
+    ['llama', 'gpt'],
+  )
   t.regex(r.files.find((f) => f.name.endsWith('.md')).text, /\| llama \| 4\/4 \|/)
   t.regex(r.files.find((f) => f.name.endsWith('.html')).text, /<th>gpt<\/th>/)
 })

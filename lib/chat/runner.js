@@ -14,7 +14,8 @@ function checkSuite(suite) {
     throw v.typeError('suite', 'a BenchmarkSuite object {name, requests, providers, iterations, warmupIterations}', suite)
   }
   if (typeof suite.name !== 'string') throw v.typeError('suite.name', 'a string', suite.name)
-  if (!Array.isArray(suite.requests) || suite.requests.length === 0) throw v.typeError('suite.requests', 'a non-empty array of BenchmarkRequest', suite.requests)
+  if (!Array.isArray(suite.requests) || suite.requests.length === 0)
+    throw v.typeError('suite.requests', 'a non-empty array of BenchmarkRequest', suite.requests)
   if (!Array.isArray(suite.providers)) throw v.typeError('suite.providers', 'an array of ProviderConfig', suite.providers)
   for (const key of ['iterations', 'warmupIterations']) {
     const n = suite[key]

@@ -7,7 +7,8 @@
 const fs = require('node:fs')
 const path = require('node:path')
 
-const { BenchmarkRunner, createProvider } = require('../chat.js')
+// The providers load the native addon: only when a command runs, not for --help.
+const chat = () => require('../chat.js')
 const { UsageError } = require('./args.js')
 
 /** The prompts of a suite without --suite: short, with expected answers, so effectiveness means something. */
@@ -28,7 +29,15 @@ function providerConfigs(targets, opts) {
     const options = {}
     if (opts.timeout !== undefined) options.timeout = opts.timeout
     if (t.seed !== undefined) options.seed = t.seed
-    return { name: t.name, type: t.api === 'openai' ? 'openai' : 'ollama', model: t.name, endpoint: t.endpoint, api: t.api, ...(t.apiKeyEnv ? { apiKeyEnv: t.apiKeyEnv } : {}), options }
+    return {
+      name: t.name,
+      type: t.api === 'openai' ? 'openai' : 'ollama',
+      model: t.name,
+      endpoint: t.endpoint,
+      api: t.api,
+      ...(t.apiKeyEnv ? { apiKeyEnv: t.apiKeyEnv } : {}),
+      options,
+    }
   })
   // The same model at two servers: each provider is named by its server too.
   const count = new Map()
@@ -56,7 +65,8 @@ function loadSuite(opts) {
       throw new UsageError(`--suite: ${opts.suite} must hold {"requests": [{"prompt": "..."}, ...]}`)
     }
     fromFile.requests.forEach((r, i) => {
-      if (r === null || typeof r !== 'object' || typeof r.prompt !== 'string') throw new UsageError(`--suite: requests[${i}] must be an object with a "prompt" string`)
+      if (r === null || typeof r !== 'object' || typeof r.prompt !== 'string')
+        throw new UsageError(`--suite: requests[${i}] must be an object with a "prompt" string`)
     })
   }
   const requests = (fromFile.requests ?? BUILTIN_REQUESTS).map((r) => (opts.maxTokens !== undefined ? { ...r, maxTokens: opts.maxTokens } : r))
@@ -128,7 +138,7 @@ function comparisonText(report) {
     ...lines,
     '',
     `Success rate: ${fmt(report.summary.successRate * 100)}% of ${report.summary.totalTests}`,
-    'TTFT is the arrival of the first streamed token; tok/s from the server\'s own durations where it gives them, else the stream\'s timestamps.',
+    "TTFT is the arrival of the first streamed token; tok/s from the server's own durations where it gives them, else the stream's timestamps.",
     ...(errs.length > 0 ? ['', 'Errors:', ...errs] : []),
   ].join('\n')
 }
@@ -155,7 +165,10 @@ function chatHtml(report) {
   const rows = comparisonRows(report)
   const maxTps = Math.max(1, ...rows.map((r) => r.tpsMean || 0))
   const tr = rows
-    .map((r) => `<tr>${COLUMNS.map(([, f], i) => (i === 0 ? `<th>${esc(f(r))}</th>` : `<td>${esc(f(r))}</td>`)).join('')}<td><span class="bar" style="width:${((100 * (r.tpsMean || 0)) / maxTps).toFixed(1)}%"></span></td></tr>`)
+    .map(
+      (r) =>
+        `<tr>${COLUMNS.map(([, f], i) => (i === 0 ? `<th>${esc(f(r))}</th>` : `<td>${esc(f(r))}</td>`)).join('')}<td><span class="bar" style="width:${((100 * (r.tpsMean || 0)) / maxTps).toFixed(1)}%"></span></td></tr>`,
+    )
     .join('\n')
   const errs = rows.flatMap((r) => r.errors.map((e) => `<li><b>${esc(r.provider)}</b>: ${esc(e)}</li>`))
   return `<!doctype html>
@@ -179,7 +192,7 @@ function chatDocument(report) {
 }
 
 async function withProviders(configs, fn) {
-  const providers = configs.map((c) => createProvider(c))
+  const providers = configs.map((c) => chat().createProvider(c))
   try {
     return await fn(providers)
   } finally {
@@ -187,7 +200,17 @@ async function withProviders(configs, fn) {
   }
 }
 
-module.exports = { BUILTIN_REQUESTS, providerConfigs, loadSuite, comparisonRows, comparisonText, chatMarkdown, chatHtml, chatDocument, withProviders, BenchmarkRunner }
+module.exports = {
+  BUILTIN_REQUESTS,
+  providerConfigs,
+  loadSuite,
+  comparisonRows,
+  comparisonText,
+  chatMarkdown,
+  chatHtml,
+  chatDocument,
+  withProviders,
+}
 
 /**
  * The commands, given main.js's shared pieces `h` ({PROGRAM, progressFor, stamp, writeFileAtomic,
@@ -197,7 +220,7 @@ function commands(h) {
   async function cmdChat(opts, io) {
     const suite = { ...loadSuite(opts), providers: providerConfigs(opts.targets, opts) }
     if (suite.providers.length === 0) throw new UsageError('no model servers: name them with --models name@endpoint (or --endpoint), or in the config file')
-    const runner = new BenchmarkRunner()
+    const runner = new (chat().BenchmarkRunner)()
     const progress = h.progressFor(io, 'requests')
     runner.on('progress', (event) => progress.onProgress(event))
     let report
@@ -237,7 +260,10 @@ function commands(h) {
     )
     if (opts.json) io.stdout.write(`${JSON.stringify({ providers: rows })}\n`)
     else for (const r of rows) io.stdout.write(`${r.healthy ? 'ok  ' : 'DOWN'}  ${r.provider}  ${r.type}  ${r.endpoint}  ${r.ms.toFixed(0)} ms\n`)
-    return h.finish(io, rows.some((r) => !r.healthy))
+    return h.finish(
+      io,
+      rows.some((r) => !r.healthy),
+    )
   }
 
   async function cmdModels(opts, io) {
@@ -261,7 +287,10 @@ function commands(h) {
         for (const m of r.models) io.stdout.write(`  ${m}\n`)
       }
     }
-    return h.finish(io, rows.some((r) => r.error))
+    return h.finish(
+      io,
+      rows.some((r) => r.error),
+    )
   }
 
   return { chat: cmdChat, health: cmdHealth, models: cmdModels }

@@ -85,7 +85,10 @@ const SPECS = {
   chat: {
     ...COMMON,
     ...SERVER_FLAGS,
-    suite: { type: 'string', hint: 'a JSON file {"name"?, "requests": [{"prompt", "maxTokens"?, "temperature"?, "metadata"?: {"expected"?}}], "iterations"?, "warmupIterations"?}' },
+    suite: {
+      type: 'string',
+      hint: 'a JSON file {"name"?, "requests": [{"prompt", "maxTokens"?, "temperature"?, "metadata"?: {"expected"?}}], "iterations"?, "warmupIterations"?}',
+    },
     iterations: { type: 'int', min: 1, max: 100000, hint: 'a whole number >= 1' },
     warmup: { type: 'int', min: 0, max: 100000, hint: 'a whole number >= 0' },
     'max-tokens': { type: 'int', min: 1, max: 1000000, hint: 'a whole number >= 1' },
@@ -378,7 +381,18 @@ async function cmdRun(opts, io, eng) {
   let results
   try {
     const dir = opts.fixturesDir ? { fixturesDir: opts.fixturesDir } : {}
-    const out = await eng.runBenchmark({ models: opts.models, targets: opts.targets, fixtures, ...dir, endpoint: opts.endpoint, concurrency: opts.concurrency, workers: opts.workers, cache, onProgress: progress.onProgress, signal: io.signal })
+    const out = await eng.runBenchmark({
+      models: opts.models,
+      targets: opts.targets,
+      fixtures,
+      ...dir,
+      endpoint: opts.endpoint,
+      concurrency: opts.concurrency,
+      workers: opts.workers,
+      cache,
+      onProgress: progress.onProgress,
+      signal: io.signal,
+    })
     results = Array.isArray(out) ? out : out && out.results
     if (!Array.isArray(results)) throw new TypeError('the benchmark runner returned no results array')
   } finally {
@@ -387,7 +401,16 @@ async function cmdRun(opts, io, eng) {
   const timestamp = new Date().toISOString()
   const doc = reports.resultsDocument(results, {
     timestamp,
-    meta: { models: opts.models, fixtures: fixtureLabel(fixtures), ...(opts.fixturesDir ? { fixturesDir: opts.fixturesDir } : {}), endpoint: opts.endpoint ?? null, ...endpointsMeta(opts.targets), concurrency: opts.concurrency, cache, interrupted: interrupted(io) },
+    meta: {
+      models: opts.models,
+      fixtures: fixtureLabel(fixtures),
+      ...(opts.fixturesDir ? { fixturesDir: opts.fixturesDir } : {}),
+      endpoint: opts.endpoint ?? null,
+      ...endpointsMeta(opts.targets),
+      concurrency: opts.concurrency,
+      cache,
+      interrupted: interrupted(io),
+    },
   })
   makeDirSync(opts.out)
   const base = path.resolve(opts.out, `benchmark-results-${stamp(timestamp)}`)
@@ -467,7 +490,15 @@ async function cmdLoadTest(opts, io, eng) {
 async function cmdCompare(opts, io, eng) {
   const fixtures = fixtureSelection(opts.fixtures)
   const progress = progressFor(io, 'requests')
-  const workload = { model: opts.model, fixtures: fixtureLabel(fixtures), requests: opts.requests, concurrency: opts.concurrency, workers: opts.workers ?? null, cache: !opts.noCache, endpoint: opts.endpoint ?? null }
+  const workload = {
+    model: opts.model,
+    fixtures: fixtureLabel(fixtures),
+    requests: opts.requests,
+    concurrency: opts.concurrency,
+    workers: opts.workers ?? null,
+    cache: !opts.noCache,
+    endpoint: opts.endpoint ?? null,
+  }
   const signal = io.signal
   let out
   try {
@@ -479,7 +510,10 @@ async function cmdCompare(opts, io, eng) {
   for (const side of ['before', 'after']) {
     for (const k of ['totalRequests', 'failedRequests', 'averageResponseTime', 'requestsPerSecond', 'peakRss', 'cpuPercent', 'errorRate']) {
       const v = out[side][k]
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new TypeError(`the compare runner's ${side}.${k} must be a finite number, got ${v === undefined ? 'nothing' : typeof v === 'number' ? String(v) : JSON.stringify(v)}`)
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        throw new TypeError(
+          `the compare runner's ${side}.${k} must be a finite number, got ${v === undefined ? 'nothing' : typeof v === 'number' ? String(v) : JSON.stringify(v)}`,
+        )
     }
   }
   const timestamp = new Date().toISOString()
@@ -537,7 +571,9 @@ async function cmdCompareRuns(opts, io) {
     io.stdout.write(`${JSON.stringify({ ...data, files })}\n`)
     io.stderr.write(`Results saved to: ${files.json}\n`)
   } else {
-    io.stdout.write(`${reports.compareRunsText(data)}\n\nResults saved to: ${files.json}\nMarkdown report saved to: ${files.markdown}\nHTML report saved to: ${files.html}\n`)
+    io.stdout.write(
+      `${reports.compareRunsText(data)}\n\nResults saved to: ${files.json}\nMarkdown report saved to: ${files.markdown}\nHTML report saved to: ${files.html}\n`,
+    )
   }
   return data.comparisons.some((c) => c.significant && c.passRateB < c.passRateA) ? 1 : 0
 }
@@ -679,16 +715,24 @@ async function main(argv, io = {}) {
       return 0
     }
     if (POSITIONALS[command] && positionals.length !== POSITIONALS[command].count) {
-      throw new UsageError(`expected ${POSITIONALS[command].what}, got ${positionals.length === 0 ? 'none' : positionals.map((p) => JSON.stringify(p)).join(' ')}`)
+      throw new UsageError(
+        `expected ${POSITIONALS[command].what}, got ${positionals.length === 0 ? 'none' : positionals.map((p) => JSON.stringify(p)).join(' ')}`,
+      )
     }
     opts.positionals = positionals
-    if (command === 'loadtest' && opts.rate && rest.some((a) => a === '--users' || a.startsWith('--users=') || a === '--requests' || a.startsWith('--requests='))) {
+    if (
+      command === 'loadtest' &&
+      opts.rate &&
+      rest.some((a) => a === '--users' || a.startsWith('--users=') || a === '--requests' || a.startsWith('--requests='))
+    ) {
       throw new UsageError('--rate (the open model) cannot be combined with --users or --requests (the closed model)')
     }
     if (command === 'run' || command === 'chat' || command === 'health' || command === 'models') applyConfig(opts, rest, io)
     // health and models of the one server at --endpoint, without naming a model.
     if ((command === 'health' || command === 'models') && opts.targets.length === 0 && opts.endpoint) {
-      opts.targets = [{ name: opts.endpoint, endpoint: opts.endpoint, api: opts.api ?? inferApi(opts.endpoint), ...(opts.apiKeyEnv ? { apiKeyEnv: opts.apiKeyEnv } : {}) }]
+      opts.targets = [
+        { name: opts.endpoint, endpoint: opts.endpoint, api: opts.api ?? inferApi(opts.endpoint), ...(opts.apiKeyEnv ? { apiKeyEnv: opts.apiKeyEnv } : {}) },
+      ]
     }
     if (opts.fixtures !== undefined) fixtureSelection(opts.fixtures)
     if (opts.history !== undefined && opts.noHistory) throw new UsageError('--history and --no-history cannot be combined')

@@ -39,8 +39,7 @@ function checkEndpoint(endpoint) {
   } catch {
     throw new ModelError(`endpoint must be an http(s) URL, got ${JSON.stringify(endpoint)}`)
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new ModelError(`endpoint must be an http(s) URL, got ${JSON.stringify(endpoint)}`)
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ModelError(`endpoint must be an http(s) URL, got ${JSON.stringify(endpoint)}`)
   return url
 }
 
@@ -124,11 +123,17 @@ function exchange(url, { method = 'GET', body, headers = {}, timeouts, signal, w
     // Retries spend the deadline: the message names the whole of it, not what was left.
     const whole = t.deadlineMs ?? t.totalMs
     timer(t.totalMs, () => new ModelError(`${what} timed out after ${whole} ms (the whole answer)`, { timeout: true }))
-    const connectTimer = timer(t.connectMs, () => new ModelError(`${what} timed out: no connection to ${url.origin} within ${t.connectMs} ms`, { timeout: true }))
+    const connectTimer = timer(
+      t.connectMs,
+      () => new ModelError(`${what} timed out: no connection to ${url.origin} within ${t.connectMs} ms`, { timeout: true }),
+    )
     let firstByteTimer
     const connected = () => {
       clearTimeout(connectTimer)
-      firstByteTimer = timer(t.firstByteMs, () => new ModelError(`${what} timed out: no answer from ${url.origin} within ${t.firstByteMs} ms of connecting`, { timeout: true }))
+      firstByteTimer = timer(
+        t.firstByteMs,
+        () => new ModelError(`${what} timed out: no answer from ${url.origin} within ${t.firstByteMs} ms of connecting`, { timeout: true }),
+      )
     }
     req.on('socket', (socket) => {
       if (socket.connecting) socket.once('connect', connected)

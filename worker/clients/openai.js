@@ -4,17 +4,7 @@
 // and hosted services speak it. Knows nothing of BuildFix: a prompt and an optional JSON Schema
 // in, {text, usage, ttftMs, mode, tries} out.
 
-const {
-  ModelError,
-  joinUrl,
-  authHeaders,
-  requestWithRetry,
-  statusError,
-  parseJson,
-  estimateTokens,
-  lineSplitter,
-  streamTiming,
-} = require('./http')
+const { ModelError, joinUrl, authHeaders, requestWithRetry, statusError, parseJson, estimateTokens, lineSplitter, streamTiming } = require('./http')
 const modes = require('./modes')
 
 function responseFormat(mode, schema) {
