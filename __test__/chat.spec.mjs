@@ -275,3 +275,18 @@ test('CLI health and models per server', async (t) => {
   t.deepEqual(JSON.parse(m.stdout).providers[0].models, ['qwen3:8b', 'llama3'])
   t.is((await cli(['health', '--endpoint', up.endpoint])).code, 0)
 })
+
+test("a key given in code (the original's apiKey) is sent as the bearer and kept out of the config and results", async (t) => {
+  const KEY = 'sk-in-code-DO-NOT-WRITE-91b2'
+  const seen = []
+  const s = await server({ protocol: 'openai', firstDelayMs: 1, tokenDelayMs: 1, onHeaders: (h) => seen.push(h.authorization) })
+  const runner = new BenchmarkRunner()
+  await runner.addProvider({ name: 'gpt', type: 'openai', model: 'm', endpoint: s.endpoint, apiKey: KEY })
+  const result = await runner.runSingleBenchmark('gpt', { prompt: 'q' })
+  t.true(result.success)
+  t.deepEqual(seen, [`Bearer ${KEY}`, `Bearer ${KEY}`])
+  t.false(JSON.stringify(result).includes(KEY))
+  t.false(JSON.stringify(runner.providers.get('gpt').getConfig()).includes(KEY))
+  await runner.disconnectAll()
+  t.throws(() => new OpenAIProvider({ name: 'g', model: 'm', apiKey: 42 }), { instanceOf: TypeError, message: /config\.apiKey/ })
+})

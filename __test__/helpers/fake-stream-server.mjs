@@ -6,7 +6,7 @@
 //   s.endpoint   // http://127.0.0.1:PORT/v1 (openai) or http://127.0.0.1:PORT (ollama)
 //   s.sent       // [{firstTokenAt, lastTokenAt, receivedAt}] per answered request (performance.now)
 //   s.requests   // request bodies
-//   options: usage (false: no counts), stallAfter (tokens sent, then silence), fail ([status, ...]
+//   options: usage (false: no counts), onHeaders (sees each request's headers), stallAfter (tokens sent, then silence), fail ([status, ...]
 //   answered in turn before streaming), models, evalDurationMs (Ollama's own figure)
 //   await s.close()
 
@@ -25,6 +25,7 @@ export async function startStreamServer({
   models = ['m-1', 'm-2'],
   evalDurationMs,
   promptTokens = 12,
+  onHeaders,
 } = {}) {
   const sent = []
   const requests = []
@@ -33,6 +34,7 @@ export async function startStreamServer({
   const server = http.createServer(async (req, res) => {
     let raw = ''
     for await (const chunk of req) raw += chunk
+    onHeaders?.(req.headers)
     if (req.method === 'GET') {
       const body = protocol === 'ollama' ? { models: models.map((name) => ({ name })) } : { object: 'list', data: models.map((id) => ({ id })) }
       res.writeHead(200, { 'content-type': 'application/json' })

@@ -5,6 +5,7 @@
 
 const { BaseProvider } = require('../provider/base.js')
 const { clientFor } = require('../../worker/clients')
+const { createOpenAIClient } = require('../../worker/clients/openai')
 const v = require('../validate.js')
 
 const DEFAULT_ENDPOINTS = {
@@ -51,12 +52,22 @@ class ChatProvider extends BaseProvider {
     if (config === null || typeof config !== 'object' || Array.isArray(config)) {
       throw v.typeError('config', 'a ProviderConfig object {name, type, model, endpoint?, options?}', config)
     }
-    super({ ...config, type: config.type ?? type, endpoint: config.endpoint ?? DEFAULT_ENDPOINTS[type], api })
+    // A key given in code (the original's `apiKey`) stays in the client: the config, which
+    // results and reports carry, keeps no copy of it.
+    const { apiKey, ...rest } = config
+    if (apiKey !== undefined && (typeof apiKey !== 'string' || apiKey === '')) {
+      // Not quoted back: a key must not reach a log.
+      throw new TypeError('config.apiKey must be a non-empty string (or use apiKeyEnv, the name of the variable holding it)')
+    }
+    super({ ...rest, type: config.type ?? type, endpoint: config.endpoint ?? DEFAULT_ENDPOINTS[type], api })
     const timeout = this.config.options.timeout
     if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout > 0))) {
       throw v.typeError('config.options.timeout', 'a positive number of ms', timeout)
     }
-    this.client = clientFor({ endpoint: this.config.endpoint, api, apiKeyEnv: this.config.apiKeyEnv })
+    this.client =
+      apiKey !== undefined && api === 'openai'
+        ? createOpenAIClient({ endpoint: this.config.endpoint, apiKey })
+        : clientFor({ endpoint: this.config.endpoint, api, apiKeyEnv: this.config.apiKeyEnv })
   }
 
   timeouts() {

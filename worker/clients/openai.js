@@ -40,7 +40,12 @@ function usageOf(usage, prompt, text) {
   return { promptTokens: estimateTokens(prompt), completionTokens: estimateTokens(text), estimated: true }
 }
 
-function createOpenAIClient({ endpoint, apiKeyEnv }) {
+/**
+ * `apiKey` (the key itself) is for callers that were handed one in code, as the original
+ * package's OpenAIProvider was; it is kept in this closure only and sent only as the bearer.
+ */
+function createOpenAIClient({ endpoint, apiKeyEnv, apiKey }) {
+  const auth = () => (typeof apiKey === 'string' && apiKey !== '' ? { authorization: `Bearer ${apiKey}` } : authHeaders(apiKeyEnv))
   const chatUrl = joinUrl(endpoint, 'chat/completions')
   const modelsUrl = joinUrl(endpoint, 'models')
 
@@ -67,7 +72,7 @@ function createOpenAIClient({ endpoint, apiKeyEnv }) {
     const answer = await requestWithRetry(chatUrl, {
       method: 'POST',
       body: JSON.stringify(body),
-      headers: authHeaders(apiKeyEnv),
+      headers: auth(),
       timeouts,
       retry,
       signal,
@@ -115,7 +120,7 @@ function createOpenAIClient({ endpoint, apiKeyEnv }) {
   /** Ids of the models the server offers (`GET {endpoint}/models`). */
   async function listModels({ timeouts, signal } = {}) {
     const what = 'listing models'
-    const answer = await requestWithRetry(modelsUrl, { headers: authHeaders(apiKeyEnv), timeouts, signal, what, retry: { tries: 1 } })
+    const answer = await requestWithRetry(modelsUrl, { headers: auth(), timeouts, signal, what, retry: { tries: 1 } })
     if (answer.status !== 200) throw statusError(what, answer)
     const json = parseJson(what, answer.text)
     if (!Array.isArray(json?.data)) throw new ModelError(`${what}: the /models reply has no "data" list`)
