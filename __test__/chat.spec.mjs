@@ -290,3 +290,24 @@ test("a key given in code (the original's apiKey) is sent as the bearer and kept
   await runner.disconnectAll()
   t.throws(() => new OpenAIProvider({ name: 'g', model: 'm', apiKey: 42 }), { instanceOf: TypeError, message: /config\.apiKey/ })
 })
+
+test('the installed command: promethean-bench models and chat from a separate process', async (t) => {
+  const { execFile } = await import('node:child_process')
+  const s = await server({ protocol: 'ollama', models: ['qwen3:8b'], firstDelayMs: 1, tokenDelayMs: 1 })
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'promethean-chat-bin-'))
+  t.teardown(() => fs.rmSync(out, { recursive: true, force: true }))
+  const bin = path.join(path.dirname(require.resolve('../index.js')), 'bin', 'promethean-bench.js')
+  const run = (args) =>
+    new Promise((resolve) => {
+      execFile(process.execPath, [bin, ...args, '--out', out], { cwd: out, timeout: 60000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? err.code : 0, stdout, stderr }),
+      )
+    })
+  const models = await run(['models', '--endpoint', s.endpoint])
+  t.is(models.code, 0, models.stderr)
+  t.regex(models.stdout, /^ {2}qwen3:8b$/m)
+  const chat = await run(['chat', '--models', `qwen3:8b@${s.endpoint}`, '--json'])
+  t.is(chat.code, 0, chat.stderr)
+  t.is(JSON.parse(chat.stdout).summary.totalTests, 4)
+  t.is(fs.readdirSync(out).filter((f) => f.startsWith('chat-results-')).length, 3)
+})
