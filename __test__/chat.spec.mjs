@@ -312,3 +312,46 @@ test('the installed command: promethean-bench models and chat from a separate pr
   t.is(JSON.parse(chat.stdout).summary.totalTests, 4)
   t.is(fs.readdirSync(out).filter((f) => f.startsWith('chat-results-')).length, 3)
 })
+
+test('streamed lines cut across chunks are put back together, each with the arrival of the chunk that completed it', (t) => {
+  const { lineSplitter } = require('../worker/clients/http.js')
+  const seen = []
+  const feed = lineSplitter((line, at) => seen.push([line, at]))
+  feed(Buffer.from('data: {"a"'), 1)
+  feed(Buffer.from(':1}\n\ndata: {"b":2}\nda'), 2)
+  feed(Buffer.from('ta: [DONE]\n'), 3)
+  t.deepEqual(seen, [
+    ['data: {"a":1}', 2],
+    ['data: {"b":2}', 2],
+    ['data: [DONE]', 3],
+  ])
+})
+
+test('runSuite with a signal: an abort cancels the request in flight, starts no other, and reports what was done', async (t) => {
+  const s = await server({ protocol: 'openai', tokens: TOKENS, firstDelayMs: 5, tokenDelayMs: 5 })
+  const slow = await server({ protocol: 'openai', tokens: TOKENS, firstDelayMs: 60000 })
+  const runner = new BenchmarkRunner()
+  const controller = new AbortController()
+  runner.on('progress', ({ done }) => {
+    if (done === 1) setTimeout(() => controller.abort(), 50)
+  })
+  const suite = {
+    name: 'cut',
+    requests: [{ prompt: 'q' }],
+    providers: [
+      { name: 'fast', type: 'vllm', model: 'm', endpoint: s.endpoint },
+      { name: 'slow', type: 'vllm', model: 'm', endpoint: slow.endpoint },
+    ],
+    iterations: 3,
+    warmupIterations: 0,
+  }
+  const t0 = performance.now()
+  const report = await runner.runSuite(suite, { signal: controller.signal })
+  t.true(performance.now() - t0 < 30000)
+  t.is(report.results.length, 2)
+  t.true(report.results[0].success)
+  t.false(report.results[1].success)
+  t.regex(report.results[1].error, /cancelled/)
+  t.is(slow.requests.length, 1)
+  await runner.disconnectAll()
+})

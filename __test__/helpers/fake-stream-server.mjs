@@ -12,8 +12,6 @@
 
 import http from 'node:http'
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
 export async function startStreamServer({
   protocol,
   tokens = ['Hello', ' there', ',', ' friend', '.'],
@@ -31,6 +29,16 @@ export async function startStreamServer({
   const requests = []
   const failures = [...fail]
   const sockets = new Set()
+  // Pending delays end with the server, so no timer outlives it.
+  const timers = new Set()
+  const sleep = (ms) =>
+    new Promise((resolve) => {
+      const id = setTimeout(() => {
+        timers.delete(id)
+        resolve()
+      }, ms)
+      timers.add(id)
+    })
   const server = http.createServer(async (req, res) => {
     let raw = ''
     for await (const chunk of req) raw += chunk
@@ -95,6 +103,7 @@ export async function startStreamServer({
     requests,
     close: () =>
       new Promise((resolve) => {
+        for (const id of timers) clearTimeout(id)
         for (const s of sockets) s.destroy()
         server.close(resolve)
       }),
