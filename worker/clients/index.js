@@ -1,7 +1,8 @@
 'use strict'
 // The model clients, one module per protocol, all with one interface:
-//   complete({model, prompt, schema?, temperature?, seed?, maxTokens?, timeouts?, retry?, signal?})
-//     -> {text, usage: {promptTokens, completionTokens, estimated}, ttftMs?, mode, tries, retryWaitMs}
+//   complete({model, prompt, schema?, temperature?, seed?, maxTokens?, timeouts?, retry?, signal?, stream?})
+//     -> {text, usage: {promptTokens, completionTokens, estimated}, ttftMs?, mode, tries, retryWaitMs,
+//         stream?: {firstTokenMs, lastTokenMs, endMs, tokenEvents}, server? (Ollama's durations)}
 //   listModels({timeouts?, signal?}) -> string[]
 // and a limit on the requests in flight per endpoint (./slots.js).
 
