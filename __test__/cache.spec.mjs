@@ -347,7 +347,10 @@ test('crash safety: SIGKILL during a write storm never leaves a damaged visible 
     // Every value proves its own integrity: it names its key and carries its checksum.
     t.is(value.key, `key-${i}`)
     t.is(value.payload.length, value.len)
-    t.is(value.sum, [...value.payload].reduce((a, ch) => (a * 31 + ch.charCodeAt(0)) >>> 0, 7))
+    t.is(
+      value.sum,
+      [...value.payload].reduce((a, ch) => (a * 31 + ch.charCodeAt(0)) >>> 0, 7),
+    )
   }
   t.deepEqual(loadErrors, [])
   c.destroy()
@@ -598,7 +601,10 @@ test('regression: clear() that cannot empty the folder rejects and emits disk-sa
   t.is(errors[0].path, blocked)
   t.true(errors[0].error instanceof Error)
   // The other entry file did go.
-  t.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.entry')), [first])
+  t.deepEqual(
+    fs.readdirSync(dir).filter((f) => f.endsWith('.entry')),
+    [first],
+  )
   fs.rmSync(blocked, { recursive: true })
 
   // The folder itself replaced by a file: it cannot even be listed.
@@ -641,7 +647,10 @@ async function folderWithVictim(t) {
   const before = new Set(fs.readdirSync(dir))
   await a.set('victim', 2)
   a.destroy()
-  const victim = path.join(dir, fs.readdirSync(dir).find((f) => !before.has(f)))
+  const victim = path.join(
+    dir,
+    fs.readdirSync(dir).find((f) => !before.has(f)),
+  )
   fs.rmSync(victim)
   return { dir, victim }
 }

@@ -70,8 +70,13 @@ async function fakeModelServer() {
       }
       const request = JSON.parse(body)
       seen.push(request)
-      const plan = { title: `Export the symbol for ${request.prompt}`, rationale: 'missing export', dsl: [{ op: 'ensureExported', file: 'src/a.ts', symbol: 'x', kind: 'function' }] }
-      const response = request.model.startsWith('good') || request.model.includes('<') ? `\`\`\`json\n${JSON.stringify(plan)}\n\`\`\`` : 'I think you should fix it.'
+      const plan = {
+        title: `Export the symbol for ${request.prompt}`,
+        rationale: 'missing export',
+        dsl: [{ op: 'ensureExported', file: 'src/a.ts', symbol: 'x', kind: 'function' }],
+      }
+      const response =
+        request.model.startsWith('good') || request.model.includes('<') ? `\`\`\`json\n${JSON.stringify(plan)}\n\`\`\`` : 'I think you should fix it.'
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ model: request.model, response, done: true }))
     })
   })
@@ -135,7 +140,9 @@ test('regression: run --fixtures with a name of no bundled fixture (../../etc) i
 
 test('regression: errorsResolved is a boolean in every result of the results JSON; the count is errorsResolvedCount', async (t) => {
   const out = tmpdir()
-  const { code, stdout, stderr } = await runBin(['run', '--json', '--out', out, '--models', 'gold,none', '--fixtures', 'missing-export,implicit-any'], { runner: null })
+  const { code, stdout, stderr } = await runBin(['run', '--json', '--out', out, '--models', 'gold,none', '--fixtures', 'missing-export,implicit-any'], {
+    runner: null,
+  })
   t.is(code, 1, stderr) // none fails by design
   const doc = JSON.parse(fs.readFileSync(JSON.parse(stdout).files.json, 'utf8'))
   t.is(doc.results.length, 4)
@@ -190,7 +197,19 @@ test('run --no-cache reaches the engine as cache: false', async (t) => {
     deps: {
       runBenchmark: async (opts) => {
         seen.push(opts)
-        return [{ fixture: 'a', model: 'gold', success: true, errorCountBefore: 1, errorCountAfter: 0, errorsResolved: true, planGenerated: true, duration: 3, attempts: 1 }]
+        return [
+          {
+            fixture: 'a',
+            model: 'gold',
+            success: true,
+            errorCountBefore: 1,
+            errorCountAfter: 0,
+            errorsResolved: true,
+            planGenerated: true,
+            duration: 3,
+            attempts: 1,
+          },
+        ]
       },
     },
   })
@@ -236,7 +255,17 @@ test('an aborted signal reaches the engines of every command', async (t) => {
     runLoadTest: async ({ signal }) => (seen.push(signal.aborted), { metrics: { totalRequests: 0, failedRequests: 0 }, records: [] }),
     runCompare: async ({ signal }) => {
       seen.push(signal.aborted)
-      const side = { totalRequests: 0, failedRequests: 0, averageResponseTime: 0, p50ResponseTime: 0, p95ResponseTime: 0, requestsPerSecond: 0, peakRss: 0, cpuPercent: 0, errorRate: 0 }
+      const side = {
+        totalRequests: 0,
+        failedRequests: 0,
+        averageResponseTime: 0,
+        p50ResponseTime: 0,
+        p95ResponseTime: 0,
+        requestsPerSecond: 0,
+        peakRss: 0,
+        cpuPercent: 0,
+        errorRate: 0,
+      }
       return { before: side, after: side }
     },
     loadTestReport: () => 'report',
@@ -276,7 +305,17 @@ test('the progress bar draws on a TTY and not on a pipe', async (t) => {
     runBenchmark: async ({ onProgress }) => {
       const results = []
       for (let i = 0; i < 4; i++) {
-        const r = { fixture: `f${i}`, model: 'gold', success: i !== 2, errorCountBefore: 1, errorCountAfter: i === 2 ? 1 : 0, errorsResolved: i !== 2, planGenerated: true, duration: 5, attempts: 1 }
+        const r = {
+          fixture: `f${i}`,
+          model: 'gold',
+          success: i !== 2,
+          errorCountBefore: 1,
+          errorCountAfter: i === 2 ? 1 : 0,
+          errorsResolved: i !== 2,
+          planGenerated: true,
+          duration: 5,
+          attempts: 1,
+        }
         results.push(r)
         onProgress({ done: i + 1, total: 4, result: r })
       }
@@ -351,7 +390,11 @@ test('--help for the program and for every command, exit 0, without loading the 
     compare: ['--model', '--requests', '--concurrency', '--no-cache', '--json'],
   }
   for (const [command, names] of Object.entries(flags)) {
-    for (const args of [[command, '--help'], [command, '-h'], ['help', command]]) {
+    for (const args of [
+      [command, '--help'],
+      [command, '-h'],
+      ['help', command],
+    ]) {
       const { code, stdout, stderr } = await runBin(args, { runner: path.join(here, 'helpers', 'does-not-exist.cjs') })
       t.is(code, 0, stderr)
       t.regex(stdout, new RegExp(`Usage: promethean-bench ${command}`))
@@ -361,8 +404,18 @@ test('--help for the program and for every command, exit 0, without loading the 
 })
 
 test('parse: durations with units, flag=value, defaults, no-cache', (t) => {
-  const spec = { duration: { type: 'duration', default: 5 }, rate: { type: 'number', min: 0, exclusiveMin: true }, 'no-cache': { type: 'bool' }, models: { type: 'list' } }
-  t.deepEqual(parse(['--duration', '10s', '--rate=2.5', '--no-cache', '--models', ' a , b,a'], spec), { duration: 10000, rate: 2.5, noCache: true, models: ['a', 'b'] })
+  const spec = {
+    duration: { type: 'duration', default: 5 },
+    rate: { type: 'number', min: 0, exclusiveMin: true },
+    'no-cache': { type: 'bool' },
+    models: { type: 'list' },
+  }
+  t.deepEqual(parse(['--duration', '10s', '--rate=2.5', '--no-cache', '--models', ' a , b,a'], spec), {
+    duration: 10000,
+    rate: 2.5,
+    noCache: true,
+    models: ['a', 'b'],
+  })
   t.is(parse(['--duration', '250ms'], spec).duration, 250)
   t.is(parse(['--duration', '2m'], spec).duration, 120000)
   t.is(parse([], spec).duration, 5)
@@ -401,10 +454,22 @@ const HOSTILE_MODEL = '<img src=x onerror=alert(1)>'
 test('the HTML and Markdown reports escape hostile fixture names, model names and error messages', async (t) => {
   const server = await fakeModelServer()
   try {
-    const { code, stdout, stderr } = await runBin(['run', '--json', '--models', `gold,none,${HOSTILE_MODEL}`, '--endpoint', server.url, '--fixtures', `${HOSTILE_FIXTURE},a&b|c`])
+    const { code, stdout, stderr } = await runBin([
+      'run',
+      '--json',
+      '--models',
+      `gold,none,${HOSTILE_MODEL}`,
+      '--endpoint',
+      server.url,
+      '--fixtures',
+      `${HOSTILE_FIXTURE},a&b|c`,
+    ])
     t.is(code, 1, stderr)
     const doc = JSON.parse(stdout)
-    t.true(doc.results.some((r) => r.fixture === HOSTILE_FIXTURE && r.model === HOSTILE_MODEL), 'the names reach the results unchanged')
+    t.true(
+      doc.results.some((r) => r.fixture === HOSTILE_FIXTURE && r.model === HOSTILE_MODEL),
+      'the names reach the results unchanged',
+    )
     const html = fs.readFileSync(doc.files.html, 'utf8')
     t.false(html.includes('<script'), 'no script element')
     t.false(html.includes('<img'), 'no img element')
@@ -421,7 +486,17 @@ test('the HTML and Markdown reports escape hostile fixture names, model names an
 })
 
 test('summarize keeps the original runner fields and units', (t) => {
-  const r = (fixture, model, success, before, after, duration) => ({ fixture, model, success, errorCountBefore: before, errorCountAfter: after, errorsResolved: success, planGenerated: true, duration, attempts: 1 })
+  const r = (fixture, model, success, before, after, duration) => ({
+    fixture,
+    model,
+    success,
+    errorCountBefore: before,
+    errorCountAfter: after,
+    errorsResolved: success,
+    planGenerated: true,
+    duration,
+    attempts: 1,
+  })
   const s = summarize([r('a', 'm', true, 2, 0, 1000), r('b', 'm', false, 3, 2, 3000), r('a', 'n', true, 1, 0, 2000)])
   t.is(s.totalTests, 3)
   t.is(s.successfulTests, 2)
@@ -513,7 +588,7 @@ test('compare: measured before/after beside the guide figures, in text and JSON'
   const avg = doc.table.find((r) => r.key === 'averageResponseTime')
   // The fake "before" starts a Node process per request, the "after" answers in-process.
   t.true(avg.measured.before > avg.measured.after)
-  t.is(avg.measured.improvement, Math.round(((1000 * (doc.before.averageResponseTime - doc.after.averageResponseTime)) / doc.before.averageResponseTime)) / 10)
+  t.is(avg.measured.improvement, Math.round((1000 * (doc.before.averageResponseTime - doc.after.averageResponseTime)) / doc.before.averageResponseTime) / 10)
   t.deepEqual(avg.guide, { before: 5000, after: 1500, improvement: 70 })
   const rps = doc.table.find((r) => r.key === 'requestsPerSecond')
   t.is(rps.better, 'higher')
@@ -523,7 +598,8 @@ test('compare: measured before/after beside the guide figures, in text and JSON'
 
 test('a long load test: the scatter is sampled (failures kept), the page stays small, nothing overflows', (t) => {
   const records = []
-  for (let i = 0; i < 200000; i++) records.push({ startTime: 1.7e12 + i, duration: 5 + (i % 50), success: i % 1000 !== 0, error: i % 1000 ? undefined : 'boom' })
+  for (let i = 0; i < 200000; i++)
+    records.push({ startTime: 1.7e12 + i, duration: 5 + (i % 50), success: i % 1000 !== 0, error: i % 1000 ? undefined : 'boom' })
   const { loadMetrics, normalizeRecords } = require('../lib/cli/summary.js')
   const metrics = loadMetrics(normalizeRecords(records), { users: 50 })
   t.is(metrics.maxResponseTime, 54)
@@ -536,7 +612,17 @@ test('a long load test: the scatter is sampled (failures kept), the page stays s
 })
 
 test('a compare runner missing a figure is reported by name, not printed as NaN', async (t) => {
-  const side = { totalRequests: 3, failedRequests: 0, averageResponseTime: 10, p50ResponseTime: 10, p95ResponseTime: 10, requestsPerSecond: 1, peakRss: 1e8, cpuPercent: 50, errorRate: 0 }
+  const side = {
+    totalRequests: 3,
+    failedRequests: 0,
+    averageResponseTime: 10,
+    p50ResponseTime: 10,
+    p95ResponseTime: 10,
+    requestsPerSecond: 1,
+    peakRss: 1e8,
+    cpuPercent: 50,
+    errorRate: 0,
+  }
   let err = ''
   const code = await main(['compare', '--out', tmpdir()], {
     stdout: { write() {} },
@@ -570,7 +656,10 @@ function quietIo(extra = {}) {
 test('default run engine: one provider per model, one request per fixture, every provider disconnected', async (t) => {
   const { pkg, log } = makePackage()
   const io = quietIo({ deps: createDefaults(() => pkg) })
-  const code = await main(['run', '--json', '--models', 'gold,none', '--concurrency', '3', '--endpoint', 'http://127.0.0.1:9', '--no-cache', '--out', tmpdir()], io)
+  const code = await main(
+    ['run', '--json', '--models', 'gold,none', '--concurrency', '3', '--endpoint', 'http://127.0.0.1:9', '--no-cache', '--out', tmpdir()],
+    io,
+  )
   t.is(code, 1, io.err)
   const doc = JSON.parse(io.out)
   t.is(doc.results.length, 2 * SMALL.length)
@@ -579,10 +668,16 @@ test('default run engine: one provider per model, one request per fixture, every
   for (const p of log.providers) {
     t.like(p.config, { type: 'buildfix', endpoint: 'http://127.0.0.1:9', options: { cache: false } })
     t.true(p.connected && p.disconnected)
-    t.deepEqual(p.requests.map((r) => r.metadata.fixtures[0]), SMALL)
+    t.deepEqual(
+      p.requests.map((r) => r.metadata.fixtures[0]),
+      SMALL,
+    )
     t.true(p.requests.every((r) => r.metadata.fixtureType === 'small' && r.metadata.fixtures.length === 1))
   }
-  t.deepEqual(log.providers.map((p) => p.config.model), ['gold', 'none'])
+  t.deepEqual(
+    log.providers.map((p) => p.config.model),
+    ['gold', 'none'],
+  )
 })
 
 test('default run engine: a failed execute becomes a failed result with the reason', async (t) => {
@@ -657,7 +752,22 @@ browserTest(`the HTML reports render in headless Chromium with charts full of da
   let run
   let load
   try {
-    run = JSON.parse((await runBin(['run', '--json', '--out', out, '--models', `gold,none,good-model,${HOSTILE_MODEL}`, '--endpoint', server.url, '--fixtures', `f1,f2,f3,${HOSTILE_FIXTURE}`])).stdout)
+    run = JSON.parse(
+      (
+        await runBin([
+          'run',
+          '--json',
+          '--out',
+          out,
+          '--models',
+          `gold,none,good-model,${HOSTILE_MODEL}`,
+          '--endpoint',
+          server.url,
+          '--fixtures',
+          `f1,f2,f3,${HOSTILE_FIXTURE}`,
+        ])
+      ).stdout,
+    )
     load = JSON.parse((await runBin(['loadtest', '--json', '--out', out, '--users', '4', '--requests', '6'], { env: { FAKE_FAIL_EVERY: '7' } })).stdout)
   } finally {
     await server.close()
@@ -665,7 +775,16 @@ browserTest(`the HTML reports render in headless Chromium with charts full of da
   fs.mkdirSync(ARTIFACTS, { recursive: true })
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   })
   try {
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } })
@@ -686,12 +805,19 @@ browserTest(`the HTML reports render in headless Chromium with charts full of da
     const models = Object.keys(run.summary.modelResults)
     t.is(await page.locator('#chart-pass-rate rect.bar').count(), models.length)
     const passRates = await page.locator('#chart-pass-rate rect.bar').evaluateAll((els) => els.map((e) => Number(e.dataset.value)))
-    t.deepEqual(passRates, models.map((m) => run.summary.modelResults[m].successRate))
+    t.deepEqual(
+      passRates,
+      models.map((m) => run.summary.modelResults[m].successRate),
+    )
     const heights = await page.locator('#chart-pass-rate rect.bar').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().height))
     t.true(heights[0] > 50, 'the gold bar is drawn tall')
     const histogram = await page.locator('#chart-latency rect.bar').evaluateAll((els) => els.map((e) => Number(e.dataset.value)))
     t.true(histogram.length > 0)
-    t.is(histogram.reduce((a, b) => a + b, 0), run.results.length, 'every result is in the latency histogram')
+    t.is(
+      histogram.reduce((a, b) => a + b, 0),
+      run.results.length,
+      'every result is in the latency histogram',
+    )
     t.is(await page.locator('#chart-errors rect.bar').count(), 2 * models.length)
     t.is(await page.locator('#table-results tbody tr').count(), run.results.length)
     t.is(await page.locator('script, img').count(), 0, 'hostile names stay text')
@@ -711,7 +837,10 @@ browserTest(`the HTML reports render in headless Chromium with charts full of da
     t.true(fs.statSync(path.join(ARTIFACTS, 'cli-run-report.png')).size > 10000)
     t.true(fs.statSync(path.join(ARTIFACTS, 'cli-loadtest-report.png')).size > 10000)
     t.deepEqual(problems, [])
-    t.true(requests.every((u) => u.startsWith('file:')), `no network: ${requests.join(', ')}`)
+    t.true(
+      requests.every((u) => u.startsWith('file:')),
+      `no network: ${requests.join(', ')}`,
+    )
   } finally {
     await browser.close()
   }

@@ -45,7 +45,7 @@ test.after.always(async () => {
 
 const PROMPT = 'Target error: TS2345 in src/catalog.ts at line 9.\n--- src/util/label.ts\n...'
 
-test('OpenAI: json_schema with the plan schema, the key from its variable, the server\'s token counts', async (t) => {
+test("OpenAI: json_schema with the plan schema, the key from its variable, the server's token counts", async (t) => {
   const s = await server({ dialect: 'openai' })
   const answer = await generate({ endpoint: s.endpoint, apiKeyEnv: 'BENCH_TEST_KEY', model: 'm-a', prompt: PROMPT, seed: 7, maxTokens: 300 })
   t.deepEqual(JSON.parse(answer.text), goldPlanFor(PROMPT))
@@ -63,7 +63,10 @@ test('vLLM refuses json_schema: json_object instead, once per endpoint and remem
   const s = await server({ dialect: 'vllm' })
   const first = await generate({ endpoint: s.endpoint, model: 'm-a', prompt: PROMPT })
   t.is(first.mode, 'json_object')
-  t.deepEqual(s.chats().map((r) => r.body.response_format.type), ['json_schema', 'json_object'])
+  t.deepEqual(
+    s.chats().map((r) => r.body.response_format.type),
+    ['json_schema', 'json_object'],
+  )
   const second = await generate({ endpoint: s.endpoint, model: 'm-a', prompt: PROMPT })
   t.is(second.mode, 'json_object')
   t.is(s.chats().length, 3, 'the refused mode is not asked again')
@@ -73,11 +76,14 @@ test('llama.cpp refuses every response_format: plain text and the plan parser', 
   const s = await server({ dialect: 'llamacpp' })
   const answer = await generate({ endpoint: s.endpoint, model: 'm-a', prompt: PROMPT })
   t.is(answer.mode, 'text')
-  t.deepEqual(s.chats().map((r) => r.body.response_format?.type), ['json_schema', 'json_object', undefined])
+  t.deepEqual(
+    s.chats().map((r) => r.body.response_format?.type),
+    ['json_schema', 'json_object', undefined],
+  )
   t.deepEqual(JSON.parse(answer.text), goldPlanFor(PROMPT))
 })
 
-test('an endpoint ending in /v1 speaks the OpenAI API (Ollama\'s /v1 too); listModels reads /v1/models', async (t) => {
+test("an endpoint ending in /v1 speaks the OpenAI API (Ollama's /v1 too); listModels reads /v1/models", async (t) => {
   const s = await server({ dialect: 'ollama', models: ['qwen3:8b'] })
   t.is(clients.inferApi(`${s.origin}/v1`), 'openai')
   t.is(clients.inferApi(s.origin), 'ollama')
@@ -156,9 +162,18 @@ test('Retry-After as seconds or a date; full-jitter backoff stays within its bou
   t.is(retryAfterMs('soon'), undefined)
   t.is(retryAfterMs(undefined), undefined)
   const retry = { baseMs: 100, maxDelayMs: 1000 }
-  t.is(backoffMs(3, retry, () => 0.999999), 400)
-  t.is(backoffMs(10, retry, () => 1), 1000)
-  t.is(backoffMs(1, retry, () => 0), 0)
+  t.is(
+    backoffMs(3, retry, () => 0.999999),
+    400,
+  )
+  t.is(
+    backoffMs(10, retry, () => 1),
+    1000,
+  )
+  t.is(
+    backoffMs(1, retry, () => 0),
+    0,
+  )
 })
 
 test('timeouts: the first byte and the whole answer, each named', async (t) => {
@@ -175,9 +190,7 @@ test('timeouts: the first byte and the whole answer, each named', async (t) => {
 test('per-endpoint request slots: never more in flight than the limit', async (t) => {
   const s = await server({ dialect: 'openai' })
   s.script(() => ({ delayMs: 30 }))
-  const answers = await Promise.all(
-    Array.from({ length: 8 }, () => generate({ endpoint: s.endpoint, model: 'm-a', prompt: PROMPT, maxConcurrentRequests: 2 })),
-  )
+  const answers = await Promise.all(Array.from({ length: 8 }, () => generate({ endpoint: s.endpoint, model: 'm-a', prompt: PROMPT, maxConcurrentRequests: 2 })))
   t.is(answers.length, 8)
   t.is(s.maxInFlight, 2)
   t.deepEqual(fs.readdirSync(dirFor(s.endpoint)), [], 'every slot was given back')
@@ -224,15 +237,27 @@ test('a slot wait is bounded and cancellable', async (t) => {
 
 test('bad server settings are refused with the field named, before anything starts', (t) => {
   const base = { name: 'p', type: 'buildfix', model: 'm' }
-  t.throws(() => checkConfig({ ...base, endpoint: 'http://h/v1', api: 'grpc' }), { instanceOf: TypeError, message: /config\.api must be one of 'ollama', 'openai'/ })
+  t.throws(() => checkConfig({ ...base, endpoint: 'http://h/v1', api: 'grpc' }), {
+    instanceOf: TypeError,
+    message: /config\.api must be one of 'ollama', 'openai'/,
+  })
   delete process.env.BENCH_TEST_UNSET_KEY
-  t.throws(() => checkConfig({ ...base, endpoint: 'http://h/v1', apiKeyEnv: 'BENCH_TEST_UNSET_KEY' }), { instanceOf: TypeError, message: /config\.apiKeyEnv names BENCH_TEST_UNSET_KEY, which is not set/ })
-  const err = t.throws(() => checkConfig({ ...base, endpoint: 'http://h/v1', apiKeyEnv: KEY }), { instanceOf: TypeError, message: /config\.apiKeyEnv must be the name of an environment variable/ })
+  t.throws(() => checkConfig({ ...base, endpoint: 'http://h/v1', apiKeyEnv: 'BENCH_TEST_UNSET_KEY' }), {
+    instanceOf: TypeError,
+    message: /config\.apiKeyEnv names BENCH_TEST_UNSET_KEY, which is not set/,
+  })
+  const err = t.throws(() => checkConfig({ ...base, endpoint: 'http://h/v1', apiKeyEnv: KEY }), {
+    instanceOf: TypeError,
+    message: /config\.apiKeyEnv must be the name of an environment variable/,
+  })
   t.false(err.message.includes(KEY))
   t.throws(() => checkConfig({ ...base, endpoint: 'ftp://h/v1' }), { instanceOf: TypeError, message: /config\.endpoint must be an http\(s\) URL/ })
   t.like(checkConfig({ ...base, endpoint: 'http://h:8000/v1' }), { api: 'openai' })
   t.like(checkConfig({ ...base, endpoint: 'http://h:11434' }), { api: 'ollama' })
-  t.throws(() => new EnhancedBuildFixProvider({ ...base, options: { maxConcurrentRequests: 0 } }), { instanceOf: RangeError, message: /options\.maxConcurrentRequests/ })
+  t.throws(() => new EnhancedBuildFixProvider({ ...base, options: { maxConcurrentRequests: 0 } }), {
+    instanceOf: RangeError,
+    message: /options\.maxConcurrentRequests/,
+  })
 })
 
 test('the engine: a job against an OpenAI-style server records the real tokens and the output mode', async (t) => {
@@ -252,7 +277,14 @@ test('the provider: a 503 burst is infrastructure and opens the circuit breaker'
     type: 'buildfix',
     model: 'm-a',
     endpoint: s.endpoint,
-    options: { cache: false, minWorkers: 1, maxWorkers: 1, workDir: tmpdir(), metricsDir: tmpdir(), circuitBreaker: { failureThreshold: 2, recoveryTimeout: 60000 } },
+    options: {
+      cache: false,
+      minWorkers: 1,
+      maxWorkers: 1,
+      workDir: tmpdir(),
+      metricsDir: tmpdir(),
+      circuitBreaker: { failureThreshold: 2, recoveryTimeout: 60000 },
+    },
   })
   await p.connect()
   try {
@@ -272,7 +304,7 @@ test('the provider: a 503 burst is infrastructure and opens the circuit breaker'
   }
 })
 
-test('the process-per-request provider speaks the same APIs, with the server\'s token counts', async (t) => {
+test("the process-per-request provider speaks the same APIs, with the server's token counts", async (t) => {
   const s = await server({ dialect: 'vllm' })
   const p = new BuildFixProvider({ name: 'b', type: 'buildfix', model: 'm-a', endpoint: s.endpoint, apiKeyEnv: 'BENCH_TEST_KEY' })
   await p.connect()
@@ -302,7 +334,10 @@ function runBin(args, { cwd, env = {} }) {
 }
 
 function filesUnder(dir) {
-  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath ?? e.path, e.name))
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath ?? e.path, e.name))
 }
 
 test('two models on two endpoints in one run; the key is in no file the run writes', async (t) => {
@@ -310,7 +345,20 @@ test('two models on two endpoints in one run; the key is in no file the run writ
   const ollama = await server({ dialect: 'ollama' })
   const cwd = tmpdir()
   const { code, stdout, stderr } = await runBin(
-    ['run', '--models', `qwen3:8b@${ollama.endpoint},llama-3.1-8b@${vllm.endpoint}`, '--fixtures', 'argument-type,missing-export', '--api-key-env', 'BENCH_TEST_KEY', '--max-concurrent-requests', '1', '--json', '--out', 'out'],
+    [
+      'run',
+      '--models',
+      `qwen3:8b@${ollama.endpoint},llama-3.1-8b@${vllm.endpoint}`,
+      '--fixtures',
+      'argument-type,missing-export',
+      '--api-key-env',
+      'BENCH_TEST_KEY',
+      '--max-concurrent-requests',
+      '1',
+      '--json',
+      '--out',
+      'out',
+    ],
     { cwd, env: { BENCH_TEST_KEY: KEY } },
   )
   t.is(code, 0, stderr)
@@ -345,7 +393,10 @@ test('the CLI refuses bad model settings before anything starts, naming the flag
   const cases = [
     [['run', '--models', 'm@ftp://h/v1'], /--models: the endpoint of m must be an http:\/\/ or https:\/\/ URL/],
     [['run', '--models', 'm@http://127.0.0.1:9/v1', '--api', 'grpc'], /--api must be one of ollama, openai/],
-    [['run', '--models', 'm@http://127.0.0.1:9/v1', '--api-key-env', 'BENCH_TEST_UNSET_KEY'], /--models \(m\)\.apiKeyEnv names BENCH_TEST_UNSET_KEY, which is not set/],
+    [
+      ['run', '--models', 'm@http://127.0.0.1:9/v1', '--api-key-env', 'BENCH_TEST_UNSET_KEY'],
+      /--models \(m\)\.apiKeyEnv names BENCH_TEST_UNSET_KEY, which is not set/,
+    ],
   ]
   fs.writeFileSync(path.join(cwd, 'bad-api.json'), JSON.stringify({ models: [{ name: 'm', endpoint: 'http://127.0.0.1:9/v1', api: 'grpc' }] }))
   cases.push([['run', '--config', 'bad-api.json'], /bad-api\.json: models\[0\]\.api must be one of 'ollama', 'openai'/])
@@ -366,13 +417,20 @@ test('a config file: models on their own endpoints, APIs and key variables', asy
   const cwd = tmpdir()
   fs.writeFileSync(
     path.join(cwd, 'promethean-bench.config.json'),
-    JSON.stringify({ models: [{ name: 'm-a', endpoint: a.endpoint, apiKeyEnv: 'BENCH_TEST_KEY', seed: 5 }, 'gold'], fixtures: 'argument-type', concurrency: 1 }),
+    JSON.stringify({
+      models: [{ name: 'm-a', endpoint: a.endpoint, apiKeyEnv: 'BENCH_TEST_KEY', seed: 5 }, 'gold'],
+      fixtures: 'argument-type',
+      concurrency: 1,
+    }),
   )
   const { code, stdout, stderr } = await runBin(['run', '--json', '--out', 'out', '--no-history'], { cwd, env: { BENCH_TEST_KEY: KEY } })
   t.is(code, 0, stderr)
   const doc = JSON.parse(stdout)
   const saved = JSON.parse(fs.readFileSync(path.resolve(cwd, doc.files.json), 'utf8'))
-  t.deepEqual(saved.results.map((r) => `${r.model} ${r.success} ${r.outputMode ?? '-'}`), ['m-a true text', 'gold true -'])
+  t.deepEqual(
+    saved.results.map((r) => `${r.model} ${r.success} ${r.outputMode ?? '-'}`),
+    ['m-a true text', 'gold true -'],
+  )
   t.is(a.chats().at(-1).body.seed, 5)
   for (const file of filesUnder(cwd)) t.false(fs.readFileSync(file).includes(KEY))
 })

@@ -65,12 +65,21 @@ test('DEBUG=buildfix:* logs JS and core events; the lines name their namespace',
        setTimeout(() => {}, 50)
      })()`,
   )
-  t.true(lines.some((l) => / buildfix:cache cache created: lru/.test(l)), lines.join('\n'))
-  t.true(lines.some((l) => / buildfix:cache evicted an entry of \d+ bytes/.test(l)), 'a core eviction reaches JS')
+  t.true(
+    lines.some((l) => / buildfix:cache cache created: lru/.test(l)),
+    lines.join('\n'),
+  )
+  t.true(
+    lines.some((l) => / buildfix:cache evicted an entry of \d+ bytes/.test(l)),
+    'a core eviction reaches JS',
+  )
   t.true(lines.some((l) => / buildfix:pool pool created: minSize 0, maxSize 1/.test(l)))
   t.true(lines.some((l) => / buildfix:worker worker 42 spawned/.test(l)))
   // Not a terminal: an ISO time first, as the debug package writes.
-  t.true(lines.every((l) => /^\d{4}-\d\d-\d\dT[\d:.]+Z buildfix:/.test(l)), lines.join('\n'))
+  t.true(
+    lines.every((l) => /^\d{4}-\d\d-\d\dT[\d:.]+Z buildfix:/.test(l)),
+    lines.join('\n'),
+  )
 })
 
 test('exclusions reach the cores too; unset DEBUG prints nothing', (t) => {
@@ -84,21 +93,30 @@ test('exclusions reach the cores too; unset DEBUG prints nothing', (t) => {
       setTimeout(() => {}, 50)
     })()`
   const some = child('buildfix:*,-buildfix:cache', script)
-  t.false(some.some((l) => l.includes('buildfix:cache')), some.join('\n'))
+  t.false(
+    some.some((l) => l.includes('buildfix:cache')),
+    some.join('\n'),
+  )
   t.true(some.some((l) => l.includes('buildfix:worker worker 42 spawned')))
   t.deepEqual(child(undefined, script), [])
   t.deepEqual(child('other:*', script), [])
 })
 
-test('process.env.DEBUG set after loading, before creating a component, is picked up (the guide\'s way)', (t) => {
+test("process.env.DEBUG set after loading, before creating a component, is picked up (the guide's way)", (t) => {
   const lines = child(
     undefined,
     `process.env.DEBUG = 'buildfix:*'
      const cache = new bench.AdvancedCache({ maxSize: 1, cleanupInterval: 0 })
      ;(async () => { await cache.set('a', 1); await cache.set('b', 2); cache.destroy(); setTimeout(() => {}, 50) })()`,
   )
-  t.true(lines.some((l) => l.includes('buildfix:cache cache created')), lines.join('\n'))
-  t.true(lines.some((l) => l.includes('buildfix:cache evicted')), lines.join('\n'))
+  t.true(
+    lines.some((l) => l.includes('buildfix:cache cache created')),
+    lines.join('\n'),
+  )
+  t.true(
+    lines.some((l) => l.includes('buildfix:cache evicted')),
+    lines.join('\n'),
+  )
 })
 
 test('core events of the provider: workers spawned, leased and stopped', (t) => {

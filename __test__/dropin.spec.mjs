@@ -127,12 +127,12 @@ test.serial('content begins with the original lines; the cache figures stay afte
   t.regex(lines[4], /^- Average Duration: \d+\.\ds$/)
   const avg = r.metadata.buildFixResults.reduce((a, x) => a + x.duration, 0) / 2 / 1000
   t.is(lines[4], `- Average Duration: ${avg.toFixed(1)}s`)
-  t.regex(r.content, /Total tests: 2/, 'the package\'s own lines follow')
+  t.regex(r.content, /Total tests: 2/, "the package's own lines follow")
   await p.execute(request)
   const stats = p.getCacheStats()
   t.deepEqual(stats, { hits: 1, misses: 1, evictions: 0 })
   await p.disconnect()
-  t.deepEqual(p.getCacheStats(), stats, 'the finished run\'s figures stay after disconnect()')
+  t.deepEqual(p.getCacheStats(), stats, "the finished run's figures stay after disconnect()")
 })
 
 test('a waiter past acquireTimeout rejects with the original text first', async (t) => {
@@ -158,7 +158,7 @@ test('a waiter at destroy() and a second pool of one name get the original texts
   t.truthy(held)
 })
 
-test('a pool of its own shape (destroy(): void) lives beside the package\'s pools', async (t) => {
+test("a pool of its own shape (destroy(): void) lives beside the package's pools", async (t) => {
   const manager = new ResourceManager({ cleanupInterval: 0 })
   t.teardown(() => manager.destroy())
   const pool = manager.createPool('p', { minSize: 0, maxSize: 1, createResource: async () => 1 })
@@ -220,7 +220,10 @@ test('MetricsCalculator: averages over successful results, error rate over all, 
   t.true(Math.abs(MetricsCalculator.calculateScore(fast) - 0.92) < 1e-12)
   t.true(Math.abs(MetricsCalculator.calculateScore(fast, { tps: 0, latency: 0, effectiveness: 0, errorRate: 1 }) - 0.5) < 1e-12)
   const ranking = MetricsCalculator.rankProviders(results)
-  t.deepEqual(ranking.map((r) => r.provider), ['fast', 'slow'])
+  t.deepEqual(
+    ranking.map((r) => r.provider),
+    ['fast', 'slow'],
+  )
   t.throws(() => MetricsCalculator.calculateErrorRate('x'), { instanceOf: TypeError, message: /results/ })
   t.throws(() => MetricsCalculator.calculateTPS('1', 2), { instanceOf: TypeError, message: /tokens/ })
   t.throws(() => MetricsCalculator.calculateScore({ tps: NaN, latency: 1 }), { instanceOf: TypeError, message: /metrics\.tps/ })

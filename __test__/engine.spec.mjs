@@ -224,14 +224,9 @@ test('the applier: each operation on its variants, all or nothing', (t) => {
   )
   // All or nothing: the second operation fails, so the first one is not written either.
   const before = read('src/a.ts')
-  t.throws(
-    () =>
-      apply(
-        { op: 'renameSymbol', file: 'src/a.ts', from: 'sum', to: 'total' },
-        { op: 'insertStubFunction', file: 'src/a.ts', name: 'later' },
-      ),
-    { message: /'later' is already declared/ },
-  )
+  t.throws(() => apply({ op: 'renameSymbol', file: 'src/a.ts', from: 'sum', to: 'total' }, { op: 'insertStubFunction', file: 'src/a.ts', name: 'later' }), {
+    message: /'later' is already declared/,
+  })
   t.is(read('src/a.ts'), before)
   t.throws(() => apply({ op: 'ensureExported', file: 'src/a.ts', symbol: 'B', kind: 'function' }), {
     message: /is a class, not a function/,
@@ -241,13 +236,10 @@ test('the applier: each operation on its variants, all or nothing', (t) => {
     message: /not a TypeScript source file/,
   })
   // Contextual keywords are names; reserved words are not.
-  t.notThrows(() =>
-    engine.validatePlan({ title: 't', dsl: [{ op: 'renameSymbol', file: 'a.ts', from: 'type', to: 'kind' }] }),
-  )
-  t.throws(
-    () => engine.validatePlan({ title: 't', dsl: [{ op: 'renameSymbol', file: 'a.ts', from: 'kind', to: 'class' }] }),
-    { message: /'to' must be an identifier/ },
-  )
+  t.notThrows(() => engine.validatePlan({ title: 't', dsl: [{ op: 'renameSymbol', file: 'a.ts', from: 'type', to: 'kind' }] }))
+  t.throws(() => engine.validatePlan({ title: 't', dsl: [{ op: 'renameSymbol', file: 'a.ts', from: 'kind', to: 'class' }] }), {
+    message: /'to' must be an identifier/,
+  })
   t.is(engine.stripCodeFences('```json\n{"a":1}\n```'), '{"a":1}')
   t.is(engine.stripCodeFences('  {"a":1} '), '{"a":1}')
   t.deepEqual(engine.parsePlan('Sure! {"title":"t","dsl":[]} Hope it helps.'), { title: 't', rationale: '', dsl: [] })
@@ -348,18 +340,9 @@ test('malformed operations and a missing symbol fail with clear messages', async
     [{ op: 'ensureExported', file: 'src/models/index.ts' }, /'symbol' must be a non-empty string/],
     [{ op: 'addImport', file: 'src/index.ts', from: './x', names: [] }, /'names' must be a non-empty array/],
     [{ op: 'addTypeAnnotation', file: 'src/index.ts', selector: 'class:X', typeText: 'number' }, /selector must be/],
-    [
-      { op: 'addTypeAnnotation', file: 'src/index.ts', selector: 'var:x', typeText: 'number; process.exit(1)' },
-      /not a single TypeScript type/,
-    ],
-    [
-      { op: 'ensureExported', file: 'src/models/user.ts', symbol: 'nothingHere', kind: 'function' },
-      /symbol 'nothingHere' not found/,
-    ],
-    [
-      { op: 'makeParamOptional', file: 'src/models/user.ts', fn: 'createUser', param: 'nope' },
-      /has no parameter 'nope'/,
-    ],
+    [{ op: 'addTypeAnnotation', file: 'src/index.ts', selector: 'var:x', typeText: 'number; process.exit(1)' }, /not a single TypeScript type/],
+    [{ op: 'ensureExported', file: 'src/models/user.ts', symbol: 'nothingHere', kind: 'function' }, /symbol 'nothingHere' not found/],
+    [{ op: 'makeParamOptional', file: 'src/models/user.ts', fn: 'createUser', param: 'nope' }, /has no parameter 'nope'/],
   ]
   for (const [op, pattern] of cases) {
     await failingAttempt(t, 'missing-export', replies.json({ title: 'x', rationale: '', dsl: [op] }), pattern)
@@ -388,9 +371,8 @@ test('a slow server times out the attempt', async (t) => {
   t.true(Date.now() - started < 2500, 'both attempts gave up on their own timeout')
 })
 
-test('errorKind marks failures that were the model server\'s, and only those', async (t) => {
-  const run = async (endpoint) =>
-    engine.runJob({ fixtureDir: copyFixture(t, 'missing-export'), model: 'm', endpoint, attemptTimeoutMs: 2000 })
+test("errorKind marks failures that were the model server's, and only those", async (t) => {
+  const run = async (endpoint) => engine.runJob({ fixtureDir: copyFixture(t, 'missing-export'), model: 'm', endpoint, attemptTimeoutMs: 2000 })
   // Nothing listens on port 9 of the loopback: connection refused.
   const down = await run('http://127.0.0.1:9')
   t.false(down.success)
@@ -401,7 +383,7 @@ test('errorKind marks failures that were the model server\'s, and only those', a
   s.reply(replies.text('not a plan'))
   const bad = await run(s.url)
   t.false(bad.success)
-  t.is(bad.errorKind, undefined, 'a bad plan is the model\'s answer, not an outage')
+  t.is(bad.errorKind, undefined, "a bad plan is the model's answer, not an outage")
   s.reply(replies.json(gold('missing-export')))
   t.is((await run(s.url)).errorKind, undefined)
 })
@@ -430,11 +412,7 @@ test('a retry starts from the original files and is told why the last plan faile
     /A previous plan failed: the target error is gone but the error count grew|A previous plan failed: the target error is still there/,
   )
   const after = readTree(dir)
-  t.is(
-    after['src/inventory/stock.ts'],
-    original['src/inventory/stock.ts'].replace('lowStok', 'lowStock'),
-    'only the last plan is applied',
-  )
+  t.is(after['src/inventory/stock.ts'], original['src/inventory/stock.ts'].replace('lowStok', 'lowStock'), 'only the last plan is applied')
   t.is(after['src/index.ts'], original['src/index.ts'])
 })
 
@@ -457,9 +435,7 @@ test('a model name full of shell metacharacters runs nothing but the HTTP reques
   t.true(r.success, r.errorMessage)
   t.is(r.model, model)
   const dir2 = copyFixture(t, 'missing-export')
-  const reply = await once(
-    JSON.stringify({ fixtureDir: dir2, model, endpoint: s.url, maxAttempts: 1, attemptTimeoutMs: 5000 }),
-  )
+  const reply = await once(JSON.stringify({ fixtureDir: dir2, model, endpoint: s.url, maxAttempts: 1, attemptTimeoutMs: 5000 }))
   t.true(reply.result.success)
   t.deepEqual(
     s.requests.map((b) => b.model),
@@ -604,10 +580,7 @@ test('regression: a worker whose stdin closes mid-request (its owner died) abort
   // In process: the signal cancels the request in flight and no attempt follows.
   const controller = new AbortController()
   const copy = copyFixture(t, 'missing-export')
-  const pending = engine.runJob(
-    { fixtureDir: copy, model: 'm1', endpoint: s.url, maxAttempts: 3, attemptTimeoutMs: 600000 },
-    { signal: controller.signal },
-  )
+  const pending = engine.runJob({ fixtureDir: copy, model: 'm1', endpoint: s.url, maxAttempts: 3, attemptTimeoutMs: 600000 }, { signal: controller.signal })
   await s.waitForRequests(2)
   controller.abort()
   const r = await pending
@@ -657,7 +630,7 @@ test('one-shot mode prints one result line; a malformed job exits 2', async (t) 
 // ---------------------------------------------------------------------------------------------
 // Results file
 
-test('regression: writeResults (and the runner\'s --out) under /proc fails at once instead of spinning in mkdir', async (t) => {
+test("regression: writeResults (and the runner's --out) under /proc fails at once instead of spinning in mkdir", async (t) => {
   const code = `
     const { writeResults } = require('./worker/results.js')
     try { writeResults('/proc/x/results', [], { quiet: true }); console.log('written') }
@@ -708,16 +681,7 @@ test('the command-line runner prints the original runner lines and leaves the bu
   const before = SMALL.map(readTree)
   const child = spawn(
     process.execPath,
-    [
-      path.join(here, '..', 'worker', 'run.js'),
-      '--models',
-      'gold,none',
-      '--small-fixtures',
-      '--fixtures',
-      'missing-export,implicit-any',
-      '--out',
-      out,
-    ],
+    [path.join(here, '..', 'worker', 'run.js'), '--models', 'gold,none', '--small-fixtures', '--fixtures', 'missing-export,implicit-any', '--out', out],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   )
   let text = ''
@@ -772,8 +736,7 @@ test('massive: all 200 generated fixtures have their target error and gold resol
     families.add(fx.family)
     const r = await engine.runJob({ fixtureDir, model: 'gold' })
     // runJob checks the target is present before (else it fails saying so) and gone after.
-    if (!r.success || r.errorCountBefore < 1 || r.errorCountAfter >= r.errorCountBefore)
-      failures.push(`${fx.name}: ${r.errorMessage}`)
+    if (!r.success || r.errorCountBefore < 1 || r.errorCountAfter >= r.errorCountBefore) failures.push(`${fx.name}: ${r.errorMessage}`)
   }
   t.deepEqual(failures, [])
   t.true(families.size >= 8, [...families].join(', '))

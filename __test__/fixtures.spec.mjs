@@ -127,7 +127,10 @@ test('addProperty keeps the members one per line with their indentation and sepa
     { op: 'addProperty', file: 'src/a.ts', type: 'A', name: 'z', typeText: 'string[]', optional: true },
     { op: 'addProperty', file: 'src/a.ts', type: 'B', name: 'w', typeText: 'number' },
   )
-  t.is(read(dir, 'src/a.ts'), 'export interface A {\n    x: number;\n    z?: string[];\n}\nexport type B = { y: string; w: number }\nexport const a: A = { x: 1 }\n')
+  t.is(
+    read(dir, 'src/a.ts'),
+    'export interface A {\n    x: number;\n    z?: string[];\n}\nexport type B = { y: string; w: number }\nexport const a: A = { x: 1 }\n',
+  )
   t.deepEqual(codes(dir), [])
   t.throws(() => apply(dir, { op: 'addProperty', file: 'src/a.ts', type: 'A', name: 'x', typeText: 'number' }), {
     instanceOf: PlanError,
@@ -241,8 +244,14 @@ test('replaceText replaces exactly the expected text and refuses anything else',
 
 test('bad operations are refused with the field named', (t) => {
   const bad = [
-    [{ op: 'replaceText', file: 'a.ts', start: { line: 0, column: 1 }, end: { line: 1, column: 1 }, oldText: '', newText: '' }, /'start' must be \{"line": L, "column": C\}/],
-    [{ op: 'replaceText', file: 'a.ts', start: { line: 2, column: 1 }, end: { line: 1, column: 1 }, oldText: '', newText: '' }, /'end' must not come before 'start'/],
+    [
+      { op: 'replaceText', file: 'a.ts', start: { line: 0, column: 1 }, end: { line: 1, column: 1 }, oldText: '', newText: '' },
+      /'start' must be \{"line": L, "column": C\}/,
+    ],
+    [
+      { op: 'replaceText', file: 'a.ts', start: { line: 2, column: 1 }, end: { line: 1, column: 1 }, oldText: '', newText: '' },
+      /'end' must not come before 'start'/,
+    ],
     [{ op: 'replaceText', file: 'a.ts', start: { line: 1, column: 1 }, end: { line: 1, column: 1 }, oldText: 5, newText: '' }, /'oldText' must be a string/],
     [{ op: 'addOptionalChain', file: 'a.ts', line: 1.5, expression: 'x' }, /'line' must be a line number/],
     [{ op: 'addNullishDefault', file: 'a.ts', line: 1, expression: 'x', fallback: '0); evil(' }, /fallback is not a single TypeScript expression/],
@@ -281,7 +290,14 @@ test('a scaffolded fixture validates as written; broken ones say what is wrong',
   fs.cpSync(path.join(engine.SMALL_DIR, 'argument-type'), path.join(root, 'breaks'), { recursive: true })
   const fxFile = path.join(root, 'breaks', 'fixture.json')
   const fx = JSON.parse(fs.readFileSync(fxFile, 'utf8'))
-  fx.goldPlan.dsl.push({ op: 'replaceText', file: 'src/util/label.ts', start: { line: 1, column: 1 }, end: { line: 1, column: 1 }, oldText: '', newText: 'const broken: string = 1\n' })
+  fx.goldPlan.dsl.push({
+    op: 'replaceText',
+    file: 'src/util/label.ts',
+    start: { line: 1, column: 1 },
+    end: { line: 1, column: 1 },
+    oldText: '',
+    newText: 'const broken: string = 1\n',
+  })
   fs.writeFileSync(fxFile, JSON.stringify(fx))
   // Not JSON.
   fs.mkdirSync(path.join(root, 'garbled'))
@@ -368,9 +384,7 @@ test('listFixtures({details}) and metadata.fixturesDir through both providers', 
   const work = tempDir(t)
   for (const Class of [EnhancedBuildFixProvider, BuildFixProvider]) {
     const options =
-      Class === EnhancedBuildFixProvider
-        ? { maxWorkers: 1, cache: false, metricsDir: path.join(work, 'metrics'), workDir: path.join(work, 'work') }
-        : {}
+      Class === EnhancedBuildFixProvider ? { maxWorkers: 1, cache: false, metricsDir: path.join(work, 'metrics'), workDir: path.join(work, 'work') } : {}
     const p = new Class({ name: 'own', type: 'buildfix', model: 'gold', options })
     await p.connect()
     try {
@@ -391,7 +405,20 @@ test('listFixtures({details}) and metadata.fixturesDir through both providers', 
 
 test('the Markdown report groups results by error family', (t) => {
   const reports = require('../lib/cli/reports.js')
-  const r = (fixture, family, targetCode, model, success) => ({ fixture, family, targetCode, model, success, errorCountBefore: 1, errorCountAfter: success ? 0 : 1, errorsResolved: success, errorsResolvedCount: success ? 1 : 0, planGenerated: true, duration: 5, attempts: 1 })
+  const r = (fixture, family, targetCode, model, success) => ({
+    fixture,
+    family,
+    targetCode,
+    model,
+    success,
+    errorCountBefore: 1,
+    errorCountAfter: success ? 0 : 1,
+    errorsResolved: success,
+    errorsResolvedCount: success ? 1 : 0,
+    planGenerated: true,
+    duration: 5,
+    attempts: 1,
+  })
   const results = [
     r('a', 'possibly-null', 18047, 'gold', true),
     r('b', 'possibly-null', 18047, 'gold', false),

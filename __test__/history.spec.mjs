@@ -75,13 +75,19 @@ test('runs are stored per model and read back oldest first, with family, code an
       { model: 'b', endpoint: '', runs: 1 },
     ])
     const runs = await h.runs('a')
-    t.deepEqual(runs.map((r) => r.id), [1, 3])
+    t.deepEqual(
+      runs.map((r) => r.id),
+      [1, 3],
+    )
     t.is(runs[1].results.find((r) => r.fixture === 'fx-2').success, false)
     t.like(runs[0].results[1], { family: 'imports', code: 'TS2304', fixtureHash: 'h-fx-1', duration: 100 })
     t.is(runs[0].packageVersion, require('../package.json').version)
     t.is(runs[0].planFormatVersion, require('../worker/plan.js').PLAN_FORMAT_VERSION)
     const trend = await h.trend()
-    t.deepEqual(trend[0].runs.map((r) => r.passRate), [100, 90])
+    t.deepEqual(
+      trend[0].runs.map((r) => r.passRate),
+      [100, 90],
+    )
   } finally {
     await h.close()
   }
@@ -136,7 +142,11 @@ test('two processes appending to one history at once lose and corrupt nothing', 
       t.true(runs.every((r) => r.results.length === 12 && r.results.every((x) => x.model === model)))
     }
     const ids = [...(await h.runs('model-a', { limit: 1000 })), ...(await h.runs('model-b', { limit: 1000 }))].map((r) => r.id).sort((x, y) => x - y)
-    t.deepEqual(ids, Array.from({ length: 80 }, (_, i) => i + 1), 'every run has its own id')
+    t.deepEqual(
+      ids,
+      Array.from({ length: 80 }, (_, i) => i + 1),
+      'every run has its own id',
+    )
   } finally {
     await h.close()
   }
@@ -147,7 +157,10 @@ test('an unreadable or newer-schema history is a clear error and is never reset'
   const junk = path.join(dir, 'junk.sqlite')
   fs.writeFileSync(junk, 'not a database\n'.repeat(300))
   const before = fs.readFileSync(junk)
-  await t.throwsAsync(openHistory(junk), { code: 'ERR_HISTORY_UNREADABLE', message: /is not a promethean-bench history \(the file is not an SQLite database\); nothing was changed/ })
+  await t.throwsAsync(openHistory(junk), {
+    code: 'ERR_HISTORY_UNREADABLE',
+    message: /is not a promethean-bench history \(the file is not an SQLite database\); nothing was changed/,
+  })
   t.deepEqual(fs.readFileSync(junk), before)
 
   const newer = path.join(dir, 'newer.sqlite')
@@ -201,7 +214,13 @@ test('CLI: run records every run; history prints the trend; --check exits 1 on a
   const trend = await bench(['history', '--out', out, '--json'])
   t.is(trend.code, 0, trend.stderr)
   const data = JSON.parse(trend.stdout)
-  t.deepEqual(data.trend.map((s) => [s.model, s.runs.length]), [['gold', 2], ['none', 2]])
+  t.deepEqual(
+    data.trend.map((s) => [s.model, s.runs.length]),
+    [
+      ['gold', 2],
+      ['none', 2],
+    ],
+  )
   t.true(fs.existsSync(data.files.html))
 
   // A model that regresses: appended through the API to the same history.
@@ -271,7 +290,16 @@ browserTest(`the history page and the run report's family and pairwise sections 
   fs.mkdirSync(ARTIFACTS, { recursive: true })
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   })
   try {
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } })
@@ -293,7 +321,10 @@ browserTest(`the history page and the run report's family and pairwise sections 
     t.deepEqual(runsPerModel.sort(), [3, 5])
     t.is(await page.locator('#chart-history-pass-rate circle.point').count(), 8)
     const rates = await page.locator('#chart-history-pass-rate circle.point.s0').evaluateAll((els) => els.map((e) => Number(e.dataset.value)))
-    t.deepEqual(rates, histData.trend[0].runs.map((r) => r.passRate))
+    t.deepEqual(
+      rates,
+      histData.trend[0].runs.map((r) => r.passRate),
+    )
     t.is(await page.locator('#chart-history-p50 circle.point').count(), 8)
     t.is(await page.locator('#chart-history-pass-rate polyline.line').count(), 2)
     const box = await page.locator('#chart-history-pass-rate').boundingBox()
@@ -317,7 +348,10 @@ browserTest(`the history page and the run report's family and pairwise sections 
     await page.screenshot({ path: path.join(ARTIFACTS, 'run-report-analysis.png'), fullPage: true })
 
     t.deepEqual(problems, [])
-    t.true(requests.every((u) => u.startsWith('file:')), `no network: ${requests.join(', ')}`)
+    t.true(
+      requests.every((u) => u.startsWith('file:')),
+      `no network: ${requests.join(', ')}`,
+    )
   } finally {
     await browser.close()
   }

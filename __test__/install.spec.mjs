@@ -117,7 +117,15 @@ fs.writeFileSync(path.join(out, ${JSON.stringify(libName)}), 'not really a libra
 `,
     { mode: 0o755 },
   )
-  return { bin, calls: () => fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) }
+  return {
+    bin,
+    calls: () =>
+      fs
+        .readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+  }
 }
 
 /** PATH with only `dirs`: no cargo, no rustc (node is run by its absolute path). */
@@ -241,7 +249,19 @@ test("npm's prepare builds nothing while npm packs or publishes", async (t) => {
 test('regression: the packed tarball holds what a user needs, no tests and no install script', async (t) => {
   const { info, dir } = await pack()
   const files = info.files.map((f) => f.path)
-  for (const needed of ['package.json', 'index.js', 'index.mjs', 'index.d.ts', 'lib/native.js', 'lib/loader.js', 'bin/promethean-bench.js', 'scripts/build-native.js', 'Cargo.toml', 'Cargo.lock', 'src/lib.rs']) {
+  for (const needed of [
+    'package.json',
+    'index.js',
+    'index.mjs',
+    'index.d.ts',
+    'lib/native.js',
+    'lib/loader.js',
+    'bin/promethean-bench.js',
+    'scripts/build-native.js',
+    'Cargo.toml',
+    'Cargo.lock',
+    'src/lib.rs',
+  ]) {
     t.true(files.includes(needed), `${needed} is packed`)
   }
   const unwanted = files.filter((f) =>

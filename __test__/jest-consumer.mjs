@@ -148,10 +148,7 @@ test('a Jest 30 + ts-jest project over the packed package exits on its own with 
 
   const project = path.join(work, 'project')
   makeDirSync(path.join(project, 'test'))
-  fs.writeFileSync(
-    path.join(project, 'package.json'),
-    JSON.stringify({ name: 'jest-consumer', private: true, version: '1.0.0' }, null, 2),
-  )
+  fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'jest-consumer', private: true, version: '1.0.0' }, null, 2))
   fs.writeFileSync(
     path.join(project, 'tsconfig.json'),
     JSON.stringify(

@@ -17,9 +17,21 @@ import * as subpathJs from '@promethean/benchmark/src/load-testing/load-tester.j
 const here = path.dirname(fileURLToPath(import.meta.url))
 
 const METRIC_KEYS = [
-  'totalRequests', 'successfulRequests', 'failedRequests', 'averageResponseTime', 'minResponseTime',
-  'maxResponseTime', 'p50ResponseTime', 'p95ResponseTime', 'p99ResponseTime', 'requestsPerSecond',
-  'errorsPerSecond', 'throughput', 'concurrentUsers', 'testDuration', 'errorRate',
+  'totalRequests',
+  'successfulRequests',
+  'failedRequests',
+  'averageResponseTime',
+  'minResponseTime',
+  'maxResponseTime',
+  'p50ResponseTime',
+  'p95ResponseTime',
+  'p99ResponseTime',
+  'requestsPerSecond',
+  'errorsPerSecond',
+  'throughput',
+  'concurrentUsers',
+  'testDuration',
+  'errorRate',
 ]
 
 function config(overrides) {
@@ -50,7 +62,13 @@ async function server(t, handler) {
   })
   s.on('connection', () => stats.connections++)
   await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise((resolve) => { s.closeAllConnections(); s.close(resolve) }))
+  t.teardown(
+    () =>
+      new Promise((resolve) => {
+        s.closeAllConnections()
+        s.close(resolve)
+      }),
+  )
   return { url: `http://127.0.0.1:${s.address().port}`, stats }
 }
 
@@ -76,10 +94,17 @@ test.serial('a known latency mix gives nearest-rank p50/p95/p99 within tolerance
   t.is(m.totalRequests, 1000)
   t.is(m.successfulRequests, 1000)
   // Exactly nearest-rank (within 0.1%) over the measured durations...
-  const sorted = lt.getResponses().map((r) => r.duration).sort((a, b) => a - b)
+  const sorted = lt
+    .getResponses()
+    .map((r) => r.duration)
+    .sort((a, b) => a - b)
   t.is(sorted.length, 1000)
   const rank = (q) => sorted[Math.max(1, Math.ceil(q * sorted.length)) - 1]
-  for (const [q, key] of [[0.5, 'p50ResponseTime'], [0.95, 'p95ResponseTime'], [0.99, 'p99ResponseTime']]) {
+  for (const [q, key] of [
+    [0.5, 'p50ResponseTime'],
+    [0.95, 'p95ResponseTime'],
+    [0.99, 'p99ResponseTime'],
+  ]) {
     t.true(Math.abs(m[key] - rank(q)) <= rank(q) * 0.001, `${key} ${m[key]} vs nearest rank ${rank(q)}`)
   }
   t.is(m.minResponseTime, sorted[0])
@@ -133,9 +158,10 @@ test.serial('a throwing generator or executor is a failed request, not a crashed
   )
   t.is(m.totalRequests, 5)
   t.is(m.failedRequests, 4)
-  t.deepEqual(lt.getResponses().map((r) => r.error), [
-    'generator broke', 'sync executor broke', 'async executor broke', 'a bare string', undefined,
-  ])
+  t.deepEqual(
+    lt.getResponses().map((r) => r.error),
+    ['generator broke', 'sync executor broke', 'async executor broke', 'a bare string', undefined],
+  )
   t.is(m.errorRate, 0.8)
 })
 
@@ -156,7 +182,10 @@ test.serial('requests are sequential per user with ids user-<u>-req-<n>, ramp-up
   )
   t.true(maxInFlight <= 4)
   for (let u = 1; u <= 4; u++) {
-    t.deepEqual(seen.filter((id) => id.startsWith(`user-${u}-`)), [0, 1, 2].map((n) => `user-${u}-req-${n}`))
+    t.deepEqual(
+      seen.filter((id) => id.startsWith(`user-${u}-`)),
+      [0, 1, 2].map((n) => `user-${u}-req-${n}`),
+    )
   }
   const sims = lt.getUserSimulations()
   t.is(sims.length, 4)
@@ -175,7 +204,10 @@ test.serial('requests are sequential per user with ids user-<u>-req-<n>, ramp-up
 test.serial('nothing new is sent once testDuration has passed', async (t) => {
   const lt = new LoadTester(config({ concurrentUsers: 3, requestsPerUser: 1000, testDuration: 150, thinkTime: 10 }))
   const started = performance.now()
-  const m = await lt.runTest(() => 0, () => sleep(5, 1))
+  const m = await lt.runTest(
+    () => 0,
+    () => sleep(5, 1),
+  )
   t.true(performance.now() - started < 500)
   const first = Math.min(...lt.getResponses().map((r) => r.startTime))
   t.true(lt.getResponses().every((r) => r.startTime - first < 150))
@@ -184,27 +216,39 @@ test.serial('nothing new is sent once testDuration has passed', async (t) => {
 
 test.serial('regression: synchronous executors interleave users instead of one user taking the whole duration', async (t) => {
   const lt = new LoadTester(config({ concurrentUsers: 3, requestsPerUser: 1e9, testDuration: 60 }))
-  const m = await lt.runTest((u) => u, (u) => {
-    const until = performance.now() + 0.05 // a synchronous executor doing 50 µs of work
-    while (performance.now() < until);
-    if (u === 2) throw new Error('sync failure')
-    return u
-  })
+  const m = await lt.runTest(
+    (u) => u,
+    (u) => {
+      const until = performance.now() + 0.05 // a synchronous executor doing 50 µs of work
+      while (performance.now() < until);
+      if (u === 2) throw new Error('sync failure')
+      return u
+    },
+  )
   const perUser = [1, 2, 3].map((u) => lt.getUserSimulations().find((s) => s.userId === u).responses.length)
-  t.true(perUser.every((n) => n > 5), `requests per user ${perUser}`)
+  t.true(
+    perUser.every((n) => n > 5),
+    `requests per user ${perUser}`,
+  )
   t.true(Math.max(...perUser) - Math.min(...perUser) <= 1, `requests per user ${perUser}`)
   t.is(m.failedRequests, perUser[1])
 })
 
 test.serial('an empty test gives zeros, never NaN', async (t) => {
   const lt = new LoadTester(config({ requestsPerUser: 0 }))
-  const m = await lt.runTest(() => 0, async () => 0)
+  const m = await lt.runTest(
+    () => 0,
+    async () => 0,
+  )
   allFinite(t, m)
   t.is(m.totalRequests, 0)
   t.is(m.p99ResponseTime, 0)
-  const onlyFailures = await new LoadTester(config()).runTest(() => 0, async () => {
-    throw new Error('x')
-  })
+  const onlyFailures = await new LoadTester(config()).runTest(
+    () => 0,
+    async () => {
+      throw new Error('x')
+    },
+  )
   allFinite(t, onlyFailures)
   t.is(onlyFailures.errorRate, 1)
   t.is(onlyFailures.averageResponseTime, 0)
@@ -213,14 +257,40 @@ test.serial('an empty test gives zeros, never NaN', async (t) => {
 
 test.serial('a second runTest while one runs rejects; isTestRunning follows', async (t) => {
   const lt = new LoadTester(config({ concurrentUsers: 1, requestsPerUser: 3 }))
-  const first = lt.runTest(() => 0, () => sleep(20, 0))
+  const first = lt.runTest(
+    () => 0,
+    () => sleep(20, 0),
+  )
   t.true(lt.isTestRunning())
-  await t.throwsAsync(lt.runTest(() => 0, async () => 0), { message: 'Load test is already running' })
-  await t.throwsAsync(lt.runStressTest(2, 1, 100, () => 0, async () => 0), { message: /already running/ })
+  await t.throwsAsync(
+    lt.runTest(
+      () => 0,
+      async () => 0,
+    ),
+    { message: 'Load test is already running' },
+  )
+  await t.throwsAsync(
+    lt.runStressTest(
+      2,
+      1,
+      100,
+      () => 0,
+      async () => 0,
+    ),
+    { message: /already running/ },
+  )
   const m = await first
   t.is(m.totalRequests, 3, 'the rejected call did not disturb the running test')
   t.false(lt.isTestRunning())
-  t.is((await lt.runTest(() => 0, async () => 0)).totalRequests, 3)
+  t.is(
+    (
+      await lt.runTest(
+        () => 0,
+        async () => 0,
+      )
+    ).totalRequests,
+    3,
+  )
 })
 
 test.serial('bad config and arguments give clear TypeError/RangeError', async (t) => {
@@ -233,12 +303,48 @@ test.serial('bad config and arguments give clear TypeError/RangeError', async (t
   t.throws(() => new LoadTester(config({ thinkTime: '10' })), { instanceOf: TypeError, message: /thinkTime must be a number/ })
   t.throws(() => new LoadTester(config({ testDuration: NaN })), { instanceOf: RangeError, message: /testDuration/ })
   const lt = new LoadTester(config())
-  await t.throwsAsync(lt.runTest('nope', async () => 0), { instanceOf: TypeError, message: /requestGenerator must be a function/ })
-  await t.throwsAsync(lt.runTest(() => 0), { instanceOf: TypeError, message: /requestExecutor must be a function/ })
-  await t.throwsAsync(lt.runTest(() => 0, async () => 0, { signal: 'x' }), { instanceOf: TypeError, message: /signal/ })
-  await t.throwsAsync(lt.runStressTest(0, 1, 10, () => 0, async () => 0), { instanceOf: RangeError, message: /maxUsers/ })
-  await t.throwsAsync(lt.runSpikeTest({}, () => 0, async () => 0), { instanceOf: TypeError, message: /spikeUsers/ })
-  await t.throwsAsync(lt.runArrivalRateTest({ rate: 0, duration: 10 }, () => 0, async () => 0), { instanceOf: RangeError, message: /rate/ })
+  await t.throwsAsync(
+    lt.runTest('nope', async () => 0),
+    { instanceOf: TypeError, message: /requestGenerator must be a function/ },
+  )
+  await t.throwsAsync(
+    lt.runTest(() => 0),
+    { instanceOf: TypeError, message: /requestExecutor must be a function/ },
+  )
+  await t.throwsAsync(
+    lt.runTest(
+      () => 0,
+      async () => 0,
+      { signal: 'x' },
+    ),
+    { instanceOf: TypeError, message: /signal/ },
+  )
+  await t.throwsAsync(
+    lt.runStressTest(
+      0,
+      1,
+      10,
+      () => 0,
+      async () => 0,
+    ),
+    { instanceOf: RangeError, message: /maxUsers/ },
+  )
+  await t.throwsAsync(
+    lt.runSpikeTest(
+      {},
+      () => 0,
+      async () => 0,
+    ),
+    { instanceOf: TypeError, message: /spikeUsers/ },
+  )
+  await t.throwsAsync(
+    lt.runArrivalRateTest(
+      { rate: 0, duration: 10 },
+      () => 0,
+      async () => 0,
+    ),
+    { instanceOf: RangeError, message: /rate/ },
+  )
   t.false(lt.isTestRunning(), 'a refused call leaves the tester usable')
   t.throws(() => LoadTester.http({ url: 'https://example.com/' }), { instanceOf: TypeError, message: /https is not supported/ })
   t.throws(() => LoadTester.http({ url: 'localhost:80' }), { instanceOf: TypeError, message: /http:\/\// })
@@ -310,7 +416,10 @@ test.serial('regression: huge user counts are refused at once or run within a sm
   const [code, signal] = await new Promise((resolve) => proc.on('exit', (c, s) => resolve([c, s])))
   t.is(signal, null, err.slice(-2000))
   t.is(code, 0, err.slice(-2000))
-  const lines = out.trim().split('\n').map((l) => JSON.parse(l))
+  const lines = out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
   const byName = Object.fromEntries(lines.filter((l) => l.name).map((l) => [l.name, l]))
   t.log(lines.map((l) => JSON.stringify(l)).join('\n'))
   for (const name of ['constructor 1e9 users', 'stress 1e9 x 1e9', 'spike 1e9']) {
@@ -332,7 +441,11 @@ test.serial('regression: runArrivalRateTest stops at its duration and counts wha
   // sent; the other ~2940 arrivals are dropped, and the test ends after ~300 ms, not 15 s.
   const lt = new LoadTester(config({ timeout: 5000 }))
   let started = performance.now()
-  const m = await lt.runArrivalRateTest({ rate: 10000, duration: 300, maxInFlight: 1 }, () => 0, () => sleep(5, 'x'))
+  const m = await lt.runArrivalRateTest(
+    { rate: 10000, duration: 300, maxInFlight: 1 },
+    () => 0,
+    () => sleep(5, 'x'),
+  )
   let elapsed = performance.now() - started
   // Bounds for a busy machine: the defect ran for seconds to days; the counts below are the
   // mechanism.
@@ -361,7 +474,11 @@ test.serial('regression: runArrivalRateTest stops at its duration and counts wha
   // before the cut-off are dropped, as the duration bounds the run.
   const lag = monitorEventLoopDelay({ resolution: 5 })
   lag.enable()
-  const easy = await lt.runArrivalRateTest({ rate: 100, duration: 100, maxInFlight: 2 }, () => 0, async () => 0)
+  const easy = await lt.runArrivalRateTest(
+    { rate: 100, duration: 100, maxInFlight: 2 },
+    () => 0,
+    async () => 0,
+  )
   lag.disable()
   t.is(easy.totalRequests + easy.droppedIterations, 10)
   if (lag.max / 1e6 < 50) {
@@ -380,10 +497,19 @@ test.serial('regression: LoadTester.http refuses a URL whose host is not valid (
 
 test.serial('regression: saveResults under /proc rejects at once with the folder it cannot create', async (t) => {
   const lt = new LoadTester(config())
-  await lt.runTest(() => 0, async () => 0)
+  await lt.runTest(
+    () => 0,
+    async () => 0,
+  )
   let timer
   const hung = new Promise((resolve) => (timer = setTimeout(resolve, 5000, 'still pending after 5 s')))
-  const outcome = await Promise.race([lt.saveResults('/proc/x/y/results.json').then(() => 'resolved', (e) => e), hung])
+  const outcome = await Promise.race([
+    lt.saveResults('/proc/x/y/results.json').then(
+      () => 'resolved',
+      (e) => e,
+    ),
+    hung,
+  ])
   clearTimeout(timer)
   t.true(outcome instanceof Error, String(outcome))
   t.regex(outcome.message, /cannot create folder "\/proc\/x\/y"/)
@@ -395,7 +521,10 @@ test.serial('1000 users x 100 requests: exact counts with bounded records and RS
   let peak = before
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20)
   const lt = new LoadTester(config({ concurrentUsers: 1000, requestsPerUser: 100, maxRecordedResponses: 5000 }))
-  const m = await lt.runTest((u, id) => id, async (id) => id)
+  const m = await lt.runTest(
+    (u, id) => id,
+    async (id) => id,
+  )
   clearInterval(sampler)
   peak = Math.max(peak, process.memoryUsage().rss)
   t.is(m.totalRequests, 100000)
@@ -432,7 +561,13 @@ test.serial('native HTTP executor: keep-alive connections, status codes, bodies 
   const ok = responses.find((r) => r.success)
   t.is(ok.responseSize, JSON.stringify({ path: '/v1/generate?x=1', method: 'POST' }).length)
   t.regex(ok.requestId, /^user-[1-4]-req-\d+$/)
-  t.deepEqual(lt.getUserSimulations().map((s) => s.userId).sort(), [1, 2, 3, 4])
+  t.deepEqual(
+    lt
+      .getUserSimulations()
+      .map((s) => s.userId)
+      .sort(),
+    [1, 2, 3, 4],
+  )
   for (const p of progress) t.true(Number.isFinite(p.rps) && p.done <= 200 && p.inFlight <= 4)
 
   // Binary bodies go out byte for byte.
@@ -447,7 +582,13 @@ test.serial('native HTTP executor: keep-alive connections, status codes, bodies 
     })
   })
   await new Promise((resolve) => binaryServer.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise((resolve) => { binaryServer.closeAllConnections(); binaryServer.close(resolve) }))
+  t.teardown(
+    () =>
+      new Promise((resolve) => {
+        binaryServer.closeAllConnections()
+        binaryServer.close(resolve)
+      }),
+  )
   const one = new LoadTester(config({ concurrentUsers: 1, requestsPerUser: 1 }))
   const r = await one.runTest(LoadTester.http({ url: `http://127.0.0.1:${binaryServer.address().port}/`, method: 'PUT', body: bytes }))
   t.is(r.successfulRequests, 1)
@@ -474,12 +615,22 @@ test.serial('open model: latency counts from the intended send time (coordinated
   // could not start within the 400 ms are dropped. (Request k is sent at >= 25k ms but was due
   // at 10k ms: past the first few, the latency is well over 100 ms.)
   const lt = new LoadTester(config())
-  const m = await lt.runArrivalRateTest({ rate: 100, duration: 400, maxInFlight: 1 }, () => 0, () => sleep(25, 'x'))
+  const m = await lt.runArrivalRateTest(
+    { rate: 100, duration: 400, maxInFlight: 1 },
+    () => 0,
+    () => sleep(25, 'x'),
+  )
   t.is(m.totalRequests + m.droppedIterations, 40)
   t.true(m.totalRequests >= 2 && m.totalRequests <= 17, `${m.totalRequests} sent`)
   t.true(m.maxResponseTime > 100, `max ${m.maxResponseTime}`)
   t.true(m.minResponseTime < 100, `min ${m.minResponseTime}`)
-  t.deepEqual(lt.getResponses().slice(0, 2).map((r) => r.requestId), ['req-0', 'req-1'])
+  t.deepEqual(
+    lt
+      .getResponses()
+      .slice(0, 2)
+      .map((r) => r.requestId),
+    ['req-0', 'req-1'],
+  )
 
   const { url, stats } = await server(t, (req, res) => res.end('ok'))
   const h = await lt.runArrivalRateTest({ rate: 500, duration: 200, maxInFlight: 4 }, LoadTester.http({ url }))
@@ -519,7 +670,14 @@ test.serial('AbortSignal stops a JS and a native HTTP test and rejects with Abor
   const err2 = await t.throwsAsync(lt.runTest(LoadTester.http({ url }), { signal: c2.signal }))
   t.is(err2.name, 'AbortError')
   t.true(err2.metrics.totalRequests > 0 && err2.metrics.totalRequests < 3000)
-  await t.throwsAsync(lt.runTest(() => 0, async () => 0, { signal: AbortSignal.abort() }), { name: 'AbortError' })
+  await t.throwsAsync(
+    lt.runTest(
+      () => 0,
+      async () => 0,
+      { signal: AbortSignal.abort() },
+    ),
+    { name: 'AbortError' },
+  )
 })
 
 test.serial('stress test: steps of stepSize users, stops past 10% errors with an event', async (t) => {
@@ -530,17 +688,30 @@ test.serial('stress test: steps of stepSize users, stops past 10% errors with an
   }
   // Fails 1 in 5 requests once 3 or more users are active.
   let active = 0
-  const results = await lt.runStressTest(10, 1, 5000, () => 0, async () => {
-    active++
-    await sleep(1)
-    const tooMany = active >= 3
-    active--
-    if (tooMany) throw new Error('overloaded')
-    return 0
-  }, { stepPause: 5 })
+  const results = await lt.runStressTest(
+    10,
+    1,
+    5000,
+    () => 0,
+    async () => {
+      active++
+      await sleep(1)
+      const tooMany = active >= 3
+      active--
+      if (tooMany) throw new Error('overloaded')
+      return 0
+    },
+    { stepPause: 5 },
+  )
   t.is(results.length, 3)
-  t.deepEqual(results.map((m) => m.concurrentUsers), [1, 2, 3])
-  t.deepEqual(events.slice(0, 2), [['stress-step-started', 1, 1], ['stress-step-completed', 1, 1]])
+  t.deepEqual(
+    results.map((m) => m.concurrentUsers),
+    [1, 2, 3],
+  )
+  t.deepEqual(events.slice(0, 2), [
+    ['stress-step-started', 1, 1],
+    ['stress-step-completed', 1, 1],
+  ])
   t.is(events.at(-1)[0], 'stress-test-threshold-reached')
   t.is(events.at(-1)[1], 3)
 })
@@ -550,7 +721,12 @@ test.serial('endurance test measures each interval; spike test measures baseline
   const seen = []
   lt.on('endurance-test-started', (e) => seen.push(e))
   lt.on('endurance-interval-completed', (e) => seen.push(e.interval))
-  const intervals = await lt.runEnduranceTest(250, () => 0, async () => 0, { interval: 100 })
+  const intervals = await lt.runEnduranceTest(
+    250,
+    () => 0,
+    async () => 0,
+    { interval: 100 },
+  )
   t.deepEqual(seen, [{ duration: 250, intervals: 3 }, 1, 2, 3])
   t.is(intervals.length, 3)
   t.true(intervals[2].testDuration < intervals[0].testDuration, 'the last interval is the 50 ms remainder')
@@ -574,7 +750,10 @@ test.serial('saveResults writes {config, metrics, responses, userSimulations, ti
   const lt = new LoadTester(config())
   const saved = []
   lt.on('results-saved', (e) => saved.push(e.path))
-  await lt.runTest((u, id) => ({ id }), async () => ({ ok: 1 }))
+  await lt.runTest(
+    (u, id) => ({ id }),
+    async () => ({ ok: 1 }),
+  )
   const file = path.join(dir, 'sub', 'r.json')
   t.is(await lt.saveResults(file), file)
   const data = JSON.parse(fs.readFileSync(file, 'utf8'))
@@ -596,10 +775,21 @@ test.serial('saveResults writes {config, metrics, responses, userSimulations, ti
 
 test.serial('report: the original sections, labels and thresholds; comparison table', (t) => {
   const base = {
-    totalRequests: 1000, successfulRequests: 970, failedRequests: 30, averageResponseTime: 1500,
-    minResponseTime: 10, maxResponseTime: 9000, p50ResponseTime: 1200, p95ResponseTime: 6000,
-    p99ResponseTime: 8000, requestsPerSecond: 40, errorsPerSecond: 1.2, throughput: 2048,
-    concurrentUsers: 25, testDuration: 25000, errorRate: 0.03,
+    totalRequests: 1000,
+    successfulRequests: 970,
+    failedRequests: 30,
+    averageResponseTime: 1500,
+    minResponseTime: 10,
+    maxResponseTime: 9000,
+    p50ResponseTime: 1200,
+    p95ResponseTime: 6000,
+    p99ResponseTime: 8000,
+    requestsPerSecond: 40,
+    errorsPerSecond: 1.2,
+    throughput: 2048,
+    concurrentUsers: 25,
+    testDuration: 25000,
+    errorRate: 0.03,
   }
   const r = LoadTestReporter.generateReport(base)
   for (const s of ['Load Test Report', 'Test Configuration:', 'Results:', 'Performance Metrics:', 'Throughput:', 'Performance Assessment:']) {
@@ -653,7 +843,10 @@ test.serial('the scenario table gives the same counts through the JS loop as thr
     t.deepEqual(got, s.expect, s.name)
     if (!s.arrivalRate) {
       // Nothing was sent after the cut-off (counted from the first user's start).
-      t.true(lt.getResponses().every((r) => r.startTime - first < s.expect.cutOff), s.name)
+      t.true(
+        lt.getResponses().every((r) => r.startTime - first < s.expect.cutOff),
+        s.name,
+      )
     }
   }
   t.is(timers(), timersBefore, 'nothing left armed')

@@ -27,8 +27,19 @@ function repository(t, steps) {
   const dir = path.join(tempDir(t), 'repo')
   fs.mkdirSync(dir)
   // A fixed identity and no user configuration: the test must not depend on the machine's git setup.
-  const env = { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: dir, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' }
-  const git = (...args) => execFileSync('git', args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim()
+  const env = {
+    ...process.env,
+    GIT_CONFIG_NOSYSTEM: '1',
+    HOME: dir,
+    GIT_AUTHOR_NAME: 't',
+    GIT_AUTHOR_EMAIL: 't@example.com',
+    GIT_COMMITTER_NAME: 't',
+    GIT_COMMITTER_EMAIL: 't@example.com',
+  }
+  const git = (...args) =>
+    execFileSync('git', args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] })
+      .toString()
+      .trim()
   git('init', '-q')
   const commits = []
   steps.forEach(([message, files], i) => {
@@ -67,7 +78,10 @@ function fixRepository(t) {
     ],
     ['fix the property name', { 'src/greet.ts': "import { User } from './user'\n\nexport function greet(u: User): string {\n  return 'hi ' + u.name\n}\n" }],
     // Two hunks, the last at the end of a file without a final newline.
-    ['fix the import path and the type', { 'src/age.ts': "import { User } from './user'\n\nexport function next(u: User): number {\n  const n: number = u.age\n  return n + 1\n}" }],
+    [
+      'fix the import path and the type',
+      { 'src/age.ts': "import { User } from './user'\n\nexport function next(u: User): number {\n  const n: number = u.age\n  return n + 1\n}" },
+    ],
     // A pure insertion, in the second project.
     ['declare count', { 'tools/src/run.ts': 'const count = 1\n\nexport function run(): number {\n  return count\n}\n' }],
   ])
@@ -193,7 +207,10 @@ test.serial('a repository whose commits fix nothing yields no fixture, and each 
   t.regex(reasons['a comment'], /the parent compiles without error/)
   t.false('docs' in reasons, 'a commit that touches no TypeScript project is no candidate')
   t.is(result.visited, commits.length)
-  t.deepEqual(events.map((e) => e.kind), result.skipped.map(() => 'skip'))
+  t.deepEqual(
+    events.map((e) => e.kind),
+    result.skipped.map(() => 'skip'),
+  )
   t.deepEqual(mineTemps(), before, 'no scratch folder is left behind')
 })
 

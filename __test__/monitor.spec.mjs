@@ -157,7 +157,10 @@ test.serial('regression: event-loop lag is a real number: a 200 ms block gives l
   t.true(['warning', 'critical'].includes(alert.severity))
   t.regex(alert.message, /event loop was \d+(\.\d)? ms late/)
   t.deepEqual(Object.keys(alert).sort(), ['message', 'severity', 'threshold', 'timestamp', 'type', 'value'])
-  t.deepEqual(m.getAlerts().find((a) => a.type === 'eventloop'), alert)
+  t.deepEqual(
+    m.getAlerts().find((a) => a.type === 'eventloop'),
+    alert,
+  )
   // Back to normal once the block is over.
   const after = await collect(m, (all) => all.length >= 3)
   t.true(after.at(-1).eventLoop.lag < 100, `lag ${after.at(-1).eventLoop.lag}`)
@@ -224,7 +227,10 @@ test.serial('a spinning JS thread reads near 100% CPU and utilisation near 1, pe
   if (os.loadavg()[0] < os.cpus().length - 0.5) {
     t.true(avgUsage > 70, `usage ${avgUsage.toFixed(1)}% with load ${os.loadavg()[0]}`)
   }
-  t.true(busy.every((s) => s.eventLoop.utilization > 0.6), JSON.stringify(busy.map((s) => s.eventLoop.utilization)))
+  t.true(
+    busy.every((s) => s.eventLoop.utilization > 0.6),
+    JSON.stringify(busy.map((s) => s.eventLoop.utilization)),
+  )
   // Idle again: the utilisation of the last interval drops; a figure cumulative since the
   // process (or the monitor) started would stay high.
   const idle = await collect(m, (all) => all.length >= 4)
@@ -498,11 +504,15 @@ test.serial('toPrometheus is valid exposition text that a parser reads back to t
   t.is(families.promethean_monitor_gc_collections_total.type, 'COUNTER')
   t.is(value('snapshots_total'), m.getSnapshots().length)
   const load = families.promethean_monitor_load_average.metrics
-  t.deepEqual(load.map((x) => x.labels.window), ['1m', '5m', '15m'])
-  t.deepEqual(load.map((x) => Number(x.value)), s.cpu.loadAverage)
-  const lagAlerts = families.promethean_monitor_alerts_total.metrics
-    .filter((x) => x.labels.type === 'eventloop')
-    .reduce((a, x) => a + Number(x.value), 0)
+  t.deepEqual(
+    load.map((x) => x.labels.window),
+    ['1m', '5m', '15m'],
+  )
+  t.deepEqual(
+    load.map((x) => Number(x.value)),
+    s.cpu.loadAverage,
+  )
+  const lagAlerts = families.promethean_monitor_alerts_total.metrics.filter((x) => x.labels.type === 'eventloop').reduce((a, x) => a + Number(x.value), 0)
   t.is(lagAlerts, m.getAlerts().length)
 })
 

@@ -359,7 +359,10 @@ test('use() releases whether fn resolves or throws', async (t) => {
   const p = pool(t, { minSize: 1, maxSize: 1, createResource: async () => ({}) })
   t.is(await p.use(async (r) => (r.n = 7)), 7)
   t.like(p.getStats(), { active: 0, idle: 1 })
-  await t.throwsAsync(p.use(() => Promise.reject(new Error('boom'))), { message: 'boom' })
+  await t.throwsAsync(
+    p.use(() => Promise.reject(new Error('boom'))),
+    { message: 'boom' },
+  )
   t.like(p.getStats(), { active: 0, idle: 1 })
   await t.throwsAsync(p.use('not a function'), { instanceOf: TypeError })
 })
@@ -403,7 +406,10 @@ test('ResourceManager alerts: high-utilization and pool-exhausted every cleanupI
   t.true(types.has('pool-exhausted'))
   const exhausted = alerts.find((a) => a.type === 'pool-exhausted')
   t.like(exhausted, { name: 'busy', severity: 'critical', value: 1, threshold: 0 })
-  t.like(alerts.find((a) => a.type === 'high-utilization'), { severity: 'warning', value: 1, threshold: 0.8 })
+  t.like(
+    alerts.find((a) => a.type === 'high-utilization'),
+    { severity: 'warning', value: 1, threshold: 0.8 },
+  )
   t.false(types.has('long-wait-time'))
   await p.destroy()
   await t.throwsAsync(waiter)
@@ -579,8 +585,7 @@ function heldVerdicts() {
   }
 }
 
-const raceHung = (promise, ms = 5000) =>
-  Promise.race([promise, sleep(ms, 'hung', { ref: false })])
+const raceHung = (promise, ms = 5000) => Promise.race([promise, sleep(ms, 'hung', { ref: false })])
 
 test('regression: releasing twice during a hand-off to a waiter whose async validator rejects changes nothing', async (t) => {
   const f = tracker()

@@ -284,43 +284,46 @@ test.serial('disconnect() in this process: every worker pid is gone (ESRCH)', as
   t.regex(after.content, /^BuildFix benchmark failed: .*not connected/)
 })
 
-test.serial('regression: a kill -9 of the provider process takes its workers with it mid-request, and the next provider removes its working folder', async (t) => {
-  const s = await server(t)
-  s.reply(replies.slow(600000, replies.json(gold('missing-export'))))
-  const dir = tempDir(t)
-  const workDir = path.join(dir, 'work')
-  const child = spawn(process.execPath, [ORPHAN_CHILD, workDir, s.url], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const exited = once(child, 'exit')
-  t.teardown(() => child.kill('SIGKILL'))
-  const report = JSON.parse(await firstLine(child.stdout))
-  await s.waitForRequests(1) // a worker is now waiting on the model server (attemptTimeout: 600 s)
-  t.is(report.workers.length, 2)
-  for (const pid of report.workers) t.true(running(pid), `worker ${pid} runs before the kill`)
-  t.is(report.folders.length, 1, 'the provider made one working folder')
+test.serial(
+  'regression: a kill -9 of the provider process takes its workers with it mid-request, and the next provider removes its working folder',
+  async (t) => {
+    const s = await server(t)
+    s.reply(replies.slow(600000, replies.json(gold('missing-export'))))
+    const dir = tempDir(t)
+    const workDir = path.join(dir, 'work')
+    const child = spawn(process.execPath, [ORPHAN_CHILD, workDir, s.url], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const exited = once(child, 'exit')
+    t.teardown(() => child.kill('SIGKILL'))
+    const report = JSON.parse(await firstLine(child.stdout))
+    await s.waitForRequests(1) // a worker is now waiting on the model server (attemptTimeout: 600 s)
+    t.is(report.workers.length, 2)
+    for (const pid of report.workers) t.true(running(pid), `worker ${pid} runs before the kill`)
+    t.is(report.folders.length, 1, 'the provider made one working folder')
 
-  const killed = Date.now()
-  child.kill('SIGKILL')
-  await exited
-  // Both workers notice at once (the busy one included); 10 s is a generous bound on a busy
-  // machine, and far below the 600 s the hanging request would otherwise hold the worker.
-  await until(t, 'the workers to exit', () => report.workers.every((pid) => !running(pid)), 10000)
-  t.true(Date.now() - killed < 10000, 'the workers did not wait for attemptTimeout')
-  t.deepEqual(fs.readdirSync(workDir), report.folders, 'the killed provider could not remove its folder')
+    const killed = Date.now()
+    child.kill('SIGKILL')
+    await exited
+    // Both workers notice at once (the busy one included); 10 s is a generous bound on a busy
+    // machine, and far below the 600 s the hanging request would otherwise hold the worker.
+    await until(t, 'the workers to exit', () => report.workers.every((pid) => !running(pid)), 10000)
+    t.true(Date.now() - killed < 10000, 'the workers did not wait for attemptTimeout')
+    t.deepEqual(fs.readdirSync(workDir), report.folders, 'the killed provider could not remove its folder')
 
-  const next = new EnhancedBuildFixProvider({
-    name: 'next',
-    type: 'buildfix',
-    model: 'gold',
-    options: { maxWorkers: 1, minWorkers: 1, cache: false, workDir, metricsDir: path.join(dir, 'metrics') },
-  })
-  t.teardown(() => next.disconnect())
-  await next.connect()
-  const left = fs.readdirSync(workDir)
-  t.false(left.includes(report.folders[0]), 'the next provider on the work folder removed the dead one\'s folder')
-  t.is(left.length, 1, 'only the live provider\'s folder is there')
-  await next.disconnect()
-  t.deepEqual(fs.readdirSync(workDir), [])
-})
+    const next = new EnhancedBuildFixProvider({
+      name: 'next',
+      type: 'buildfix',
+      model: 'gold',
+      options: { maxWorkers: 1, minWorkers: 1, cache: false, workDir, metricsDir: path.join(dir, 'metrics') },
+    })
+    t.teardown(() => next.disconnect())
+    await next.connect()
+    const left = fs.readdirSync(workDir)
+    t.false(left.includes(report.folders[0]), "the next provider on the work folder removed the dead one's folder")
+    t.is(left.length, 1, "only the live provider's folder is there")
+    await next.disconnect()
+    t.deepEqual(fs.readdirSync(workDir), [])
+  },
+)
 
 test.serial('regression: one process per request is not what the enhanced provider does', async (t) => {
   const p = await provider(t, { options: { cache: false } })
@@ -370,8 +373,11 @@ test.serial('execute() with an aborted signal: a running job is stopped in its w
   const aborted = Date.now()
   controller.abort()
   // The default reason is a DOMException, which is not an Error in Node 20: no throwsAsync.
-  const err = await pending.then(() => null, (e) => e)
-  t.is(err, controller.signal.reason, 'rejects with the signal\'s reason')
+  const err = await pending.then(
+    () => null,
+    (e) => e,
+  )
+  t.is(err, controller.signal.reason, "rejects with the signal's reason")
   t.is(err.name, 'AbortError')
   t.true(Date.now() - aborted < 5000, 'stopped at once, not left to the model timeout')
   t.deepEqual(tree(copy), tree(path.join(SMALL_DIR, 'missing-export')), 'the working copy is restored')
@@ -403,11 +409,22 @@ test.serial('execute() with an aborted signal: a queued job leaves the queue; an
   t.is(p.getProcessPoolStatus().waiting, 0, 'the queued job left the queue')
   t.deepEqual(copiesOf(p, 'implicit-any'), [], 'a queued job made no working copy')
   first.abort()
-  t.is((await running.then(() => null, (e) => e))?.name, 'AbortError')
+  t.is(
+    (
+      await running.then(
+        () => null,
+        (e) => e,
+      )
+    )?.name,
+    'AbortError',
+  )
   t.is(s.requests.length, 1)
 
   const before = s.requests.length
-  const early = await p.execute(one('missing-export'), { signal: AbortSignal.abort() }).then(() => null, (e) => e)
+  const early = await p.execute(one('missing-export'), { signal: AbortSignal.abort() }).then(
+    () => null,
+    (e) => e,
+  )
   t.is(early?.name, 'AbortError')
   t.is(s.requests.length, before, 'nothing ran')
   await t.throwsAsync(p.execute(one('missing-export'), { signal: 'stop' }), { instanceOf: TypeError, message: /options\.signal/ })
@@ -912,7 +929,18 @@ test('BaseProvider is an EventEmitter; connection-established, request-completed
 
 test('BuildFixProvider: same interface, one process per request, gold resolves, nothing cached', async (t) => {
   const p = await provider(t, { Class: BuildFixProvider })
-  for (const method of ['connect', 'disconnect', 'execute', 'isHealthy', 'listModels', 'getPerformanceMetrics', 'getCacheStats', 'getProcessPoolStatus', 'clearCache', 'workerPids']) {
+  for (const method of [
+    'connect',
+    'disconnect',
+    'execute',
+    'isHealthy',
+    'listModels',
+    'getPerformanceMetrics',
+    'getCacheStats',
+    'getProcessPoolStatus',
+    'clearCache',
+    'workerPids',
+  ]) {
     t.is(typeof p[method], 'function', method)
     t.is(typeof EnhancedBuildFixProvider.prototype[method], 'function', method)
   }

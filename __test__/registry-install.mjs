@@ -175,10 +175,7 @@ async function startRegistry(bin) {
   // Ready when it answers /-/ping; given up (with its log) if it exits or takes 2 minutes.
   const deadline = Date.now() + 120_000
   for (;;) {
-    const ping = await Promise.race([
-      request('GET', `${registry.url}-/ping`).catch(() => null),
-      exited.then((code) => ({ exited: code })),
-    ])
+    const ping = await Promise.race([request('GET', `${registry.url}-/ping`).catch(() => null), exited.then((code) => ({ exited: code }))])
     if (ping?.exited !== undefined) throw new Error(`verdaccio exited (${ping.exited}):\n${log}`)
     if (ping?.status === 200) break
     if (Date.now() > deadline) throw new Error(`verdaccio did not answer within 2 minutes:\n${log}`)
@@ -227,7 +224,9 @@ after(() => {
   killRegistry()
 })
 
-test('regression: installed from a registry with no Rust on PATH, it compiles nothing, runs no install script, and runs', { skip: !supported && 'the prebuilt binary this publishes is linux-x64-gnu' }, async (t) => {
+test('regression: installed from a registry with no Rust on PATH, it compiles nothing, runs no install script, and runs', {
+  skip: !supported && 'the prebuilt binary this publishes is linux-x64-gnu',
+}, async (t) => {
   // Publish: the release workflow's commands for this one platform.
   const stage = path.join(work, 'release')
   const release = await sh(process.execPath, [path.join(root, 'scripts', 'release-local.js'), '--stage', stage], {
@@ -257,11 +256,21 @@ test('regression: installed from a registry with no Rust on PATH, it compiles no
   const modules = path.join(project, 'node_modules')
   const pkgDir = path.join(modules, ...manifest.name.split('/'))
   assert.ok(fs.existsSync(path.join(modules, ...PLATFORM_PACKAGE.split('/'), 'package.json')), 'the platform package is installed')
-  assert.deepEqual(findAll(modules, (e) => e.isDirectory() && e.name === 'target'), [], 'nothing was compiled')
-  assert.deepEqual(findAll(pkgDir, (e) => e.name.endsWith('.node')), [], 'the main package holds no binary')
+  assert.deepEqual(
+    findAll(modules, (e) => e.isDirectory() && e.name === 'target'),
+    [],
+    'nothing was compiled',
+  )
+  assert.deepEqual(
+    findAll(pkgDir, (e) => e.name.endsWith('.node')),
+    [],
+    'the main package holds no binary',
+  )
   const packageBytes = duBytes(pkgDir) + duBytes(path.join(modules, ...PLATFORM_PACKAGE.split('/')))
   const totalBytes = duBytes(modules)
-  t.diagnostic(`npm install: ${(install.ms / 1000).toFixed(1)} s, no compile; installed ${mb(packageBytes)} for the package and its binary, ${mb(totalBytes)} in node_modules (with typescript)`)
+  t.diagnostic(
+    `npm install: ${(install.ms / 1000).toFixed(1)} s, no compile; installed ${mb(packageBytes)} for the package and its binary, ${mb(totalBytes)} in node_modules (with typescript)`,
+  )
   // The target is 30 s; the bound is ten times that, so a loaded machine does not fail it.
   assert.ok(install.ms < 300_000, `npm install took ${install.ms} ms`)
 

@@ -345,18 +345,14 @@ test('two managers of one folder never interleave: concurrent restores end in on
   const stateB = capture(root)
   for (let round = 0; round < 6; round++) {
     const [first, second] = round % 2 ? [a, b] : [b, a]
-    const results = await Promise.all([
-      first.restoreSnapshot(first === a ? snapA : snapB),
-      second.restoreSnapshot(second === a ? snapA : snapB),
-      a.diff(snapA),
-    ])
+    const results = await Promise.all([first.restoreSnapshot(first === a ? snapA : snapB), second.restoreSnapshot(second === a ? snapA : snapB), a.diff(snapA)])
     const end = JSON.stringify(capture(root))
     t.true(end === JSON.stringify(stateA) || end === JSON.stringify(stateB), `round ${round}`)
     t.true(Array.isArray(results[2]))
   }
 })
 
-test('stress (regression: concurrent opens swept one another\'s fresh store): 40 managers opened, used and disposed leave nothing behind', async (t) => {
+test("stress (regression: concurrent opens swept one another's fresh store): 40 managers opened, used and disposed leave nothing behind", async (t) => {
   const root = tempDir(t)
   fs.writeFileSync(path.join(root, 'f'), 'x')
   const stores = []

@@ -73,7 +73,13 @@ test('comparePaired: table, rates and verdict', (t) => {
   t.true(Math.abs(c.pValue - 2 / 128) < 1e-12)
   t.true(c.significant)
   t.is(c.verdict, 'A better')
-  t.is(comparePaired([[false, true], [true, true]]).verdict, 'no significant difference')
+  t.is(
+    comparePaired([
+      [false, true],
+      [true, true],
+    ]).verdict,
+    'no significant difference',
+  )
   t.is(comparePaired([]).pValue, 1)
 })
 
@@ -109,7 +115,14 @@ test('breakdown per family and model lists the fixtures behind each cell', (t) =
       ['n', 'A', 1, 0, 0, ['a1'], ['a1']],
     ],
   )
-  t.deepEqual(breakdown(rs, cat, 'code').map((r) => [r.model, r.code, r.tests]), [['m', 'TS1', 2], ['m', 'TS2', 1], ['n', 'TS1', 1]])
+  t.deepEqual(
+    breakdown(rs, cat, 'code').map((r) => [r.model, r.code, r.tests]),
+    [
+      ['m', 'TS1', 2],
+      ['m', 'TS2', 1],
+      ['n', 'TS1', 1],
+    ],
+  )
 })
 
 test('pairwise: models on the same fixtures, with the fixtures of each cell', (t) => {
@@ -128,8 +141,14 @@ test('pairwise: models on the same fixtures, with the fixtures of each cell', (t
 })
 
 test('compareRuns pairs by fixture and content hash; a changed fixture is listed, not paired', (t) => {
-  const docA = { results: [result('f1', 'm', true), result('f2', 'm', true), result('f3', 'm', true)], fixtures: { f1: { hash: 'x' }, f2: { hash: 'y' }, f3: { hash: 'z' } } }
-  const docB = { results: [result('f1', 'm', false), result('f2', 'm', true), result('f3', 'm', false)], fixtures: { f1: { hash: 'x' }, f2: { hash: 'y' }, f3: { hash: 'CHANGED' } } }
+  const docA = {
+    results: [result('f1', 'm', true), result('f2', 'm', true), result('f3', 'm', true)],
+    fixtures: { f1: { hash: 'x' }, f2: { hash: 'y' }, f3: { hash: 'z' } },
+  }
+  const docB = {
+    results: [result('f1', 'm', false), result('f2', 'm', true), result('f3', 'm', false)],
+    fixtures: { f1: { hash: 'x' }, f2: { hash: 'y' }, f3: { hash: 'CHANGED' } },
+  }
   const out = compareRuns(docA, docB)
   t.deepEqual(out.changedFixtures, ['f3'])
   const [c] = out.comparisons
@@ -138,5 +157,8 @@ test('compareRuns pairs by fixture and content hash; a changed fixture is listed
   t.deepEqual(c.fixtures.onlyA, ['f1'])
   // One model each with different names: those two are compared.
   const renamed = compareRuns(docA, { ...docB, results: docB.results.map((r) => ({ ...r, model: 'm2' })) })
-  t.deepEqual(renamed.comparisons.map((x) => [x.a, x.b]), [['m', 'm2']])
+  t.deepEqual(
+    renamed.comparisons.map((x) => [x.a, x.b]),
+    [['m', 'm2']],
+  )
 })

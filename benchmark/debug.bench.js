@@ -30,9 +30,30 @@ async function main() {
     ops: N,
     rounds: 9,
     contenders: [
-      { name: 'no logging call', run: () => { for (let i = 0; i < N; i++) none('job %d done', i) } },
-      { name: 'buildfix log() off', run: () => { for (let i = 0; i < N; i++) { ours('job %d done', i); sink += i } } },
-      { name: 'debug package off', run: () => { for (let i = 0; i < N; i++) { theirs('job %d done', i); sink += i } } },
+      {
+        name: 'no logging call',
+        run: () => {
+          for (let i = 0; i < N; i++) none('job %d done', i)
+        },
+      },
+      {
+        name: 'buildfix log() off',
+        run: () => {
+          for (let i = 0; i < N; i++) {
+            ours('job %d done', i)
+            sink += i
+          }
+        },
+      },
+      {
+        name: 'debug package off',
+        run: () => {
+          for (let i = 0; i < N; i++) {
+            theirs('job %d done', i)
+            sink += i
+          }
+        },
+      },
     ],
   })
   report(`JS logger while off (${N} calls)`, js, 'no logging call')
@@ -42,8 +63,18 @@ async function main() {
     ops: M,
     rounds: 9,
     contenders: [
-      { name: 'binding call, no switch', run: () => { for (let i = 0; i < M; i++) binding.debugEvent('none', 'x') } },
-      { name: 'core event, namespace off', run: () => { for (let i = 0; i < M; i++) binding.debugEvent('cache', 'x') } },
+      {
+        name: 'binding call, no switch',
+        run: () => {
+          for (let i = 0; i < M; i++) binding.debugEvent('none', 'x')
+        },
+      },
+      {
+        name: 'core event, namespace off',
+        run: () => {
+          for (let i = 0; i < M; i++) binding.debugEvent('cache', 'x')
+        },
+      },
     ],
   })
   report(`Core event while off (${M} calls through the binding)`, native, 'binding call, no switch')

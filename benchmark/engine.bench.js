@@ -132,16 +132,10 @@ async function main() {
   })
   await warm.close()
 
-  report(
-    `BuildFix engine, gold model, ${FIXTURES.length} small fixtures, ${ROUNDS} rounds (time per job)`,
-    results,
-    'spawn per job (--once)',
-  )
+  report(`BuildFix engine, gold model, ${FIXTURES.length} small fixtures, ${ROUNDS} rounds (time per job)`, results, 'spawn per job (--once)')
   console.log('\nPer-job latency over all rounds (including the warm-up round):')
   for (const [name, values] of Object.entries(latencies)) {
-    console.log(
-      `  ${name.padEnd(24)} median ${median(values).toFixed(1)} ms  p95 ${percentile(values, 95).toFixed(1)} ms  (${values.length} jobs)`,
-    )
+    console.log(`  ${name.padEnd(24)} median ${median(values).toFixed(1)} ms  p95 ${percentile(values, 95).toFixed(1)} ms  (${values.length} jobs)`)
   }
   const ratio = median(latencies['spawn per job (--once)']) / median(latencies['warm worker'])
   console.log(`  median latency ratio: spawn-per-job / warm worker = ${ratio.toFixed(1)}x`)

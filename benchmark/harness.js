@@ -39,9 +39,7 @@ async function compare({ contenders, ops, rounds = 7, warmup = 1, clock = 'wall'
       if (round >= 0) samples[c.name].push((elapsed * 1e6) / ops)
     }
   }
-  return Object.fromEntries(
-    Object.entries(samples).map(([name, s]) => [name, { median: median(s), rounds: s }]),
-  )
+  return Object.fromEntries(Object.entries(samples).map(([name, s]) => [name, { median: median(s), rounds: s }]))
 }
 
 /** Prints a table of ns/op with ratios against `baseline`. */

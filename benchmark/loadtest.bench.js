@@ -54,7 +54,15 @@ async function originalApproach(cfg, gen, exec) {
           }),
         ])
         const t1 = performance.now()
-        responses.push({ requestId: request.id, userId: request.userId, startTime: t0, endTime: t1, duration: t1 - t0, success: true, responseSize: JSON.stringify(result).length })
+        responses.push({
+          requestId: request.id,
+          userId: request.userId,
+          startTime: t0,
+          endTime: t1,
+          duration: t1 - t0,
+          success: true,
+          responseSize: JSON.stringify(result).length,
+        })
       } catch (error) {
         const t1 = performance.now()
         responses.push({ requestId: request.id, userId: request.userId, startTime: t0, endTime: t1, duration: t1 - t0, success: false, error: error.message })
@@ -97,7 +105,12 @@ async function rounds(contenders, n = ROUNDS) {
   }
   const out = {}
   for (const [name, s] of Object.entries(samples)) {
-    out[name] = { rps: median(s.map((x) => x.rps)), cpuUsPerReq: median(s.map((x) => x.cpuUsPerReq)), p99: median(s.map((x) => x.p99 ?? 0)), ticks: median(s.map((x) => x.ticks ?? 0)) }
+    out[name] = {
+      rps: median(s.map((x) => x.rps)),
+      cpuUsPerReq: median(s.map((x) => x.cpuUsPerReq)),
+      p99: median(s.map((x) => x.p99 ?? 0)),
+      ticks: median(s.map((x) => x.ticks ?? 0)),
+    }
   }
   return out
 }
@@ -107,17 +120,23 @@ function print(title, results, baseline, withP99 = false) {
   const base = results[baseline]
   const width = Math.max(...Object.keys(results).map((k) => k.length))
   for (const [name, r] of Object.entries(results)) {
-    const rel = name === baseline ? '(baseline)' : `${(r.rps / base.rps).toFixed(2)}x the req/s, ${(r.cpuUsPerReq / base.cpuUsPerReq).toFixed(2)}x the CPU per request`
+    const rel =
+      name === baseline ? '(baseline)' : `${(r.rps / base.rps).toFixed(2)}x the req/s, ${(r.cpuUsPerReq / base.cpuUsPerReq).toFixed(2)}x the CPU per request`
     const p99 = withP99 ? `  p99 ${r.p99.toFixed(2)} ms` : ''
     const ticks = r.ticks ? `  ${r.ticks} timer ticks` : ''
-    console.log(`  ${name.padEnd(width)}  ${Math.round(r.rps).toString().padStart(8)} req/s  ${r.cpuUsPerReq.toFixed(2).padStart(6)} µs CPU/req${p99}${ticks}  ${rel}`)
+    console.log(
+      `  ${name.padEnd(width)}  ${Math.round(r.rps).toString().padStart(8)} req/s  ${r.cpuUsPerReq.toFixed(2).padStart(6)} µs CPU/req${p99}${ticks}  ${rel}`,
+    )
   }
 }
 
 async function overhead() {
   const gen = (userId, requestId) => requestId
   const exec = async () => 1
-  for (const [users, perUser] of [[50, 2000], [1000, 100]]) {
+  for (const [users, perUser] of [
+    [50, 2000],
+    [1000, 100],
+  ]) {
     const cfg = { concurrentUsers: users, requestsPerUser: perUser, rampUpTime: 0, testDuration: 300000, thinkTime: 0, timeout: 30000 }
     const tester = new LoadTester(cfg)
     const ours = await tester.runTest(gen, exec)
@@ -161,7 +180,13 @@ async function httpVersusAutocannon() {
   const connections = 50
   const seconds = 3
   try {
-    const tester = new LoadTester({ concurrentUsers: connections, requestsPerUser: Number.MAX_SAFE_INTEGER, testDuration: seconds * 1000, timeout: 10000, maxRecordedResponses: 0 })
+    const tester = new LoadTester({
+      concurrentUsers: connections,
+      requestsPerUser: Number.MAX_SAFE_INTEGER,
+      testDuration: seconds * 1000,
+      timeout: 10000,
+      maxRecordedResponses: 0,
+    })
     const target = LoadTester.http({ url })
     const cannon = () => autocannon({ url, connections, duration: seconds })
     // Contenders agree: every request answered 200 with the same body.

@@ -87,8 +87,7 @@ async function twoModelsRun() {
   const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-model-bench-'))
   const previous = process.cwd()
   process.chdir(cwd)
-  const run = (targets) =>
-    defaults.runBenchmark({ models: targets.map((t) => t.name), targets, fixtures, concurrency: 4, cache: false })
+  const run = (targets) => defaults.runBenchmark({ models: targets.map((t) => t.name), targets, fixtures, concurrency: 4, cache: false })
   const models = [
     { name: 'm-a', endpoint: endpoints[0], api: 'openai', maxConcurrentRequests: 2 },
     { name: 'm-b', endpoint: `${endpoints[1]}/v1`, api: 'openai', maxConcurrentRequests: 2 },
@@ -100,7 +99,10 @@ async function twoModelsRun() {
     assertSame('every model result passes', check.filter((r) => r.success).length, 16)
     const times = { gold: [], models: [] }
     for (let i = 0; i < RUN_ROUNDS; i++) {
-      for (const [name, targets] of [['gold', gold], ['models', models]]) {
+      for (const [name, targets] of [
+        ['gold', gold],
+        ['models', models],
+      ]) {
         const t0 = performance.now()
         const results = await run(targets)
         times[name].push(performance.now() - t0)

@@ -121,8 +121,7 @@ function main() {
     // Contenders must have done the work: every sampler kept sampling through the window (a
     // timer-driven sampler on a busy machine falls behind, which the table shows as fewer
     // samples; a cost measured over far fewer samples would flatter it, hence the floor).
-    const onSchedule = (name) =>
-      name === 'idle' || results[name].every((r) => r.samples >= Math.max(1, Math.floor(r.due * 0.5)))
+    const onSchedule = (name) => name === 'idle' || results[name].every((r) => r.samples >= Math.max(1, Math.floor(r.due * 0.5)))
     assertSame(
       `samples taken @ ${interval} ms`,
       CONTENDERS.map(onSchedule),
@@ -156,16 +155,11 @@ function main() {
     for (const other of rows.filter((r) => r.name === 'plain-js' || r.name === 'prom-client')) {
       const ratio = (a, b) => (a > 0 ? `${(b / a).toFixed(2)}x` : 'n/a')
       console.log(
-        `  ${other.name}: ${ratio(monitor.overTotal, other.overTotal)} the monitor's total CPU cost, ${ratio(
-          monitor.overJs,
-          other.overJs,
-        )} its JS-thread cost`,
+        `  ${other.name}: ${ratio(monitor.overTotal, other.overTotal)} the monitor's total CPU cost, ${ratio(monitor.overJs, other.overJs)} its JS-thread cost`,
       )
     }
     const floor = rows.find((r) => r.name === 'empty-timer')
-    console.log(
-      `  monitor: ${(monitor.overTotal / Math.max(floor.overTotal, 1e-9)).toFixed(2)}x the total CPU of an empty timer at the same interval`,
-    )
+    console.log(`  monitor: ${(monitor.overTotal / Math.max(floor.overTotal, 1e-9)).toFixed(2)}x the total CPU of an empty timer at the same interval`)
     if (interval === 10) {
       console.log(
         `  target (< 1% of one core at 10 ms): ${monitor.overTotal < 1 ? 'met' : 'NOT met'} (${monitor.overTotal.toFixed(3)}% over idle; an empty timer alone costs ${floor.overTotal.toFixed(3)}%)`,

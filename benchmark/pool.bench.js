@@ -41,10 +41,7 @@ const kinds = {
   },
   'generic-pool': {
     async make() {
-      const pool = genericPool.createPool(
-        { create: makeResource(), destroy: async () => {} },
-        { min: SIZE, max: SIZE, acquireTimeoutMillis: 30000 },
-      )
+      const pool = genericPool.createPool({ create: makeResource(), destroy: async () => {} }, { min: SIZE, max: SIZE, acquireTimeoutMillis: 30000 })
       return { pool }
     },
     acquire: (s) => s.pool.acquire(),
@@ -172,7 +169,7 @@ async function main() {
 
 function printRate(results) {
   for (const [name, r] of Object.entries(results)) {
-    console.log(`    ${name.padEnd(24)} ${((1e9 / r.median) / 1e6).toFixed(2)} M cycles/s`)
+    console.log(`    ${name.padEnd(24)} ${(1e9 / r.median / 1e6).toFixed(2)} M cycles/s`)
   }
 }
 

@@ -163,9 +163,9 @@ async function agree(list) {
     const provider = c.make()
     await provider.connect()
     try {
-      const [set, ...each] = (
-        await Promise.all([WORKLOADS.set(), ...FIXTURES.map((_, i) => WORKLOADS.fixture(i))].map((r) => provider.execute(r)))
-      ).map(essence)
+      const [set, ...each] = (await Promise.all([WORKLOADS.set(), ...FIXTURES.map((_, i) => WORKLOADS.fixture(i))].map((r) => provider.execute(r)))).map(
+        essence,
+      )
       // The cache-on provider answers once more, now from its cache (this also primes it).
       if (c.kind === 'cached') {
         const again = await provider.execute(WORKLOADS.set())
@@ -247,7 +247,7 @@ function legend() {
   console.log(
     [
       '',
-      'n: requests over all rounds; p50/p95: latency of one execute(); req/s: requests over the batches\' wall time;',
+      "n: requests over all rounds; p50/p95: latency of one execute(); req/s: requests over the batches' wall time;",
       'peak RSS: this process + every descendant, sampled every 20 ms ((this): this process alone); procs: most',
       'descendants alive at once; CPU/req: user + system time of the whole tree per request; CPU: that time over',
       'wall time (100% = one core of 2); errors: failed requests or answers differing from the reference;',

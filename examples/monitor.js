@@ -21,5 +21,11 @@ setTimeout(async () => {
   monitor.stopMonitoring()
   const file = await monitor.exportMetrics(require('node:path').join(require('node:os').tmpdir(), 'monitor-example.json'))
   console.log('exported to', file)
-  console.log(monitor.toPrometheus().split('\n').filter((l) => l.includes('lag') && !l.startsWith('#')).join('\n'))
+  console.log(
+    monitor
+      .toPrometheus()
+      .split('\n')
+      .filter((l) => l.includes('lag') && !l.startsWith('#'))
+      .join('\n'),
+  )
 }, 600)

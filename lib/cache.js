@@ -48,10 +48,7 @@ function diskFailure(f) {
 function clearError(failures) {
   const [first] = failures
   const more = failures.length > 1 ? ` (and ${failures.length - 1} more)` : ''
-  const err = new Error(
-    `clear() could not remove every entry file of the disk cache, so they would load again: ` +
-      `${first.path}: ${first.error}${more}`,
-  )
+  const err = new Error(`clear() could not remove every entry file of the disk cache, so they would load again: ` + `${first.path}: ${first.error}${more}`)
   err.code = 'ERR_CACHE_CLEAR'
   err.path = first.path
   return err
@@ -122,7 +119,13 @@ class AdvancedCache extends EventEmitter {
     handles.register(this, this.#owned)
     this.#persistent = binding.cachePersistent(this.#handle)
     if (c.cleanupInterval > 0) this.#owned.timer = AdvancedCache.#startCleanup(this, c.cleanupInterval)
-    log('cache created: %s, maxSize %d, maxMemory %d bytes%s', c.evictionPolicy, c.maxSize, c.maxMemory, this.#persistent ? `, on disk in ${c.diskCacheDir}` : '')
+    log(
+      'cache created: %s, maxSize %d, maxMemory %d bytes%s',
+      c.evictionPolicy,
+      c.maxSize,
+      c.maxMemory,
+      this.#persistent ? `, on disk in ${c.diskCacheDir}` : '',
+    )
     if (this.#persistent) {
       this.#loading = binding.cacheLoad(this.#handle).then((failures) => {
         // Nobody waits: later calls need not either (waiters clear it in #afterLoad).

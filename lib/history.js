@@ -113,8 +113,10 @@ function fixtureKey(r) {
 function checkRuns(runs, options = {}) {
   const o = { ...CHECK_DEFAULTS, ...options }
   if (!Number.isInteger(o.window) || o.window < 1) throw rangeError('options.window', 'a whole number >= 1', o.window)
-  if (typeof o.durationThreshold !== 'number' || !(o.durationThreshold >= 0)) throw rangeError('options.durationThreshold', 'a fraction >= 0 (0.5 = +50%)', o.durationThreshold)
-  if (typeof o.minDurationDelta !== 'number' || !(o.minDurationDelta >= 0)) throw rangeError('options.minDurationDelta', 'a number of ms >= 0', o.minDurationDelta)
+  if (typeof o.durationThreshold !== 'number' || !(o.durationThreshold >= 0))
+    throw rangeError('options.durationThreshold', 'a fraction >= 0 (0.5 = +50%)', o.durationThreshold)
+  if (typeof o.minDurationDelta !== 'number' || !(o.minDurationDelta >= 0))
+    throw rangeError('options.minDurationDelta', 'a number of ms >= 0', o.minDurationDelta)
   if (runs.length === 0) return { status: 'no-baseline', reasons: ['no run recorded'] }
   const latest = runs[runs.length - 1]
   const baseline = runs.slice(Math.max(0, runs.length - 1 - o.window), runs.length - 1)
@@ -144,7 +146,10 @@ function checkRuns(runs, options = {}) {
   const paired = comparePaired(pairs)
   const passRegression = paired.significant && paired.passRateB < paired.passRateA
   const latestFig = runFigures(latest)
-  const baseP50 = percentile(baseline.map((run) => runFigures(run).p50Duration), 50)
+  const baseP50 = percentile(
+    baseline.map((run) => runFigures(run).p50Duration),
+    50,
+  )
   const delta = latestFig.p50Duration - baseP50
   const durationRegression = baseP50 > 0 && delta > o.durationThreshold * baseP50 && delta >= o.minDurationDelta
   const reasons = []
@@ -155,7 +160,9 @@ function checkRuns(runs, options = {}) {
     )
   }
   if (durationRegression) {
-    reasons.push(`p50 duration ${Math.round(latestFig.p50Duration)}ms vs ${Math.round(baseP50)}ms before (+${pct(delta / baseP50)}, threshold +${pct(o.durationThreshold)} and ${o.minDurationDelta}ms)`)
+    reasons.push(
+      `p50 duration ${Math.round(latestFig.p50Duration)}ms vs ${Math.round(baseP50)}ms before (+${pct(delta / baseP50)}, threshold +${pct(o.durationThreshold)} and ${o.minDurationDelta}ms)`,
+    )
   }
   if (reasons.length === 0) {
     reasons.push(
@@ -168,7 +175,13 @@ function checkRuns(runs, options = {}) {
     latest: latestFig,
     baselineRuns: baseline.map((r) => r.id),
     passRate: { ...paired, slipped, regression: passRegression },
-    duration: { latestP50: latestFig.p50Duration, baselineP50: baseP50, threshold: o.durationThreshold, minDelta: o.minDurationDelta, regression: durationRegression },
+    duration: {
+      latestP50: latestFig.p50Duration,
+      baselineP50: baseP50,
+      threshold: o.durationThreshold,
+      minDelta: o.minDurationDelta,
+      regression: durationRegression,
+    },
   }
 }
 

@@ -196,10 +196,20 @@ export declare class LoadTester extends EventEmitter {
   ): Promise<LoadTestMetrics[]>
   runEnduranceTest(duration: number, target: HttpTarget, options?: EnduranceTestOptions): Promise<LoadTestMetrics[]>
 
-  runSpikeTest<P>(spec: SpikeTestSpec, requestGenerator: RequestGenerator<P>, requestExecutor: RequestExecutor<P>, options?: RunOptions): Promise<SpikeTestResult>
+  runSpikeTest<P>(
+    spec: SpikeTestSpec,
+    requestGenerator: RequestGenerator<P>,
+    requestExecutor: RequestExecutor<P>,
+    options?: RunOptions,
+  ): Promise<SpikeTestResult>
   runSpikeTest(spec: SpikeTestSpec, target: HttpTarget, options?: RunOptions): Promise<SpikeTestResult>
 
-  runArrivalRateTest<P>(spec: ArrivalRateSpec, requestGenerator: RequestGenerator<P>, requestExecutor: RequestExecutor<P>, options?: RunOptions): Promise<ArrivalRateMetrics>
+  runArrivalRateTest<P>(
+    spec: ArrivalRateSpec,
+    requestGenerator: RequestGenerator<P>,
+    requestExecutor: RequestExecutor<P>,
+    options?: RunOptions,
+  ): Promise<ArrivalRateMetrics>
   runArrivalRateTest(spec: ArrivalRateSpec, target: HttpTarget, options?: RunOptions): Promise<ArrivalRateMetrics>
 
   /** Writes `{config, metrics, responses, userSimulations, timestamp}`; resolves with the path written. */

@@ -40,9 +40,7 @@ class MemoryManager {
     const issues = []
     const heapRatio = heap.used_heap_size / limit
     if (heapRatio > t.heapUsed) {
-      issues.push(
-        `heap used is ${percent(heapRatio)} of the V8 heap limit (${mib(heap.used_heap_size)} of ${mib(limit)}; threshold ${percent(t.heapUsed)})`,
-      )
+      issues.push(`heap used is ${percent(heapRatio)} of the V8 heap limit (${mib(heap.used_heap_size)} of ${mib(limit)}; threshold ${percent(t.heapUsed)})`)
     }
     const externalRatio = heap.external_memory / limit
     if (externalRatio > t.external) {
@@ -52,9 +50,7 @@ class MemoryManager {
     }
     const rssRatio = available > 0 ? rss / available : 0
     if (rssRatio > t.rss) {
-      issues.push(
-        `RSS is ${percent(rssRatio)} of the memory available to the process (${mib(rss)} of ${mib(available)}; threshold ${percent(t.rss)})`,
-      )
+      issues.push(`RSS is ${percent(rssRatio)} of the memory available to the process (${mib(rss)} of ${mib(available)}; threshold ${percent(t.rss)})`)
     }
     return { ok: issues.length === 0, issues }
   }

@@ -257,8 +257,7 @@ async function mineProject({ repoDir, out, scratch, checker, signal }, c, p) {
     }
     await fs.promises.writeFile(path.join(staged, 'fixture.json'), `${JSON.stringify(fixture, null, 2)}\n`)
     const validated = await ask({ kind: 'validate', dir: staged })
-    if (validated.error || !validated.report.ok)
-      return { reason: `the fixture does not validate: ${validated.error ?? validated.report.problems.join('; ')}` }
+    if (validated.error || !validated.report.ok) return { reason: `the fixture does not validate: ${validated.error ?? validated.report.problems.join('; ')}` }
     // Appears whole or not at all; the scratch folder and `out` may be on different disks.
     const aside = path.join(out, `.${name}.${process.pid}.tmp`)
     try {

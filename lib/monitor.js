@@ -95,9 +95,7 @@ class PerformanceMonitor extends EventEmitter {
     })
     this.#gcObserver.observe({ entryTypes: ['gc'] })
     try {
-      this.#native.start((lag, rss, total, cpu, load1, load5, load15) =>
-        this.#probe(generation, lag, rss, total, cpu, load1, load5, load15),
-      )
+      this.#native.start((lag, rss, total, cpu, load1, load5, load15) => this.#probe(generation, lag, rss, total, cpu, load1, load5, load15))
     } catch (err) {
       this.#gcObserver.disconnect()
       this.#gcObserver = null
@@ -203,10 +201,7 @@ class PerformanceMonitor extends EventEmitter {
    * not at all. Resolves with the absolute path written.
    */
   async exportMetrics(filePath) {
-    const target = path.resolve(
-      validate.string('filePath', filePath, undefined) ??
-        path.join(this.#native.outputDir, `performance-metrics-${Date.now()}.json`),
-    )
+    const target = path.resolve(validate.string('filePath', filePath, undefined) ?? path.join(this.#native.outputDir, `performance-metrics-${Date.now()}.json`))
     const data = {
       timestamp: Date.now(),
       snapshots: this.getSnapshots(),
@@ -237,10 +232,10 @@ let warnedEventLoopUnit = false
 function warnOldEventLoopUnit(ms) {
   if (warnedEventLoopUnit || typeof ms !== 'number' || !(ms < 1)) return
   warnedEventLoopUnit = true
-  process.emitWarning(
-    `setThresholds: eventLoop is ${ms} ms; it is in milliseconds (default 100), not the fraction the original module took (0.1)`,
-    { type: 'DeprecationWarning', code: 'BENCHMARK_EVENTLOOP_UNIT' },
-  )
+  process.emitWarning(`setThresholds: eventLoop is ${ms} ms; it is in milliseconds (default 100), not the fraction the original module took (0.1)`, {
+    type: 'DeprecationWarning',
+    code: 'BENCHMARK_EVENTLOOP_UNIT',
+  })
 }
 
 /** The shared monitor the original module exported. */

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events'
 
-
 export type ProviderType = 'openai' | 'anthropic' | 'ollama' | 'huggingface' | 'local' | 'buildfix' | (string & {})
 
 export interface ProviderConfig {
@@ -19,7 +18,6 @@ export interface ProviderConfig {
   apiKeyEnv?: string
   options?: Record<string, any>
 }
-
 
 export interface BenchmarkRequest {
   prompt: string

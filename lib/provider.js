@@ -5,11 +5,7 @@
 const { BaseProvider } = require('./provider/base.js')
 const { BuildFixProvider, listFixtures } = require('./provider/baseline.js')
 const { EnhancedBuildFixProvider } = require('./provider/enhanced.js')
-const {
-  EnhancedBuildFixCacheError,
-  EnhancedBuildFixProcessError,
-  EnhancedBuildFixTimeoutError,
-} = require('./provider/errors.js')
+const { EnhancedBuildFixCacheError, EnhancedBuildFixProcessError, EnhancedBuildFixTimeoutError } = require('./provider/errors.js')
 
 module.exports = {
   BaseProvider,

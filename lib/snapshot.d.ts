@@ -69,7 +69,4 @@ export declare class GitSnapshotManager {
 }
 
 /** Opens a snapshot manager of `workdir` (a folder, git repository or not). */
-export declare function createGitSnapshotManager(
-  workdir: string,
-  options?: GitSnapshotManagerOptions,
-): Promise<GitSnapshotManager>
+export declare function createGitSnapshotManager(workdir: string, options?: GitSnapshotManagerOptions): Promise<GitSnapshotManager>

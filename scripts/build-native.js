@@ -36,8 +36,7 @@ const passIndex = argv.indexOf('--')
 const args = new Set(passIndex === -1 ? argv : argv.slice(0, passIndex))
 const napiExtra = passIndex === -1 ? [] : argv.slice(passIndex + 1)
 const installed = isInstalled()
-const release =
-  installed || args.has('--release') || args.has('--if-missing') || args.has('--if-stale') || args.has('--prepare')
+const release = installed || args.has('--release') || args.has('--if-missing') || args.has('--if-stale') || args.has('--prepare')
 const binary = localBinaryPath()
 const say = (line) => process.stderr.write(`${manifest.name}: ${line}\n`)
 
@@ -54,10 +53,7 @@ function newestSource(dir) {
 function isStale() {
   if (!fs.existsSync(binary)) return true
   const built = fs.statSync(binary).mtimeMs
-  const sources = Math.max(
-    newestSource(path.join(root, 'src')),
-    fs.statSync(path.join(root, 'Cargo.toml')).mtimeMs,
-  )
+  const sources = Math.max(newestSource(path.join(root, 'src')), fs.statSync(path.join(root, 'Cargo.toml')).mtimeMs)
   return sources > built
 }
 
@@ -75,7 +71,8 @@ function loadable() {
 function requireCargo() {
   const probe = spawnSync('cargo', ['--version'], { encoding: 'utf8', shell: process.platform === 'win32' })
   if (!probe.error && probe.status === 0) return
-  const why = probe.error?.code === 'ENOENT' ? '`cargo` was not found on PATH' : `\`cargo --version\` failed (${probe.error?.message || `exit ${probe.status}`})`
+  const why =
+    probe.error?.code === 'ENOENT' ? '`cargo` was not found on PATH' : `\`cargo --version\` failed (${probe.error?.message || `exit ${probe.status}`})`
   const lines = installed
     ? [
         `no prebuilt binary for this platform (${platformName()}): the native addon must be built from source,`,
@@ -103,9 +100,7 @@ function run(cmd, cmdArgs, env) {
   const started = Date.now()
   return new Promise((resolve) => {
     const child = spawn(cmd, cmdArgs, { cwd: root, env, stdio: 'inherit', shell: process.platform === 'win32' })
-    const heartbeat = process.stderr.isTTY
-      ? null
-      : setInterval(() => say(`still building (${Math.round((Date.now() - started) / 1000)} s)`), 30_000)
+    const heartbeat = process.stderr.isTTY ? null : setInterval(() => say(`still building (${Math.round((Date.now() - started) / 1000)} s)`), 30_000)
     const forward = (signal) => child.kill(signal)
     process.on('SIGINT', forward).on('SIGTERM', forward)
     const done = (code, error) => {
@@ -154,12 +149,7 @@ async function build() {
     if (napiExtra.length > 0) say(`ignored (needs @napi-rs/cli, in a checkout): ${napiExtra.join(' ')}`)
     took = await run('cargo', ['build', '--lib', ...(release ? ['--release', '--locked'] : [])], env)
     const libName = manifest.napi.binaryName.replace(/-/g, '_')
-    const file =
-      process.platform === 'win32'
-        ? `${libName}.dll`
-        : process.platform === 'darwin'
-          ? `lib${libName}.dylib`
-          : `lib${libName}.so`
+    const file = process.platform === 'win32' ? `${libName}.dll` : process.platform === 'darwin' ? `lib${libName}.dylib` : `lib${libName}.so`
     // Copied beside, then renamed: an interrupted copy never leaves a half-written binary to load.
     const partial = `${binary}.${process.pid}.partial`
     fs.copyFileSync(path.join(target, release ? 'release' : 'debug', file), partial)

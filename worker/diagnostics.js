@@ -43,8 +43,7 @@ function loadConfig(fixtureDir) {
   const hit = configCache.get(key)
   if (hit) return hit
   const json = ts.parseConfigFileTextToJson(configPath, text)
-  if (json.error)
-    throw new Error(`invalid tsconfig.json: ${ts.flattenDiagnosticMessageText(json.error.messageText, '\n')}`)
+  if (json.error) throw new Error(`invalid tsconfig.json: ${ts.flattenDiagnosticMessageText(json.error.messageText, '\n')}`)
   const parsed = ts.parseJsonConfigFileContent(json.config, ts.sys, fixtureDir, undefined, configPath)
   // Lib files are the compiler's own and trusted: never spend time checking them.
   const options = { ...parsed.options, skipLibCheck: true }
@@ -70,8 +69,7 @@ function collectDiagnostics(fixtureDir, overlay) {
   const readFile = host.readFile
   host.readFile = (f) => (overlay && overlay.has(f) ? overlay.get(f) : readFile(f))
   host.getSourceFile = (fileName, languageVersionOrOptions, onError) => {
-    const languageVersion =
-      typeof languageVersionOrOptions === 'object' ? languageVersionOrOptions.languageVersion : languageVersionOrOptions
+    const languageVersion = typeof languageVersionOrOptions === 'object' ? languageVersionOrOptions.languageVersion : languageVersionOrOptions
     if (isLibFile(fileName)) {
       const key = `${fileName}\0${languageVersion}`
       let sf = libCache.get(key)
@@ -180,7 +178,10 @@ function collectDiagnosticsCached(fixtureDir) {
     return hit.map((d) => ({ ...d }))
   }
   const diags = collectDiagnostics(root)
-  memo.set(key, diags.map((d) => ({ ...d })))
+  memo.set(
+    key,
+    diags.map((d) => ({ ...d })),
+  )
   if (memo.size > MAX_MEMO) memo.delete(memo.keys().next().value)
   return diags
 }

@@ -49,8 +49,7 @@ function listSourceFiles(fixtureDir) {
       if (e.name === 'node_modules' || e.name === 'dist' || e.name.startsWith('.')) continue
       const abs = path.join(dir, e.name)
       if (e.isDirectory()) walk(abs)
-      else if (e.isFile() && /\.(ts|tsx|mts|cts)$/.test(e.name))
-        out.push(path.relative(fixtureDir, abs).split(path.sep).join('/'))
+      else if (e.isFile() && /\.(ts|tsx|mts|cts)$/.test(e.name)) out.push(path.relative(fixtureDir, abs).split(path.sep).join('/'))
     }
   }
   walk(fixtureDir)
@@ -59,24 +58,17 @@ function listSourceFiles(fixtureDir) {
 
 function checkJob(job) {
   if (job === null || typeof job !== 'object') throw new JobError('job must be an object')
-  if (typeof job.fixtureDir !== 'string' || job.fixtureDir === '')
-    throw new JobError('job.fixtureDir must be a non-empty string')
-  if (!fs.existsSync(job.fixtureDir) || !fs.statSync(job.fixtureDir).isDirectory())
-    throw new JobError(`job.fixtureDir is not a folder: ${job.fixtureDir}`)
+  if (typeof job.fixtureDir !== 'string' || job.fixtureDir === '') throw new JobError('job.fixtureDir must be a non-empty string')
+  if (!fs.existsSync(job.fixtureDir) || !fs.statSync(job.fixtureDir).isDirectory()) throw new JobError(`job.fixtureDir is not a folder: ${job.fixtureDir}`)
   if (typeof job.model !== 'string' || job.model === '') throw new JobError('job.model must be a non-empty string')
   const maxAttempts = job.maxAttempts ?? 1
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 20)
-    throw new JobError('job.maxAttempts must be an integer in 1..20')
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 20) throw new JobError('job.maxAttempts must be an integer in 1..20')
   const attemptTimeoutMs = job.attemptTimeoutMs ?? 60000
   if (typeof attemptTimeoutMs !== 'number' || !Number.isFinite(attemptTimeoutMs) || attemptTimeoutMs <= 0)
     throw new JobError('job.attemptTimeoutMs must be a positive number of milliseconds')
-  if (
-    job.temperature !== undefined &&
-    (typeof job.temperature !== 'number' || !Number.isFinite(job.temperature) || job.temperature < 0)
-  )
+  if (job.temperature !== undefined && (typeof job.temperature !== 'number' || !Number.isFinite(job.temperature) || job.temperature < 0))
     throw new JobError('job.temperature must be a number >= 0')
-  if (job.maxTokens !== undefined && (!Number.isInteger(job.maxTokens) || job.maxTokens < 1))
-    throw new JobError('job.maxTokens must be a positive integer')
+  if (job.maxTokens !== undefined && (!Number.isInteger(job.maxTokens) || job.maxTokens < 1)) throw new JobError('job.maxTokens must be a positive integer')
   if (job.prompt !== undefined && typeof job.prompt !== 'string') throw new JobError('job.prompt must be a string')
   if (job.api !== undefined && !APIS.includes(job.api)) throw new JobError(`job.api must be one of ${APIS.join(', ')}`)
   if (job.apiKeyEnv !== undefined && (typeof job.apiKeyEnv !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(job.apiKeyEnv)))
@@ -85,9 +77,7 @@ function checkJob(job) {
   if (job.maxConcurrentRequests !== undefined && (!Number.isInteger(job.maxConcurrentRequests) || job.maxConcurrentRequests < 1))
     throw new JobError('job.maxConcurrentRequests must be a positive integer')
   if (!BUILTIN_MODELS.includes(job.model) && (typeof job.endpoint !== 'string' || job.endpoint === '')) {
-    throw new JobError(
-      `job.endpoint is required for model '${job.model}' (only ${BUILTIN_MODELS.join(' and ')} are built in)`,
-    )
+    throw new JobError(`job.endpoint is required for model '${job.model}' (only ${BUILTIN_MODELS.join(' and ')} are built in)`)
   }
   if (job.target !== undefined) checkTarget(job.target, 'job.target')
   return { maxAttempts, attemptTimeoutMs }

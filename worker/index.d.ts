@@ -161,11 +161,7 @@ export declare const PLAN_FORMAT_VERSION: number
 export declare function stripCodeFences(text: string): string
 export declare function parsePlan(text: string): Plan
 export declare function validatePlan(value: unknown): Plan
-export declare function applyPlan(
-  fixtureDir: string,
-  plan: Plan,
-  options?: { write?: boolean },
-): { changed: string[]; files: Map<string, string> }
+export declare function applyPlan(fixtureDir: string, plan: Plan, options?: { write?: boolean }): { changed: string[]; files: Map<string, string> }
 
 export declare const BUILTIN_MODELS: readonly string[]
 export interface ModelAnswer {
@@ -191,10 +187,7 @@ export declare function generate(options: {
   maxConcurrentRequests?: number
   signal?: AbortSignal
 }): Promise<ModelAnswer>
-export declare function listModels(
-  endpoint: string,
-  options?: { api?: ModelApi; apiKeyEnv?: string; timeoutMs?: number },
-): Promise<string[]>
+export declare function listModels(endpoint: string, options?: { api?: ModelApi; apiKeyEnv?: string; timeoutMs?: number }): Promise<string[]>
 export declare function inferApi(endpoint: string): ModelApi
 export declare function buildPrompt(options: {
   task?: string
@@ -205,11 +198,7 @@ export declare function buildPrompt(options: {
 }): string
 
 export declare function summarize(results: BuildFixResult[]): ResultsSummary
-export declare function writeResults(
-  dir: string,
-  results: BuildFixResult[],
-  options?: { quiet?: boolean; name?: string },
-): string
+export declare function writeResults(dir: string, results: BuildFixResult[], options?: { quiet?: boolean; name?: string }): string
 export declare function readResults(file: string): {
   results: BuildFixResult[]
   summary: ResultsSummary

@@ -68,9 +68,7 @@ function buildPrompt({ task, target, diagnostics, files, previousError }) {
   const parts = []
   parts.push(task && task.trim() ? task.trim() : 'Fix the TypeScript compile error in this project.')
   parts.push(`\nTarget error: TS${target.code} in ${target.file} at line ${target.line}.`)
-  parts.push(
-    `\nCompiler diagnostics (${diagnostics.length}):\n${diagnostics.map(formatDiagnostic).join('\n') || '(none)'}`,
-  )
+  parts.push(`\nCompiler diagnostics (${diagnostics.length}):\n${diagnostics.map(formatDiagnostic).join('\n') || '(none)'}`)
   for (const [file, text] of files) parts.push(`\n--- ${file}\n${text}`)
   if (previousError) parts.push(`\nA previous plan failed: ${previousError}\nPropose a different plan.`)
   parts.push(`\n${PLAN_INSTRUCTIONS}`)

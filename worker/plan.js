@@ -227,8 +227,7 @@ function validateOp(op, i) {
   }
   for (const f of spec.optional || []) {
     if (op[f] === undefined || op[f] === null) continue
-    if (typeof op[f] !== 'string' || op[f] === '')
-      throw new PlanError(`${label}: '${f}' must be a non-empty string when given`)
+    if (typeof op[f] !== 'string' || op[f] === '') throw new PlanError(`${label}: '${f}' must be a non-empty string when given`)
     out[f] = op[f]
   }
   for (const f of spec.lists || []) {
@@ -249,13 +248,7 @@ function validateOp(op, i) {
   }
   for (const f of spec.positions || []) {
     const p = op[f]
-    const ok =
-      p !== null &&
-      typeof p === 'object' &&
-      Number.isInteger(p.line) &&
-      p.line >= 1 &&
-      Number.isInteger(p.column) &&
-      p.column >= 1
+    const ok = p !== null && typeof p === 'object' && Number.isInteger(p.line) && p.line >= 1 && Number.isInteger(p.column) && p.column >= 1
     if (!ok) throw new PlanError(`${label}: '${f}' must be {"line": L, "column": C} with 1-based integers`)
     out[f] = { line: p.line, column: p.column }
   }
@@ -277,37 +270,23 @@ function validateOp(op, i) {
     if (out[f] !== undefined) checkExpressionText(out[f], `${label}: ${f}`)
   }
   if (name === 'addImport') {
-    for (const n of out.names)
-      if (!isIdentifier(n)) throw new PlanError(`${label}: import name ${JSON.stringify(n)} is not an identifier`)
+    for (const n of out.names) if (!isIdentifier(n)) throw new PlanError(`${label}: import name ${JSON.stringify(n)} is not an identifier`)
   }
   if (name === 'ensureExported' && out.kind !== undefined && !DECLARATION_KINDS.includes(out.kind)) {
     throw new PlanError(`${label}: kind must be one of ${DECLARATION_KINDS.join(', ')}, got '${out.kind}'`)
   }
   if (name === 'addTypeAnnotation' && !/^(function|var):[A-Za-z_$][\w$]*$/.test(out.selector)) {
-    throw new PlanError(
-      `${label}: selector must be "function:<name>" or "var:<name>", got ${JSON.stringify(out.selector)}`,
-    )
+    throw new PlanError(`${label}: selector must be "function:<name>" or "var:<name>", got ${JSON.stringify(out.selector)}`)
   }
   if (name === 'replaceText') {
     const { start, end } = out
-    if (end.line < start.line || (end.line === start.line && end.column < start.column))
-      throw new PlanError(`${label}: 'end' must not come before 'start'`)
+    if (end.line < start.line || (end.line === start.line && end.column < start.column)) throw new PlanError(`${label}: 'end' must not come before 'start'`)
   }
   return out
 }
 
 // Reserved words cannot name a binding; contextual keywords (`type`, `from`, `of`, `async`) can.
-const STRICT_RESERVED = new Set([
-  'implements',
-  'interface',
-  'let',
-  'package',
-  'private',
-  'protected',
-  'public',
-  'static',
-  'yield',
-])
+const STRICT_RESERVED = new Set(['implements', 'interface', 'let', 'package', 'private', 'protected', 'public', 'static', 'yield'])
 function isIdentifier(s) {
   if (typeof s !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(s) || STRICT_RESERVED.has(s)) return false
   const token = ts.stringToToken(s)
@@ -340,10 +319,7 @@ function checkExpressionText(text, label) {
       ts.isExpressionStatement(stmt) &&
       ts.isParenthesizedExpression(stmt.expression) &&
       stmt.expression.end === src.text.length - 1 &&
-      !(
-        ts.isBinaryExpression(stmt.expression.expression) &&
-        stmt.expression.expression.operatorToken.kind === ts.SyntaxKind.CommaToken
-      )
+      !(ts.isBinaryExpression(stmt.expression.expression) && stmt.expression.expression.operatorToken.kind === ts.SyntaxKind.CommaToken)
   }
   if (!ok) throw new PlanError(`${label} is not a single TypeScript expression: ${JSON.stringify(text)}`)
 }
@@ -385,14 +361,11 @@ function applyPlan(fixtureDir, plan, { write = true } = {}) {
 
 /** Resolves a plan's file path; it must name an existing .ts file inside the fixture. */
 function resolveFile(root, file, label) {
-  if (path.isAbsolute(file) || file.includes('\0'))
-    throw new PlanError(`${label}: file '${file}' must be a path relative to the fixture`)
+  if (path.isAbsolute(file) || file.includes('\0')) throw new PlanError(`${label}: file '${file}' must be a path relative to the fixture`)
   const abs = path.resolve(root, file)
   const rel = path.relative(root, abs)
-  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel))
-    throw new PlanError(`${label}: file '${file}' lies outside the fixture`)
-  if (!/\.(ts|tsx|mts|cts)$/.test(abs) || abs.endsWith('.d.ts'))
-    throw new PlanError(`${label}: file '${file}' is not a TypeScript source file`)
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) throw new PlanError(`${label}: file '${file}' lies outside the fixture`)
+  if (!/\.(ts|tsx|mts|cts)$/.test(abs) || abs.endsWith('.d.ts')) throw new PlanError(`${label}: file '${file}' is not a TypeScript source file`)
   let real
   try {
     real = fs.realpathSync(abs)
@@ -400,8 +373,7 @@ function resolveFile(root, file, label) {
     throw new PlanError(`${label}: file '${file}' does not exist in the fixture`)
   }
   const realRel = path.relative(root, real)
-  if (realRel.startsWith('..') || path.isAbsolute(realRel))
-    throw new PlanError(`${label}: file '${file}' lies outside the fixture`)
+  if (realRel.startsWith('..') || path.isAbsolute(realRel)) throw new PlanError(`${label}: file '${file}' lies outside the fixture`)
   if (!fs.statSync(real).isFile()) throw new PlanError(`${label}: file '${file}' is not a regular file`)
   return real
 }
@@ -417,9 +389,7 @@ function splice(text, edits) {
 }
 
 function hasExport(node) {
-  return (
-    (ts.canHaveModifiers(node) && ts.getModifiers(node)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) || false
-  )
+  return (ts.canHaveModifiers(node) && ts.getModifiers(node)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) || false
 }
 
 function declKind(stmt) {
@@ -436,8 +406,7 @@ function declKind(stmt) {
 }
 
 function declaresName(stmt, name) {
-  if (ts.isVariableStatement(stmt))
-    return stmt.declarationList.declarations.some((d) => ts.isIdentifier(d.name) && d.name.text === name)
+  if (ts.isVariableStatement(stmt)) return stmt.declarationList.declarations.some((d) => ts.isIdentifier(d.name) && d.name.text === name)
   return stmt.name !== undefined && ts.isIdentifier(stmt.name) && stmt.name.text === name
 }
 
@@ -482,10 +451,8 @@ const APPLY = {
       // keyword, after any decorators (`@sealed export class X`).
       const mods = ts.getModifiers(stmt) || []
       const decorators = (ts.canHaveDecorators(stmt) && ts.getDecorators(stmt)) || []
-      if (mods.length)
-        return splice(sf.text, [{ start: mods[0].getStart(sf), end: mods[0].getStart(sf), text: 'export ' }])
-      if (decorators.length)
-        return splice(sf.text, [{ start: decorators.at(-1).end, end: decorators.at(-1).end, text: ' export' }])
+      if (mods.length) return splice(sf.text, [{ start: mods[0].getStart(sf), end: mods[0].getStart(sf), text: 'export ' }])
+      if (decorators.length) return splice(sf.text, [{ start: decorators.at(-1).end, end: decorators.at(-1).end, text: ' export' }])
       const at = stmt.getStart(sf)
       return splice(sf.text, [{ start: at, end: at, text: 'export ' }])
     }
@@ -493,25 +460,16 @@ const APPLY = {
       if (!ts.isImportDeclaration(stmt) || !stmt.importClause) continue
       const named = stmt.importClause.namedBindings
       const imported =
-        stmt.importClause.name?.text === op.symbol ||
-        (named && ts.isNamedImports(named) && named.elements.some((e) => e.name.text === op.symbol))
+        stmt.importClause.name?.text === op.symbol || (named && ts.isNamedImports(named) && named.elements.some((e) => e.name.text === op.symbol))
       if (imported) return `${sf.text.replace(/\s*$/, '')}\nexport { ${op.symbol} }\n`
     }
     for (const stmt of sf.statements) {
-      if (
-        !ts.isExportDeclaration(stmt) ||
-        !stmt.moduleSpecifier ||
-        !stmt.exportClause ||
-        !ts.isNamedExports(stmt.exportClause)
-      )
-        continue
+      if (!ts.isExportDeclaration(stmt) || !stmt.moduleSpecifier || !stmt.exportClause || !ts.isNamedExports(stmt.exportClause)) continue
       if (stmt.exportClause.elements.some((e) => e.name.text === op.symbol)) return sf.text
       const target = moduleFileFor(ctx.root, ctx.abs, stmt.moduleSpecifier.text)
       if (!target) continue
       const targetSf = parse(target, ctx.read(target))
-      const exported = targetSf.statements.some(
-        (s) => hasExport(s) && declaresName(s, op.symbol) && kindMatches(op.kind, declKind(s)),
-      )
+      const exported = targetSf.statements.some((s) => hasExport(s) && declaresName(s, op.symbol) && kindMatches(op.kind, declKind(s)))
       if (!exported) continue
       const elements = stmt.exportClause.elements
       const last = elements.at(-1)
@@ -520,9 +478,7 @@ const APPLY = {
         : { start: stmt.exportClause.getStart(sf) + 1, end: stmt.exportClause.getStart(sf) + 1, text: ` ${op.symbol} ` }
       return splice(sf.text, [edit])
     }
-    throw new PlanError(
-      `${ctx.label}: symbol '${op.symbol}' not found in ${op.file} (no declaration, import or re-exported module declares it)`,
-    )
+    throw new PlanError(`${ctx.label}: symbol '${op.symbol}' not found in ${op.file} (no declaration, import or re-exported module declares it)`)
   },
 
   /**
@@ -553,8 +509,7 @@ const APPLY = {
       if (p.questionToken || p.initializer || p.dotDotDotToken) return sf.text
       edits.push({ start: p.name.end, end: p.name.end, text: '?' })
     }
-    if (edits.length === 0)
-      throw new PlanError(`${ctx.label}: function '${op.fn}' in ${op.file} has no parameter '${op.param}'`)
+    if (edits.length === 0) throw new PlanError(`${ctx.label}: function '${op.fn}' in ${op.file} has no parameter '${op.param}'`)
     return splice(sf.text, edits)
   },
 
@@ -617,9 +572,7 @@ const APPLY = {
     visit(sf)
     if (decls.length === 0) throw new PlanError(`${ctx.label}: variable '${name}' not found in ${op.file}`)
     const d = decls[0]
-    const edit = d.type
-      ? { start: d.type.getStart(sf), end: d.type.end, text: op.typeText }
-      : { start: d.name.end, end: d.name.end, text: `: ${op.typeText}` }
+    const edit = d.type ? { start: d.type.getStart(sf), end: d.type.end, text: op.typeText } : { start: d.name.end, end: d.name.end, text: `: ${op.typeText}` }
     return splice(sf.text, [edit])
   },
 
@@ -639,8 +592,7 @@ const APPLY = {
         edits.push({ start: at, end: at, text: `: ${op.typeText}` })
       }
     }
-    if (edits.length === 0)
-      throw new PlanError(`${ctx.label}: function '${op.fn}' in ${op.file} has no parameter '${op.param}'`)
+    if (edits.length === 0) throw new PlanError(`${ctx.label}: function '${op.fn}' in ${op.file} has no parameter '${op.param}'`)
     return splice(sf.text, edits)
   },
 
@@ -731,8 +683,7 @@ const APPLY = {
       ts.forEachChild(node, visit)
     }
     visit(sf)
-    if (edits.length === 0)
-      throw new PlanError(`${ctx.label}: no member access, index or call on ${op.expression} at ${op.file}:${op.line}`)
+    if (edits.length === 0) throw new PlanError(`${ctx.label}: no member access, index or call on ${op.expression} at ${op.file}:${op.line}`)
     return splice(sf.text, edits)
   },
 
@@ -826,8 +777,7 @@ function offsetOf(text, pos, ctx, what) {
   }
   const nl = text.indexOf('\n', offset)
   const length = (nl < 0 ? text.length : nl) - offset
-  if (pos.column > length + 1)
-    throw new PlanError(`${ctx.label}: ${what} column ${pos.column} is past the end of line ${pos.line} (${length} characters)`)
+  if (pos.column > length + 1) throw new PlanError(`${ctx.label}: ${what} column ${pos.column} is past the end of line ${pos.line} (${length} characters)`)
   return offset + pos.column - 1
 }
 
@@ -868,11 +818,7 @@ function isMemberName(node) {
   if (!p) return false
   if ((ts.isPropertyAccessExpression(p) || ts.isQualifiedName(p)) && p.name === node) return true
   if (
-    (ts.isPropertyAssignment(p) ||
-      ts.isPropertyDeclaration(p) ||
-      ts.isPropertySignature(p) ||
-      ts.isMethodDeclaration(p) ||
-      ts.isMethodSignature(p)) &&
+    (ts.isPropertyAssignment(p) || ts.isPropertyDeclaration(p) || ts.isPropertySignature(p) || ts.isMethodDeclaration(p) || ts.isMethodSignature(p)) &&
     p.name === node
   )
     return true
@@ -883,13 +829,7 @@ function isMemberName(node) {
 function findFunctions(sf, name) {
   const out = []
   const visit = (node) => {
-    if (
-      (ts.isFunctionDeclaration(node) || ts.isMethodDeclaration(node)) &&
-      node.name &&
-      ts.isIdentifier(node.name) &&
-      node.name.text === name &&
-      node.body
-    )
+    if ((ts.isFunctionDeclaration(node) || ts.isMethodDeclaration(node)) && node.name && ts.isIdentifier(node.name) && node.name.text === name && node.body)
       out.push(node)
     if (
       ts.isVariableDeclaration(node) &&

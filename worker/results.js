@@ -61,8 +61,7 @@ function writeResults(dir, results, { quiet = false, name } = {}) {
 /** Reads a results file written by `writeResults` (or by the original runner). */
 function readResults(file) {
   const data = JSON.parse(fs.readFileSync(file, 'utf8'))
-  if (!data || !Array.isArray(data.results))
-    throw new Error(`${file} is not a BuildFix results file (no results array)`)
+  if (!data || !Array.isArray(data.results)) throw new Error(`${file} is not a BuildFix results file (no results array)`)
   return data
 }
 

@@ -38,7 +38,7 @@ function parseArgs(argv) {
     if (k === '--models') a.models = v().split(',').filter(Boolean)
     else if (k === '--small-fixtures') a.set = 'small'
     else if (k === '--massive') a.set = 'massive'
-    else if (k === '--fixtures-dir') ((a.set = 'dir'), (a.dir = path.resolve(v())))
+    else if (k === '--fixtures-dir') (a.set = 'dir'), (a.dir = path.resolve(v()))
     else if (k === '--fixtures') a.fixtures = new Set(v().split(',').filter(Boolean))
     else if (k === '--endpoint') a.endpoint = v()
     else if (k === '--api') a.api = v()
@@ -61,9 +61,7 @@ function parseArgs(argv) {
 async function main() {
   const args = parseArgs(process.argv.slice(2))
   let dirs =
-    args.set === 'massive'
-      ? ensureMassive({ dir: MASSIVE_DIR, count: args.count, seed: args.seed })
-      : listFixtures(args.set === 'dir' ? args.dir : SMALL_DIR)
+    args.set === 'massive' ? ensureMassive({ dir: MASSIVE_DIR, count: args.count, seed: args.seed }) : listFixtures(args.set === 'dir' ? args.dir : SMALL_DIR)
   if (args.fixtures) dirs = dirs.filter((d) => args.fixtures.has(path.basename(d)))
   if (dirs.length === 0) throw new Error('no fixture selected')
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'buildfix-run-'))

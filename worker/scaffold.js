@@ -48,9 +48,7 @@ function isFixtureName(name) {
  */
 function scaffoldFixture(parent, name) {
   if (!isFixtureName(name))
-    throw new TypeError(
-      `a fixture name is letters, digits, '-', '_' and '.' (up to 100, not starting with '.' or '-'), got ${JSON.stringify(name)}`,
-    )
+    throw new TypeError(`a fixture name is letters, digits, '-', '_' and '.' (up to 100, not starting with '.' or '-'), got ${JSON.stringify(name)}`)
   const dir = path.resolve(parent, name)
   if (fs.existsSync(dir)) throw new Error(`${dir} already exists; choose another name or remove it`)
   makeDirSync(path.dirname(dir))
@@ -65,7 +63,7 @@ function scaffoldFixture(parent, name) {
     const line = FILES['src/index.ts'].split('\n').findIndex((l) => l.includes('greeting.punctuation')) + 1
     const fixture = {
       name,
-      description: "render reads greeting.punctuation, which the Greeting interface does not declare.",
+      description: 'render reads greeting.punctuation, which the Greeting interface does not declare.',
       family: 'property-missing',
       target: { code: 2339, file: 'src/index.ts', line },
       goldPlan: {

@@ -22,8 +22,7 @@ function copyFixture(src, dst) {
 function checkTargetShape(t) {
   if (t === null || typeof t !== 'object') return 'target must be {code, file, line}'
   if (!/^(TS)?\d+$/i.test(String(t.code))) return `target.code must be a diagnostic code like 2305, got ${JSON.stringify(t.code)}`
-  if (typeof t.file !== 'string' || t.file === '' || path.isAbsolute(t.file))
-    return 'target.file must be a path relative to the fixture'
+  if (typeof t.file !== 'string' || t.file === '' || path.isAbsolute(t.file)) return 'target.file must be a path relative to the fixture'
   if (!Number.isInteger(t.line) || t.line < 1) return 'target.line must be a positive integer'
   return null
 }
@@ -107,8 +106,7 @@ function validateFixture(fixtureDir) {
     if (hasTarget(after, report.target)) problem('the gold plan leaves the target error in place')
     const had = new Set(before.map(key))
     const added = after.filter((d) => !had.has(key(d)))
-    if (added.length > 0)
-      problem(`the gold plan adds ${added.length} error(s): ${added.slice(0, 3).map(formatDiagnostic).join('; ')}`)
+    if (added.length > 0) problem(`the gold plan adds ${added.length} error(s): ${added.slice(0, 3).map(formatDiagnostic).join('; ')}`)
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true })
   }

@@ -117,7 +117,13 @@ function makePackage({ failFixtures = [], executeDelay = 2, baselineDelay = 15 }
 
   return {
     log,
-    pkg: { EnhancedBuildFixProvider, BuildFixProvider, LoadTester, LoadTestReporter, listFixtures: async (set) => (set === 'small' ? SMALL : SMALL.map((n) => `massive-${n}`)) },
+    pkg: {
+      EnhancedBuildFixProvider,
+      BuildFixProvider,
+      LoadTester,
+      LoadTestReporter,
+      listFixtures: async (set) => (set === 'small' ? SMALL : SMALL.map((n) => `massive-${n}`)),
+    },
   }
 }
 

@@ -39,7 +39,16 @@ function promptOf(body) {
 const REFUSALS = {
   vllm: (format) =>
     format?.type === 'json_schema'
-      ? { status: 400, body: { object: 'error', message: "[{'type': 'value_error', 'msg': 'guided decoding backend does not support json_schema'}]", type: 'BadRequestError', param: null, code: 400 } }
+      ? {
+          status: 400,
+          body: {
+            object: 'error',
+            message: "[{'type': 'value_error', 'msg': 'guided decoding backend does not support json_schema'}]",
+            type: 'BadRequestError',
+            param: null,
+            code: 400,
+          },
+        }
       : undefined,
   llamacpp: (format) =>
     format ? { status: 400, body: { error: { code: 400, message: 'Unsupported response_format type', type: 'invalid_request_error' } } } : undefined,

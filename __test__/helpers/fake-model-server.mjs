@@ -58,10 +58,7 @@ export async function startFakeModelServer({ models = ['fake-coder:7b'] } = {}) 
       requests.push(body)
       events.emit('request', requests.length)
       const reply = handler(body, requests.length) || replies.status(500, 'empty script')
-      const payload =
-        reply.status && reply.status !== 200
-          ? reply.body
-          : { model: body.model, created_at: new Date().toISOString(), done: true, ...reply.body }
+      const payload = reply.status && reply.status !== 200 ? reply.body : { model: body.model, created_at: new Date().toISOString(), done: true, ...reply.body }
       if (reply.delayMs) {
         const timer = setTimeout(() => {
           timers.delete(timer)

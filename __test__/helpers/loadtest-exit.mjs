@@ -20,9 +20,23 @@ await closed
 if (m.successfulRequests !== 400) throw new Error(`expected 400 successes, got ${JSON.stringify(m)}`)
 
 // The JS-executor runs last, so the server's own closing handles are long gone when they end.
-await lt.runTest((u, id) => id, (id) => (id.endsWith('7') ? sleep(1, id) : Promise.resolve(id)))
-await lt.runStressTest(4, 2, 1000, () => 0, async () => 0, { stepPause: 10 })
-await lt.runArrivalRateTest({ rate: 2000, duration: 50, maxInFlight: 3 }, () => 0, () => sleep(1, 0))
+await lt.runTest(
+  (u, id) => id,
+  (id) => (id.endsWith('7') ? sleep(1, id) : Promise.resolve(id)),
+)
+await lt.runStressTest(
+  4,
+  2,
+  1000,
+  () => 0,
+  async () => 0,
+  { stepPause: 10 },
+)
+await lt.runArrivalRateTest(
+  { rate: 2000, duration: 50, maxInFlight: 3 },
+  () => 0,
+  () => sleep(1, 0),
+)
 // stdout/stderr themselves show up as TTYWrap or PipeWrap: they are not the tester's.
 const left = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap' && r !== 'PipeWrap')
 process.stdout.write(`${JSON.stringify({ resolved: true, left })}\n`)

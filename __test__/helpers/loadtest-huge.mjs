@@ -33,7 +33,10 @@ await attempt('spike 1e9', async () => {
   await lt.runSpikeTest({ spikeUsers: 1e9, baselineDuration: 100, spikeDuration: 100, recoveryDuration: 100 }, () => 0, sync)
   return {}
 })
-for (const [kind, exec] of [['sync', sync], ['resolved', resolved]]) {
+for (const [kind, exec] of [
+  ['sync', sync],
+  ['resolved', resolved],
+]) {
   await attempt(`most users, ${kind} executor, 300 ms`, async () => {
     const lt = new LoadTester({ ...base, concurrentUsers: LoadTester.MAX_USERS ?? 1e9, testDuration: 300 })
     const m = await lt.runTest(() => 0, exec)

@@ -14,7 +14,5 @@ const waiter = pool.acquire()
 pool.release(r)
 const got = await Promise.race([waiter, new Promise((res) => setTimeout(() => res('hung'), 500))])
 await new Promise((res) => setImmediate(res))
-console.log(
-  JSON.stringify({ sameResource: got === r, stats: pool.getStats(), uncaught, invariants: pool.checkInvariants() }),
-)
+console.log(JSON.stringify({ sameResource: got === r, stats: pool.getStats(), uncaught, invariants: pool.checkInvariants() }))
 await pool.destroy()

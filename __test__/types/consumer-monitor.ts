@@ -2,13 +2,7 @@
 // existing benchmark code that uses the monitor compiles against this package unchanged.
 import { globalPerformanceMonitor } from '@promethean/benchmark/src/metrics/performance-monitor'
 import { PerformanceMonitor as FromJs } from '@promethean/benchmark/src/metrics/performance-monitor.js'
-import {
-  MemoryManager,
-  PerformanceMonitor,
-  type PerformanceAlert,
-  type PerformanceSnapshot,
-  type PerformanceSummary,
-} from '@promethean/benchmark'
+import { MemoryManager, PerformanceMonitor, type PerformanceAlert, type PerformanceSnapshot, type PerformanceSummary } from '@promethean/benchmark'
 
 export async function monitorExample(): Promise<void> {
   // Start monitoring

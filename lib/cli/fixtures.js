@@ -66,13 +66,12 @@ function fixturesDirFlag(value, fixtures) {
   }
   if (!stat.isDirectory()) throw new UsageError(`--fixtures-dir: ${JSON.stringify(value)} is not a folder`)
   const { listFixtures } = require('../../worker/fixtures.js')
-  if (listFixtures(dir).length === 0)
-    throw new UsageError(`--fixtures-dir: ${JSON.stringify(value)} holds no fixture folder (a folder with a fixture.json)`)
+  if (listFixtures(dir).length === 0) throw new UsageError(`--fixtures-dir: ${JSON.stringify(value)} holds no fixture folder (a folder with a fixture.json)`)
   return dir
 }
 
 function describe(r) {
-  const what = r.target ? `TS${r.target.code}${r.family ? ` ${r.family}` : ''}` : r.family ?? ''
+  const what = r.target ? `TS${r.target.code}${r.family ? ` ${r.family}` : ''}` : (r.family ?? '')
   return `${r.ok ? 'ok  ' : 'FAIL'} ${r.name}${what ? ` (${what})` : ''}${r.ok ? '' : `\n       ${r.problems.join('\n       ')}`}`
 }
 
@@ -86,7 +85,8 @@ async function validate(args, opts, io) {
     onReport: opts.json ? undefined : (r) => io.stdout.write(`${describe(r)}\n`),
   })
   const invalid = reports.filter((r) => !r.ok).length
-  const summary = reports.length === 0 ? `no fixture folder (a folder with a fixture.json) in ${dir}` : `${reports.length - invalid} of ${reports.length} fixtures valid`
+  const summary =
+    reports.length === 0 ? `no fixture folder (a folder with a fixture.json) in ${dir}` : `${reports.length - invalid} of ${reports.length} fixtures valid`
   if (opts.json) {
     io.stdout.write(`${JSON.stringify({ dir, fixtures: reports, valid: reports.length - invalid, invalid })}\n`)
     io.stderr.write(`${summary}\n`)
@@ -115,7 +115,8 @@ async function scaffold(args, opts, io) {
 }
 
 async function mine(args, opts, io) {
-  if (args.length !== 1) throw new UsageError(`mine takes one repository folder, got ${args.length === 0 ? 'none' : args.map((a) => JSON.stringify(a)).join(' ')}`)
+  if (args.length !== 1)
+    throw new UsageError(`mine takes one repository folder, got ${args.length === 0 ? 'none' : args.map((a) => JSON.stringify(a)).join(' ')}`)
   if (opts.out === undefined) throw new UsageError('mine needs --out DIR, the folder to write the fixtures to')
   let since
   if (opts.since !== undefined) {

@@ -51,7 +51,18 @@ const BREAKDOWNS = [
 ]
 
 function breakdownCells(key, r) {
-  return [r.model, r[key], r.tests, r.passed, pct(r.passRate), pct(r.errorResolution), secs(r.avgDuration), secs(r.p50Duration), r.failed.join(', ') || '—', r.fixtures.join(', ')]
+  return [
+    r.model,
+    r[key],
+    r.tests,
+    r.passed,
+    pct(r.passRate),
+    pct(r.errorResolution),
+    secs(r.avgDuration),
+    secs(r.p50Duration),
+    r.failed.join(', ') || '—',
+    r.fixtures.join(', '),
+  ]
 }
 
 const BREAKDOWN_HEADERS = (label) => ['Model', label, 'Tests', 'Passed', 'Pass rate', 'Error resolution', 'Avg', 'p50', 'Failed fixtures', 'Fixtures']
@@ -65,7 +76,20 @@ function ciText(c) {
   return `${(100 * c.difference).toFixed(1)} [${(100 * c.ci[0]).toFixed(1)}, ${(100 * c.ci[1]).toFixed(1)}]`
 }
 
-const PAIR_HEADERS = ['A', 'B', 'Fixtures', 'Both pass', 'Only A', 'Only B', 'Neither', 'Pass rate A', 'Pass rate B', 'Difference A−B, points [95% CI]', 'McNemar exact p', 'Verdict']
+const PAIR_HEADERS = [
+  'A',
+  'B',
+  'Fixtures',
+  'Both pass',
+  'Only A',
+  'Only B',
+  'Neither',
+  'Pass rate A',
+  'Pass rate B',
+  'Difference A−B, points [95% CI]',
+  'McNemar exact p',
+  'Verdict',
+]
 
 function pairCells(c) {
   return [c.a, c.b, c.n, c.both, c.onlyA, c.onlyB, c.neither, pct(100 * c.passRateA), pct(100 * c.passRateB), ciText(c), pValueText(c.pValue), c.verdict]
@@ -84,7 +108,10 @@ function modelServerRows(doc) {
     .map(([model, m]) => {
       const at = endpoints[model] ?? {}
       const est = m.tokensEstimated ? ' (estimated)' : ''
-      const modes = Object.entries(m.outputModes ?? {}).map(([mode, n]) => `${mode} ${n}`).join(', ') || '—'
+      const modes =
+        Object.entries(m.outputModes ?? {})
+          .map(([mode, n]) => `${mode} ${n}`)
+          .join(', ') || '—'
       return [model, at.endpoint ?? doc.run?.endpoint ?? '—', at.api ?? '—', `${m.promptTokens}${est}`, `${m.completionTokens}${est}`, modes]
     })
 }
@@ -110,7 +137,13 @@ function breakdownMarkdown(doc) {
   for (const b of BREAKDOWNS) {
     lines.push('', `## ${b.title}`, '')
     const headers = BREAKDOWN_HEADERS(b.key === 'family' ? 'Family' : 'Code')
-    lines.push(`| ${headers.join(' | ')} |`, `|---|---|${headers.slice(2).map(() => '---').join('|')}|`)
+    lines.push(
+      `| ${headers.join(' | ')} |`,
+      `|---|---|${headers
+        .slice(2)
+        .map(() => '---')
+        .join('|')}|`,
+    )
     for (const r of b.rows(doc)) lines.push(`| ${breakdownCells(b.key, r).map(mdCell).join(' | ')} |`)
   }
   return lines
@@ -118,11 +151,22 @@ function breakdownMarkdown(doc) {
 
 function pairsMarkdown(comparisons, title) {
   if (!comparisons.length) return []
-  const lines = ['', `## ${title}`, '', `| ${PAIR_HEADERS.join(' | ')} |`, `|---|---|${PAIR_HEADERS.slice(2).map(() => '---:').join('|')}|`]
+  const lines = [
+    '',
+    `## ${title}`,
+    '',
+    `| ${PAIR_HEADERS.join(' | ')} |`,
+    `|---|---|${PAIR_HEADERS.slice(2)
+      .map(() => '---:')
+      .join('|')}|`,
+  ]
   for (const c of comparisons) lines.push(`| ${pairCells(c).map(mdCell).join(' | ')} |`)
   lines.push('', PAIR_NOTE)
   for (const c of comparisons) {
-    if (c.onlyA + c.onlyB > 0) lines.push(`- ${mdCell(c.a)} vs ${mdCell(c.b)}: only A on ${mdCell(c.fixtures.onlyA.join(', ') || '—')}; only B on ${mdCell(c.fixtures.onlyB.join(', ') || '—')}`)
+    if (c.onlyA + c.onlyB > 0)
+      lines.push(
+        `- ${mdCell(c.a)} vs ${mdCell(c.b)}: only A on ${mdCell(c.fixtures.onlyA.join(', ') || '—')}; only B on ${mdCell(c.fixtures.onlyB.join(', ') || '—')}`,
+      )
   }
   return lines
 }
@@ -249,7 +293,8 @@ function historyText(data) {
   }
   if (data.checks) {
     lines.push('', 'Check of the latest run of each model:')
-    for (const c of data.checks) lines.push(`${c.status === 'regression' ? 'REGRESSION' : c.status === 'ok' ? 'ok' : 'no baseline'}  ${seriesName(c)}: ${c.reasons.join('; ')}`)
+    for (const c of data.checks)
+      lines.push(`${c.status === 'regression' ? 'REGRESSION' : c.status === 'ok' ? 'ok' : 'no baseline'}  ${seriesName(c)}: ${c.reasons.join('; ')}`)
   }
   return lines.join('\n')
 }
@@ -264,12 +309,39 @@ function historyCharts(trend) {
       points: t.runs.map((r, i) => ({ x: width - t.runs.length + i, y: get(r), note: `run ${r.id}, ${r.timestamp}` })).filter((p) => p.y !== null),
     }))
   const charts = [
-    svg.lineChart({ id: 'chart-history-pass-rate', title: 'Pass rate per run (%)', series: series((r) => r.passRate), xLabels, yLabel: 'pass rate %', xLabel: 'run (latest on the right)', unit: '%', max: 100 }),
-    svg.lineChart({ id: 'chart-history-p50', title: 'p50 duration per run (ms)', series: series((r) => r.p50Duration), xLabels, yLabel: 'p50 ms', xLabel: 'run', unit: 'ms' }),
-    svg.lineChart({ id: 'chart-history-p95', title: 'p95 duration per run (ms)', series: series((r) => r.p95Duration), xLabels, yLabel: 'p95 ms', xLabel: 'run', unit: 'ms' }),
+    svg.lineChart({
+      id: 'chart-history-pass-rate',
+      title: 'Pass rate per run (%)',
+      series: series((r) => r.passRate),
+      xLabels,
+      yLabel: 'pass rate %',
+      xLabel: 'run (latest on the right)',
+      unit: '%',
+      max: 100,
+    }),
+    svg.lineChart({
+      id: 'chart-history-p50',
+      title: 'p50 duration per run (ms)',
+      series: series((r) => r.p50Duration),
+      xLabels,
+      yLabel: 'p50 ms',
+      xLabel: 'run',
+      unit: 'ms',
+    }),
+    svg.lineChart({
+      id: 'chart-history-p95',
+      title: 'p95 duration per run (ms)',
+      series: series((r) => r.p95Duration),
+      xLabels,
+      yLabel: 'p95 ms',
+      xLabel: 'run',
+      unit: 'ms',
+    }),
   ]
   if (trend.some((t) => t.runs.some((r) => r.tokens !== null))) {
-    charts.push(svg.lineChart({ id: 'chart-history-tokens', title: 'Tokens per run', series: series((r) => r.tokens), xLabels, yLabel: 'tokens', xLabel: 'run' }))
+    charts.push(
+      svg.lineChart({ id: 'chart-history-tokens', title: 'Tokens per run', series: series((r) => r.tokens), xLabels, yLabel: 'tokens', xLabel: 'run' }),
+    )
   }
   return charts
 }
@@ -278,12 +350,18 @@ function historyHtml(data) {
   const body = []
   if (data.checks) {
     const regressions = data.checks.filter((c) => c.status === 'regression').length
-    body.push(`<div class="cards"><div class="card"><b>${escapeHtml(data.trend.length)}</b><span>models</span></div><div class="card"><b class="${regressions ? 'fail' : 'pass'}">${escapeHtml(regressions)}</b><span>regressions</span></div></div>`)
+    body.push(
+      `<div class="cards"><div class="card"><b>${escapeHtml(data.trend.length)}</b><span>models</span></div><div class="card"><b class="${regressions ? 'fail' : 'pass'}">${escapeHtml(regressions)}</b><span>regressions</span></div></div>`,
+    )
     body.push('<section><h2>Check of the latest runs</h2>')
     body.push(
       svg.table(
         ['Model', 'Status', 'Reason'],
-        data.checks.map((c) => [seriesName(c), { text: c.status, cls: c.status === 'regression' ? 'fail' : c.status === 'ok' ? 'pass' : 'msg' }, { text: c.reasons.join('; '), cls: 'msg' }]),
+        data.checks.map((c) => [
+          seriesName(c),
+          { text: c.status, cls: c.status === 'regression' ? 'fail' : c.status === 'ok' ? 'pass' : 'msg' },
+          { text: c.reasons.join('; '), cls: 'msg' },
+        ]),
         { id: 'table-history-check' },
       ),
     )
@@ -299,7 +377,21 @@ function historyHtml(data) {
     body.push(
       svg.table(
         ['Model', 'Run', 'Timestamp', 'Fixtures', 'Pass rate', 'Passed', 'p50', 'p95', 'Tokens', 'Plan format', 'Package'],
-        data.trend.flatMap((t) => t.runs.map((r) => [seriesName(t), r.id, r.timestamp, r.label, pct(r.passRate), `${r.passed}/${r.tests}`, ms(r.p50Duration), ms(r.p95Duration), r.tokens ?? '—', r.planFormatVersion, r.packageVersion])),
+        data.trend.flatMap((t) =>
+          t.runs.map((r) => [
+            seriesName(t),
+            r.id,
+            r.timestamp,
+            r.label,
+            pct(r.passRate),
+            `${r.passed}/${r.tests}`,
+            ms(r.p50Duration),
+            ms(r.p95Duration),
+            r.tokens ?? '—',
+            r.planFormatVersion,
+            r.packageVersion,
+          ]),
+        ),
         { id: 'table-history-runs' },
       ),
     )
@@ -312,7 +404,12 @@ function historyHtml(data) {
 // compare-runs
 
 function compareRunsText(data) {
-  const lines = ['Saved runs compared', '===================', `A: ${data.a.file} (${data.a.timestamp ?? 'no timestamp'})`, `B: ${data.b.file} (${data.b.timestamp ?? 'no timestamp'})`]
+  const lines = [
+    'Saved runs compared',
+    '===================',
+    `A: ${data.a.file} (${data.a.timestamp ?? 'no timestamp'})`,
+    `B: ${data.b.file} (${data.b.timestamp ?? 'no timestamp'})`,
+  ]
   if (data.comparisons.length === 0) lines.push('No model to compare: the runs share no model (and do not hold one model each).')
   for (const c of data.comparisons) lines.push(pairLine(c))
   if (data.changedFixtures.length) lines.push(`Fixtures whose content changed between the runs (not paired): ${data.changedFixtures.join(', ')}`)
@@ -323,7 +420,12 @@ function compareRunsText(data) {
 }
 
 function compareRunsMarkdown(data) {
-  const lines = ['# Saved BuildFix runs compared', '', `- **A**: ${mdCell(data.a.file)} (${mdCell(data.a.timestamp)})`, `- **B**: ${mdCell(data.b.file)} (${mdCell(data.b.timestamp)})`]
+  const lines = [
+    '# Saved BuildFix runs compared',
+    '',
+    `- **A**: ${mdCell(data.a.file)} (${mdCell(data.a.timestamp)})`,
+    `- **B**: ${mdCell(data.b.file)} (${mdCell(data.b.timestamp)})`,
+  ]
   if (data.changedFixtures.length) lines.push(`- **Changed fixtures (not paired)**: ${mdCell(data.changedFixtures.join(', '))}`)
   lines.push(...pairsMarkdown(data.comparisons, 'Models, A vs B'))
   if (!data.comparisons.length) lines.push('', 'No model to compare.')
@@ -333,10 +435,22 @@ function compareRunsMarkdown(data) {
 
 function compareRunsHtml(data) {
   const body = []
-  body.push(`<section><h2>Runs</h2>${svg.table(['', 'File', 'Timestamp'], [['A', data.a.file, data.a.timestamp ?? ''], ['B', data.b.file, data.b.timestamp ?? '']], { id: 'table-runs' })}`)
-  if (data.changedFixtures.length) body.push(`<p>Fixtures whose content changed between the runs (not paired): ${escapeHtml(data.changedFixtures.join(', '))}</p>`)
+  body.push(
+    `<section><h2>Runs</h2>${svg.table(
+      ['', 'File', 'Timestamp'],
+      [
+        ['A', data.a.file, data.a.timestamp ?? ''],
+        ['B', data.b.file, data.b.timestamp ?? ''],
+      ],
+      { id: 'table-runs' },
+    )}`,
+  )
+  if (data.changedFixtures.length)
+    body.push(`<p>Fixtures whose content changed between the runs (not paired): ${escapeHtml(data.changedFixtures.join(', '))}</p>`)
   body.push('</section>')
-  body.push(data.comparisons.length ? pairsHtml(data.comparisons, { title: 'Models, A vs B', id: 'pairwise' }) : '<section><p>No model to compare.</p></section>')
+  body.push(
+    data.comparisons.length ? pairsHtml(data.comparisons, { title: 'Models, A vs B', id: 'pairwise' }) : '<section><p>No model to compare.</p></section>',
+  )
   return svg.page({ title: 'BuildFix runs compared', subtitle: `${data.timestamp} · A ${data.a.file} · B ${data.b.file}`, body: body.join('\n') })
 }
 
@@ -384,7 +498,15 @@ function runHtml(doc) {
     ['Passed', `${s.successfulTests} (${pct(s.successRate)})`],
     ['Errors resolved', s.errorsResolved],
     ['Average duration', `${s.averageDuration.toFixed(2)}s`],
-    ['p95 duration', secs(percentile(results.map((r) => r.duration), 95))],
+    [
+      'p95 duration',
+      secs(
+        percentile(
+          results.map((r) => r.duration),
+          95,
+        ),
+      ),
+    ],
   ]
   const body = []
   body.push(`<div class="cards">${cards.map(([k, v]) => `<div class="card"><b>${escapeHtml(v)}</b><span>${escapeHtml(k)}</span></div>`).join('')}</div>`)
@@ -429,7 +551,17 @@ function runHtml(doc) {
   body.push(
     svg.table(
       ['Model', 'Tests', 'Passed', 'Success rate', 'Error resolution', 'Errors before', 'Errors after', 'Avg', 'p95'],
-      models.map(([model, m]) => [model, m.tests, m.successfulTests, pct(m.successRate), pct(m.errorResolution), m.totalErrors, m.errorsAfter, `${m.avgDuration.toFixed(2)}s`, `${m.p95Duration.toFixed(2)}s`]),
+      models.map(([model, m]) => [
+        model,
+        m.tests,
+        m.successfulTests,
+        pct(m.successRate),
+        pct(m.errorResolution),
+        m.totalErrors,
+        m.errorsAfter,
+        `${m.avgDuration.toFixed(2)}s`,
+        `${m.p95Duration.toFixed(2)}s`,
+      ]),
       { id: 'table-models' },
     ),
   )
@@ -521,7 +653,9 @@ function loadTestHtml({ metrics: m, records, config, timestamp }) {
   body.push(`<div class="cards">${cards.map(([k, v]) => `<div class="card"><b>${escapeHtml(v)}</b><span>${escapeHtml(k)}</span></div>`).join('')}</div>`)
   body.push('<section><h2>Latency over time</h2>')
   if (shown.length < rows.length) {
-    body.push(`<p id="sampled">Showing ${shown.length} of ${rows.length} requests: every failure (up to ${MAX_POINTS / 2}) and successes evenly spread in time; the line is over all of them.</p>`)
+    body.push(
+      `<p id="sampled">Showing ${shown.length} of ${rows.length} requests: every failure (up to ${MAX_POINTS / 2}) and successes evenly spread in time; the line is over all of them.</p>`,
+    )
   }
   body.push(
     svg.scatterChart({
@@ -536,7 +670,14 @@ function loadTestHtml({ metrics: m, records, config, timestamp }) {
     }),
   )
   body.push('</section><section><h2>Latency distribution</h2>')
-  body.push(svg.histogram({ id: 'chart-latency', title: 'Response time distribution', values: rows.filter((r) => r.success).map((r) => r.duration), xLabel: 'response time (ms)' }))
+  body.push(
+    svg.histogram({
+      id: 'chart-latency',
+      title: 'Response time distribution',
+      values: rows.filter((r) => r.success).map((r) => r.duration),
+      xLabel: 'response time (ms)',
+    }),
+  )
   body.push('</section><section><h2>Metrics</h2>')
   body.push(
     svg.table(
@@ -560,7 +701,13 @@ function loadTestHtml({ metrics: m, records, config, timestamp }) {
   for (const r of rows) if (!r.success) failures.set(r.error ?? 'failed', (failures.get(r.error ?? 'failed') ?? 0) + 1)
   if (failures.size) {
     body.push('</section><section><h2>Failures</h2>')
-    body.push(svg.table(['Error', 'Count'], [...failures].map(([e, n]) => [{ text: e, cls: 'msg' }, n]), { id: 'table-failures' }))
+    body.push(
+      svg.table(
+        ['Error', 'Count'],
+        [...failures].map(([e, n]) => [{ text: e, cls: 'msg' }, n]),
+        { id: 'table-failures' },
+      ),
+    )
   }
   body.push('</section>')
   const target = config && config.url ? `url ${config.url}` : config ? `model ${config.model}, fixtures ${config.fixtures}` : ''
@@ -586,7 +733,13 @@ const METRICS = [
   { key: 'cpu', label: 'CPU Usage', unit: '%', better: 'lower', get: (s) => s.cpuPercent },
   // Utilisation rises when the same work is done faster; the CPU time each request costs is the
   // figure that compares the two providers' work (the guide has no claim for it).
-  { key: 'cpuPerRequest', label: 'CPU per Request', unit: 'ms', better: 'lower', get: (s) => (s.totalRequests ? (s.cpuPercent * s.wallMs) / 100 / s.totalRequests : 0) },
+  {
+    key: 'cpuPerRequest',
+    label: 'CPU per Request',
+    unit: 'ms',
+    better: 'lower',
+    get: (s) => (s.totalRequests ? (s.cpuPercent * s.wallMs) / 100 / s.totalRequests : 0),
+  },
   { key: 'errorRate', label: 'Error Rate', unit: '%', better: 'lower', get: (s) => 100 * s.errorRate },
 ]
 
@@ -640,7 +793,14 @@ function compareTable(rows, { markdown }) {
     impText(r.guide.improvement),
   ])
   if (markdown) {
-    return [`| ${headers.join(' | ')} |`, `|---|${headers.slice(1).map(() => '---:').join('|')}|`, ...body.map((r) => `| ${r.map(mdCell).join(' | ')} |`)].join('\n')
+    return [
+      `| ${headers.join(' | ')} |`,
+      `|---|${headers
+        .slice(1)
+        .map(() => '---:')
+        .join('|')}|`,
+      ...body.map((r) => `| ${r.map(mdCell).join(' | ')} |`),
+    ].join('\n')
   }
   const widths = headers.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)))
   const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')

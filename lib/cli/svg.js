@@ -89,7 +89,9 @@ function groupedBarChart({ id, title, groups, series, yLabel, xLabel, max, unit 
   if (series.length > 1) {
     series.forEach((s, i) => {
       const x = W - PAD.right - 120 * (series.length - i)
-      parts.push(`<rect class="legend ${escapeHtml(s.cls)}" x="${x}" y="2" width="10" height="10"/><text class="tick" x="${x + 14}" y="11">${escapeHtml(s.name)}</text>`)
+      parts.push(
+        `<rect class="legend ${escapeHtml(s.cls)}" x="${x}" y="2" width="10" height="10"/><text class="tick" x="${x + 14}" y="11">${escapeHtml(s.name)}</text>`,
+      )
     })
   }
   return frame(title, parts.join(''), { yLabel, xLabel, top, step, id })
@@ -158,7 +160,10 @@ function intervalChart({ id, title, items, yLabel, xLabel }) {
   const plotW = W - PAD.left - PAD.right
   const plotH = H - PAD.top - PAD.bottom
   const sy = (v) => PAD.top + plotH / 2 - (Math.max(-100, Math.min(100, v)) / 100) * (plotH / 2)
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="${escapeHtml(id)}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(title)}">`, `<title>${escapeHtml(title)}</title>`]
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="${escapeHtml(id)}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(title)}">`,
+    `<title>${escapeHtml(title)}</title>`,
+  ]
   for (const v of [-100, -50, 0, 50, 100]) {
     parts.push(`<line class="${v === 0 ? 'axis' : 'grid'}" x1="${PAD.left}" x2="${W - PAD.right}" y1="${sy(v).toFixed(1)}" y2="${sy(v).toFixed(1)}"/>`)
     parts.push(`<text class="tick" x="${PAD.left - 6}" y="${(sy(v) + 4).toFixed(1)}" text-anchor="end">${v}</text>`)
@@ -170,7 +175,9 @@ function intervalChart({ id, title, items, yLabel, xLabel }) {
     const x = PAD.left + slot * i + slot / 2
     const tip = `${it.label}: ${fmt(it.value)} points, 95% CI ${fmt(it.lower)} to ${fmt(it.upper)}${it.significant ? ' (significant)' : ''}`
     parts.push(`<line class="ci" x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${sy(it.lower).toFixed(1)}" y2="${sy(it.upper).toFixed(1)}"/>`)
-    parts.push(`<circle class="point diff${it.significant ? ' significant' : ''}" data-value="${escapeHtml(it.value)}" cx="${x.toFixed(1)}" cy="${sy(it.value).toFixed(1)}" r="5"><title>${escapeHtml(tip)}</title></circle>`)
+    parts.push(
+      `<circle class="point diff${it.significant ? ' significant' : ''}" data-value="${escapeHtml(it.value)}" cx="${x.toFixed(1)}" cy="${sy(it.value).toFixed(1)}" r="5"><title>${escapeHtml(tip)}</title></circle>`,
+    )
     parts.push(`<text class="tick" x="${x.toFixed(1)}" y="${PAD.top + plotH + 16}" text-anchor="middle">${escapeHtml(shorten(it.label, 28))}</text>`)
   })
   parts.push('</svg>')
@@ -192,13 +199,18 @@ function lineChart({ id, title, series, xLabels, yLabel, xLabel, unit = '', max 
   const parts = []
   series.forEach((s, si) => {
     const cls = `s${si % 6}`
-    if (s.points.length > 1) parts.push(`<polyline class="line ${cls}" points="${s.points.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ')}"/>`)
+    if (s.points.length > 1)
+      parts.push(`<polyline class="line ${cls}" points="${s.points.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ')}"/>`)
     for (const p of s.points) {
-      parts.push(`<circle class="point ${cls}" data-value="${escapeHtml(p.y)}" cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3.5"><title>${escapeHtml(`${s.name} — ${xLabels[p.x] ?? p.x}: ${fmt(p.y, 2)}${unit}${p.note ? ` (${p.note})` : ''}`)}</title></circle>`)
+      parts.push(
+        `<circle class="point ${cls}" data-value="${escapeHtml(p.y)}" cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3.5"><title>${escapeHtml(`${s.name} — ${xLabels[p.x] ?? p.x}: ${fmt(p.y, 2)}${unit}${p.note ? ` (${p.note})` : ''}`)}</title></circle>`,
+      )
     }
     const lx = PAD.left + 8 + (si % 4) * 200
     const ly = 4 + Math.floor(si / 4) * 12
-    parts.push(`<rect class="legend ${cls}" x="${lx}" y="${ly}" width="10" height="10"/><text class="tick" x="${lx + 14}" y="${ly + 9}">${escapeHtml(shorten(s.name, 28))}</text>`)
+    parts.push(
+      `<rect class="legend ${cls}" x="${lx}" y="${ly}" width="10" height="10"/><text class="tick" x="${lx + 14}" y="${ly + 9}">${escapeHtml(shorten(s.name, 28))}</text>`,
+    )
   })
   const every = Math.max(1, Math.ceil(xLabels.length / 12))
   xLabels.forEach((label, i) => {

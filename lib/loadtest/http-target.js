@@ -28,7 +28,8 @@ class HttpTarget {
     }
     let body
     if (typeof o.body === 'string') body = o.body
-    else if (o.body instanceof Uint8Array) body = Buffer.from(o.body) // a copy: later edits do not leak in
+    else if (o.body instanceof Uint8Array)
+      body = Buffer.from(o.body) // a copy: later edits do not leak in
     else if (o.body !== undefined) {
       body = JSON.stringify(o.body)
       if (body === undefined) throw v.typeError('body', 'a string, Buffer or JSON-serialisable value', o.body)

@@ -309,8 +309,7 @@ class LoadTester extends EventEmitter {
 
   /** Writes `{config, metrics, responses, userSimulations, timestamp}` as JSON; resolves with the path. */
   async saveResults(filePath) {
-    const outputPath =
-      v.string('filePath', filePath) ?? path.join('.load-test-results', `load-test-${Date.now()}.json`)
+    const outputPath = v.string('filePath', filePath) ?? path.join('.load-test-results', `load-test-${Date.now()}.json`)
     const results = {
       config: this.config,
       metrics: this.#metrics ?? emptyMetrics(this.#config.concurrentUsers),

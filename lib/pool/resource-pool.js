@@ -573,11 +573,7 @@ class ResourcePool extends EventEmitter {
       return
     }
     if (this.#ids.has(value)) {
-      this.#createFailed(
-        id,
-        token,
-        v.typeError('createResource()', 'a value not already in the pool (each resource must be distinct)', value),
-      )
+      this.#createFailed(id, token, v.typeError('createResource()', 'a value not already in the pool (each resource must be distinct)', value))
       return
     }
     this.#creating.delete(id)
@@ -678,10 +674,7 @@ class ResourcePool extends EventEmitter {
 
   // Both acquire timeouts begin with the original's text, which callers match on.
   #timeoutError(what) {
-    return poolError(
-      `Resource acquire timeout: acquire timed out after ${this.#config.acquireTimeout} ms ${what}${this.#label()}`,
-      'ERR_POOL_ACQUIRE_TIMEOUT',
-    )
+    return poolError(`Resource acquire timeout: acquire timed out after ${this.#config.acquireTimeout} ms ${what}${this.#label()}`, 'ERR_POOL_ACQUIRE_TIMEOUT')
   }
 
   #createTimeoutError() {

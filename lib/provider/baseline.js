@@ -75,8 +75,7 @@ class BuildFixProvider extends BaseProvider {
   /** Spawns the run synchronously (its pid is listed as soon as execute() returns). */
   #runOnce(fixtureType, fixtures, fixturesDir, signal) {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'promethean-buildfix-once-'))
-    const set =
-      fixturesDir !== undefined ? ['--fixtures-dir', fixturesDir] : [fixtureType === 'massive' ? '--massive' : '--small-fixtures']
+    const set = fixturesDir !== undefined ? ['--fixtures-dir', fixturesDir] : [fixtureType === 'massive' ? '--massive' : '--small-fixtures']
     const args = [path.join(WORKER_DIR, 'run.js'), '--models', this.config.model, ...set]
     if (fixtures) args.push('--fixtures', fixtures.join(','))
     if (this.config.endpoint) args.push('--endpoint', this.config.endpoint)
@@ -112,7 +111,8 @@ class BuildFixProvider extends BaseProvider {
         else if (child.stoppedByDisconnect) resolve(failed({ kind: 'not-connected', message: 'the provider was disconnected during the BuildFix run' }))
         else if (timedOut) resolve(failed({ kind: 'timeout', message: `BuildFix run timed out after ${timeout} ms`, timeout }))
         else if (killedBy) resolve(failed({ kind: 'process', message: `BuildFix run was killed by ${killedBy}`, exitCode: null, stderr: err }))
-        else if (code !== 0 && !/Results saved to:/.test(text)) resolve(failed({ kind: 'process', message: `BuildFix run exited with code ${code}`, exitCode: code, stderr: err }))
+        else if (code !== 0 && !/Results saved to:/.test(text))
+          resolve(failed({ kind: 'process', message: `BuildFix run exited with code ${code}`, exitCode: code, stderr: err }))
         else resolve(this.#readResults(fixtureType, text, failed))
       })
     }).finally(() => fs.rmSync(out, { recursive: true, force: true }))

@@ -146,11 +146,7 @@ class EnhancedBuildFixProvider extends BaseProvider {
   async #saveMetrics() {
     const dir = this.#options.metricsDir
     const file = path.join(dir, `buildfix-metrics-${Date.now()}.json`)
-    const body = JSON.stringify(
-      { timestamp: Date.now(), provider: this.config.name, model: this.config.model, metrics: this.getPerformanceMetrics() },
-      null,
-      2,
-    )
+    const body = JSON.stringify({ timestamp: Date.now(), provider: this.config.name, model: this.config.model, metrics: this.getPerformanceMetrics() }, null, 2)
     try {
       await makeDir(dir)
       const tmp = `${file}.tmp-${process.pid}`

@@ -56,7 +56,9 @@ function checkServer(where, { endpoint, api, apiKeyEnv }) {
       throw err
     }
     if (!process.env[apiKeyEnv]) {
-      const err = new TypeError(`${where}.apiKeyEnv names ${apiKeyEnv}, which is not set in the environment: set it to the API key, or leave apiKeyEnv out for a server without one`)
+      const err = new TypeError(
+        `${where}.apiKeyEnv names ${apiKeyEnv}, which is not set in the environment: set it to the API key, or leave apiKeyEnv out for a server without one`,
+      )
       err.code = 'ERR_INVALID_ARG_VALUE'
       throw err
     }
