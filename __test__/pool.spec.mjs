@@ -427,7 +427,7 @@ test('bad config throws a clear RangeError / TypeError and leaves nothing behind
     [{ ...ok, idleTimeout: -5 }, RangeError, /idleTimeout/],
     [{ ...ok, minSize: 1.5 }, RangeError, /minSize/],
     [{ ...ok, maxSize: '8' }, TypeError, /maxSize/],
-    [{}, TypeError, /createResource must be a function/],
+    [{ createResource: 'make' }, TypeError, /createResource must be a function/],
     [{ ...ok, destroyResource: 'kill' }, TypeError, /destroyResource/],
     [{ ...ok, validateResource: 1 }, TypeError, /validateResource/],
     [null, TypeError, /config/],
@@ -816,4 +816,18 @@ test('a sync validateResource that passes ends the deadline: a held resource is 
   p.release(again)
   t.like(p.getStats(), { idle: 1, active: 0 })
   t.is(p.checkInvariants(), '')
+})
+
+test('a pool without createResource lends fresh plain objects, as the original did', async (t) => {
+  const m = new ResourceManager({ cleanupInterval: 0 })
+  t.teardown(() => m.destroy())
+  const pool = m.createPool('plain', { minSize: 0, maxSize: 2 })
+  const a = await pool.acquire()
+  const b = await pool.acquire()
+  t.deepEqual(a, {})
+  t.deepEqual(b, {})
+  t.not(a, b)
+  pool.release(a)
+  pool.release(b)
+  t.is(pool.getStats().total, 2)
 })

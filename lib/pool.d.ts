@@ -11,7 +11,8 @@ export interface ResourcePoolConfig<T> {
   acquireTimeout?: number
   /** ms a resource above minSize may sit idle before it is destroyed. Default 60000. */
   idleTimeout?: number
-  createResource: () => Promise<T> | T
+  /** Makes a resource. Optional, as in the original: without one the pool lends fresh plain objects (`{}`). */
+  createResource?: () => Promise<T> | T
   destroyResource?: (resource: T) => Promise<void> | void
   /**
    * Checked before an idle resource is handed out; a failing one is destroyed and replaced. An

@@ -83,7 +83,8 @@ function callbacksOf(config) {
   }
   const optionalFunc = (name) => (config[name] === undefined ? null : v.func(name, config[name]))
   return {
-    createResource: v.func('createResource', config.createResource),
+    // Optional, as in the original: without one the pool lends fresh plain objects.
+    createResource: config.createResource === undefined ? async () => ({}) : v.func('createResource', config.createResource),
     destroyResource: optionalFunc('destroyResource'),
     validateResource: optionalFunc('validateResource'),
   }
