@@ -266,21 +266,15 @@ pub fn cache_load<'env>(env: &'env Env, handle: u32) -> napi::Result<Object<'env
             // Runs on the JS thread, where the cache lives.
             let failures =
                 with_cache(handle, |c| c.apply_loaded(loaded, now_ms())).unwrap_or_default();
-            Ok(failures
-                .into_iter()
-                .map(NativeDiskFailure::from)
-                .collect::<Vec<_>>())
+            Ok(js_failures(failures))
         });
     });
-    let mut settle = Some(settle);
-    let _ = with_cache(handle, |c| {
-        if let Some(done) = settle.take() {
-            c.load(done);
-        }
-    });
-    if let Some(done) = settle {
-        done(Loaded::default());
-    }
+    hand_to_cache(
+        handle,
+        settle,
+        |c, d| c.load(d),
+        |done| done(Loaded::default()),
+    );
     Ok(promise)
 }
 
@@ -422,23 +416,38 @@ pub fn cache_persistent(handle: u32) -> bool {
 pub fn cache_when_written<'env>(env: &'env Env, handle: u32) -> napi::Result<Object<'env>> {
     let (deferred, promise) = env.create_deferred()?;
     let settle: BarrierDone = Box::new(move |failures: Vec<DiskFailure>| {
-        deferred.resolve(move |_| {
-            Ok(failures
-                .into_iter()
-                .map(NativeDiskFailure::from)
-                .collect::<Vec<_>>())
-        });
+        deferred.resolve(move |_| Ok(js_failures(failures)));
     });
-    let mut settle = Some(settle);
+    hand_to_cache(
+        handle,
+        settle,
+        |c, d| c.when_written(d),
+        |done| done(Vec::new()),
+    );
+    Ok(promise)
+}
+
+/// Gives the callback `done` to the cache behind `handle`; for a freed handle it is called at
+/// once through `otherwise`, so a promise waiting on it always settles.
+fn hand_to_cache<D>(
+    handle: u32,
+    done: D,
+    give: impl FnOnce(&mut Cache, D),
+    otherwise: impl FnOnce(D),
+) {
+    let mut done = Some(done);
     let _ = with_cache(handle, |c| {
-        if let Some(done) = settle.take() {
-            c.when_written(done);
+        if let Some(d) = done.take() {
+            give(c, d);
         }
     });
-    if let Some(done) = settle {
-        done(Vec::new());
+    if let Some(d) = done {
+        otherwise(d);
     }
-    Ok(promise)
+}
+
+fn js_failures(failures: Vec<DiskFailure>) -> Vec<NativeDiskFailure> {
+    failures.into_iter().map(NativeDiskFailure::from).collect()
 }
 
 /// Frees every entry; queued disk writes still land, without anyone waiting for them. The
