@@ -6,6 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { createRequire } from 'node:module'
+import { browserTestsRun, openWatchedPage, skipNote } from './helpers/browser.mjs'
 
 const require = createRequire(import.meta.url)
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -740,13 +741,9 @@ test('default compare engine: BuildFixProvider before, EnhancedBuildFixProvider 
 // ---------------------------------------------------------------------------------------------
 // browser
 
-const CHROMIUM = '/usr/bin/chromium'
-const haveChromium = fs.existsSync(CHROMIUM)
-const browserTest = haveChromium || process.env.CI ? test.serial : test.skip
-const skipNote = haveChromium || process.env.CI ? '' : ' (skipped: /usr/bin/chromium is missing and CI is not set; apt-get install -y chromium)'
+const browserTest = browserTestsRun ? test.serial : test.skip
 
 browserTest(`the HTML reports render in headless Chromium with charts full of data and a clean console${skipNote}`, async (t) => {
-  const { chromium } = await import('playwright-core')
   const server = await fakeModelServer()
   const out = tmpdir()
   let run
@@ -773,33 +770,8 @@ browserTest(`the HTML reports render in headless Chromium with charts full of da
     await server.close()
   }
   fs.mkdirSync(ARTIFACTS, { recursive: true })
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  })
+  const { browser, page, problems, requests } = await openWatchedPage()
   try {
-    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } })
-    const problems = []
-    const requests = []
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`)
-    })
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`))
-    page.on('dialog', (d) => {
-      problems.push(`dialog: ${d.message()}`)
-      d.dismiss()
-    })
-    page.on('request', (r) => requests.push(r.url()))
-
     await page.goto(pathToFileURL(run.files.html).href)
     t.is(await page.title(), 'BuildFix benchmark report')
     const models = Object.keys(run.summary.modelResults)

@@ -5,6 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { createRequire } from 'node:module'
+import { browserTestsRun, openWatchedPage, skipNote } from './helpers/browser.mjs'
 
 const require = createRequire(import.meta.url)
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -268,13 +269,9 @@ test('CLI: compare-runs pairs two saved runs and exits 1 when B is significantly
   t.regex(notResults.stderr, /is not a results file/)
 })
 
-const CHROMIUM = '/usr/bin/chromium'
-const haveChromium = fs.existsSync(CHROMIUM)
-const browserTest = haveChromium || process.env.CI ? test.serial : test.skip
-const skipNote = haveChromium || process.env.CI ? '' : ' (skipped: /usr/bin/chromium is missing and CI is not set; apt-get install -y chromium)'
+const browserTest = browserTestsRun ? test.serial : test.skip
 
 browserTest(`the history page and the run report's family and pairwise sections render in headless Chromium${skipNote}`, async (t) => {
-  const { chromium } = await import('playwright-core')
   const out = tmpdir()
   const h = await openHistory(path.join(out, 'history.sqlite'))
   for (let i = 0; i < 4; i++) await h.append(doc('alpha', { duration: 100 + i }))
@@ -288,33 +285,8 @@ browserTest(`the history page and the run report's family and pairwise sections 
   const runData = JSON.parse(runOut.stdout)
 
   fs.mkdirSync(ARTIFACTS, { recursive: true })
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  })
+  const { browser, page, problems, requests } = await openWatchedPage()
   try {
-    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } })
-    const problems = []
-    const requests = []
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`)
-    })
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`))
-    page.on('dialog', (d) => {
-      problems.push(`dialog: ${d.message()}`)
-      d.dismiss()
-    })
-    page.on('request', (r) => requests.push(r.url()))
-
     await page.goto(pathToFileURL(histData.files.html).href)
     t.is(await page.title(), 'BuildFix run history')
     const runsPerModel = histData.trend.map((s) => s.runs.length)
