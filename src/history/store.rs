@@ -136,8 +136,17 @@ impl HistoryStore {
         let conn = Connection::open_with_flags(&path, flags).map_err(sqlite("open", &path))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(sqlite("set busy timeout", &path))?;
-        // Reading the header first: a file that is not SQLite fails here, before any write.
-        let (app, version) = Self::identity(&conn, &path)?;
+        // Reading the header first: a file that is not SQLite fails here, before any write. Both
+        // fields in one read transaction: read apart, another process creating the schema in
+        // between gives an application id of 0 beside its new version, a torn header.
+        let (app, version) = {
+            let read = conn
+                .unchecked_transaction()
+                .map_err(sqlite("begin", &path))?;
+            let identity = Self::identity(&read, &path)?;
+            read.commit().map_err(sqlite("commit", &path))?;
+            identity
+        };
         if app != APPLICATION_ID && !(app == 0 && version == 0) {
             return Err(HistoryError::NotAHistory {
                 path,
@@ -145,9 +154,20 @@ impl HistoryStore {
             });
         }
         check_version(&path, version)?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(sqlite("switch to WAL", &path))?;
+        // Switching the journal needs a moment with no other connection in a transaction, and
+        // SQLite answers "busy" at once rather than through the busy timeout: retried until it.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        let mode: String = loop {
+            match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)) {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                other => break other.map_err(sqlite("switch to WAL", &path))?,
+            }
+        };
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(HistoryError::NotAHistory {
                 path,
