@@ -699,11 +699,11 @@ const COMMANDS = {
 }
 
 /** Creates --out before any work, so a folder that cannot be made fails at once (exit 2). */
-function outFolder(dir) {
+function outFolder(dir, label = '--out') {
   try {
     makeDirSync(dir)
   } catch (err) {
-    throw new UsageError(`--out: ${err.message}`)
+    throw new UsageError(`${label}: ${err.message}`)
   }
 }
 
@@ -815,7 +815,7 @@ async function main(argv, io = {}) {
     // merge writes where its first argument says, as other commands do to --out.
     if (command === 'merge') opts.out = positionals[0]
     if (opts.fixturesDir !== undefined) opts.fixturesDir = fixturesCli.fixturesDirFlag(opts.fixturesDir, opts.fixtures)
-    outFolder(opts.out)
+    outFolder(opts.out, command === 'merge' ? 'OUT' : '--out')
   } catch (err) {
     if (err instanceof UsageError) return usageFailure(io, command, err)
     throw err
