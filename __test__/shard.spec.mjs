@@ -189,6 +189,11 @@ test("the default engine lists a run's fixtures with their content hashes, in ru
   t.true(massive.every((f) => /^[0-9a-f]{64}$/.test(f.hash)))
   t.is(new Set(massive.map((f) => f.hash)).size, massive.length)
   await t.throwsAsync(eng.fixtureSet({ fixtures: ['no-such-fixture'] }), { instanceOf: UsageError, message: /no bundled fixture is named "no-such-fixture"/ })
+  // A folder of one's own: the same content hashes as the bundled copies, whatever the path.
+  const own = tmpdir()
+  for (const name of ['implicit-any', 'missing-export']) fs.cpSync(path.join(root, 'fixtures', 'small', name), path.join(own, name), { recursive: true })
+  const fromDir = await eng.fixtureSet({ fixtures: 'small', fixturesDir: own })
+  t.deepEqual(fromDir, [small.find((f) => f.name === 'implicit-any'), small.find((f) => f.name === 'missing-export')])
 })
 
 test('the default engine runs exactly the jobs it is given, and starts no provider for a model without any', async (t) => {

@@ -787,9 +787,7 @@ async function main(argv, io = {}) {
     }
     const wanted = POSITIONALS[command]
     if (wanted && (wanted.count !== undefined ? positionals.length !== wanted.count : positionals.length < wanted.min)) {
-      throw new UsageError(
-        `expected ${POSITIONALS[command].what}, got ${positionals.length === 0 ? 'none' : positionals.map((p) => JSON.stringify(p)).join(' ')}`,
-      )
+      throw new UsageError(`expected ${wanted.what}, got ${positionals.length === 0 ? 'none' : positionals.map((p) => JSON.stringify(p)).join(' ')}`)
     }
     opts.positionals = positionals
     if (
