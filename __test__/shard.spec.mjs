@@ -398,3 +398,40 @@ test('a run --shard whose engine ignores the jobs fails instead of passing the w
   t.regex(r.stderr, /the benchmark runner returned a result outside shard 1\/2: fixture ".*" with model "gold"/)
   t.deepEqual(fs.readdirSync(out), [])
 })
+
+test('a shard interrupted by Ctrl-C writes its partial report, which merge refuses unless --allow-partial', async (t) => {
+  const dir = tmpdir()
+  const [, s2] = await fakeShards(t, 2)
+  const out = path.join(dir, 's1')
+  const child = spawn(process.execPath, [BIN, 'run', '--models', 'gold,none', '--shard', '1/2', '--out', out], {
+    cwd: dir,
+    env: { ...process.env, PROMETHEAN_BENCH_TEST_RUNNER: FAKE, FAKE_TRACE: '1', FAKE_HOLD: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_LIMIT_MS)
+  let stderr = ''
+  // Interrupt once the engine is at work (the handler is in place before it starts).
+  const started = new Promise((resolve) => {
+    child.stderr.on('data', (d) => {
+      stderr += d
+      if (stderr.includes('fake: fixture')) resolve()
+    })
+  })
+  child.stdout.resume()
+  const closed = new Promise((resolve) => child.on('close', (code, signal) => resolve(code ?? signal)))
+  await started
+  t.true(child.kill('SIGINT'))
+  const code = await closed
+  clearTimeout(timer)
+  t.is(code, 130, stderr)
+  const { file, doc } = resultsIn(out)
+  t.is(doc.run.interrupted, true)
+  t.is(doc.results.length, 1)
+  t.true(doc.run.shard.jobs > 1)
+  await refuses(t, [file, s2], /shard 1\/2 of a run that was interrupted: its results are partial/)
+  const r = await runBin(['merge', path.join(dir, 'merged'), file, s2, '--allow-partial', '--no-history', '--json'])
+  t.is(r.code, 1, r.stderr) // none failed; the merge itself was not interrupted
+  const merged = JSON.parse(r.stdout)
+  t.is(merged.run.interrupted, true)
+  t.is(merged.results.length, 1 + JSON.parse(fs.readFileSync(s2, 'utf8')).results.length)
+})
