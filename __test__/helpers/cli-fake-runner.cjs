@@ -79,15 +79,17 @@ async function oneFixture(model, fx, endpoint) {
   return { ...out, duration: performance.now() - t0 }
 }
 
-async function runBenchmark({ models, fixtures, endpoint, concurrency, onProgress, signal }) {
+async function runBenchmark({ models, fixtures, jobs, endpoint, concurrency, onProgress, signal }) {
   if (process.env.FAKE_THROW) throw new Error(process.env.FAKE_THROW)
   const list = fixtureList(fixtures)
-  const total = list.length * models.length
+  const total = jobs ? jobs.length : list.length * models.length
   const results = []
   for (const model of models) {
     if (signal.aborted) break
+    // FAKE_IGNORE_JOBS: an engine that runs everything whatever it is given.
+    const mine = jobs && !process.env.FAKE_IGNORE_JOBS ? list.filter((fx) => jobs.some((j) => j.model === model && j.fixture === fx.name)) : list
     await pooled(
-      list.map((fx) => async () => {
+      mine.map((fx) => async () => {
         const r = await oneFixture(model, fx, endpoint)
         results.push(r)
         onProgress({ done: results.length, total, result: r })
@@ -207,4 +209,11 @@ async function runCompare({ requests, concurrency, onProgress }) {
   return { before, after }
 }
 
-module.exports = { runBenchmark, runLoadTest, loadTestReport, runCompare }
+/** The fixtures runBenchmark goes through, with a content hash (FAKE_FIXTURE_SALT changes them). */
+async function fixtureSet({ fixtures }) {
+  const { createHash } = require('node:crypto')
+  const salt = process.env.FAKE_FIXTURE_SALT ?? ''
+  return fixtureList(fixtures).map((fx) => ({ name: fx.name, hash: createHash('sha256').update(`${fx.name}\0${fx.errors}\0${salt}`).digest('hex') }))
+}
+
+module.exports = { runBenchmark, runLoadTest, loadTestReport, runCompare, fixtureSet }

@@ -14,29 +14,33 @@ const { comparePaired } = require('./stats.js')
 const FIXTURE_ROOTS = [path.join(__dirname, '..', '..', 'fixtures', 'small'), path.join(__dirname, '..', '..', 'fixtures', 'massive')]
 
 /**
- * Content hash of a fixture folder: SHA-256 over every file (relative path, size, bytes) in
- * path order, skipping dot-files, node_modules and dist. Two runs on fixtures with the same hash
- * ran on the same project, error and reference plan.
+ * Content hash of a fixture's files: SHA-256 over every file (relative path, size, bytes) in
+ * path order. `files` is {relativePath: string | Buffer}. Two fixtures with the same hash are
+ * the same project, error and reference plan, whether read from a folder or generated.
  */
+function hashFiles(files) {
+  const h = crypto.createHash('sha256')
+  for (const f of Object.keys(files).sort()) {
+    const bytes = Buffer.isBuffer(files[f]) ? files[f] : Buffer.from(files[f])
+    h.update(`${f}\0${bytes.length}\0`)
+    h.update(bytes)
+  }
+  return h.digest('hex')
+}
+
+/** Content hash of a fixture folder (hashFiles), skipping dot-files, node_modules and dist. */
 function hashFixtureDir(dir) {
-  const files = []
+  const files = {}
   const walk = (rel) => {
     for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
       if (e.name.startsWith('.') || e.name === 'node_modules' || e.name === 'dist') continue
       const child = rel ? `${rel}/${e.name}` : e.name
       if (e.isDirectory()) walk(child)
-      else if (e.isFile()) files.push(child)
+      else if (e.isFile()) files[child] = fs.readFileSync(path.join(dir, child))
     }
   }
   walk('')
-  files.sort()
-  const h = crypto.createHash('sha256')
-  for (const f of files) {
-    const bytes = fs.readFileSync(path.join(dir, f))
-    h.update(`${f}\0${bytes.length}\0`)
-    h.update(bytes)
-  }
-  return h.digest('hex')
+  return hashFiles(files)
 }
 
 /**
@@ -201,4 +205,4 @@ function compareRuns(docA, docB) {
   }
 }
 
-module.exports = { hashFixtureDir, fixtureFacts, fixtureCatalog, breakdown, pairResults, pairwise, analyze, compareRuns }
+module.exports = { hashFiles, hashFixtureDir, fixtureFacts, fixtureCatalog, breakdown, pairResults, pairwise, analyze, compareRuns }

@@ -17,6 +17,7 @@ const runtime = require('./runtime.js')
 const fixturesCli = require('./fixtures.js')
 const targets = require('./targets.js')
 const chatCli = require('./chat.js')
+const shards = require('./shard.js')
 const { inferApi } = require('../../worker/clients')
 
 const PROGRAM = 'promethean-bench'
@@ -51,6 +52,14 @@ const SPECS = {
     concurrency: { type: 'int', min: 1, max: 256, default: 1, hint: 'a whole number >= 1' },
     workers: { type: 'int', min: 1, max: 256, hint: 'a whole number >= 1' },
     'no-cache': { type: 'bool' },
+    history: { type: 'string', hint: 'a file path' },
+    'no-history': { type: 'bool' },
+    shard: { type: 'string', hint: 'i/n, e.g. 2/4' },
+  },
+  merge: {
+    help: { type: 'bool' },
+    json: { type: 'bool' },
+    'allow-partial': { type: 'bool' },
     history: { type: 'string', hint: 'a file path' },
     'no-history': { type: 'bool' },
   },
@@ -121,6 +130,8 @@ Commands:
   compare    the same workload through BuildFixProvider and EnhancedBuildFixProvider
   compare-runs A.json B.json
              two saved runs compared model by model on the fixtures both ran
+  merge OUT SHARD.json...
+             the reports of 'run --shard i/n' merged into the report of the whole run
   history    the trend per model over the recorded runs; --check fails on a regression
   fixtures   validate, scaffold or mine BuildFix fixtures (fixtures validate|new|mine)
   chat       chat benchmark of model servers: time to first token, tokens/s, latency, errors
@@ -160,11 +171,32 @@ Flags:
   --out DIR             folder for the reports (default: bench-results)
   --history FILE        run history to append to (default: DIR/history.sqlite of --out)
   --no-history          do not record this run in the history
+  --shard i/n           run the i-th of n shards of the jobs (fixture x model), for
+                        '${PROGRAM} merge' to put back together; a shard is not recorded in
+                        the history (the merged run is)
   --json                print one JSON document on stdout instead of the text summary
   -h, --help            this help
 
 Exit codes: 0 every fixture passed, 1 some fixture failed, the run could not start or could not
 be recorded in the history, 2 bad usage.`,
+  merge: `Usage: ${PROGRAM} merge OUT SHARD.json... [flags]
+
+Merges the results files of '${PROGRAM} run --shard i/n' (one per shard, any order) into the
+report of the whole run, written to the folder OUT as a run writes its reports (JSON, Markdown,
+HTML), with the results in the order an unsharded run has. Refuses reports that do not belong
+together: another job set (models, fixtures and their content, plan format, package, TypeScript),
+mixed shard totals, a shard given twice, a result that is not a job of its shard; and, unless
+--allow-partial, a missing shard, an interrupted one or one short of results.
+
+Flags:
+  --allow-partial       merge what is there when shards or results are missing
+  --history FILE        run history the merged run is appended to (default: OUT/history.sqlite)
+  --no-history          do not record the merged run in the history
+  --json                print one JSON document on stdout instead of the text summary
+  -h, --help            this help
+
+Exit codes: 0 every fixture passed, 1 some fixture failed (or the history could not be written),
+2 bad usage (a file that cannot be read, is not a shard report, or does not belong).`,
   loadtest: `Usage: ${PROGRAM} loadtest [flags]
 
 Load test of the BuildFix provider, or of an HTTP endpoint with --url. Closed model by default
@@ -374,9 +406,22 @@ function endpointsMeta(list = []) {
   return { endpoints: Object.fromEntries(served.map((t) => [t.name, { endpoint: t.endpoint, api: t.api }])) }
 }
 
+/**
+ * A shard's jobs and what its report records ({shard, jobSet}): the engine lists the run's
+ * fixtures, the job set is built from them and the models, and the shard takes its part.
+ */
+async function shardPlan(opts, fixtures, eng) {
+  if (typeof eng.fixtureSet !== 'function') throw new Error('the benchmark runner cannot list its fixtures, which --shard needs')
+  const listed = await eng.fixtureSet({ fixtures, ...(opts.fixturesDir ? { fixturesDir: opts.fixturesDir } : {}) })
+  const jobSet = shards.jobSet({ targets: opts.targets ?? opts.models.map((name) => ({ name })), fixtures: listed })
+  const jobs = shards.shardJobs(shards.jobList(jobSet), opts.shard)
+  return { jobs, meta: { shard: { ...opts.shard, jobs: jobs.length }, jobSet } }
+}
+
 async function cmdRun(opts, io, eng) {
   const fixtures = fixtureSelection(opts.fixtures)
   const cache = !opts.noCache
+  const plan = opts.shard ? await shardPlan(opts, fixtures, eng) : null
   const progress = progressFor(io, 'fixtures')
   let results
   try {
@@ -386,6 +431,7 @@ async function cmdRun(opts, io, eng) {
       targets: opts.targets,
       fixtures,
       ...dir,
+      ...(plan ? { jobs: plan.jobs } : {}),
       endpoint: opts.endpoint,
       concurrency: opts.concurrency,
       workers: opts.workers,
@@ -398,33 +444,42 @@ async function cmdRun(opts, io, eng) {
   } finally {
     progress.done()
   }
+  if (plan) shards.checkShardResults(results, plan.jobs, opts.shard)
+  const meta = {
+    models: opts.models,
+    fixtures: fixtureLabel(fixtures),
+    ...(opts.fixturesDir ? { fixturesDir: opts.fixturesDir } : {}),
+    endpoint: opts.endpoint ?? null,
+    ...endpointsMeta(opts.targets),
+    concurrency: opts.concurrency,
+    cache,
+    interrupted: interrupted(io),
+    ...(plan ? plan.meta : {}),
+  }
+  // A shard is part of a run: it goes in the history once merged, and may rightly have no job.
+  return writeRunReports(results, meta, opts, io, { command: 'run', record: !plan, expected: plan ? plan.jobs.length : undefined })
+}
+
+/**
+ * The reports of a run (JSON, Markdown, HTML under opts.out), the history record, the summary
+ * and the exit code: one code for `run` and `merge`, so a merged run's report is a run's report.
+ */
+async function writeRunReports(results, meta, opts, io, { command, record, expected }) {
   const timestamp = new Date().toISOString()
-  const doc = reports.resultsDocument(results, {
-    timestamp,
-    meta: {
-      models: opts.models,
-      fixtures: fixtureLabel(fixtures),
-      ...(opts.fixturesDir ? { fixturesDir: opts.fixturesDir } : {}),
-      endpoint: opts.endpoint ?? null,
-      ...endpointsMeta(opts.targets),
-      concurrency: opts.concurrency,
-      cache,
-      interrupted: interrupted(io),
-    },
-  })
+  const doc = reports.resultsDocument(results, { timestamp, meta })
   makeDirSync(opts.out)
   const base = path.resolve(opts.out, `benchmark-results-${stamp(timestamp)}`)
   const files = { json: `${base}.json`, markdown: `${base}.md`, html: `${base}.html` }
   writeFileAtomic(files.json, `${JSON.stringify(doc, null, 2)}\n`)
   writeFileAtomic(files.markdown, reports.runMarkdown(doc))
   writeFileAtomic(files.html, reports.runHtml(doc))
-  let failedRun = doc.summary.failedTests > 0 || doc.summary.totalTests === 0
+  let failedRun = doc.summary.failedTests > 0 || (doc.summary.totalTests === 0 && expected !== 0)
   // Recorded after the reports are on disk, so a history that cannot be written loses nothing.
-  if (!opts.noHistory && results.length > 0) {
+  if (record && !opts.noHistory && results.length > 0) {
     try {
-      files.history = await recordRun(doc, historyFile(opts), opts.endpoint ?? '')
+      files.history = await recordRun(doc, historyFile(opts), meta.endpoint ?? '')
     } catch (err) {
-      io.stderr.write(`${PROGRAM} run: the run was not recorded in the history: ${err.message.split('\n')[0]}\n`)
+      io.stderr.write(`${PROGRAM} ${command}: the run was not recorded in the history: ${err.message.split('\n')[0]}\n`)
       failedRun = true
     }
   }
@@ -578,6 +633,18 @@ async function cmdCompareRuns(opts, io) {
   return data.comparisons.some((c) => c.significant && c.passRateB < c.passRateA) ? 1 : 0
 }
 
+async function cmdMerge(opts, io) {
+  const [, ...files] = opts.positionals
+  const entries = files.map((file) => ({ file: path.resolve(file), doc: readRunFile(file, 'shard report') }))
+  const merged = shards.mergeShards(entries, { allowPartial: opts.allowPartial })
+  if (merged.run.merged.missing.length > 0) {
+    io.stderr.write(
+      `${PROGRAM} merge: shards ${merged.run.merged.missing.join(', ')} of ${merged.run.merged.total} missing; the report holds the others (--allow-partial)\n`,
+    )
+  }
+  return writeRunReports(merged.results, merged.run, opts, io, { command: 'merge', record: true })
+}
+
 /** Appends the run to the history file (the native store is loaded only here). */
 async function recordRun(doc, file, endpoint) {
   const { openHistory } = require('../history.js')
@@ -615,24 +682,28 @@ async function cmdHistory(opts, io) {
   return checks && checks.some((c) => c.status === 'regression') ? 1 : 0
 }
 
-/** Commands that take positional arguments: how many, and what they are. */
-const POSITIONALS = { 'compare-runs': { count: 2, what: 'two results files, A.json B.json' } }
+/** Commands that take positional arguments: how many (exactly `count`, or at least `min`), and what they are. */
+const POSITIONALS = {
+  'compare-runs': { count: 2, what: 'two results files, A.json B.json' },
+  merge: { min: 2, what: 'the output folder and the shard reports, OUT SHARD.json...' },
+}
 
 const COMMANDS = {
   run: cmdRun,
   loadtest: cmdLoadTest,
   compare: cmdCompare,
   'compare-runs': cmdCompareRuns,
+  merge: cmdMerge,
   history: cmdHistory,
   ...chatCli.commands({ PROGRAM, progressFor, stamp, writeFileAtomic, finish: (io, failed) => finish(io, failed) }),
 }
 
 /** Creates --out before any work, so a folder that cannot be made fails at once (exit 2). */
-function outFolder(dir) {
+function outFolder(dir, label = '--out') {
   try {
     makeDirSync(dir)
   } catch (err) {
-    throw new UsageError(`--out: ${err.message}`)
+    throw new UsageError(`${label}: ${err.message}`)
   }
 }
 
@@ -714,10 +785,9 @@ async function main(argv, io = {}) {
       io.stdout.write(`${HELP[command]}\n`)
       return 0
     }
-    if (POSITIONALS[command] && positionals.length !== POSITIONALS[command].count) {
-      throw new UsageError(
-        `expected ${POSITIONALS[command].what}, got ${positionals.length === 0 ? 'none' : positionals.map((p) => JSON.stringify(p)).join(' ')}`,
-      )
+    const wanted = POSITIONALS[command]
+    if (wanted && (wanted.count !== undefined ? positionals.length !== wanted.count : positionals.length < wanted.min)) {
+      throw new UsageError(`expected ${wanted.what}, got ${positionals.length === 0 ? 'none' : positionals.map((p) => JSON.stringify(p)).join(' ')}`)
     }
     opts.positionals = positionals
     if (
@@ -736,8 +806,14 @@ async function main(argv, io = {}) {
     }
     if (opts.fixtures !== undefined) fixtureSelection(opts.fixtures)
     if (opts.history !== undefined && opts.noHistory) throw new UsageError('--history and --no-history cannot be combined')
+    if (opts.shard !== undefined) {
+      opts.shard = shards.parseShard(opts.shard)
+      if (opts.history !== undefined) throw new UsageError("--history cannot be combined with --shard: a shard is not recorded; 'merge' records the merged run")
+    }
+    // merge writes where its first argument says, as other commands do to --out.
+    if (command === 'merge') opts.out = positionals[0]
     if (opts.fixturesDir !== undefined) opts.fixturesDir = fixturesCli.fixturesDirFlag(opts.fixturesDir, opts.fixtures)
-    outFolder(opts.out)
+    outFolder(opts.out, command === 'merge' ? 'OUT' : '--out')
   } catch (err) {
     if (err instanceof UsageError) return usageFailure(io, command, err)
     throw err

@@ -3,8 +3,11 @@
 // looked up lazily, at call time, so `--help`, bad usage and the report code never load the
 // native addon, and tests (or other front ends) can inject their own engines instead:
 //
-//   runBenchmark({models, targets?, fixtures, fixturesDir?, endpoint, concurrency, cache, onProgress}) -> BuildFixResult[]
-//     (targets: [{name, endpoint?, api?, apiKeyEnv?, seed?, maxConcurrentRequests?}], one per model)
+//   runBenchmark({models, targets?, fixtures, fixturesDir?, jobs?, endpoint, concurrency, cache, onProgress}) -> BuildFixResult[]
+//     (targets: [{name, endpoint?, api?, apiKeyEnv?, seed?, maxConcurrentRequests?}], one per model;
+//      jobs: [{fixture, model}], when given exactly the jobs to run, as for a shard)
+//   fixtureSet({fixtures, fixturesDir?}) -> [{name, hash}]   the fixtures a run goes through, in
+//     order, with their content hashes (what a shard's job set is made of)
 //   runLoadTest({users, requests, rampUp, duration, rate, timeout, url, model, fixtures, endpoint,
 //                cache, onProgress}) -> {metrics, records, config}
 //   runCompare({model, fixtures, requests, concurrency, endpoint, cache, onProgress})
@@ -15,7 +18,10 @@
 // `signal` (an AbortSignal, aborted on Ctrl-C): it should stop starting work, let what is in flight
 // finish, clean up, and return what it has.
 
+const path = require('node:path')
+
 const { UsageError } = require('./args.js')
+const { hashFiles, hashFixtureDir } = require('./analysis.js')
 const { normalizeRecords, loadMetrics, percentile, mean } = require('./summary.js')
 const { startSampler } = require('./proc.js')
 
@@ -203,28 +209,44 @@ async function openModel({ rate, duration, timeout, execute, onProgress, signal 
  * `loadPackage` says otherwise), loaded on first use.
  */
 function createDefaults(loadPackage = requirePackage) {
-  async function runBenchmark({ models, targets, fixtures, fixturesDir, endpoint, concurrency = 1, workers, cache = true, onProgress = () => {}, signal }) {
+  async function runBenchmark({
+    models,
+    targets,
+    fixtures,
+    fixturesDir,
+    jobs,
+    endpoint,
+    concurrency = 1,
+    workers,
+    cache = true,
+    onProgress = () => {},
+    signal,
+  }) {
     const pkg = loadPackage()
     checkFixtureNames(pkg, fixtures, fixturesDir)
     if (typeof pkg.runBenchmark === 'function') {
-      return pkg.runBenchmark({ models, targets, fixtures, fixturesDir, endpoint, concurrency, workers, cache, onProgress, signal })
+      const given = jobs ? { jobs } : {}
+      return pkg.runBenchmark({ models, targets, fixtures, fixturesDir, ...given, endpoint, concurrency, workers, cache, onProgress, signal })
     }
     const Provider = need(pkg, 'EnhancedBuildFixProvider')
     const fixtureType = fixtures === 'massive' ? 'massive' : 'small'
     const names = await listFixtureNames(pkg, fixtures, fixturesDir)
     const results = []
     let done = 0
-    const total = names ? names.length * models.length : 0
+    const total = jobs ? jobs.length : names ? names.length * models.length : 0
     // Each model on its own endpoint and API when the run says so (`name@endpoint`, a config file).
     const runs = targets ?? models.map((name) => ({ name }))
     for (const target of runs) {
       const model = target.name
       if (signal && signal.aborted) break
+      // Given jobs (a shard): this model's fixtures among them, and no provider for a model without any.
+      const mine = jobs ? jobs.filter((j) => j.model === model).map((j) => j.fixture) : names
+      if (jobs && mine.length === 0) continue
       const provider = new Provider(providerConfig({ model, endpoint, cache, workers, target }))
       await provider.connect()
       try {
         // One request per fixture when the names are known, for a live count; else one per model.
-        const batches = names ? names.map((n) => [n]) : [null]
+        const batches = mine ? mine.map((n) => [n]) : [null]
         await pooled(
           batches.map((batch) => async () => {
             const t0 = performance.now()
@@ -372,7 +394,28 @@ function createDefaults(loadPackage = requirePackage) {
     return null
   }
 
-  return { runBenchmark, runLoadTest, runCompare, loadTestReport }
+  /** The run's fixtures in run order with content hashes (generated ones hashed as generated). */
+  async function fixtureSet({ fixtures, fixturesDir }) {
+    const pkg = loadPackage()
+    checkFixtureNames(pkg, fixtures, fixturesDir)
+    const names = await listFixtureNames(pkg, fixtures, fixturesDir)
+    if (!names) throw new Error('this build of @promethean/benchmark has no listFixtures; --shard needs it')
+    let hashOf
+    if (fixtures === 'massive' && !fixturesDir) {
+      const generated = new Map(
+        require('../../fixtures/generate.js')
+          .generate()
+          .map((f) => [f.name, hashFiles({ ...f.files, 'fixture.json': JSON.stringify(f.fixture) })]),
+      )
+      hashOf = (name) => generated.get(name) ?? null
+    } else {
+      const root = fixturesDir ? path.resolve(fixturesDir) : require('../../worker/fixtures.js').SMALL_DIR
+      hashOf = (name) => hashFixtureDir(path.join(root, name))
+    }
+    return names.map((name) => ({ name, hash: hashOf(name) }))
+  }
+
+  return { runBenchmark, runLoadTest, runCompare, loadTestReport, fixtureSet }
 }
 
 const defaults = createDefaults()
