@@ -9,6 +9,7 @@
 //!   behind the load generator (coordinated omission, as corrected by wrk2 and k6).
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -17,7 +18,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{sleep_until, timeout, Instant};
 
-use super::plan::{ClosedPlan, OpenPlan};
+use super::plan::{ClosedPlan, OpenPlan, Plan};
 use super::recorder::{Metrics, Recorder};
 
 /// Failure message of a request that outlived its timeout (the original's wording).
@@ -196,18 +197,22 @@ fn ms_between(origin: Instant, t: Instant) -> f64 {
     t.saturating_duration_since(origin).as_secs_f64() * 1000.0
 }
 
-/// Sends one request with its timeout; `None` if the run was cancelled meanwhile.
+/// Sends one request with its timeout; `None` if the run was cancelled meanwhile. `cancel` is
+/// the caller's [`cancelled`] future, made once per user rather than once per request (each
+/// subscription is a registration in the channel's shared waiter list).
 async fn send<E: Executor>(
     exec: &E,
     st: &mut E::State,
     limit: Duration,
     state: &RunState,
+    cancel: Pin<&mut impl Future<Output = ()>>,
 ) -> Option<Result<Reply, Failure>> {
     state.in_flight.fetch_add(1, Ordering::Relaxed);
     // Dropping the timeout future cancels its timer: no timer outlives its request.
     let r = tokio::select! {
+        biased;
+        _ = cancel => None,
         r = timeout(limit, exec.execute(st)) => Some(r.unwrap_or_else(|_| Err(Failure::new(TIMEOUT_MESSAGE)))),
-        _ = cancelled(state.cancel.subscribe()) => None,
     };
     state.in_flight.fetch_sub(1, Ordering::Relaxed);
     r
@@ -247,13 +252,15 @@ pub async fn run_closed<E: Executor>(exec: Arc<E>, plan: ClosedPlan, state: Arc<
         let (exec, plan, state) = (exec.clone(), plan.clone(), state.clone());
         tasks.spawn(async move {
             let mut st = exec.state(user);
+            let cancel = cancelled(state.cancel.subscribe());
+            tokio::pin!(cancel);
             let think = Duration::from_secs_f64(plan.think_time_ms / 1000.0);
             for seq in 0..plan.requests_per_user {
                 let start = Instant::now();
                 if !plan.sends_at(ms_between(origin, start)) || state.is_cancelled() {
                     break;
                 }
-                let Some(r) = send(&*exec, &mut st, limit, &state).await else {
+                let Some(r) = send(&*exec, &mut st, limit, &state, cancel.as_mut()).await else {
                     break;
                 };
                 let end = Instant::now();
@@ -265,7 +272,7 @@ pub async fn run_closed<E: Executor>(exec: Arc<E>, plan: ClosedPlan, state: Arc<
                     }
                     tokio::select! {
                         _ = sleep_until(end + think) => {}
-                        _ = cancelled(state.cancel.subscribe()) => break,
+                        _ = cancel.as_mut() => break,
                     }
                 }
             }
@@ -319,7 +326,9 @@ pub async fn run_open<E: Executor>(exec: Arc<E>, plan: OpenPlan, state: Arc<RunS
         started += 1;
         let (exec, state, idle) = (exec.clone(), state.clone(), idle.clone());
         tasks.spawn(async move {
-            if let Some(r) = send(&*exec, &mut st, limit, &state).await {
+            let cancel = cancelled(state.cancel.subscribe());
+            tokio::pin!(cancel);
+            if let Some(r) = send(&*exec, &mut st, limit, &state, cancel).await {
                 let end_ms = ms_between(origin, Instant::now());
                 state.record(slot, i, due_ms, end_ms, r);
                 idle.lock()
@@ -337,6 +346,52 @@ pub async fn run_open<E: Executor>(exec: Arc<E>, plan: OpenPlan, state: Arc<RunS
         .store(plan.dropped(started, stopped), Ordering::Relaxed);
     while tasks.join_next().await.is_some() {}
     ms_between(origin, Instant::now())
+}
+
+/// Most OS threads one run may send from ([`spawn_run`]).
+pub const MAX_THREADS: u32 = 256;
+
+/// Runs `plan` on a tokio runtime of its own, on a new OS thread, and returns at once with a
+/// receiver of the elapsed milliseconds. With `threads` = 1 the runtime is a current-thread one:
+/// every user's task, timer and socket lives on that thread, so a request costs no work
+/// stealing, no cross-thread wake-ups and no contended timer or tally lock (what a load
+/// generator pinned to one core wants, as wrk's one event loop per thread). With more, a
+/// multi-thread runtime with `threads` workers shares the users. The runtime is built here, so a
+/// failure to build it is returned rather than lost on the thread; it is dropped on its thread
+/// when the run ends, after every task has ended.
+pub fn spawn_run<E: Executor>(
+    exec: Arc<E>,
+    plan: Plan,
+    state: Arc<RunState>,
+    threads: u32,
+) -> std::io::Result<tokio::sync::oneshot::Receiver<f64>> {
+    let threads = threads.clamp(1, MAX_THREADS);
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads as usize)
+            .thread_name("loadtest-worker")
+            .enable_all()
+            .build()?
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("loadtest".into())
+        .spawn(move || {
+            let elapsed = runtime.block_on(async move {
+                match plan {
+                    Plan::Closed(c) => run_closed(exec, c, state).await,
+                    Plan::Open(o) => run_open(exec, o, state).await,
+                }
+            });
+            drop(runtime);
+            // The owner may have stopped waiting; the run is over either way.
+            let _ = tx.send(elapsed);
+        })?;
+    Ok(rx)
 }
 
 #[cfg(test)]
