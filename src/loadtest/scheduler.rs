@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
-use tokio::time::{sleep_until, timeout, Instant};
+use tokio::time::{sleep_until, Instant, Sleep};
 
 use super::plan::{ClosedPlan, OpenPlan, Plan};
 use super::recorder::{Metrics, Recorder};
@@ -197,22 +197,44 @@ fn ms_between(origin: Instant, t: Instant) -> f64 {
     t.saturating_duration_since(origin).as_secs_f64() * 1000.0
 }
 
-/// Sends one request with its timeout; `None` if the run was cancelled meanwhile. `cancel` is
-/// the caller's [`cancelled`] future, made once per user rather than once per request (each
-/// subscription is a registration in the channel's shared waiter list).
+/// Sends one request, timed out `limit` after `start`; `None` if the run was cancelled
+/// meanwhile. `cancel` (the caller's [`cancelled`] future) and `timer` are the caller's and
+/// serve all its requests, so a request registers nothing: a subscription to the cancel channel
+/// is a registration in its shared waiter list, and a timer a lock, an insert and a removal in
+/// tokio's timer wheel.
+///
+/// The timer is lazy: it stays armed at an earlier request's deadline, never later than this
+/// one's (a user's requests start in order), and when it fires before this request's deadline
+/// it is moved there. A user whose requests answer within the timeout re-arms it about once per
+/// `limit` instead of once per request; a request still pending at its deadline fails then, as
+/// with a timer of its own. Dropping the caller's timer cancels it: none outlives its user.
 async fn send<E: Executor>(
     exec: &E,
     st: &mut E::State,
-    limit: Duration,
+    (start, limit): (Instant, Duration),
     state: &RunState,
-    cancel: Pin<&mut impl Future<Output = ()>>,
+    mut cancel: Pin<&mut impl Future<Output = ()>>,
+    mut timer: Pin<&mut Sleep>,
 ) -> Option<Result<Reply, Failure>> {
+    let deadline = start + limit;
+    if timer.deadline() > deadline {
+        timer.as_mut().reset(deadline);
+    }
     state.in_flight.fetch_add(1, Ordering::Relaxed);
-    // Dropping the timeout future cancels its timer: no timer outlives its request.
-    let r = tokio::select! {
-        biased;
-        _ = cancel => None,
-        r = timeout(limit, exec.execute(st)) => Some(r.unwrap_or_else(|_| Err(Failure::new(TIMEOUT_MESSAGE)))),
+    let request = exec.execute(st);
+    tokio::pin!(request);
+    let r = loop {
+        tokio::select! {
+            biased;
+            _ = cancel.as_mut() => break None,
+            r = request.as_mut() => break Some(r),
+            _ = timer.as_mut() => {
+                if Instant::now() >= deadline {
+                    break Some(Err(Failure::new(TIMEOUT_MESSAGE)));
+                }
+                timer.as_mut().reset(deadline);
+            }
+        }
     };
     state.in_flight.fetch_sub(1, Ordering::Relaxed);
     r
@@ -253,14 +275,23 @@ pub async fn run_closed<E: Executor>(exec: Arc<E>, plan: ClosedPlan, state: Arc<
         tasks.spawn(async move {
             let mut st = exec.state(user);
             let cancel = cancelled(state.cancel.subscribe());
-            tokio::pin!(cancel);
+            let timer = sleep_until(Instant::now() + limit);
+            tokio::pin!(cancel, timer);
             let think = Duration::from_secs_f64(plan.think_time_ms / 1000.0);
             for seq in 0..plan.requests_per_user {
                 let start = Instant::now();
                 if !plan.sends_at(ms_between(origin, start)) || state.is_cancelled() {
                     break;
                 }
-                let Some(r) = send(&*exec, &mut st, limit, &state, cancel.as_mut()).await else {
+                let sent = send(
+                    &*exec,
+                    &mut st,
+                    (start, limit),
+                    &state,
+                    cancel.as_mut(),
+                    timer.as_mut(),
+                );
+                let Some(r) = sent.await else {
                     break;
                 };
                 let end = Instant::now();
@@ -326,9 +357,11 @@ pub async fn run_open<E: Executor>(exec: Arc<E>, plan: OpenPlan, state: Arc<RunS
         started += 1;
         let (exec, state, idle) = (exec.clone(), state.clone(), idle.clone());
         tasks.spawn(async move {
+            let start = Instant::now();
             let cancel = cancelled(state.cancel.subscribe());
-            tokio::pin!(cancel);
-            if let Some(r) = send(&*exec, &mut st, limit, &state, cancel).await {
+            let timer = sleep_until(start + limit);
+            tokio::pin!(cancel, timer);
+            if let Some(r) = send(&*exec, &mut st, (start, limit), &state, cancel, timer).await {
                 let end_ms = ms_between(origin, Instant::now());
                 state.record(slot, i, due_ms, end_ms, r);
                 idle.lock()
