@@ -44,6 +44,7 @@ function fromMetrics(m) {
     p50Us: m.p50ResponseTime * 1000,
     p99Us: m.p99ResponseTime * 1000,
     p999Us: m.p999ResponseTime * 1000,
+    bodyBytes: m.requestsPerSecond > 0 ? Math.round(m.throughput / m.requestsPerSecond) : 0,
   }
 }
 

@@ -317,7 +317,9 @@ async function nginxVersusWrk() {
         const before = serverCpuMs()
         const r = await fn(round < 0 ? 1 : seconds)
         const serverMs = serverCpuMs() - before
-        if (r.errors !== 0) throw new Error(`${name}: ${r.errors} failed requests`)
+        // Contenders agree: every request answered 200, and the native one counted the file.
+        assertSame(`${name}: failed requests`, r.errors, 0)
+        if (r.bodyBytes !== undefined) assertSame(`${name}: body bytes per response`, r.bodyBytes, server.bodyBytes)
         if (round >= 0) {
           samples[name].push({
             rps: r.requests / r.seconds,
@@ -354,6 +356,7 @@ async function nginxVersusWrk() {
     const r = await run('taskset', ['-c', '1', process.execPath, client, 'native-open', server.url, String(connections), String(seconds), String(rate)])
     if (r.code !== 0) throw new Error(`native-open failed (${r.code}): ${r.stderr}`)
     const o = lastJson(r.stdout, 'native-open')
+    assertSame('open model: failed requests', o.errors, 0)
     console.log(
       `  open model at ${rate} req/s (half of wrk's closed-model rate): ${Math.round(o.requests / o.seconds)} req/s, ${o.dropped} dropped, ` +
         `p50/p99/p99.9 ${[o.p50Us, o.p99Us, o.p999Us].map(Math.round).join('/')} µs from the intended send time, ${((o.cpuMs * 1000) / o.requests).toFixed(2)} µs CPU/req`,

@@ -12,7 +12,7 @@ const path = require('node:path')
 
 const NGINX = '/usr/sbin/nginx'
 
-/** The first of `names` found on PATH or as an absolute path, or null. */
+/** `name`'s path when it is on PATH (or, absolute, exists), or null. */
 function which(name) {
   if (path.isAbsolute(name)) return fs.existsSync(name) ? name : null
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
@@ -54,8 +54,8 @@ async function waitForPort(port, ms, child) {
 }
 
 /**
- * Starts nginx pinned to `core` serving `body` at `/index.html`; resolves `{url, pid, stop()}`.
- * Resolves null (with the reason in `skipped`) when nginx or taskset is missing.
+ * Starts nginx pinned to `core` serving `body` at `/index.html`; resolves `{url, pid,
+ * bodyBytes, stop()}`, or `{skipped}` with the reason when nginx or taskset is missing.
  */
 async function startNginx({ core, body = 'hello world\n' }) {
   if (!which(NGINX)) return { skipped: `${NGINX} not found (Debian: apt-get install nginx-light)` }
