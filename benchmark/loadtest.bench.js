@@ -228,9 +228,11 @@ async function httpVersusAutocannon() {
 }
 
 /** Runs `cmd args` to the end; resolves {code, stdout, stderr} (read after 'close'). */
-function run(cmd, args) {
+function run(cmd, args, owner) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    // Its own process group, so that a signal to the benchmark can stop it and its children.
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    owner.own(child)
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => {
@@ -280,19 +282,18 @@ async function nginxVersusWrk() {
   const os = require('node:os')
   const fs = require('node:fs')
   const { binding } = require('../lib/native.js')
-  const scriptDir = fs.mkdtempSync(path.join(os.tmpdir(), 'promethean-wrk-'))
   const connections = Number(process.env.LOADTEST_CONNECTIONS ?? 50)
   const seconds = Number(process.env.LOADTEST_SECONDS ?? 5)
   const client = path.join(__dirname, 'loadtest-client.js')
   const serverCpuMs = () => binding.processTree(server.pid).reduce((sum, p) => sum + p.cpuMs, 0)
   try {
-    const script = path.join(scriptDir, 'report.lua')
+    const script = path.join(server.dir, 'report.lua')
     fs.writeFileSync(script, WRK_SCRIPT)
     const contenders = {
       wrk: async (secs) => {
         // `times` after wrk: the shell's children's user and system time (wrk's getrusage).
         const cmd = `${wrk} -t1 -c${connections} -d${secs}s -s ${script} ${server.url}; times`
-        const r = await run('taskset', ['-c', '1', 'sh', '-c', cmd])
+        const r = await run('taskset', ['-c', '1', 'sh', '-c', cmd], server)
         if (r.code !== 0) throw new Error(`wrk failed (${r.code}): ${r.stderr}`)
         const out = lastJson(r.stdout, 'wrk')
         const times = r.stdout.trim().split('\n').slice(-1)[0].split(/\s+/)
@@ -307,7 +308,7 @@ async function nginxVersusWrk() {
       'LoadTester.http (native)': async (secs) => child('native', secs),
     }
     async function child(mode, secs) {
-      const r = await run('taskset', ['-c', '1', process.execPath, client, mode, server.url, String(connections), String(secs)])
+      const r = await run('taskset', ['-c', '1', process.execPath, client, mode, server.url, String(connections), String(secs)], server)
       if (r.code !== 0) throw new Error(`${mode} failed (${r.code}): ${r.stderr}`)
       return lastJson(r.stdout, mode)
     }
@@ -353,7 +354,7 @@ async function nginxVersusWrk() {
     // The open model at a constant rate below saturation: latency counted from each request's
     // intended send time (coordinated omission corrected, as wrk2 does).
     const rate = Math.round(base.rps / 2)
-    const r = await run('taskset', ['-c', '1', process.execPath, client, 'native-open', server.url, String(connections), String(seconds), String(rate)])
+    const r = await run('taskset', ['-c', '1', process.execPath, client, 'native-open', server.url, String(connections), String(seconds), String(rate)], server)
     if (r.code !== 0) throw new Error(`native-open failed (${r.code}): ${r.stderr}`)
     const o = lastJson(r.stdout, 'native-open')
     assertSame('open model: failed requests', o.errors, 0)
@@ -363,7 +364,6 @@ async function nginxVersusWrk() {
     )
     if (!which('wrk2')) console.log('  (wrk2 is not installed here, so there is no constant-rate run of wrk2 to set beside it)')
   } finally {
-    fs.rmSync(scriptDir, { recursive: true, force: true })
     await server.stop()
   }
 }

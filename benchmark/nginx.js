@@ -55,14 +55,25 @@ async function waitForPort(port, ms, child) {
 
 /**
  * Starts nginx pinned to `core` serving `body` at `/index.html`; resolves `{url, pid,
- * bodyBytes, stop()}`, or `{skipped}` with the reason when nginx or taskset is missing.
+ * bodyBytes, dir, own(child), stop()}`, or `{skipped}` with the reason when nginx or taskset is
+ * missing.
  */
 async function startNginx({ core, body = 'hello world\n' }) {
   if (!which(NGINX)) return { skipped: `${NGINX} not found (Debian: apt-get install nginx-light)` }
   if (!which('taskset')) return { skipped: 'taskset not found (util-linux)' }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promethean-nginx-'))
   let child = null
+  // The benchmark's own children (the load generators), stopped with nginx on a signal.
+  const owned = new Set()
   const cleanup = () => {
+    for (const c of owned) {
+      // The whole group: a shell's own children (wrk under `sh -c`) too.
+      if (c.exitCode === null && c.signalCode === null) {
+        try {
+          process.kill(-c.pid, 'SIGTERM')
+        } catch {}
+      }
+    }
     if (child && child.exitCode === null && child.signalCode === null) {
       // SIGTERM: the master stops its worker at once and exits.
       try {
@@ -115,6 +126,14 @@ http {
       url: `http://127.0.0.1:${port}/index.html`,
       pid: child.pid,
       bodyBytes: Buffer.byteLength(body),
+      /** The temporary folder, removed by stop() (and on a signal): for the caller's files too. */
+      dir,
+      /** Ties a child process spawned with `detached: true` (its own process group) to this
+       * server: a signal stops its group with nginx. */
+      own(c) {
+        owned.add(c)
+        c.once('close', () => owned.delete(c))
+      },
       async stop() {
         cleanup()
         await exited
