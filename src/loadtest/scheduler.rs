@@ -331,19 +331,32 @@ pub async fn run_open<E: Executor>(exec: Arc<E>, plan: OpenPlan, state: Arc<RunS
     let mut made = 0u32;
     let mut started = 0u64;
     let mut tasks = JoinSet::new();
+    // One cancel future, one cut-off timer and one arrival timer (moved to each due time) for
+    // the whole run: a timer registered per arrival that is due before every other one makes
+    // tokio's driver write its eventfd to wake itself (`strace`: 1.4 `write`s per request).
+    let cancel = cancelled(state.cancel.subscribe());
+    let cut_off = sleep_until(end);
+    let next = sleep_until(origin);
+    tokio::pin!(cancel, cut_off, next);
     for i in 0..plan.arrivals() {
         let due_ms = plan.due_ms(i);
         let due = at(origin, due_ms);
         if due > Instant::now() {
+            next.as_mut().reset(due);
             tokio::select! {
-                _ = sleep_until(due) => {}
-                _ = cancelled(state.cancel.subscribe()) => break,
+                biased;
+                _ = cancel.as_mut() => break,
+                _ = next.as_mut() => {}
             }
         }
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => p.expect("the slot semaphore is never closed"),
-            _ = sleep_until(end) => break,
-            _ = cancelled(state.cancel.subscribe()) => break,
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => tokio::select! {
+                biased;
+                _ = cancel.as_mut() => break,
+                _ = cut_off.as_mut() => break,
+                p = permits.clone().acquire_owned() => p.expect("the slot semaphore is never closed"),
+            },
         };
         if !plan.starts_at(ms_between(origin, Instant::now())) || state.is_cancelled() {
             break;
@@ -414,15 +427,23 @@ pub fn spawn_run<E: Executor>(
     std::thread::Builder::new()
         .name("loadtest".into())
         .spawn(move || {
-            let elapsed = runtime.block_on(async move {
+            // The dispatcher runs as a task of the runtime rather than as `block_on`'s own
+            // future: with several threads it then runs on a worker, beside the tasks that wake
+            // it (a slot freed, a user ended), instead of on this thread, which each such wake
+            // would have to unpark.
+            let dispatcher = runtime.spawn(async move {
                 match plan {
                     Plan::Closed(c) => run_closed(exec, c, state).await,
                     Plan::Open(o) => run_open(exec, o, state).await,
                 }
             });
+            let run = runtime.block_on(dispatcher);
             drop(runtime);
-            // The owner may have stopped waiting; the run is over either way.
-            let _ = tx.send(elapsed);
+            // The owner may have stopped waiting; the run is over either way. A run that
+            // panicked drops `tx`, which the owner sees as a run that never ended.
+            if let Ok(elapsed) = run {
+                let _ = tx.send(elapsed);
+            }
         })?;
     Ok(rx)
 }
