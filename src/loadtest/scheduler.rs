@@ -579,6 +579,32 @@ mod tests {
     }
 
     #[test]
+    fn a_timer_armed_for_an_earlier_request_never_times_out_a_later_one() {
+        rt().block_on(async {
+            // 40 ms requests under a 50 ms timeout: the user's one timer, armed at request 0's
+            // deadline (50 ms), fires while request 1 (sent at 40 ms, due by 90 ms) runs, and
+            // must move to request 1's deadline instead of failing it; and so on down the run.
+            // Every 50th request takes 200 ms and must fail exactly 50 ms after it was sent.
+            let state = RunState::new(1000);
+            let mut cfg = closed(1, 100);
+            cfg.timeout_ms = 50.0;
+            run_closed(Scripted::new(40, 200, 0), cfg, state.clone()).await;
+            let records = state.take_records();
+            assert_eq!(records.len(), 100);
+            for r in &records {
+                let took = r.end_ms - r.start_ms;
+                if r.seq % 50 == 49 {
+                    assert_eq!(r.error.as_deref(), Some(TIMEOUT_MESSAGE), "{r:?}");
+                    assert!((took - 50.0).abs() < 1.0, "{r:?}");
+                } else {
+                    assert!(r.ok, "{r:?}");
+                    assert!((took - 40.0).abs() < 1.0, "{r:?}");
+                }
+            }
+        });
+    }
+
+    #[test]
     fn ramp_up_spreads_users_and_duration_cuts_off() {
         rt().block_on(async {
             let state = RunState::new(10_000);
