@@ -58,7 +58,10 @@ export declare class NativeHistory {
 export declare class NativeHttpRun {
   /** A run of `plan` against `http`, keeping up to `maxRecords` per-request records. */
   constructor(http: NativeHttpOptions, plan: NativePlan, maxRecordsKept: number)
-  /** Runs the test on napi's tokio runtime; the JS thread stays free for progress events. */
+  /**
+   * Runs the test on a runtime of its own ([`spawn_run`]); the JS thread stays free for
+   * progress events.
+   */
   run(): Promise<NativeRunResult>
   progress(): NativeProgress
   /** Stops sending; requests in flight are abandoned and not counted. */
@@ -513,6 +516,11 @@ export interface NativeHttpOptions {
   headers?: Record<string, string>
   /** Sent as is (the JS layer encodes strings as UTF-8 and other values as JSON). */
   body?: Buffer
+  /**
+   * OS threads sending the requests, 1 ..= `MAX_THREADS` (default 1: one current-thread
+   * runtime, see [`spawn_run`]).
+   */
+  threads?: number
 }
 
 export interface NativeLevelHit {
@@ -540,6 +548,8 @@ export interface NativeLoadMetrics {
   p50ResponseTime: number
   p95ResponseTime: number
   p99ResponseTime: number
+  /** Beyond API.md: the 99.9th percentile. */
+  p999ResponseTime: number
   requestsPerSecond: number
   errorsPerSecond: number
   throughput: number

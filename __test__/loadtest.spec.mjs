@@ -26,6 +26,7 @@ const METRIC_KEYS = [
   'p50ResponseTime',
   'p95ResponseTime',
   'p99ResponseTime',
+  'p999ResponseTime',
   'requestsPerSecond',
   'errorsPerSecond',
   'throughput',
@@ -351,6 +352,15 @@ test.serial('bad config and arguments give clear TypeError/RangeError', async (t
   t.throws(() => LoadTester.http({ url: 'http://127.0.0.1:1/', method: 'GE T' }), { instanceOf: RangeError, message: /method/ })
   t.throws(() => LoadTester.http({ url: 'http://127.0.0.1:1/', headers: { 'X-A': 'b\r\nEvil: 1' } }), { instanceOf: RangeError, message: /header values/ })
   t.throws(() => LoadTester.http({}), { instanceOf: TypeError, message: /url/ })
+  t.throws(() => LoadTester.http({ url: 'http://127.0.0.1:1/', threads: '2' }), { instanceOf: TypeError, message: /threads must be a whole number, got "2"/ })
+  for (const threads of [0, 1.5, 257, Number.NaN, -1]) {
+    t.throws(
+      () => LoadTester.http({ url: 'http://127.0.0.1:1/', threads }),
+      { instanceOf: RangeError, message: /threads must be a whole number from 1 to 256/ },
+      String(threads),
+    )
+  }
+  t.is(LoadTester.http({ url: 'http://127.0.0.1:1/' }).threads, 1)
   t.throws(() => LoadTestReporter.generateReport(null), { instanceOf: TypeError })
 })
 
@@ -638,6 +648,64 @@ test.serial('open model: latency counts from the intended send time (coordinated
   t.true(h.totalRequests > 0)
   t.is(stats.requests, h.totalRequests)
   t.is(h.failedRequests, 0)
+})
+
+test.serial('native HTTP executor: threads share the users, every request counted once', async (t) => {
+  const { url, stats } = await server(t, (req, res) => res.end('hello'))
+  const lt = new LoadTester(config({ concurrentUsers: 8, requestsPerUser: 100, maxRecordedResponses: 1000 }))
+  for (const threads of [1, 3]) {
+    const before = stats.requests
+    const m = await lt.runTest(LoadTester.http({ url, threads }))
+    allFinite(t, m)
+    t.is(m.totalRequests, 800, `threads ${threads}`)
+    t.is(m.failedRequests, 0)
+    t.is(stats.requests - before, 800)
+    t.is(Math.round(m.throughput / m.requestsPerSecond), 5, 'five body bytes per response')
+    t.true(m.p50ResponseTime <= m.p99ResponseTime && m.p99ResponseTime <= m.p999ResponseTime && m.p999ResponseTime <= m.maxResponseTime)
+    const users = new Set(lt.getResponses().map((r) => r.userId))
+    t.is(users.size, 8)
+  }
+})
+
+test.serial('open model: a server that stalls shows the stall in the percentiles of the requests due during it', async (t) => {
+  // One connection, 500 arrivals/s; the server holds request 50 (due at 100 ms) for 300 ms and
+  // answers every other at once. The arrivals due during the stall cannot be sent before it
+  // ends, so each one's latency, counted from its due time, includes its wait: arrival i due at
+  // d ms (100 <= d < 400) ends after the stalled one did, at >= 100 + 300 ms. A generator timing
+  // from the actual send would report one slow request and ~0 for the rest.
+  const STALL = 300
+  let n = 0
+  let stalledAt = null
+  let released = null
+  const { url } = await server(t, (req, res) => {
+    if (n++ === 50) {
+      stalledAt = performance.now()
+      setTimeout(() => {
+        released = performance.now()
+        res.end('ok')
+      }, STALL)
+    } else res.end('ok')
+  })
+  const lt = new LoadTester(config({ timeout: 10000 }))
+  const m = await lt.runArrivalRateTest({ rate: 500, duration: 1000, maxInFlight: 1 }, LoadTester.http({ url }))
+  t.is(m.failedRequests, 0)
+  t.true(stalledAt !== null && released - stalledAt >= STALL - 1)
+  const responses = lt.getResponses()
+  const stalled = responses.find((r) => r.requestId === 'req-50')
+  t.truthy(stalled, 'the stalled request completed')
+  // Every request due after the stalled one and before the server answered it waited for it.
+  const during = responses.filter((r) => r.startTime > stalled.startTime && r.startTime < stalled.endTime)
+  t.true(during.length >= 20, `${during.length} requests due during the stall`)
+  for (const r of during) {
+    t.true(r.endTime >= stalled.endTime, `${r.requestId} ended before the stall was over`)
+    t.true(r.duration >= stalled.endTime - r.startTime - 0.001, `${r.requestId}: ${r.duration} ms`)
+  }
+  // So the tail holds the queueing: at 500/s, >= 10% of the arrivals were due in the first
+  // 200 ms of the stall and waited > 100 ms; p95 is well beyond any single fast answer.
+  const slow = responses.filter((r) => r.duration >= 100).length
+  t.true(slow >= 50, `${slow} requests waited >= 100 ms`)
+  t.true(m.p95ResponseTime >= 100, `p95 ${m.p95ResponseTime}`)
+  t.true(m.p999ResponseTime >= STALL * 0.9, `p99.9 ${m.p999ResponseTime}`)
 })
 
 test.serial('AbortSignal stops a JS and a native HTTP test and rejects with AbortError carrying partial metrics', async (t) => {

@@ -47,6 +47,11 @@ export async function main(): Promise<void> {
   const dropped: number = open.droppedIterations
   const most: number = LoadTester.MAX_USERS
   console.log(dropped, most, open.p99ResponseTime)
+  // Beyond the original: the 99.9th percentile, and a target sending from more than one thread.
+  const tailUs: number = open.p999ResponseTime * 1000
+  const wide = LoadTester.http({ url: 'http://127.0.0.1:8080/', threads: 2 })
+  const threads: number = wide.threads
+  console.log(tailUs, threads)
 
   const responses: LoadTestResponse[] = loadTester.getResponses()
   const failed = responses.filter((r) => !r.success).map((r) => r.error ?? '')

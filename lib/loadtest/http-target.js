@@ -37,10 +37,13 @@ class HttpTarget {
         headers['Content-Type'] = 'application/json'
       }
     }
+    // Its bounds are checked by the native side with the rest of the target.
+    if (o.threads !== undefined && typeof o.threads !== 'number') throw v.typeError('threads', 'a whole number', o.threads)
     this.url = url
     this.method = method
     this.headers = headers
     this.body = body
+    this.threads = o.threads ?? 1
     // Checked now, so a bad URL fails where it was written rather than when a test starts.
     binding.checkHttpTarget(this.#native())
     Object.freeze(this)
@@ -48,7 +51,7 @@ class HttpTarget {
 
   #native() {
     const body = typeof this.body === 'string' ? Buffer.from(this.body, 'utf8') : this.body
-    return { url: this.url, method: this.method, headers: this.headers, body }
+    return { url: this.url, method: this.method, headers: this.headers, body, threads: this.threads }
   }
 
   /** @internal */

@@ -18,6 +18,6 @@ pub use http::{HttpExecutor, HttpTarget};
 pub use plan::{ClosedPlan, OpenPlan, Plan, NO_CUT_OFF_MS};
 pub use recorder::{Metrics, Recorder};
 pub use scheduler::{
-    run_closed, run_open, Executor, Failure, Progress, Record, Reply, RunState, MAX_USERS,
-    TIMEOUT_MESSAGE,
+    run_closed, run_open, spawn_run, Executor, Failure, Progress, Record, Reply, RunState,
+    MAX_THREADS, MAX_USERS, TIMEOUT_MESSAGE,
 };

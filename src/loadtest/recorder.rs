@@ -20,6 +20,8 @@ pub struct Metrics {
     pub p50_response_time: f64,
     pub p95_response_time: f64,
     pub p99_response_time: f64,
+    /// The 99.9th percentile (beyond API.md): the tail a load generator is judged by.
+    pub p999_response_time: f64,
     pub requests_per_second: f64,
     pub errors_per_second: f64,
     /// Response bytes per second.
@@ -155,6 +157,7 @@ impl Recorder {
             p50_response_time: self.percentile(0.50),
             p95_response_time: self.percentile(0.95),
             p99_response_time: self.percentile(0.99),
+            p999_response_time: self.percentile(0.999),
             requests_per_second: per_sec(total as f64),
             errors_per_second: per_sec(self.failures as f64),
             throughput: per_sec(self.bytes as f64),

@@ -9,15 +9,16 @@
 //!   behind the load generator (coordinated omission, as corrected by wrk2 and k6).
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
-use tokio::time::{sleep_until, timeout, Instant};
+use tokio::time::{sleep_until, Instant, Sleep};
 
-use super::plan::{ClosedPlan, OpenPlan};
+use super::plan::{ClosedPlan, OpenPlan, Plan};
 use super::recorder::{Metrics, Recorder};
 
 /// Failure message of a request that outlived its timeout (the original's wording).
@@ -196,18 +197,44 @@ fn ms_between(origin: Instant, t: Instant) -> f64 {
     t.saturating_duration_since(origin).as_secs_f64() * 1000.0
 }
 
-/// Sends one request with its timeout; `None` if the run was cancelled meanwhile.
+/// Sends one request, timed out `limit` after `start`; `None` if the run was cancelled
+/// meanwhile. `cancel` (the caller's [`cancelled`] future) and `timer` are the caller's and
+/// serve all its requests, so a request registers nothing: a subscription to the cancel channel
+/// is a registration in its shared waiter list, and a timer a lock, an insert and a removal in
+/// tokio's timer wheel.
+///
+/// The timer is lazy: it stays armed at an earlier request's deadline, never later than this
+/// one's (a user's requests start in order), and when it fires before this request's deadline
+/// it is moved there. A user whose requests answer within the timeout re-arms it about once per
+/// `limit` instead of once per request; a request still pending at its deadline fails then, as
+/// with a timer of its own. Dropping the caller's timer cancels it: none outlives its user.
 async fn send<E: Executor>(
     exec: &E,
     st: &mut E::State,
-    limit: Duration,
+    (start, limit): (Instant, Duration),
     state: &RunState,
+    mut cancel: Pin<&mut impl Future<Output = ()>>,
+    mut timer: Pin<&mut Sleep>,
 ) -> Option<Result<Reply, Failure>> {
+    let deadline = start + limit;
+    if timer.deadline() > deadline {
+        timer.as_mut().reset(deadline);
+    }
     state.in_flight.fetch_add(1, Ordering::Relaxed);
-    // Dropping the timeout future cancels its timer: no timer outlives its request.
-    let r = tokio::select! {
-        r = timeout(limit, exec.execute(st)) => Some(r.unwrap_or_else(|_| Err(Failure::new(TIMEOUT_MESSAGE)))),
-        _ = cancelled(state.cancel.subscribe()) => None,
+    let request = exec.execute(st);
+    tokio::pin!(request);
+    let r = loop {
+        tokio::select! {
+            biased;
+            _ = cancel.as_mut() => break None,
+            r = request.as_mut() => break Some(r),
+            _ = timer.as_mut() => {
+                if Instant::now() >= deadline {
+                    break Some(Err(Failure::new(TIMEOUT_MESSAGE)));
+                }
+                timer.as_mut().reset(deadline);
+            }
+        }
     };
     state.in_flight.fetch_sub(1, Ordering::Relaxed);
     r
@@ -247,13 +274,24 @@ pub async fn run_closed<E: Executor>(exec: Arc<E>, plan: ClosedPlan, state: Arc<
         let (exec, plan, state) = (exec.clone(), plan.clone(), state.clone());
         tasks.spawn(async move {
             let mut st = exec.state(user);
+            let cancel = cancelled(state.cancel.subscribe());
+            let timer = sleep_until(Instant::now() + limit);
+            tokio::pin!(cancel, timer);
             let think = Duration::from_secs_f64(plan.think_time_ms / 1000.0);
             for seq in 0..plan.requests_per_user {
                 let start = Instant::now();
                 if !plan.sends_at(ms_between(origin, start)) || state.is_cancelled() {
                     break;
                 }
-                let Some(r) = send(&*exec, &mut st, limit, &state).await else {
+                let sent = send(
+                    &*exec,
+                    &mut st,
+                    (start, limit),
+                    &state,
+                    cancel.as_mut(),
+                    timer.as_mut(),
+                );
+                let Some(r) = sent.await else {
                     break;
                 };
                 let end = Instant::now();
@@ -265,7 +303,7 @@ pub async fn run_closed<E: Executor>(exec: Arc<E>, plan: ClosedPlan, state: Arc<
                     }
                     tokio::select! {
                         _ = sleep_until(end + think) => {}
-                        _ = cancelled(state.cancel.subscribe()) => break,
+                        _ = cancel.as_mut() => break,
                     }
                 }
             }
@@ -293,19 +331,32 @@ pub async fn run_open<E: Executor>(exec: Arc<E>, plan: OpenPlan, state: Arc<RunS
     let mut made = 0u32;
     let mut started = 0u64;
     let mut tasks = JoinSet::new();
+    // One cancel future, one cut-off timer and one arrival timer (moved to each due time) for
+    // the whole run: a timer registered per arrival that is due before every other one makes
+    // tokio's driver write its eventfd to wake itself (`strace`: 1.4 `write`s per request).
+    let cancel = cancelled(state.cancel.subscribe());
+    let cut_off = sleep_until(end);
+    let next = sleep_until(origin);
+    tokio::pin!(cancel, cut_off, next);
     for i in 0..plan.arrivals() {
         let due_ms = plan.due_ms(i);
         let due = at(origin, due_ms);
         if due > Instant::now() {
+            next.as_mut().reset(due);
             tokio::select! {
-                _ = sleep_until(due) => {}
-                _ = cancelled(state.cancel.subscribe()) => break,
+                biased;
+                _ = cancel.as_mut() => break,
+                _ = next.as_mut() => {}
             }
         }
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => p.expect("the slot semaphore is never closed"),
-            _ = sleep_until(end) => break,
-            _ = cancelled(state.cancel.subscribe()) => break,
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => tokio::select! {
+                biased;
+                _ = cancel.as_mut() => break,
+                _ = cut_off.as_mut() => break,
+                p = permits.clone().acquire_owned() => p.expect("the slot semaphore is never closed"),
+            },
         };
         if !plan.starts_at(ms_between(origin, Instant::now())) || state.is_cancelled() {
             break;
@@ -319,7 +370,11 @@ pub async fn run_open<E: Executor>(exec: Arc<E>, plan: OpenPlan, state: Arc<RunS
         started += 1;
         let (exec, state, idle) = (exec.clone(), state.clone(), idle.clone());
         tasks.spawn(async move {
-            if let Some(r) = send(&*exec, &mut st, limit, &state).await {
+            let start = Instant::now();
+            let cancel = cancelled(state.cancel.subscribe());
+            let timer = sleep_until(start + limit);
+            tokio::pin!(cancel, timer);
+            if let Some(r) = send(&*exec, &mut st, (start, limit), &state, cancel, timer).await {
                 let end_ms = ms_between(origin, Instant::now());
                 state.record(slot, i, due_ms, end_ms, r);
                 idle.lock()
@@ -337,6 +392,60 @@ pub async fn run_open<E: Executor>(exec: Arc<E>, plan: OpenPlan, state: Arc<RunS
         .store(plan.dropped(started, stopped), Ordering::Relaxed);
     while tasks.join_next().await.is_some() {}
     ms_between(origin, Instant::now())
+}
+
+/// Most OS threads one run may send from ([`spawn_run`]).
+pub const MAX_THREADS: u32 = 256;
+
+/// Runs `plan` on a tokio runtime of its own, on a new OS thread, and returns at once with a
+/// receiver of the elapsed milliseconds. With `threads` = 1 the runtime is a current-thread one:
+/// every user's task, timer and socket lives on that thread, so a request costs no work
+/// stealing, no cross-thread wake-ups and no contended timer or tally lock (what a load
+/// generator pinned to one core wants, as wrk's one event loop per thread). With more, a
+/// multi-thread runtime with `threads` workers shares the users. The runtime is built here, so a
+/// failure to build it is returned rather than lost on the thread; it is dropped on its thread
+/// when the run ends, after every task has ended.
+pub fn spawn_run<E: Executor>(
+    exec: Arc<E>,
+    plan: Plan,
+    state: Arc<RunState>,
+    threads: u32,
+) -> std::io::Result<tokio::sync::oneshot::Receiver<f64>> {
+    let threads = threads.clamp(1, MAX_THREADS);
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads as usize)
+            .thread_name("loadtest-worker")
+            .enable_all()
+            .build()?
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("loadtest".into())
+        .spawn(move || {
+            // The dispatcher runs as a task of the runtime rather than as `block_on`'s own
+            // future: with several threads it then runs on a worker, beside the tasks that wake
+            // it (a slot freed, a user ended), instead of on this thread, which each such wake
+            // would have to unpark.
+            let dispatcher = runtime.spawn(async move {
+                match plan {
+                    Plan::Closed(c) => run_closed(exec, c, state).await,
+                    Plan::Open(o) => run_open(exec, o, state).await,
+                }
+            });
+            let run = runtime.block_on(dispatcher);
+            drop(runtime);
+            // The owner may have stopped waiting; the run is over either way. A run that
+            // panicked drops `tx`, which the owner sees as a run that never ended.
+            if let Ok(elapsed) = run {
+                let _ = tx.send(elapsed);
+            }
+        })?;
+    Ok(rx)
 }
 
 #[cfg(test)]
@@ -465,6 +574,32 @@ mod tests {
             for r in failed {
                 assert_eq!(r.error.as_deref(), Some(TIMEOUT_MESSAGE));
                 assert!((r.end_ms - r.start_ms - 50.0).abs() < 1.0);
+            }
+        });
+    }
+
+    #[test]
+    fn a_timer_armed_for_an_earlier_request_never_times_out_a_later_one() {
+        rt().block_on(async {
+            // 40 ms requests under a 50 ms timeout: the user's one timer, armed at request 0's
+            // deadline (50 ms), fires while request 1 (sent at 40 ms, due by 90 ms) runs, and
+            // must move to request 1's deadline instead of failing it; and so on down the run.
+            // Every 50th request takes 200 ms and must fail exactly 50 ms after it was sent.
+            let state = RunState::new(1000);
+            let mut cfg = closed(1, 100);
+            cfg.timeout_ms = 50.0;
+            run_closed(Scripted::new(40, 200, 0), cfg, state.clone()).await;
+            let records = state.take_records();
+            assert_eq!(records.len(), 100);
+            for r in &records {
+                let took = r.end_ms - r.start_ms;
+                if r.seq % 50 == 49 {
+                    assert_eq!(r.error.as_deref(), Some(TIMEOUT_MESSAGE), "{r:?}");
+                    assert!((took - 50.0).abs() < 1.0, "{r:?}");
+                } else {
+                    assert!(r.ok, "{r:?}");
+                    assert!((took - 40.0).abs() < 1.0, "{r:?}");
+                }
             }
         });
     }

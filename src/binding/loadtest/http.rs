@@ -11,12 +11,13 @@ use std::sync::Arc;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
+use super::super::args::js_number;
 use super::super::error::Result;
 use super::options::max_records;
 use super::plan::NativePlan;
 use super::NativeLoadMetrics;
 use crate::loadtest::{
-    run_closed, run_open, HttpExecutor, HttpTarget, LoadTestError, Plan, Record, RunState,
+    spawn_run, HttpExecutor, HttpTarget, LoadTestError, Plan, Record, RunState, MAX_THREADS,
 };
 
 #[napi(object)]
@@ -27,9 +28,27 @@ pub struct NativeHttpOptions {
     pub headers: Option<HashMap<String, String>>,
     /// Sent as is (the JS layer encodes strings as UTF-8 and other values as JSON).
     pub body: Option<Buffer>,
+    /// OS threads sending the requests, 1 ..= `MAX_THREADS` (default 1: one current-thread
+    /// runtime, see [`spawn_run`]).
+    pub threads: Option<f64>,
 }
 
 impl NativeHttpOptions {
+    fn threads(&self) -> Result<u32> {
+        match self.threads {
+            None => Ok(1),
+            Some(t) if t.fract() == 0.0 && (1.0..=f64::from(MAX_THREADS)).contains(&t) => {
+                Ok(t as u32)
+            }
+            Some(t) => Err(LoadTestError::out_of_range(
+                "threads",
+                format!("a whole number from 1 to {MAX_THREADS}"),
+                js_number(t),
+            )
+            .into()),
+        }
+    }
+
     fn target(&self) -> Result<HttpTarget> {
         let headers: Vec<(String, String)> = self
             .headers
@@ -48,6 +67,7 @@ impl NativeHttpOptions {
 /// Checks a target now, so a bad URL fails where it was written rather than when a test starts.
 #[napi(catch_unwind)]
 pub fn check_http_target(http: NativeHttpOptions) -> Result<()> {
+    http.threads()?;
     http.target().map(drop)
 }
 
@@ -102,6 +122,7 @@ pub struct NativeHttpRun {
     exec: Arc<HttpExecutor>,
     state: Arc<RunState>,
     plan: Arc<Plan>,
+    threads: u32,
     started: AtomicBool,
 }
 
@@ -114,11 +135,13 @@ impl NativeHttpRun {
             exec: Arc::new(HttpExecutor::new(Arc::new(http.target()?))),
             state: RunState::new(max_records(max_records_kept)?),
             plan: Arc::new(plan.plan.clone()),
+            threads: http.threads()?,
             started: AtomicBool::new(false),
         })
     }
 
-    /// Runs the test on napi's tokio runtime; the JS thread stays free for progress events.
+    /// Runs the test on a runtime of its own ([`spawn_run`]); the JS thread stays free for
+    /// progress events.
     #[napi(catch_unwind)]
     pub async fn run(&self) -> napi::Result<NativeRunResult> {
         // An async napi function rejects with napi's own status-coded error; both failures
@@ -127,18 +150,17 @@ impl NativeHttpRun {
         if self.started.swap(true, Ordering::SeqCst) {
             return Err(fault(LoadTestError::AlreadyStarted.to_string()));
         }
-        let (exec, state, plan) = (self.exec.clone(), self.state.clone(), self.plan.clone());
-        let users = u64::from(plan.users());
-        // Spawned rather than awaited here so the user tasks run on all runtime workers; the
-        // JoinSet inside owns them and the run ends only when every task has ended.
-        let elapsed = napi::tokio::spawn(async move {
-            match &*plan {
-                Plan::Closed(c) => run_closed(exec, c.clone(), state).await,
-                Plan::Open(o) => run_open(exec, o.clone(), state).await,
-            }
-        })
+        let users = u64::from(self.plan.users());
+        // The JoinSet inside owns the user tasks: the run ends only when every task has ended.
+        let elapsed = spawn_run(
+            self.exec.clone(),
+            (*self.plan).clone(),
+            self.state.clone(),
+            self.threads,
+        )
+        .map_err(|e| fault(format!("cannot start the load test's runtime: {e}")))?
         .await
-        .map_err(|e| fault(format!("load test task failed: {e}")))?;
+        .map_err(|_| fault("the load test's runtime stopped before the test ended".into()))?;
         Ok(NativeRunResult {
             elapsed,
             metrics: self.state.metrics(elapsed, users).into(),

@@ -40,6 +40,14 @@ fn invalid(msg: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
 }
 
+fn ends_with_ignore_case(v: &[u8], suffix: &[u8]) -> bool {
+    v.len() >= suffix.len() && v[v.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+}
+
+fn contains_ignore_case(v: &[u8], word: &[u8]) -> bool {
+    v.windows(word.len()).any(|w| w.eq_ignore_ascii_case(word))
+}
+
 impl Conn {
     pub(super) async fn open(t: &HttpTarget) -> io::Result<Self> {
         let stream = TcpStream::connect((t.host.as_str(), t.port)).await?;
@@ -87,18 +95,23 @@ impl Conn {
                         length: None,
                         chunked: false,
                     };
+                    // Compared in place, without lower-cased copies: this runs for every
+                    // response, and a load generator's own allocations are its overhead.
                     for h in resp.headers.iter() {
-                        let v = std::str::from_utf8(h.value).unwrap_or("").trim();
+                        let v = h.value.trim_ascii();
                         if h.name.eq_ignore_ascii_case("content-length") {
-                            head.length =
-                                Some(v.parse().map_err(|_| invalid("bad Content-Length"))?);
+                            head.length = Some(
+                                std::str::from_utf8(v)
+                                    .ok()
+                                    .and_then(|v| v.parse().ok())
+                                    .ok_or_else(|| invalid("bad Content-Length"))?,
+                            );
                         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                            head.chunked = v.to_ascii_lowercase().ends_with("chunked");
+                            head.chunked = ends_with_ignore_case(v, b"chunked");
                         } else if h.name.eq_ignore_ascii_case("connection") {
-                            let v = v.to_ascii_lowercase();
-                            if v.contains("close") {
+                            if contains_ignore_case(v, b"close") {
                                 head.keep_alive = false;
-                            } else if v.contains("keep-alive") {
+                            } else if contains_ignore_case(v, b"keep-alive") {
                                 head.keep_alive = true;
                             }
                         }

@@ -87,7 +87,8 @@ impl Executor for HttpExecutor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loadtest::{run_closed, ClosedPlan, Record, RunState};
+    use crate::loadtest::{run_closed, spawn_run, ClosedPlan, OpenPlan, Plan, Record, RunState};
+    use std::future::Future;
     use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
@@ -193,6 +194,137 @@ mod tests {
             server.abort();
             (state.metrics(1000.0, 2), state.take_records())
         })
+    }
+
+    /// A keep-alive server answering `ok` at once, except that it holds the response to its
+    /// `stall_at`-th request (0-based, over all connections) for `stall`.
+    async fn stalling(listener: TcpListener, stall_at: u64, stall: Duration) {
+        let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        while let Ok((mut s, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                loop {
+                    let mut got = 0;
+                    while !buf[..got].windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut buf[got..]).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => got += k,
+                        }
+                    }
+                    if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == stall_at {
+                        tokio::time::sleep(stall).await;
+                    }
+                    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                    if s.write_all(ok).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    }
+
+    /// A server on a runtime of its own (the load test runs on another), and its port.
+    fn server_runtime<F: Future<Output = ()> + Send + 'static>(
+        serve: impl FnOnce(TcpListener) -> F,
+    ) -> (tokio::runtime::Runtime, u16) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        rt.spawn(serve(listener));
+        (rt, port)
+    }
+
+    #[test]
+    fn spawn_run_sends_every_request_on_one_thread_or_several() {
+        let (_server, port) = server_runtime(|l| stalling(l, u64::MAX, Duration::ZERO));
+        let target = Arc::new(
+            HttpTarget::new(&format!("http://127.0.0.1:{port}/"), "GET", &[], None).unwrap(),
+        );
+        for threads in [1, 3] {
+            let state = RunState::new(10_000);
+            let plan = Plan::Closed(ClosedPlan {
+                users: 6,
+                requests_per_user: 200,
+                ramp_up_ms: 0.0,
+                test_duration_ms: 60_000.0,
+                think_time_ms: 0.0,
+                timeout_ms: 10_000.0,
+            });
+            let exec = Arc::new(HttpExecutor::new(target.clone()));
+            let rx = spawn_run(exec, plan, state.clone(), threads).unwrap();
+            let elapsed = rx.blocking_recv().expect("the run reports its end");
+            assert!(elapsed > 0.0);
+            let m = state.metrics(elapsed, 6);
+            assert_eq!(
+                (m.total_requests, m.failed_requests),
+                (1200, 0),
+                "threads {threads}"
+            );
+            assert_eq!(m.throughput * elapsed / 1000.0, 2400.0);
+            let records = state.take_records();
+            for user in 1..=6 {
+                let seqs = records.iter().filter(|r| r.user == user).count();
+                assert_eq!(seqs, 200, "threads {threads}, user {user}");
+            }
+        }
+    }
+
+    #[test]
+    fn open_model_latency_of_requests_due_during_a_stall_includes_the_wait() {
+        // One connection at 500 arrivals/s; the server holds request 25 (due at 50 ms) for
+        // 250 ms. Every arrival due while it is held can only be sent after it, so its latency
+        // from its due time covers the rest of the stall; timed from the actual send it would
+        // be a fraction of a millisecond.
+        let stall = Duration::from_millis(250);
+        let (_server, port) = server_runtime(move |l| stalling(l, 25, stall));
+        let target = Arc::new(
+            HttpTarget::new(&format!("http://127.0.0.1:{port}/"), "GET", &[], None).unwrap(),
+        );
+        let state = RunState::new(10_000);
+        let plan = Plan::Open(OpenPlan {
+            rate: 500.0,
+            duration_ms: 800.0,
+            slots: 1,
+            timeout_ms: 10_000.0,
+        });
+        let rx = spawn_run(Arc::new(HttpExecutor::new(target)), plan, state.clone(), 1).unwrap();
+        let elapsed = rx.blocking_recv().unwrap();
+        let m = state.metrics(elapsed, 1);
+        assert_eq!(m.failed_requests, 0, "{m:?}");
+        let records = state.take_records();
+        let held = records
+            .iter()
+            .find(|r| r.seq == 25)
+            .expect("the held request ended");
+        assert!(held.end_ms - held.start_ms >= 250.0, "{held:?}");
+        let during: Vec<_> = records
+            .iter()
+            .filter(|r| r.start_ms > held.start_ms && r.start_ms < held.end_ms)
+            .collect();
+        assert!(
+            during.len() >= 20,
+            "{} arrivals due during the stall",
+            during.len()
+        );
+        for r in &during {
+            assert!(
+                r.end_ms >= held.end_ms,
+                "{r:?} ended before the stall was over"
+            );
+        }
+        // Over 100 arrivals waited >= 100 ms (those due in its first 150 ms), > 10% of all.
+        let waited = records
+            .iter()
+            .filter(|r| r.end_ms - r.start_ms >= 100.0)
+            .count();
+        assert!(waited >= 50, "{waited}");
+        assert!(m.p95_response_time >= 100.0, "{m:?}");
+        assert!(m.p999_response_time >= 225.0, "{m:?}");
     }
 
     #[test]
