@@ -10,6 +10,8 @@ mod multilevel;
 mod options;
 mod shared;
 mod store;
+#[cfg(test)]
+pub(crate) mod test_redis;
 mod writer;
 
 pub use disk::{DiskFailure, DiskOp, Loaded};

@@ -263,10 +263,17 @@ mod tests {
         assert_eq!(hit.level, 2);
         assert_eq!(hit.value_json, big);
         assert_eq!(m.get("k", 3_000).unwrap().unwrap().level, 0);
-        assert!(!m.levels[1].has("k", 3_000), "too large for the second level");
+        assert!(
+            !m.levels[1].has("k", 3_000),
+            "too large for the second level"
+        );
         let upper = m.levels[0].inspect("k", 3_000).unwrap();
         assert_eq!((upper.created_ms, upper.ttl_ms), (1_000, 10_000));
-        assert_eq!(m.get("k", 11_001).unwrap(), None, "it expires where it came from");
+        assert_eq!(
+            m.get("k", 11_001).unwrap(),
+            None,
+            "it expires where it came from"
+        );
     }
 
     #[test]

@@ -15,8 +15,8 @@
 
 use std::future::Future;
 use std::io::Read;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
@@ -163,7 +163,11 @@ impl SharedLevel {
             .into());
         }
         let client = Client::open(options.url.as_str()).map_err(|e| {
-            ArgError::invalid_type_got("url", format!("a redis:// URL ({e})"), format!("{:?}", options.url))
+            ArgError::invalid_type_got(
+                "url",
+                format!("a redis:// URL ({e})"),
+                format!("{:?}", options.url),
+            )
         })?;
         if options.key_prefix.is_empty() {
             return Err(ArgError::invalid_type("keyPrefix", "a non-empty string").into());
@@ -230,7 +234,11 @@ impl SharedLevel {
                 }
             },
         };
-        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         Ok(found)
     }

@@ -1,127 +1,12 @@
-//! The shared level against a real `redis-server` (started here on 127.0.0.1, a free port, a
-//! temporary folder, nothing saved); skipped with a message when the binary is missing, unless
-//! `CI` is set.
+//! The shared level against a real `redis-server` (`test_redis.rs`); skipped with a message
+//! when the binary is missing, unless `CI` is set.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::cache::test_redis::Redis;
 use crate::cache::{Cache, CacheOptions, MultiLevelCache};
-
-fn redis_binary() -> Option<PathBuf> {
-    let mut candidates: Vec<PathBuf> = std::env::var_os("REDIS_SERVER").map(PathBuf::from).into_iter().collect();
-    candidates.extend(["/usr/bin/redis-server", "/usr/local/bin/redis-server"].map(PathBuf::from));
-    if let Some(path) = std::env::var_os("PATH") {
-        candidates.extend(std::env::split_paths(&path).map(|d| d.join("redis-server")));
-    }
-    candidates.into_iter().find(|p| p.is_file())
-}
-
-/// A `redis-server` of this test; killed, and its folder removed, on drop.
-struct Redis {
-    binary: PathBuf,
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Redis {
-    /// `None` (after saying so) when there is no `redis-server` outside CI.
-    fn start() -> Option<Redis> {
-        let Some(binary) = redis_binary() else {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "redis-server is not installed (.ci/run installs it)"
-            );
-            eprintln!("redis-server is not installed: skipping this test");
-            return None;
-        };
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut redis = Redis {
-            binary,
-            port,
-            dir: tempfile::tempdir().unwrap(),
-            child: None,
-        };
-        redis.resume();
-        Some(redis)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the server (again) on its port, and waits for its PONG.
-    fn resume(&mut self) {
-        let child = Command::new(&self.binary)
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.command("PING").as_deref() != Some("+PONG\r\n") {
-            assert!(Instant::now() < deadline, "redis-server did not answer PING");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Sends `SIGSTOP`/`SIGCONT`: a Redis that accepts connections but does not answer.
-    fn signal(&self, signal: libc::c_int) {
-        let pid = self.child.as_ref().unwrap().id() as libc::pid_t;
-        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
-    }
-
-    /// One inline command; its raw reply, `None` when the server cannot be reached.
-    fn command(&self, line: &str) -> Option<String> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-        s.write_all(format!("{line}\r\n").as_bytes()).ok()?;
-        let mut buf = [0u8; 4096];
-        let n = s.read(&mut buf).ok()?;
-        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
-    }
-
-    /// Sends a command of binary-safe arguments (RESP), returns the raw reply.
-    fn resp(&self, args: &[&[u8]]) -> String {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        s.write_all(&out).unwrap();
-        let mut buf = vec![0u8; 1 << 16];
-        let n = s.read(&mut buf).unwrap();
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            self.signal(libc::SIGCONT);
-        }
-        self.stop();
-    }
-}
 
 fn level(url: String, timeout_ms: u64) -> Arc<SharedLevel> {
     Arc::new(
@@ -146,9 +31,16 @@ fn values_round_trip_and_anything_else_is_refused() {
     let raw = encode(r#"{"a":[1,2,3]}"#, 1_000, 60_000);
     let entry = decode(&raw).unwrap();
     assert_eq!(entry.value_json, r#"{"a":[1,2,3]}"#);
-    assert_eq!((entry.created_ms, entry.ttl_ms, entry.expires_ms), (1_000, 60_000, 61_000));
+    assert_eq!(
+        (entry.created_ms, entry.ttl_ms, entry.expires_ms),
+        (1_000, 60_000, 61_000)
+    );
     assert_eq!(decode(&encode("1", 5, 0)).unwrap().expires_ms, NEVER);
-    assert_eq!(decode(b"{\"plain\":\"json\"}"), None, "another program's value");
+    assert_eq!(
+        decode(b"{\"plain\":\"json\"}"),
+        None,
+        "another program's value"
+    );
     assert_eq!(decode(&raw[..HEADER_LEN + 3]), None, "truncated");
     assert_eq!(decode(&raw[..10]), None, "shorter than the header");
     let mut flipped = raw.clone();
@@ -177,7 +69,10 @@ fn keys_are_namespaced_exact_and_bounded() {
 fn bad_options_are_refused_naming_the_option() {
     for url in ["http://127.0.0.1:6379", "", "redis://", "127.0.0.1:6379"] {
         let err = SharedLevel::new(SharedOptions::new(url)).err().unwrap();
-        assert!(matches!(&err, CacheError::Arg(ArgError::InvalidType { name, .. }) if name == "url"), "{url}: {err}");
+        assert!(
+            matches!(&err, CacheError::Arg(ArgError::InvalidType { name, .. }) if name == "url"),
+            "{url}: {err}"
+        );
     }
     let err = SharedLevel::new(SharedOptions {
         key_prefix: String::new(),
@@ -193,7 +88,10 @@ fn bad_options_are_refused_naming_the_option() {
         })
         .err()
         .unwrap();
-        assert!(matches!(&err, CacheError::Arg(ArgError::OutOfRange { name, .. }) if name == "timeoutMs"), "{err}");
+        assert!(
+            matches!(&err, CacheError::Arg(ArgError::OutOfRange { name, .. }) if name == "timeoutMs"),
+            "{err}"
+        );
     }
 }
 
@@ -201,9 +99,17 @@ fn bad_options_are_refused_naming_the_option() {
 async fn a_value_set_by_one_level_is_a_hit_of_another() {
     let Some(redis) = Redis::start() else { return };
     let (a, b) = (level(redis.url(), 5_000), level(redis.url(), 5_000));
-    let hostile = ["plain", "a*b?[c]", "line\nbreak\r\n", &"long".repeat(1_000), ""];
+    let hostile = [
+        "plain",
+        "a*b?[c]",
+        "line\nbreak\r\n",
+        &"long".repeat(1_000),
+        "",
+    ];
     for (i, key) in hostile.iter().enumerate() {
-        a.set(*key, &format!("{{\"n\":{i}}}"), Some(60_000), now()).await.unwrap();
+        a.set(*key, &format!("{{\"n\":{i}}}"), Some(60_000), now())
+            .await
+            .unwrap();
     }
     let lone = Key::from_utf16(&[0x61, 0xDC00]);
     a.set(&lone, "\"lone\"", None, now()).await.unwrap();
@@ -212,16 +118,30 @@ async fn a_value_set_by_one_level_is_a_hit_of_another() {
         assert_eq!(found.value_json, format!("{{\"n\":{i}}}"));
         assert_eq!(found.ttl_ms, 60_000);
     }
-    assert_eq!(b.get(&lone, now()).await.unwrap().unwrap().value_json, "\"lone\"");
-    assert_eq!(b.get("a\u{FFFD}", now()).await.unwrap(), None, "a lone surrogate is its own key");
-    assert_eq!(b.get("a*", now()).await.unwrap(), None, "no pattern matching");
+    assert_eq!(
+        b.get(&lone, now()).await.unwrap().unwrap().value_json,
+        "\"lone\""
+    );
+    assert_eq!(
+        b.get("a\u{FFFD}", now()).await.unwrap(),
+        None,
+        "a lone surrogate is its own key"
+    );
+    assert_eq!(
+        b.get("a*", now()).await.unwrap(),
+        None,
+        "no pattern matching"
+    );
     // The TTL is Redis's own, and the default one applies when none is given.
     let pttl = redis.resp(&[b"PTTL", b"test:v1:k:plain"]);
     let ms: i64 = pttl.trim_start_matches(':').trim().parse().unwrap();
     assert!(ms > 0 && ms <= 60_000, "{pttl}");
     let pttl = redis.resp(&[b"PTTL", &a.redis_key(&lone)]);
     let ms: i64 = pttl.trim_start_matches(':').trim().parse().unwrap();
-    assert!(ms > 60_000 && ms <= SharedOptions::DEFAULT_TTL_MS as i64, "{pttl}");
+    assert!(
+        ms > 60_000 && ms <= SharedOptions::DEFAULT_TTL_MS as i64,
+        "{pttl}"
+    );
     assert!(b.delete("plain").await.unwrap());
     assert_eq!(a.get("plain", now()).await.unwrap(), None);
     let s = b.stats();
@@ -237,7 +157,10 @@ async fn a_foreign_or_damaged_value_is_a_miss() {
     assert_eq!(l.get("k", now()).await.unwrap(), None);
     // A value of another type is a Redis error for GET: an error, never a crash.
     redis.resp(&[b"LPUSH", &l.redis_key("list"), b"x"]);
-    assert!(matches!(l.get("list", now()).await, Err(SharedError::Redis(_))));
+    assert!(matches!(
+        l.get("list", now()).await,
+        Err(SharedError::Redis(_))
+    ));
     let s = l.stats();
     assert_eq!((s.misses, s.foreign, s.errors), (1, 1, 1));
     // The connection made again after the error still works.
@@ -247,7 +170,9 @@ async fn a_foreign_or_damaged_value_is_a_miss() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_redis_fails_fast_and_is_used_again_when_back() {
-    let Some(mut redis) = Redis::start() else { return };
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
     let l = level(redis.url(), 2_000);
     l.set("k", "1", None, now()).await.unwrap();
     redis.stop();
@@ -256,7 +181,11 @@ async fn a_stopped_redis_fails_fast_and_is_used_again_when_back() {
         assert!(l.get("k", now()).await.is_err());
     }
     // Twenty reads cost far less than twenty deadlines: the level knows Redis is down.
-    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(l.stats().errors >= 20);
     assert!(l.set("k", "2", None, now()).await.is_err());
     redis.resume();
@@ -282,7 +211,11 @@ async fn a_redis_that_does_not_answer_costs_one_deadline() {
     assert_eq!(l.get("k", now()).await, Err(SharedError::Timeout(200)));
     assert!(l.set("k", "2", None, now()).await.is_err());
     // Two deadlines of 200 ms; the bound is ten times more than that.
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     redis.signal(libc::SIGCONT);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -301,7 +234,9 @@ async fn a_redis_that_does_not_answer_costs_one_deadline() {
 async fn flush_waits_for_writes_and_close_ends_the_level() {
     let Some(redis) = Redis::start() else { return };
     let l = level(redis.url(), 5_000);
-    let writes: Vec<_> = (0..50).map(|i| l.set(format!("k{i}").as_str(), "1", None, now())).collect();
+    let writes: Vec<_> = (0..50)
+        .map(|i| l.set(format!("k{i}").as_str(), "1", None, now()))
+        .collect();
     assert_eq!(l.stats().pending_writes, 50, "pending from the call on");
     let handles: Vec<_> = writes.into_iter().map(tokio::spawn).collect();
     l.flush().await;
@@ -327,7 +262,10 @@ async fn a_shared_hit_fills_the_local_levels_of_another_cache() {
     let (mut here, mut there) = (local(), local());
     let (shared_here, shared_there) = (level(redis.url(), 5_000), level(redis.url(), 5_000));
     here.set("k", "\"v\"", Some(60_000), now()).unwrap();
-    shared_here.set("k", "\"v\"", Some(60_000), now()).await.unwrap();
+    shared_here
+        .set("k", "\"v\"", Some(60_000), now())
+        .await
+        .unwrap();
     assert_eq!(there.get("k", now()).unwrap(), None);
     let found = shared_there.get("k", now()).await.unwrap().unwrap();
     let hit = there.fill(Key::from("k"), found, now()).unwrap();
@@ -335,5 +273,8 @@ async fn a_shared_hit_fills_the_local_levels_of_another_cache() {
     let local_hit = there.get("k", now()).unwrap().unwrap();
     assert_eq!(local_hit.level, 0);
     let info = there.levels()[0].inspect("k", now()).unwrap();
-    assert_eq!(info.ttl_ms, 60_000, "the shared entry's TTL, not the local default");
+    assert_eq!(
+        info.ttl_ms, 60_000,
+        "the shared entry's TTL, not the local default"
+    );
 }
