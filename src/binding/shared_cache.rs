@@ -17,7 +17,7 @@ use super::args::{number, string, Arg, Options, Range};
 use super::cache::{core_key, now_ms, with_levels, NativeLevelHit};
 use super::error::{failure, Result};
 use super::handles::Handles;
-use crate::cache::{CacheError, SharedLevel, SharedOptions};
+use crate::cache::{CacheError, SharedLevel, SharedOptions, SharedStats};
 use crate::error::ArgError;
 
 /// `l3` (or the provider's `options.sharedCache`) as the caller wrote it.
@@ -104,10 +104,16 @@ fn open_level(
             url: Some(Arg::String(url)),
             ..NativeSharedOptions::default()
         },
-        other => other
-            .check("options")
-            .map_err(|e| named(CacheError::Arg(e), within))?
-            .unwrap_or_default(),
+        Options::Other(other) => {
+            return Err(ArgError::invalid_type_got(
+                within.to_owned(),
+                "a redis:// URL or an object {url, keyPrefix?, defaultTtl?, timeoutMs?}",
+                other.describe(),
+            )
+            .into())
+        }
+        Options::Given(o) => o,
+        Options::Absent => NativeSharedOptions::default(),
     };
     let checked = || -> std::result::Result<SharedOptions, CacheError> {
         let url = string("url", o.url)?
@@ -308,15 +314,20 @@ pub struct NativeSharedStats {
 
 #[napi(catch_unwind)]
 pub fn shared_cache_stats(shared: u32) -> Result<NativeSharedStats> {
-    let s = level(shared)?.stats();
-    Ok(NativeSharedStats {
-        hits: s.hits as f64,
-        misses: s.misses as f64,
-        errors: s.errors as f64,
-        writes: s.writes as f64,
-        foreign: s.foreign as f64,
-        pending_writes: s.pending_writes as f64,
-    })
+    Ok(level(shared)?.stats().into())
+}
+
+impl From<SharedStats> for NativeSharedStats {
+    fn from(s: SharedStats) -> Self {
+        Self {
+            hits: s.hits as f64,
+            misses: s.misses as f64,
+            errors: s.errors as f64,
+            writes: s.writes as f64,
+            foreign: s.foreign as f64,
+            pending_writes: s.pending_writes as f64,
+        }
+    }
 }
 
 /// Resolves once every write asked for so far has finished (each within the deadline).
@@ -326,18 +337,25 @@ pub fn shared_cache_flush<'env>(env: &'env Env, shared: u32) -> Result<PromiseRa
     spawn(env, async move { level.flush().await }, |()| ())
 }
 
-/// Forgets the handle, lets the pending writes finish and drops the connection; resolves then.
-/// At once for a handle already closed.
-#[napi(catch_unwind, ts_return_type = "Promise<void>")]
-pub fn shared_cache_close<'env>(env: &'env Env, shared: u32) -> Result<PromiseRaw<'env, ()>> {
+/// Forgets the handle, lets the pending writes finish and drops the connection; resolves then,
+/// with the level's final counters (`null` for a handle already closed).
+#[napi(catch_unwind, ts_return_type = "Promise<NativeSharedStats | null>")]
+pub fn shared_cache_close<'env>(
+    env: &'env Env,
+    shared: u32,
+) -> Result<PromiseRaw<'env, Option<NativeSharedStats>>> {
     let level = LEVELS.with(|levels| levels.borrow_mut().remove(shared));
     spawn(
         env,
         async move {
-            if let Some(level) = level {
-                level.close().await;
+            match level {
+                Some(level) => {
+                    level.close().await;
+                    Some(level.stats())
+                }
+                None => None,
             }
         },
-        |()| (),
+        |stats| stats.map(Into::into),
     )
 }

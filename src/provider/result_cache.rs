@@ -145,7 +145,7 @@ impl ResultCache {
                 let Some(found) = shared
                     .get(key, now_ms())
                     .await
-                    .map_err(|e| shared_failure("read", key, e))?
+                    .map_err(|e| shared_failure("get", key, e))?
                 else {
                     return Ok(None);
                 };
@@ -190,7 +190,7 @@ impl ResultCache {
             Some(write) => Some(write.await),
             None => None,
         } {
-            failures.push(shared_failure("store", key, e));
+            failures.push(shared_failure("set", key, e));
         }
         failures
     }
@@ -294,12 +294,12 @@ mod tests {
         assert_eq!(cache.get("a").await.unwrap(), Some(answer.clone()));
         let err = cache.get("b").await.unwrap_err();
         assert!(
-            matches!(&err, ProviderError::SharedCache { operation, key, .. } if operation == "read" && key == "b"),
+            matches!(&err, ProviderError::SharedCache { operation, key, .. } if operation == "get" && key == "b"),
             "{err:?}"
         );
         let failures = cache.put("b", &answer).await;
         assert!(
-            matches!(failures.as_slice(), [ProviderError::SharedCache { operation, .. }] if operation == "store"),
+            matches!(failures.as_slice(), [ProviderError::SharedCache { operation, .. }] if operation == "set"),
             "{failures:?}"
         );
         // Stored locally all the same.
