@@ -57,10 +57,17 @@ async function startRedis(binary, dir) {
 }
 
 /** A JSON value of about `bytes` bytes, like a provider answer: fixtures and their results. */
-function valueOf(bytes, i) {
+function answerOf(bytes, i) {
   const results = []
   while (JSON.stringify(results).length < bytes) {
-    results.push({ fixture: `fixture-${results.length}`, model: 'qwen3:8b', success: i % 2 === 0, errorCountBefore: 3, errorCountAfter: 0, planTitle: 'Export the helper and fix its call' })
+    results.push({
+      fixture: `fixture-${results.length}`,
+      model: 'qwen3:8b',
+      success: i % 2 === 0,
+      errorCountBefore: 3,
+      errorCountAfter: 0,
+      planTitle: 'Export the helper and fix its call',
+    })
   }
   return results
 }
@@ -84,7 +91,7 @@ async function main() {
 }
 
 async function bench(size, dir, redis) {
-  const values = Array.from({ length: KEYS }, (_, i) => valueOf(size, i))
+  const values = Array.from({ length: KEYS }, (_, i) => answerOf(size, i))
   const key = (i) => `bench:${size}:${i % KEYS}`
   const l2Dir = path.join(dir, `l2-${size}`)
   // A level that cannot hold the value (maxMemory below it) never takes it: every read of the
@@ -93,7 +100,10 @@ async function bench(size, dir, redis) {
   const l3 = { url: redis.url, keyPrefix: 'bench' }
 
   const memory = new MultiLevelCache({ l1: { maxSize: KEYS * 2, defaultTtl: 0, cleanupInterval: 0 } })
-  const disk = new MultiLevelCache({ l1: tooSmall, l2: { diskCacheDir: l2Dir, maxSize: KEYS * 2, defaultTtl: 0, compressionEnabled: true, cleanupInterval: 0 } })
+  const disk = new MultiLevelCache({
+    l1: tooSmall,
+    l2: { diskCacheDir: l2Dir, maxSize: KEYS * 2, defaultTtl: 0, compressionEnabled: true, cleanupInterval: 0 },
+  })
   const writer = new MultiLevelCache({ l1: { cleanupInterval: 0 }, l3 })
   for (let i = 0; i < KEYS; i++) {
     await memory.set(key(i), values[i])
@@ -134,7 +144,10 @@ async function bench(size, dir, redis) {
       {
         name: 'disk level, new cache (open + load + hit)',
         run: async () => {
-          const c = new MultiLevelCache({ l1: tooSmall, l2: { diskCacheDir: l2Dir, maxSize: KEYS * 2, defaultTtl: 0, compressionEnabled: true, cleanupInterval: 0 } })
+          const c = new MultiLevelCache({
+            l1: tooSmall,
+            l2: { diskCacheDir: l2Dir, maxSize: KEYS * 2, defaultTtl: 0, compressionEnabled: true, cleanupInterval: 0 },
+          })
           assertSame('cold l2', await c.get(key(0)), values[0])
           await c.destroy()
         },
@@ -151,7 +164,9 @@ async function bench(size, dir, redis) {
   })
   report(`hit latency, values of ${JSON.stringify(values[0]).length} bytes of JSON`, rounds, 'memory hit (l1)')
   const shared = rounds['shared hit (l3, Redis)'].median
-  console.log(`  shared hit / disk-level hit: ${(shared / rounds['disk-level hit (l2)'].median).toFixed(1)}x; shared hit / ioredis by hand: ${(shared / rounds['ioredis GET + JSON.parse'].median).toFixed(2)}x`)
+  console.log(
+    `  shared hit / disk-level hit: ${(shared / rounds['disk-level hit (l2)'].median).toFixed(1)}x; shared hit / ioredis by hand: ${(shared / rounds['ioredis GET + JSON.parse'].median).toFixed(2)}x`,
+  )
   report('  first read of a new cache', cold, 'disk level, new cache (open + load + hit)')
   await Promise.all([memory.destroy(), disk.destroy(), writer.destroy(), reader.destroy()])
 }
