@@ -337,7 +337,9 @@ class MultiLevelCache extends EventEmitter {
   // The shared level on Redis (`l3`): its native handle and configuration, when given.
   #l3
   #l3Config
+  // Set by destroy(): its promise, and the shared level's last counters.
   #closed = null
+  #finalShared = null
   // Fastest first, and their native handles.
   #levels
   #handles
@@ -497,8 +499,6 @@ class MultiLevelCache extends EventEmitter {
     }
     return stats
   }
-
-  #finalShared = null
 
   /**
    * Frees the local levels at once; the shared level lets its pending writes finish (each
