@@ -322,10 +322,13 @@ impl SharedLevel {
         };
         if let Err(e) = &outcome {
             self.errors.fetch_add(1, Ordering::Relaxed);
+            // Not waited for: a command that holds the lock (connecting) decides the state
+            // itself, and waiting for it here would outlast the deadline.
             if !matches!(e, SharedError::Down(_) | SharedError::Closed) {
-                let mut connection = self.connection.lock().await;
-                if matches!(*connection, Connection::Up(_)) {
-                    *connection = Connection::Idle;
+                if let Ok(mut connection) = self.connection.try_lock() {
+                    if matches!(*connection, Connection::Up(_)) {
+                        *connection = Connection::Idle;
+                    }
                 }
             }
         }
