@@ -406,6 +406,7 @@ class MultiLevelCache extends EventEmitter {
   }
 
   #sharedFailed(operation, key, message) {
+    log('shared level: %s failed, the local levels answer: %s', operation, message)
     this.emit('shared-cache-error', { operation, key, error: new Error(`shared cache level (Redis): ${message}`) })
   }
 
