@@ -25,7 +25,7 @@ const provider = new EnhancedBuildFixProvider({
     cacheDir: path.join(dir, 'cache'),
     metricsDir: path.join(dir, 'metrics'),
     workDir: dir,
-    sharedCache: { url, keyPrefix: 'shared-test', timeoutMs: 1000 },
+    sharedCache: { url, keyPrefix: 'shared-test', timeoutMs: 10000 },
   },
 })
 const events = []

@@ -173,7 +173,7 @@ async fn a_stopped_redis_fails_fast_and_is_used_again_when_back() {
     let Some(mut redis) = Redis::start() else {
         return;
     };
-    let l = level(redis.url(), 2_000);
+    let l = level(redis.url(), 5_000);
     l.set("k", "1", None, now()).await.unwrap();
     redis.stop();
     let started = Instant::now();
@@ -204,8 +204,17 @@ async fn a_stopped_redis_fails_fast_and_is_used_again_when_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_that_does_not_answer_costs_one_deadline() {
     let Some(redis) = Redis::start() else { return };
+    level(redis.url(), 10_000)
+        .set("k", "1", None, now())
+        .await
+        .unwrap();
     let l = level(redis.url(), 200);
-    l.set("k", "1", None, now()).await.unwrap();
+    // Connected first (on a busy machine a connection may take a few tries within 200 ms).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while l.get("k", now()).await.is_err() {
+        assert!(Instant::now() < deadline, "never connected");
+        tokio::time::sleep(RECONNECT_AFTER).await;
+    }
     redis.signal(libc::SIGSTOP);
     let started = Instant::now();
     assert_eq!(l.get("k", now()).await, Err(SharedError::Timeout(200)));

@@ -255,7 +255,7 @@ mod tests {
     fn shared(url: String) -> Option<SharedOptions> {
         Some(SharedOptions {
             key_prefix: "provider-test".into(),
-            timeout_ms: 2_000,
+            timeout_ms: 10_000,
             ..SharedOptions::new(url)
         })
     }
