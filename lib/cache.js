@@ -471,15 +471,11 @@ class MultiLevelCache extends EventEmitter {
   }
 
   async delete(key) {
-    const removed = Promise.all([this.#l1.delete(key), this.#l2 ? this.#l2.delete(key) : false])
-    let shared = false
-    if (this.#shared) {
-      const done = await binding.sharedCacheDelete(this.#l3, key)
-      if (done.error != null) this.#sharedFailed('delete', key, done.error)
-      shared = done.deleted
-    }
-    const [a, b] = await removed
-    return a || b || shared
+    checkKey(key)
+    const shared = this.#shared ? binding.sharedCacheDelete(this.#l3, key) : null
+    const [a, b, s] = await Promise.all([this.#l1.delete(key), this.#l2 ? this.#l2.delete(key) : false, shared])
+    if (s?.error != null) this.#sharedFailed('delete', key, s.error)
+    return a || b || (s?.deleted ?? false)
   }
 
   /** Empties the local levels. The shared level is left alone: other machines use it too. */
