@@ -370,6 +370,8 @@ export interface NativeCacheCounters {
   hits: number
   misses: number
   evictions: number
+  /** The shared level's own counters, when there is one. */
+  shared?: NativeSharedCounters
 }
 
 export interface NativeCacheOpened {
@@ -775,6 +777,8 @@ export interface NativeServiceConfig {
   cacheDir?: string
   cacheEnabled: boolean
   cacheTtl: number
+  /** Checked by `sharedCacheCheck` (`lib/provider/options.js`). */
+  sharedCache?: NativeSharedConfig
   minWorkers: number
   maxWorkers: number
   workerGrowAfter: number
@@ -795,6 +799,57 @@ export interface NativeServiceConfig {
   apiKeyEnv?: string
   seed?: number
   maxConcurrentRequests?: number
+}
+
+/** The shared level's options in force, defaults filled in. */
+export interface NativeSharedConfig {
+  url: string
+  keyPrefix: string
+  defaultTtl: number
+  timeoutMs: number
+}
+
+export interface NativeSharedCounters {
+  hits: number
+  misses: number
+  errors: number
+  writes: number
+}
+
+export interface NativeSharedDelete {
+  deleted: boolean
+  error?: string
+}
+
+export interface NativeSharedOpened {
+  handle: number
+  config: NativeSharedConfig
+}
+
+/** `l3` (or the provider's `options.sharedCache`) as the caller wrote it. */
+export interface NativeSharedOptions {
+  url?: string
+  keyPrefix?: string
+  defaultTtl?: number
+  timeoutMs?: number
+}
+
+/**
+ * What a read of the shared level found: a hit (`level` one past the local levels, which it
+ * has filled), nothing, or an error (a miss for the caller).
+ */
+export interface NativeSharedRead {
+  hit?: NativeLevelHit
+  error?: string
+}
+
+export interface NativeSharedStats {
+  hits: number
+  misses: number
+  errors: number
+  writes: number
+  foreign: number
+  pendingWrites: number
 }
 
 /** The public snapshot shape. */
@@ -1039,3 +1094,38 @@ export declare function runBuildFixCommand(template: Array<string>, cwd: string,
  * `loadtest`) and sends their events to `sink`; an empty list (or no sink) turns them all off.
  */
 export declare function setDebugSink(namespaces: string[], sink?: (namespace: string, message: string) => void): void
+
+/**
+ * Checks the shared level's options (`within` names them in errors) and returns them with the
+ * defaults filled in; connects nowhere.
+ */
+export declare function sharedCacheCheck(options: string | NativeSharedOptions, within: string): NativeSharedConfig
+
+/**
+ * Forgets the handle, lets the pending writes finish and drops the connection; resolves then,
+ * with the level's final counters (`null` for a handle already closed).
+ */
+export declare function sharedCacheClose(shared: number): Promise<NativeSharedStats | null>
+
+/** Removes `key` from the shared level. Never rejects. */
+export declare function sharedCacheDelete(shared: number, key: string): Promise<NativeSharedDelete>
+
+/** Resolves once every write asked for so far has finished (each within the deadline). */
+export declare function sharedCacheFlush(shared: number): Promise<void>
+
+/**
+ * Reads `key` from the shared level after a miss of the local levels behind `levels`; a hit
+ * fills them on the JS thread. Never rejects.
+ */
+export declare function sharedCacheGet(levels: Array<number>, shared: number, key: string): Promise<NativeSharedRead>
+
+/** A shared level: its handle and its configuration. Connects on the first command. */
+export declare function sharedCacheOpen(options: string | NativeSharedOptions, within: string): NativeSharedOpened
+
+/**
+ * Stores the value in the shared level (`ttl` of `undefined`: its default TTL); resolves with
+ * the error's message, or `null` once stored. The write counts as pending from this call on.
+ */
+export declare function sharedCacheSet(shared: number, key: string, valueJson: string, ttl?: number): Promise<string | null>
+
+export declare function sharedCacheStats(shared: number): NativeSharedStats

@@ -134,22 +134,75 @@ export interface MultiLevelCacheConfig {
   l1?: CacheConfig
   /** Disk-backed level, present only when given. Defaults: persistToDisk true, maxSize 1000, defaultTtl 3600000. */
   l2?: CacheConfig
+  /**
+   * A level shared between machines, on Redis, below l1 and l2: a value set on one machine is a
+   * hit on another. When Redis is down or slow, reads and writes fall back to the local levels
+   * with `shared-cache-error`; the cache reconnects on its own.
+   */
+  l3?: SharedCacheConfig
+}
+
+export interface SharedCacheConfig {
+  /** `redis://[user:password@]host[:port][/db]` (a non-redis URL is a TypeError). */
+  url: string
+  /** Namespace of the keys in Redis: `keyPrefix:v1:key`. Default 'promethean-bench'. */
+  keyPrefix?: string
+  /** Time to live of a value set without one, ms; 0 never expires. Default 3600000. */
+  defaultTtl?: number
+  /** Deadline of each Redis command (connecting included), ms, 1 to 60000. Default 250. */
+  timeoutMs?: number
+}
+
+/** The shared level's configuration in force (`MultiLevelCache#l3`). */
+export type ResolvedSharedCacheConfig = Required<SharedCacheConfig>
+
+export interface SharedCacheStats {
+  hitCount: number
+  missCount: number
+  /** Commands that failed or timed out (each also a `shared-cache-error`). */
+  errorCount: number
+  writeCount: number
+  /** Writes not finished yet (`flush()` waits for them). */
+  pendingWrites: number
+}
+
+export interface SharedCacheErrorEvent {
+  operation: 'get' | 'set' | 'delete'
+  key: string
+  error: Error
 }
 
 export declare class MultiLevelCache<T = any> extends EventEmitter {
   constructor(config?: MultiLevelCacheConfig)
   readonly l1: AdvancedCache<T>
   readonly l2: AdvancedCache<T> | undefined
-  /** l1, then l2; an l2 hit is copied into l1 with its l2 expiry (unless too large for l1). */
+  /** The shared level's configuration, when there is one. */
+  readonly l3: ResolvedSharedCacheConfig | undefined
+  /**
+   * l1, then l2, then the shared level; a lower hit is copied into the levels above with the
+   * expiry it has where it was found (unless too large for a level). A failing shared level is
+   * a miss, with `shared-cache-error`.
+   */
   get(key: string): Promise<T | undefined>
   /**
    * Stores the value in every level that can hold it (a level it is too large for drops its
    * older copy); rejects with a RangeError, changing nothing, when no level can.
    */
   set(key: string, value: T, ttl?: number): Promise<void>
+  /** The local levels only. */
   has(key: string): boolean
   delete(key: string): Promise<boolean>
+  /** Empties the local levels; the shared level, which other machines use, is left alone. */
   clear(): Promise<void>
-  getStats(): { l1: Required<CacheStats>; l2: Required<CacheStats> | undefined }
-  destroy(): void
+  /** Resolves once the disk level's and the shared level's writes made so far are done. */
+  flush(): Promise<void>
+  getStats(): { l1: Required<CacheStats>; l2: Required<CacheStats> | undefined; l3?: SharedCacheStats }
+  /**
+   * Frees the local levels at once; resolves once the shared level's pending writes are done
+   * and its connection is closed (at once without one).
+   */
+  destroy(): Promise<void>
+  on(event: 'shared-cache-error', listener: (event: SharedCacheErrorEvent) => void): this
+  on(event: 'l3-hit', listener: (event: { key: string }) => void): this
+  on(event: string | symbol, listener: (...args: any[]) => void): this
 }

@@ -325,9 +325,21 @@ class CacheFactory {
   }
 }
 
+// A shared level dropped without destroy() still lets its writes finish and closes its
+// connection.
+const sharedLevels = new FinalizationRegistry((handle) => {
+  binding.sharedCacheClose(handle)
+})
+
 class MultiLevelCache extends EventEmitter {
   #l1
   #l2
+  // The shared level on Redis (`l3`): its native handle and configuration, when given.
+  #l3
+  #l3Config
+  // Set by destroy(): its promise, and the shared level's last counters.
+  #closed = null
+  #finalShared = null
   // Fastest first, and their native handles.
   #levels
   #handles
@@ -335,7 +347,14 @@ class MultiLevelCache extends EventEmitter {
   constructor(config = {}) {
     super()
     const c = v.optionsObject('config', config)
-    this.#l1 = new AdvancedCache({ maxSize: 100, defaultTtl: 300000, ...v.optionsObject('l1', c.l1) })
+    // Checked first: a bad l3 must not leave local levels behind. Connects on first use.
+    const shared = c.l3 === undefined ? undefined : binding.sharedCacheOpen(v.optionsObject('l3', c.l3), 'l3')
+    try {
+      this.#l1 = new AdvancedCache({ maxSize: 100, defaultTtl: 300000, ...v.optionsObject('l1', c.l1) })
+    } catch (err) {
+      if (shared) binding.sharedCacheClose(shared.handle)
+      throw err
+    }
     if (c.l2 !== undefined) {
       try {
         this.#l2 = new AdvancedCache({
@@ -347,8 +366,15 @@ class MultiLevelCache extends EventEmitter {
       } catch (err) {
         // No half-built cache: l1's timer and store go with the failed constructor.
         this.#l1.destroy()
+        if (shared) binding.sharedCacheClose(shared.handle)
         throw err
       }
+    }
+    if (shared) {
+      this.#l3 = shared.handle
+      this.#l3Config = shared.config
+      sharedLevels.register(this, shared.handle, this)
+      log('shared cache level: %s, prefix %s, timeout %d ms', redactUrl(shared.config.url), shared.config.keyPrefix, shared.config.timeoutMs)
     }
     this.#levels = this.#l2 ? [this.#l1, this.#l2] : [this.#l1]
     this.#handles = this.#levels.map(level.handle)
@@ -368,29 +394,57 @@ class MultiLevelCache extends EventEmitter {
     return this.#l2
   }
 
+  /** The shared level's configuration (defaults filled in), when there is one. */
+  get l3() {
+    return this.#l3Config ? { ...this.#l3Config } : undefined
+  }
+
   // Calls made while a level's disk part loads wait for it, as the level's own calls do.
   async #ready() {
     const waits = this.#levels.map(level.ready).filter(Boolean)
     if (waits.length > 0) await Promise.all(waits)
   }
 
+  #sharedFailed(operation, key, message) {
+    log('shared level: %s failed, the local levels answer: %s', operation, message)
+    this.emit('shared-cache-error', { operation, key, error: new Error(`shared cache level (Redis): ${message}`) })
+  }
+
+  // Whether the shared level can still be used (not after destroy()).
+  get #shared() {
+    return this.#l3 !== undefined && this.#closed === null
+  }
+
   /**
-   * l1, then l2. An l2 hit is copied into l1 with the expiry it has in l2 (never l1's default
-   * TTL, which could outlive it), unless it is too large for l1: then l2 keeps serving it.
+   * l1, then l2, then the shared level (read off the JS thread). A lower hit is copied into
+   * every level above it with the expiry it has where it was found (never a level's default
+   * TTL, which could outlive it), unless it is too large for a level: the one below keeps
+   * serving it. A shared level that fails or is slow is a miss, with `shared-cache-error`.
    */
   async get(key) {
     checkKey(key)
     await this.#ready()
-    const hit = binding.cacheLevelsGet(this.#handles, key)
+    let hit = binding.cacheLevelsGet(this.#handles, key)
+    if (hit === null && this.#shared) {
+      const read = await binding.sharedCacheGet(this.#handles, this.#l3, key)
+      if (read.error != null) this.#sharedFailed('get', key, read.error)
+      hit = read.hit ?? null
+      if (hit !== null) {
+        if (this.listenerCount('l3-hit') > 0) this.emit('l3-hit', { key })
+        return JSON.parse(hit.value)
+      }
+    }
     if (hit === null) return undefined
     level.hit(this.#levels[hit.level], key)
     return JSON.parse(hit.value)
   }
 
   /**
-   * Stores the value in every level that can hold it. A level whose `maxMemory` it exceeds
-   * drops its older copy of the key instead, so no stale value is served; a value no level can
-   * hold rejects with the RangeError and changes nothing.
+   * Stores the value in every local level that can hold it (a level whose `maxMemory` it
+   * exceeds drops its older copy of the key instead, so no stale value is served; a value no
+   * level can hold rejects with the RangeError and changes nothing), then in the shared level
+   * in the background: `flush()` waits for that write, and a failed one is reported with
+   * `shared-cache-error`.
    */
   async set(key, value, ttl) {
     checkKey(key)
@@ -398,6 +452,11 @@ class MultiLevelCache extends EventEmitter {
     if (ttl !== undefined) v.number('ttl', ttl)
     await this.#ready()
     const writes = binding.cacheLevelsSet(this.#handles, key, json, ttl)
+    if (this.#shared) {
+      binding.sharedCacheSet(this.#l3, key, json, ttl).then((error) => {
+        if (error !== null) this.#sharedFailed('set', key, error)
+      })
+    }
     await Promise.all(
       writes.map((w, i) => {
         if (w.stored) return level.stored(this.#levels[i], key)
@@ -406,27 +465,64 @@ class MultiLevelCache extends EventEmitter {
     )
   }
 
+  /** Synchronous: the local levels only (the shared level is a network call away). */
   has(key) {
     return this.#l1.has(key) || (this.#l2?.has(key) ?? false)
   }
 
   async delete(key) {
-    const [a, b] = await Promise.all([this.#l1.delete(key), this.#l2 ? this.#l2.delete(key) : false])
-    return a || b
+    checkKey(key)
+    const shared = this.#shared ? binding.sharedCacheDelete(this.#l3, key) : null
+    const [a, b, s] = await Promise.all([this.#l1.delete(key), this.#l2 ? this.#l2.delete(key) : false, shared])
+    if (s?.error != null) this.#sharedFailed('delete', key, s.error)
+    return a || b || (s?.deleted ?? false)
   }
 
+  /** Empties the local levels. The shared level is left alone: other machines use it too. */
   async clear() {
     await Promise.all([this.#l1.clear(), this.#l2?.clear()])
   }
 
-  getStats() {
-    return { l1: this.#l1.getStats(), l2: this.#l2?.getStats() }
+  /** Resolves once the disk level's writes and the shared level's writes made so far are done. */
+  async flush() {
+    await Promise.all([this.#l2?.flush(), this.#shared ? binding.sharedCacheFlush(this.#l3) : undefined])
   }
 
+  getStats() {
+    const stats = { l1: this.#l1.getStats(), l2: this.#l2?.getStats() }
+    if (this.#l3 !== undefined) {
+      const s = this.#closed === null ? binding.sharedCacheStats(this.#l3) : this.#finalShared
+      stats.l3 = { hitCount: s.hits, missCount: s.misses, errorCount: s.errors, writeCount: s.writes, pendingWrites: s.pendingWrites }
+    }
+    return stats
+  }
+
+  /**
+   * Frees the local levels at once; the shared level lets its pending writes finish (each
+   * within its deadline), then closes its connection. The promise resolves then (at once
+   * without a shared level); calling it again returns the same promise.
+   */
   destroy() {
+    if (this.#closed) return this.#closed
     this.#l1.destroy()
     this.#l2?.destroy()
+    if (this.#l3 === undefined) {
+      this.#closed = Promise.resolve()
+      return this.#closed
+    }
+    this.#finalShared = binding.sharedCacheStats(this.#l3)
+    sharedLevels.unregister(this)
+    this.#closed = binding.sharedCacheClose(this.#l3).then((final) => {
+      // What the writes that were pending came to.
+      if (final) this.#finalShared = final
+    })
+    return this.#closed
   }
+}
+
+/** The URL without its password, for logs. */
+function redactUrl(url) {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@')
 }
 
 module.exports = { AdvancedCache, CacheFactory, MultiLevelCache }

@@ -130,6 +130,8 @@ export interface BuildFixCacheStats {
   hits: number
   misses: number
   evictions: number
+  /** The shared level's own counters, with `options.sharedCache`. */
+  shared?: { hits: number; misses: number; errors: number; writes: number }
 }
 
 export interface ProcessPoolStatus {
@@ -202,6 +204,13 @@ export interface EnhancedBuildFixOptions {
   cacheDir?: string
   /** Time to live of cached answers, ms. Default 3600000. */
   cacheTtl?: number
+  /**
+   * A result cache level shared between machines, on Redis (`'redis://host:port'`, or
+   * `{url, keyPrefix?, timeoutMs?}`): an answer computed on one machine is a hit on another.
+   * Its values live for `cacheTtl`. Redis down or slow never fails a request
+   * (`shared-cache-error`).
+   */
+  sharedCache?: string | { url: string; keyPrefix?: string; timeoutMs?: number }
   /** Where disconnect() saves the metrics. Default '.buildfix-metrics'. */
   metricsDir?: string
   /** Where working copies of fixtures live while connected. Default: a new temporary folder. */
@@ -295,6 +304,8 @@ export declare class EnhancedBuildFixProvider extends BaseProvider {
   workerPids(): number[]
   /** What the result cache could not do for a request (the answer stands without it). */
   on(event: 'cache-error', listener: (event: { error: EnhancedBuildFixCacheError }) => void): this
+  /** The shared cache level (Redis) failed or was slow; the request went on without it. */
+  on(event: 'shared-cache-error', listener: (event: { operation: 'get' | 'set'; key: string; error: Error }) => void): this
   on(event: string | symbol, listener: (...args: any[]) => void): this
 }
 

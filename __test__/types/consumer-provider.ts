@@ -99,3 +99,21 @@ export async function scaled(): Promise<number> {
   await provider.disconnect()
   return status.maxSize
 }
+
+// Several machines sharing answers through Redis.
+export async function sharedRun(): Promise<number> {
+  const provider = new EnhancedBuildFixProvider({
+    name: 'buildfix-shared',
+    type: 'buildfix',
+    model: 'gold',
+    options: { sharedCache: { url: 'redis://cache.internal:6379', keyPrefix: 'team-a', timeoutMs: 500 } },
+  })
+  provider.on('shared-cache-error', ({ operation, key, error }) => console.warn(operation, key, error.message))
+  await provider.connect()
+  await provider.execute({ prompt: 'Fix', metadata: { fixtureType: 'small' } })
+  const hits = provider.getCacheStats().shared?.hits ?? 0
+  await provider.disconnect()
+  const other = new EnhancedBuildFixProvider({ name: 'b', type: 'buildfix', model: 'gold', options: { sharedCache: 'redis://127.0.0.1:6379' } })
+  void other
+  return hits
+}

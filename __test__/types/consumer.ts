@@ -37,5 +37,18 @@ export async function cacheExample(): Promise<BuildFixResult | undefined> {
   lruCache.destroy()
   typed.destroy()
   multiCache.destroy()
+  const sharedCache = new MultiLevelCache<BuildFixResult>({
+    l1: { maxSize: 100 },
+    l3: { url: 'redis://127.0.0.1:6379', keyPrefix: 'team-a', defaultTtl: 3600000, timeoutMs: 250 },
+  })
+  sharedCache.on('shared-cache-error', ({ operation, key, error }) => console.warn(operation, key, error.message))
+  await sharedCache.set('buildfix:result', result)
+  await sharedCache.flush()
+  const shared = sharedCache.getStats().l3
+  const sharedHits: number | undefined = shared?.hitCount
+  const timeout: number | undefined = sharedCache.l3?.timeoutMs
+  void sharedHits
+  void timeout
+  await sharedCache.destroy()
   return cached
 }

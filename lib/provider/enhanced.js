@@ -33,6 +33,11 @@ async function optionDir(option, dir) {
   }
 }
 
+/** The result cache's counters; `shared` (the Redis level's own) only with `options.sharedCache`. */
+function cacheStats({ hits, misses, evictions, shared }) {
+  return shared ? { hits, misses, evictions, shared } : { hits, misses, evictions }
+}
+
 class EnhancedBuildFixProvider extends BaseProvider {
   #options
   #service = null
@@ -100,6 +105,7 @@ class EnhancedBuildFixProvider extends BaseProvider {
         cacheDir: o.cache ? o.cacheDir : undefined,
         cacheEnabled: o.cache,
         cacheTtl: o.cacheTtl,
+        sharedCache: o.sharedCache,
         minWorkers: o.minWorkers,
         maxWorkers: o.maxWorkers,
         workerGrowAfter: o.workerGrowAfter,
@@ -135,7 +141,7 @@ class EnhancedBuildFixProvider extends BaseProvider {
     if (this.#connecting) await this.#connecting.catch(() => {})
     const service = this.#service
     const wasConnected = Boolean(service || this.#command)
-    if (service) this.#finalCacheStats = service.cacheCounters()
+    if (service) this.#finalCacheStats = cacheStats(service.cacheCounters())
     this.#service = null
     this.#command = null
     if (service) await service.close()
@@ -201,7 +207,7 @@ class EnhancedBuildFixProvider extends BaseProvider {
 
   getCacheStats() {
     // After disconnect() the figures of the finished run stay (what people print then).
-    if (this.#service) return this.#service.cacheCounters()
+    if (this.#service) return cacheStats(this.#service.cacheCounters())
     return this.#finalCacheStats ? { ...this.#finalCacheStats } : { hits: 0, misses: 0, evictions: 0 }
   }
 

@@ -4,6 +4,7 @@
 const os = require('node:os')
 const path = require('node:path')
 
+const { binding } = require('../native.js')
 const v = require('../validate.js')
 const { APIS, inferApi } = require('../../worker/clients')
 
@@ -131,6 +132,8 @@ function resolveOptions(options) {
     cache: v.boolean('options.cache', o.cache, true),
     cacheDir: path.resolve(v.string('options.cacheDir', o.cacheDir, path.join('.cache', 'buildfix'))),
     cacheTtl: v.number('options.cacheTtl', o.cacheTtl, { fallback: 3600000 }),
+    // A Redis URL or {url, keyPrefix?, timeoutMs?}; its values live for cacheTtl.
+    sharedCache: o.sharedCache === undefined ? undefined : binding.sharedCacheCheck(o.sharedCache, 'options.sharedCache'),
     metricsDir: path.resolve(v.string('options.metricsDir', o.metricsDir, '.buildfix-metrics')),
     workDir: o.workDir === undefined ? undefined : path.resolve(v.string('options.workDir', o.workDir)),
     jobTimeout: v.number('options.jobTimeout', o.jobTimeout, { min: 1, fallback: 120000 }),

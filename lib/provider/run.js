@@ -94,7 +94,11 @@ async function runRequest(provider, request, options, run) {
   const fixturesDir = request?.metadata?.fixturesDir
   perf.processEndTime = performance.now()
   const fixtureType = outcome.fixtureType
-  for (const f of outcome.cacheFailures ?? []) provider.emit('cache-error', { error: failureError(f) })
+  for (const f of outcome.cacheFailures ?? []) {
+    // Redis failing is no fault of the cache: the request went on with the local levels.
+    if (f.kind === 'shared-cache') provider.emit('shared-cache-error', { operation: f.operation, key: f.cacheKey, error: new Error(f.message) })
+    else provider.emit('cache-error', { error: failureError(f) })
+  }
   if (outcome.failure) {
     if (outcome.failure.kind === 'aborted') throw abortReason(signal, 'execute')
     const error = failureError(outcome.failure)

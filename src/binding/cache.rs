@@ -205,7 +205,7 @@ impl From<DiskFailure> for NativeDiskFailure {
 /// The core's key of a JS string. Keys cross as UTF-16, not as `String`: the conversion to
 /// UTF-8 is lossy (every lone surrogate becomes U+FFFD), and distinct strings must stay
 /// distinct keys.
-fn core_key(js: &Utf16String) -> Key {
+pub(super) fn core_key(js: &Utf16String) -> Key {
     Key::from_utf16(js)
 }
 
@@ -318,7 +318,7 @@ pub fn cache_set(
 
 /// Runs `f` on the caches behind `handles` as the levels of one multi-level cache, fastest
 /// first.
-fn with_levels<R>(
+pub(super) fn with_levels<R>(
     handles: &[u32],
     f: impl FnOnce(&mut MultiLevelCache<&mut Cache>) -> R,
 ) -> Result<R> {

@@ -137,7 +137,9 @@ impl JsCode for ProviderError {
             ProviderError::CircuitOpen { .. } => "ERR_BUILDFIX_CIRCUIT_OPEN",
             ProviderError::NotConnected => "ERR_BUILDFIX_NOT_CONNECTED",
             ProviderError::Cancelled => "ABORT_ERR",
-            ProviderError::Cache { .. } | ProviderError::Io(_) => GENERIC_FAILURE,
+            ProviderError::Cache { .. }
+            | ProviderError::SharedCache { .. }
+            | ProviderError::Io(_) => GENERIC_FAILURE,
         }
     }
 }

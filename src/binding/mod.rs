@@ -17,4 +17,5 @@ mod panic;
 mod pool;
 mod procfs;
 mod provider;
+mod shared_cache;
 mod snapshot;

@@ -11,6 +11,7 @@ use napi_derive::napi;
 use super::args::{self as js, resolve_path, Range};
 use super::cancel::NativeCancel;
 use super::error::{failure, Result};
+use super::shared_cache::NativeSharedConfig;
 use crate::cancel::Cancel;
 use crate::provider::command;
 use crate::provider::{
@@ -99,6 +100,11 @@ impl From<ProviderError> for NativeProviderFailure {
                 out.cache_key = Some(key);
                 "cache"
             }
+            ProviderError::SharedCache { operation, key, .. } => {
+                out.operation = Some(operation);
+                out.cache_key = Some(key);
+                "shared-cache"
+            }
             ProviderError::CircuitOpen { .. } => "circuit-open",
             ProviderError::Missing(_) => "missing",
             ProviderError::NotConnected => "not-connected",
@@ -121,6 +127,8 @@ pub struct NativeServiceConfig {
     pub cache_dir: Option<String>,
     pub cache_enabled: bool,
     pub cache_ttl: f64,
+    /// Checked by `sharedCacheCheck` (`lib/provider/options.js`).
+    pub shared_cache: Option<NativeSharedConfig>,
     pub min_workers: u32,
     pub max_workers: u32,
     pub worker_grow_after: f64,
@@ -154,6 +162,7 @@ impl From<NativeServiceConfig> for ServiceConfig {
             cache_dir: c.cache_dir.map(PathBuf::from),
             cache_enabled: c.cache_enabled,
             cache_ttl_ms: c.cache_ttl as u64,
+            shared_cache: c.shared_cache.map(Into::into),
             min_workers: c.min_workers as usize,
             max_workers: c.max_workers as usize,
             grow_after_ms: c.worker_grow_after as u64,
@@ -346,6 +355,16 @@ pub struct NativeCacheCounters {
     pub hits: f64,
     pub misses: f64,
     pub evictions: f64,
+    /// The shared level's own counters, when there is one.
+    pub shared: Option<NativeSharedCounters>,
+}
+
+#[napi(object)]
+pub struct NativeSharedCounters {
+    pub hits: f64,
+    pub misses: f64,
+    pub errors: f64,
+    pub writes: f64,
 }
 
 /// The provider service. Made by [`connect_build_fix_service`]; every slow method returns a
@@ -425,6 +444,12 @@ impl NativeBuildFixService {
             hits: c.hits as f64,
             misses: c.misses as f64,
             evictions: c.evictions as f64,
+            shared: c.shared.map(|s| NativeSharedCounters {
+                hits: s.hits as f64,
+                misses: s.misses as f64,
+                errors: s.errors as f64,
+                writes: s.writes as f64,
+            }),
         }
     }
 

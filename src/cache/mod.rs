@@ -1,5 +1,6 @@
 //! The cache family's core: an exact, O(log n) store with four eviction policies, optional
-//! compression, and an optional crash-safe disk mirror that a new cache reads back.
+//! compression, and an optional crash-safe disk mirror that a new cache reads back; and a
+//! shared level on Redis that several machines fill and read (`shared.rs`).
 
 mod disk;
 mod error;
@@ -7,7 +8,10 @@ mod key;
 mod list;
 mod multilevel;
 mod options;
+mod shared;
 mod store;
+#[cfg(test)]
+pub(crate) mod test_redis;
 mod writer;
 
 pub use disk::{DiskFailure, DiskOp, Loaded};
@@ -17,6 +21,7 @@ pub use multilevel::{Hit, LevelWrite, MultiLevelCache};
 pub use options::{
     CacheOptions, EvictionPolicy, DEFAULT_MAX_MEMORY, DEFAULT_MAX_SIZE, DEFAULT_TTL_MS,
 };
+pub use shared::{SharedEntry, SharedError, SharedLevel, SharedOptions, SharedStats};
 pub use store::{Entry, Removal, StoreStats, NEVER};
 pub use writer::{BarrierDone, LoadDone};
 

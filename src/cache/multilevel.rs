@@ -2,12 +2,15 @@
 //! them, used by the JS `MultiLevelCache` (over the caches of its `AdvancedCache` levels) and by
 //! the provider's result cache (over caches it owns).
 //!
-//! The levels are a list, so a third one (a shared store) is one more entry. A level is
-//! anything that lends a [`Cache`]: the owner's own caches, or `&mut Cache` borrowed for one call.
+//! The levels are a list of local caches. A level is anything that lends a [`Cache`]: the
+//! owner's own caches, or `&mut Cache` borrowed for one call. A shared level on Redis
+//! ([`super::SharedLevel`]) sits below them all and is read off the caller's thread, so it is
+//! not in the list: after a miss here its owner reads it, and a hit there goes through
+//! [`MultiLevelCache::fill`], the same rule that promotes a hit of a lower local level.
 
 use std::borrow::BorrowMut;
 
-use super::{AsKey, Cache, CacheError, EntryInfo};
+use super::{AsKey, Cache, CacheError, Entry, EntryInfo, Key, SharedEntry};
 use crate::error::ArgError;
 
 /// A value found by [`MultiLevelCache::get`], and the level it was found in.
@@ -58,16 +61,24 @@ impl<L: BorrowMut<Cache>> MultiLevelCache<L> {
             let Some(value_json) = self.levels[level].borrow_mut().get(key, now_ms)? else {
                 continue;
             };
-            if level > 0 {
-                if let Some(entry) = self.levels[level].borrow().export(key, now_ms) {
-                    for upper in &mut self.levels[..level] {
-                        upper.borrow_mut().adopt(entry.clone(), now_ms)?;
-                    }
-                }
+            if let Some(entry) = self.levels[level].borrow().export(key, now_ms) {
+                promote(&mut self.levels[..level], entry, now_ms)?;
             }
             return Ok(Some(Hit { value_json, level }));
         }
         Ok(None)
+    }
+
+    /// Takes a hit of the shared level, found after [`MultiLevelCache::get`] missed: it is
+    /// copied into every level as a hit of a lower level is (with its own expiry; not into a
+    /// level it is too large for). The hit's level is the shared level's, one past the last.
+    pub fn fill(&mut self, key: Key, found: SharedEntry, now_ms: u64) -> Result<Hit, CacheError> {
+        let value_json = found.value_json.clone();
+        promote(&mut self.levels, found.into_entry(key), now_ms)?;
+        Ok(Hit {
+            value_json,
+            level: self.levels.len(),
+        })
     }
 
     /// Stores the value in every level that can hold it. A level whose `maxMemory` it exceeds
@@ -133,6 +144,20 @@ impl<L: BorrowMut<Cache>> MultiLevelCache<L> {
             .map(|l| l.borrow().stats().evictions)
             .sum()
     }
+}
+
+/// The one rule for filling levels above a hit: each adopts the entry with the expiry it has
+/// where it was found (an upper level's own default TTL could outlive it); a level it is too
+/// large for does not take it, and the level below keeps serving it.
+fn promote<L: BorrowMut<Cache>>(
+    upper: &mut [L],
+    entry: Entry,
+    now_ms: u64,
+) -> Result<(), CacheError> {
+    for level in upper {
+        level.borrow_mut().adopt(entry.clone(), now_ms)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -222,6 +247,33 @@ mod tests {
             .unwrap();
         assert_eq!(hit.unwrap().level, 1);
         assert!(a.has("k", 0));
+    }
+
+    #[test]
+    fn a_shared_hit_fills_every_level_with_its_own_expiry() {
+        let mut m = MultiLevelCache::new(vec![level(1 << 20, 300_000), level(100, 0)]);
+        let big = format!("\"{}\"", "x".repeat(1000));
+        let found = SharedEntry {
+            value_json: big.clone(),
+            created_ms: 1_000,
+            ttl_ms: 10_000,
+            expires_ms: 11_000,
+        };
+        let hit = m.fill(Key::from("k"), found, 2_000).unwrap();
+        assert_eq!(hit.level, 2);
+        assert_eq!(hit.value_json, big);
+        assert_eq!(m.get("k", 3_000).unwrap().unwrap().level, 0);
+        assert!(
+            !m.levels[1].has("k", 3_000),
+            "too large for the second level"
+        );
+        let upper = m.levels[0].inspect("k", 3_000).unwrap();
+        assert_eq!((upper.created_ms, upper.ttl_ms), (1_000, 10_000));
+        assert_eq!(
+            m.get("k", 11_001).unwrap(),
+            None,
+            "it expires where it came from"
+        );
     }
 
     #[test]

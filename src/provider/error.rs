@@ -35,6 +35,14 @@ pub enum ProviderError {
         operation: String,
         key: String,
     },
+    /// The shared cache level (Redis) could not read or store an answer: the request goes on
+    /// with the local levels.
+    #[error("{message}")]
+    SharedCache {
+        message: String,
+        operation: String,
+        key: String,
+    },
     /// The caller cancelled the work (an aborted `AbortSignal`).
     #[error("the operation was aborted")]
     Cancelled,

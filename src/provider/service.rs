@@ -20,6 +20,7 @@ use super::result_cache::{CacheCounters, ResultCache};
 use super::sets::FixtureSets;
 use super::worker::WorkerSpec;
 use super::{lock, now_ms, ProviderError};
+use crate::cache::SharedOptions;
 use crate::cancel::Cancel;
 use crate::pool::PoolConfig;
 
@@ -40,6 +41,9 @@ pub struct ServiceConfig {
     pub cache_dir: Option<PathBuf>,
     pub cache_enabled: bool,
     pub cache_ttl_ms: u64,
+    /// A shared level on Redis below the local ones, so an answer computed on one machine is a
+    /// hit on another; `None` keeps the cache local.
+    pub shared_cache: Option<SharedOptions>,
     /// Workers kept warm; more start while jobs queue (see `grow_after_ms`), up to
     /// `max_workers`, and stop again after `worker_idle_timeout_ms` idle.
     pub min_workers: usize,
@@ -188,6 +192,7 @@ impl Service {
             Some(ResultCache::open(
                 config.cache_ttl_ms,
                 config.cache_dir.clone(),
+                config.shared_cache.clone(),
             )?)
         } else {
             None
@@ -308,7 +313,7 @@ impl Service {
             fixtures: &set,
         });
         let mut cache_failures = Vec::new();
-        match cache.get(&key) {
+        match cache.get(&key).await {
             Ok(Some(results)) => {
                 cache.count_hit();
                 return Ok(answered(results, kind, cache_failures));

@@ -394,6 +394,7 @@ fn service_config(work: &tempfile::TempDir, cache: bool) -> ServiceConfig {
         cache_dir: cache.then(|| work.path().join("cache")),
         cache_enabled: cache,
         cache_ttl_ms: 60_000,
+        shared_cache: None,
         min_workers: 2,
         max_workers: 2,
         grow_after_ms: 0,
