@@ -196,6 +196,17 @@ test('bad --queue usage exits 2 with one line, before anything starts', async (t
   }
 })
 
+test('worker --help and run --help describe the queue flags', async (t) => {
+  const worker = await runGuarded([BIN, 'worker', '--help'], { env: ENV })
+  t.is(worker.code, 0, worker.stderr)
+  for (const flag of ['--queue', '--concurrency', '--workers', '--lock-duration', '--stalled-interval', '--redis-timeout'])
+    t.true(worker.stdout.includes(flag), flag)
+  const run = await runGuarded([BIN, 'run', '--help'], { env: ENV })
+  t.regex(run.stdout, /--queue URL/)
+  const program = await runGuarded([BIN, '--help'], { env: ENV })
+  t.regex(program.stdout, /^ {2}worker {5}/m)
+})
+
 test('a coordinator that cannot reach Redis fails with one line within --redis-timeout', async (t) => {
   const { freePort } = await import('./helpers/redis-server.mjs')
   const port = await freePort()

@@ -9,6 +9,7 @@
 const { RedisLink, closeWithin } = require('./redis.js')
 const { PREFIX, RUNS_KEY, JOB_VERSION, newRunId, queueName, fixtureHashes } = require('./jobs.js')
 const runtime = require('../cli/runtime.js')
+const { checkResult } = require('../cli/summary.js')
 
 /** How often the coordinator compares its count with the queue's (events can be missed). */
 const RECONCILE_MS = 1000
@@ -95,24 +96,39 @@ async function runQueued(o) {
     events.on('error', (err) => (link.lastError = err))
     link.on('lost', (err) => finished.reject(err))
 
-    /** Takes a job's outcome once; later reports of the same job id are ignored. */
-    const gather = (jobId, results) => {
-      const index = Number(String(jobId).replace(/^j/, ''))
-      if (!Number.isInteger(index) || !jobs[index] || gathered.has(index)) return
-      gathered.set(index, results)
+    /** The job of a job id (`j<index>`) not gathered yet, or nothing: each job counts once. */
+    const pending = (jobId) => {
+      const job = jobs[Number(String(jobId).replace(/^j/, ''))]
+      return job && !gathered.has(job.index) ? job : null
+    }
+    const gather = (job, results) => {
+      gathered.set(job.index, results)
       for (const result of results) onProgress({ done: ++done, total: jobs.length, result })
       if (gathered.size === jobs.length) finished.resolve()
     }
     const failedJob = (jobId, reason) => {
-      const job = jobs[Number(String(jobId).replace(/^j/, ''))]
+      const job = pending(jobId)
       if (!job) return
-      notice(`job ${jobId} (${job.fixture}, ${job.model.name}) failed on its worker: ${String(reason).split('\n')[0]}`)
-      gather(jobId, [runtime.failedResult(job.fixture, job.model.name, `worker: ${String(reason).split('\n')[0]}`, 0)])
+      const why = String(reason).split('\n')[0]
+      notice(`job ${jobId} (${job.fixture}, ${job.model.name}) failed on its worker: ${why}`)
+      gather(job, [runtime.failedResult(job.fixture, job.model.name, `worker: ${why}`, 0)])
     }
-    events.on('completed', ({ jobId, returnvalue }) => {
-      const value = typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue
-      if (value && Array.isArray(value.results)) gather(jobId, value.results)
-    })
+    /** A worker's answer, checked like any results file: the job's fixture and model, well formed. */
+    const completedJob = (jobId, value) => {
+      const job = pending(jobId)
+      if (!job) return
+      try {
+        if (typeof value === 'string') value = JSON.parse(value)
+        if (!value || !Array.isArray(value.results) || value.results.length === 0) throw new TypeError('no results')
+        value.results.forEach(checkResult)
+        const stray = value.results.find((r) => r.fixture !== job.fixture || r.model !== job.model.name)
+        if (stray) throw new TypeError(`a result of ${JSON.stringify(stray.fixture)} / ${JSON.stringify(stray.model)}`)
+      } catch (err) {
+        return failedJob(jobId, `its worker answered with something else than the job's results (${err.message})`)
+      }
+      gather(job, value.results)
+    }
+    events.on('completed', ({ jobId, returnvalue }) => completedJob(jobId, returnvalue))
     events.on('failed', ({ jobId, failedReason }) => failedJob(jobId, failedReason))
     events.on('stalled', ({ jobId }) => notice(`job ${jobId} stalled (its worker went away): it goes to another worker`))
     let taken = false
@@ -146,7 +162,7 @@ async function runQueued(o) {
         if (counts.active > 0) taken = true
         if (counts.completed + counts.failed > gathered.size) {
           for (const job of await queue.getJobs(['completed'])) {
-            if (job && job.returnvalue && Array.isArray(job.returnvalue.results)) gather(job.id, job.returnvalue.results)
+            if (job) completedJob(job.id, job.returnvalue)
           }
           for (const job of await queue.getJobs(['failed'])) if (job) failedJob(job.id, job.failedReason)
         }
