@@ -302,6 +302,32 @@ redisTest('a worker refuses a job whose fixture it lacks or holds with other con
   t.is((await worker.closed).code, 130)
 })
 
+redisTest('--fixtures-dir: a fixture changed after the jobs were queued is refused, the others run', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.close())
+  const dir = tempDir(t, 'own')
+  const fixtures = path.join(dir, 'fixtures')
+  for (const name of ['missing-export', 'implicit-any']) fs.cpSync(path.join(here, '..', 'fixtures', 'small', name), path.join(fixtures, name), { recursive: true })
+  const coordinator = startBench(t, ['run', '--queue', redis.url, '--fixtures-dir', fixtures, '--no-cache', '--no-history', '--out', path.join(dir, 'out')])
+  await coordinator.waitFor(/2 jobs on queue/)
+  fs.appendFileSync(path.join(fixtures, 'implicit-any', 'fixture.json'), '\n')
+  const worker = startBench(t, ['worker', '--queue', redis.url, ...FAST_LOCKS])
+  const r = await coordinator.closed
+  t.is(r.code, 1, r.stderr)
+  t.regex(r.stderr, /job j\d \(implicit-any, gold\) failed on its worker: worker \S+ has another fixture "implicit-any" in \//)
+  const doc = resultsFile(r.stdout)
+  t.deepEqual(
+    doc.results.map((x) => [x.fixture, x.success]),
+    [
+      ['implicit-any', false],
+      ['missing-export', true],
+    ],
+  )
+  t.regex(doc.results[0].errorMessage, /content hash [0-9a-f]{12} here, [0-9a-f]{12} on the coordinator/)
+  worker.child.kill('SIGINT')
+  t.is((await worker.closed).code, 130)
+})
+
 redisTest('coordinator Ctrl-C removes the run from Redis and exits 130', async (t) => {
   const redis = await startRedis()
   t.teardown(() => redis.close())
