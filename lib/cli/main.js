@@ -695,8 +695,8 @@ const COMMANDS = {
   compare: cmdCompare,
   'compare-runs': cmdCompareRuns,
   history: cmdHistory,
-  worker: cmdWorker,
   ...chatCli.commands({ PROGRAM, progressFor, stamp, writeFileAtomic, finish: (io, failed) => finish(io, failed) }),
+  worker: cmdWorker,
 }
 
 /** Creates --out before any work, so a folder that cannot be made fails at once (exit 2). */
