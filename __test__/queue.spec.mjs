@@ -382,6 +382,19 @@ redisTest('200 massive fixtures, three workers, one SIGKILLed mid-run: every job
   for (const w of workers.slice(1)) t.is((await w.closed).code, 130)
 })
 
+redisTest('Redis back within --redis-timeout but without the run (restarted empty): the coordinator fails, never hangs', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.close())
+  const out = tempDir(t, 'empty')
+  const coordinator = startBench(t, ['run', '--queue', redis.url, '--fixtures', 'massive', '--no-history', '--redis-timeout', '2m', '--out', out])
+  await coordinator.waitFor(/200 jobs on queue/)
+  await redis.stop()
+  await redis.start()
+  const r = await coordinator.closed
+  t.is(r.code, 1, r.stderr)
+  t.regex(r.stderr.trim().split('\n').at(-1), /failed: the run's jobs are gone from Redis at redis:\/\/127\.0\.0\.1:\d+\/? \(0 of 200 left\)/)
+})
+
 redisTest('Redis stopped mid-run: the coordinator and the worker exit 1 with one clear line, nothing left behind', async (t) => {
   const redis = await startRedis()
   t.teardown(() => redis.close())

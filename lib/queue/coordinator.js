@@ -158,8 +158,18 @@ async function runQueued(o) {
     const reconcile = async () => {
       reconcileTimer = null
       try {
-        const counts = await queue.getJobCounts('completed', 'failed', 'active')
+        // Every state a job can be in (BullMQ's default list), counted in one script.
+        const counts = await queue.getJobCounts()
         if (counts.active > 0) taken = true
+        // Finished jobs stay until the end, so every job is somewhere; fewer means Redis lost them.
+        const present = Object.values(counts).reduce((sum, n) => sum + n, 0)
+        if (present < jobs.length) {
+          return finished.reject(
+            new Error(
+              `the run's jobs are gone from Redis at ${link.shown} (${present} of ${jobs.length} left): was it restarted without its data, flushed, or the queue removed?`,
+            ),
+          )
+        }
         if (counts.completed + counts.failed > gathered.size) {
           for (const job of await queue.getJobs(['completed'])) {
             if (job) completedJob(job.id, job.returnvalue)
