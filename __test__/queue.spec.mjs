@@ -256,7 +256,7 @@ redisTest('a queue run reports the same content as a local run of the same jobs'
   }
 })
 
-redisTest('a worker refuses a job whose fixture it lacks or holds with other content', async (t) => {
+redisTest('a worker refuses a job whose fixture it lacks, holds with other content, or names outside the set', async (t) => {
   const redis = await startRedis()
   t.teardown(() => redis.close())
   const { Queue, QueueEvents } = require('bullmq')
@@ -279,7 +279,7 @@ redisTest('a worker refuses a job whose fixture it lacks or holds with other con
   const failed = new Map()
   const completed = new Map()
   const settled = new Promise((resolve) => {
-    const check = () => failed.size + completed.size === 3 && resolve()
+    const check = () => failed.size + completed.size === 4 && resolve()
     events.on('failed', ({ jobId, failedReason }) => {
       failed.set(jobId, failedReason)
       check()
@@ -292,10 +292,12 @@ redisTest('a worker refuses a job whose fixture it lacks or holds with other con
   await queue.add('x', { ...base, index: 0, fixture: 'missing-export', hash: '0'.repeat(64) }, { jobId: 'j0' })
   await queue.add('x', { ...base, index: 1, fixture: 'no-such-fixture', hash }, { jobId: 'j1' })
   await queue.add('x', { ...base, index: 2, fixture: 'missing-export', hash }, { jobId: 'j2' })
+  await queue.add('x', { ...base, index: 3, fixture: '../../etc', hash }, { jobId: 'j3' })
   await admin.sadd(RUNS_KEY, runId)
   await settled
   t.regex(failed.get('j0'), /has another fixture "missing-export" of the small set \(content hash [0-9a-f]{12} here, 000000000000 on the coordinator\)/)
   t.regex(failed.get('j1'), /has no fixture "no-such-fixture" of the small set/)
+  t.regex(failed.get('j3'), /a malformed job \(fixture\)/)
   const ok = typeof completed.get('j2') === 'string' ? JSON.parse(completed.get('j2')) : completed.get('j2')
   t.like(ok.results[0], { fixture: 'missing-export', model: 'gold', success: true })
   worker.child.kill('SIGINT')
