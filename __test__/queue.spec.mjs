@@ -246,7 +246,8 @@ redisTest('a queue run reports the same content as a local run of the same jobs'
   const b = resultsFile(queued.stdout)
   t.is(b.results.length, 10)
   t.deepEqual(content(b), content(a))
-  // The queue is gone: nothing of the run is left in Redis.
+  // The queue is gone: once the workers let the run go, nothing of it is left in Redis.
+  await Promise.all(workers.map((w) => w.waitFor(/run \S+ ended/)))
   t.deepEqual(await redisKeys(redis.url, `${PREFIX}:*`), [])
   for (const w of workers) w.child.kill('SIGINT')
   for (const w of workers) {
@@ -380,6 +381,8 @@ redisTest('200 massive fixtures, three workers, one SIGKILLed mid-run: every job
       'another worker ran the held job',
     )
   }
+  await Promise.all(workers.slice(1).map((w) => w.waitFor(/run \S+ ended/)))
+  t.deepEqual(await redisKeys(redis.url, `${PREFIX}:*`), [])
   for (const w of workers.slice(1)) w.child.kill('SIGINT')
   for (const w of workers.slice(1)) t.is((await w.closed).code, 130)
 })

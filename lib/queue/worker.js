@@ -96,6 +96,24 @@ async function runWorker(o) {
     notice(`worker ${who}: taking jobs of run ${runId}`)
   }
 
+  /**
+   * Lets a finished run go: its jobs here end, then what this worker's BullMQ Worker may have
+   * written after the coordinator removed the queue (its stalled-job check, its meta) goes too,
+   * unless the run is back in the registry.
+   */
+  async function endRun(runId, worker) {
+    await worker.close()
+    if (await link.client.sismember(RUNS_KEY, runId)) return
+    // SCAN, not KEYS: a shared Redis may hold many other keys, and KEYS would block it.
+    let cursor = '0'
+    do {
+      const [next, keys] = await link.client.scan(cursor, 'MATCH', `${PREFIX}:${queueName(runId)}:*`, 'COUNT', 500)
+      if (keys.length > 0) await link.client.del(...keys)
+      cursor = next
+    } while (cursor !== '0')
+    notice(`worker ${who}: run ${runId} ended`)
+  }
+
   // Reads the registry; a run that left it (finished, interrupted) is let go once its jobs here end.
   async function sync() {
     pollTimer = null
@@ -105,7 +123,7 @@ async function runWorker(o) {
       for (const [runId, worker] of running) {
         if (runs.has(runId)) continue
         running.delete(runId)
-        worker.close().catch((err) => (link.lastError = err))
+        endRun(runId, worker).catch((err) => (link.lastError = err))
       }
     } catch (err) {
       link.lastError = err
