@@ -358,7 +358,7 @@ const BAD = [
   [['run', '--out', 'a', '--out', 'b'], /--out given more than once/],
   [['run', 'extra'], /unexpected argument "extra"/],
   [['bogus'], /unknown command 'bogus'/],
-  [['help', 'bogus'], /'help' takes one of run, loadtest, compare, compare-runs, merge, history, chat, health, models, fixtures, got "bogus"/],
+  [['help', 'bogus'], /'help' takes one of run, loadtest, compare, compare-runs, merge, history, chat, health, models, worker, fixtures, got "bogus"/],
   [['loadtest', '--users', '-3'], /--users must be a whole number from 1 to 10000, got "-3"/],
   [['loadtest', '--users=-3'], /--users must be a whole number from 1 to 10000, got "-3"/],
   [['loadtest', '--rate', '0'], /--rate must be a number > 0/],

@@ -62,6 +62,16 @@ function convert(flag, kind, raw) {
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad('an http:// or https:// URL')
       return raw
     }
+    case 'redis-url': {
+      const { parseRedisUrl, redactRedisUrl } = require('../queue/url.js')
+      try {
+        parseRedisUrl(raw)
+      } catch (err) {
+        // The password never reaches the terminal.
+        throw new UsageError(`--${flag} must be ${err.message}, got ${JSON.stringify(redactRedisUrl(raw))}`)
+      }
+      return raw
+    }
     default:
       throw new Error(`unknown flag kind ${kind.type}`)
   }

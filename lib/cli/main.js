@@ -38,6 +38,12 @@ const SERVER_FLAGS = {
   config: { type: 'string', hint: `a JSON file (default: ./${targets.CONFIG_FILE} when present)` },
 }
 
+// Distributed runs on a BullMQ queue in Redis (lib/queue/): the coordinator and the workers.
+const QUEUE_FLAGS = {
+  queue: { type: 'redis-url', hint: 'a redis:// URL, e.g. redis://127.0.0.1:6379/0' },
+  'redis-timeout': { type: 'duration', min: 100, hint: 'a duration, e.g. 10s' },
+}
+
 const SPECS = {
   run: {
     ...COMMON,
@@ -55,6 +61,7 @@ const SPECS = {
     history: { type: 'string', hint: 'a file path' },
     'no-history': { type: 'bool' },
     shard: { type: 'string', hint: 'i/n, e.g. 2/4' },
+    ...QUEUE_FLAGS,
   },
   merge: {
     help: { type: 'bool' },
@@ -62,6 +69,14 @@ const SPECS = {
     'allow-partial': { type: 'bool' },
     history: { type: 'string', hint: 'a file path' },
     'no-history': { type: 'bool' },
+  },
+  worker: {
+    help: { type: 'bool' },
+    ...QUEUE_FLAGS,
+    workers: { type: 'int', min: 1, max: 256, hint: 'a whole number >= 1' },
+    concurrency: { type: 'int', min: 1, max: 256, default: 1, hint: 'a whole number >= 1' },
+    'lock-duration': { type: 'duration', min: 1000, hint: 'a duration >= 1s, e.g. 10s' },
+    'stalled-interval': { type: 'duration', min: 500, hint: 'a duration >= 500ms, e.g. 5s' },
   },
   loadtest: {
     ...COMMON,
@@ -133,6 +148,7 @@ Commands:
   merge OUT SHARD.json...
              the reports of 'run --shard i/n' merged into the report of the whole run
   history    the trend per model over the recorded runs; --check fails on a regression
+  worker     take the jobs of distributed runs ('run --queue URL') from Redis
   fixtures   validate, scaffold or mine BuildFix fixtures (fixtures validate|new|mine)
   chat       chat benchmark of model servers: time to first token, tokens/s, latency, errors
   health     whether each model server answers
@@ -174,11 +190,17 @@ Flags:
   --shard i/n           run the i-th of n shards of the jobs (fixture x model), for
                         '${PROGRAM} merge' to put back together; a shard is not recorded in
                         the history (the merged run is)
+  --queue URL           distributed: put the jobs on a BullMQ queue in this Redis
+                        (redis://HOST:PORT/DB) for '${PROGRAM} worker --queue URL' processes
+                        to run, and gather their results (the workers' settings decide
+                        --workers and --concurrency)
+  --redis-timeout D     with --queue: how long Redis may be unreachable before the run fails
+                        (default: 10s)
   --json                print one JSON document on stdout instead of the text summary
   -h, --help            this help
 
 Exit codes: 0 every fixture passed, 1 some fixture failed, the run could not start or could not
-be recorded in the history, 2 bad usage.`,
+be recorded in the history (or Redis went away), 2 bad usage.`,
   merge: `Usage: ${PROGRAM} merge OUT SHARD.json... [flags]
 
 Merges the results files of '${PROGRAM} run --shard i/n' (one per shard, any order) into the
@@ -197,6 +219,29 @@ Flags:
 
 Exit codes: 0 every fixture passed, 1 some fixture failed (or the history could not be written),
 2 bad usage (a file that cannot be read, is not a shard report, or does not belong).`,
+  worker: `Usage: ${PROGRAM} worker --queue URL [flags]
+
+Takes the jobs of distributed runs ('${PROGRAM} run --queue URL') from the BullMQ queues in
+this Redis and runs them on its own warm worker processes, until Ctrl-C (the jobs in flight
+finish first). Start any number, on any machines that have the same fixtures: a job whose
+fixture is missing here or differs from the coordinator's (content hash) fails with the reason.
+A worker that dies mid-job loses its lock; after --lock-duration another worker takes the job
+(checked every --stalled-interval), and the run counts it once. Prints one line per job.
+
+Flags:
+  --queue URL           the Redis of the runs (redis://HOST:PORT/DB), required
+  --concurrency N       jobs in flight at once (default: 1)
+  --workers N           most worker processes of its providers (default: what this machine
+                        runs well)
+  --lock-duration D     how long a job's lock lasts without renewal (renewed every half of
+                        it while the job runs; default: 10s)
+  --stalled-interval D  how often the locks of the jobs in flight are checked (default: 5s)
+  --redis-timeout D     how long Redis may be unreachable before the worker stops with exit 1
+                        (default: 10s)
+  -h, --help            this help
+
+Exit codes: 130 stopped by Ctrl-C, 1 Redis unreachable (at start or for --redis-timeout),
+2 bad usage.`,
   loadtest: `Usage: ${PROGRAM} loadtest [flags]
 
 Load test of the BuildFix provider, or of an HTTP endpoint with --url. Closed model by default
@@ -418,15 +463,41 @@ async function shardPlan(opts, fixtures, eng) {
   return { jobs, meta: { shard: { ...opts.shard, jobs: jobs.length }, jobSet } }
 }
 
+/** With --queue, the distributed engine of lib/queue/ in place of the local one. */
+function queueEngine(opts, io) {
+  return (o) =>
+    require('../queue/coordinator.js').runQueued({
+      ...o,
+      queue: opts.queue,
+      redisTimeout: opts.redisTimeout,
+      notice: (line) => io.stderr.write(`${PROGRAM} run: ${line}\n`),
+    })
+}
+
+async function cmdWorker(opts, io) {
+  return require('../queue/worker.js').runWorker({
+    url: opts.queue,
+    workers: opts.workers,
+    concurrency: opts.concurrency,
+    lockDuration: opts.lockDuration,
+    stalledInterval: opts.stalledInterval,
+    redisTimeout: opts.redisTimeout,
+    signal: io.signal,
+    log: (line) => io.stdout.write(`${line}\n`),
+    notice: (line) => io.stderr.write(`${PROGRAM} ${line}\n`),
+  })
+}
+
 async function cmdRun(opts, io, eng) {
   const fixtures = fixtureSelection(opts.fixtures)
   const cache = !opts.noCache
   const plan = opts.shard ? await shardPlan(opts, fixtures, eng) : null
   const progress = progressFor(io, 'fixtures')
+  const runBenchmark = opts.queue ? queueEngine(opts, io) : eng.runBenchmark
   let results
   try {
     const dir = opts.fixturesDir ? { fixturesDir: opts.fixturesDir } : {}
-    const out = await eng.runBenchmark({
+    const out = await runBenchmark({
       models: opts.models,
       targets: opts.targets,
       fixtures,
@@ -696,6 +767,7 @@ const COMMANDS = {
   merge: cmdMerge,
   history: cmdHistory,
   ...chatCli.commands({ PROGRAM, progressFor, stamp, writeFileAtomic, finish: (io, failed) => finish(io, failed) }),
+  worker: cmdWorker,
 }
 
 /** Creates --out before any work, so a folder that cannot be made fails at once (exit 2). */
@@ -813,7 +885,15 @@ async function main(argv, io = {}) {
     // merge writes where its first argument says, as other commands do to --out.
     if (command === 'merge') opts.out = positionals[0]
     if (opts.fixturesDir !== undefined) opts.fixturesDir = fixturesCli.fixturesDirFlag(opts.fixturesDir, opts.fixtures)
-    outFolder(opts.out, command === 'merge' ? 'OUT' : '--out')
+    if (command === 'worker' && opts.queue === undefined) throw new UsageError('--queue is required (the redis:// URL the runs use)')
+    if (command === 'run' && opts.queue === undefined && opts.redisTimeout !== undefined) throw new UsageError('--redis-timeout needs --queue')
+    if (command === 'run' && opts.queue !== undefined) {
+      const local = ['workers', 'concurrency'].find((flag) => rest.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`)))
+      if (local) throw new UsageError(`--${local} cannot be combined with --queue: each worker's own --${local} decides`)
+    }
+    if (command === 'run' && opts.queue !== undefined && opts.shard !== undefined)
+      throw new UsageError('--shard cannot be combined with --queue: the queue already spreads the jobs over the workers')
+    if (opts.out !== undefined) outFolder(opts.out, command === 'merge' ? 'OUT' : '--out')
   } catch (err) {
     if (err instanceof UsageError) return usageFailure(io, command, err)
     throw err

@@ -101,6 +101,25 @@ function failedResult(fixture, model, message, duration) {
 }
 
 /**
+ * The BuildFixResults of one request of `provider` for the fixtures `batch` (null: the whole set);
+ * a request that failed before the engine produced results gives one failed result per fixture.
+ * The one way a fixture is run, here and by the queue workers (lib/queue/worker.js).
+ */
+async function runFixtures(provider, model, fixtureType, batch, fixturesDir) {
+  const t0 = performance.now()
+  let response
+  try {
+    response = await provider.execute(fixtureRequest(fixtureType, batch, fixturesDir))
+  } catch (err) {
+    response = { content: String(err && err.message), metadata: { error: String(err && err.message) } }
+  }
+  const md = response.metadata ?? {}
+  const got = Array.isArray(md.buildFixResults) ? md.buildFixResults : []
+  if (got.length === 0 && batch) return batch.map((f) => failedResult(f, model, md.error ?? response.content, performance.now() - t0))
+  return got
+}
+
+/**
  * Fixture names from the command line must name fixtures of the bundled set: anything else is a
  * usage error (exit 2), found before any provider starts, not a run whose every fixture failed.
  */
@@ -249,19 +268,7 @@ function createDefaults(loadPackage = requirePackage) {
         const batches = mine ? mine.map((n) => [n]) : [null]
         await pooled(
           batches.map((batch) => async () => {
-            const t0 = performance.now()
-            let response
-            try {
-              response = await provider.execute(fixtureRequest(fixtureType, batch, fixturesDir))
-            } catch (err) {
-              response = { content: String(err && err.message), metadata: { error: String(err && err.message) } }
-            }
-            const md = response.metadata ?? {}
-            let got = Array.isArray(md.buildFixResults) ? md.buildFixResults : []
-            if (got.length === 0 && batch) {
-              got = batch.map((f) => failedResult(f, model, md.error ?? response.content, performance.now() - t0))
-            }
-            for (const r of got) {
+            for (const r of await runFixtures(provider, model, fixtureType, batch, fixturesDir)) {
               results.push(r)
               done++
               onProgress({ done, total, result: r })
@@ -420,4 +427,4 @@ function createDefaults(loadPackage = requirePackage) {
 
 const defaults = createDefaults()
 
-module.exports = { defaults, createDefaults, statsFrom, pooled }
+module.exports = { defaults, createDefaults, statsFrom, pooled, providerConfig, runFixtures, failedResult, checkFixtureNames, listFixtureNames, requirePackage }
