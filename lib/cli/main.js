@@ -61,6 +61,7 @@ const SPECS = {
     history: { type: 'string', hint: 'a file path' },
     'no-history': { type: 'bool' },
     shard: { type: 'string', hint: 'i/n, e.g. 2/4' },
+    'shared-cache': { type: 'redis-url', hint: 'a redis:// URL, e.g. redis://127.0.0.1:6379/0' },
     ...QUEUE_FLAGS,
   },
   merge: {
@@ -73,6 +74,7 @@ const SPECS = {
   worker: {
     help: { type: 'bool' },
     ...QUEUE_FLAGS,
+    'shared-cache': { type: 'redis-url', hint: 'a redis:// URL, e.g. redis://127.0.0.1:6379/0' },
     workers: { type: 'int', min: 1, max: 256, hint: 'a whole number >= 1' },
     concurrency: { type: 'int', min: 1, max: 256, default: 1, hint: 'a whole number >= 1' },
     'lock-duration': { type: 'duration', min: 1000, hint: 'a duration >= 1s, e.g. 10s' },
@@ -187,6 +189,9 @@ Flags:
   --out DIR             folder for the reports (default: bench-results)
   --history FILE        run history to append to (default: DIR/history.sqlite of --out)
   --no-history          do not record this run in the history
+  --shared-cache URL    share the result cache through this Redis (redis://HOST:PORT/DB): an
+                        answer computed on one machine is a hit on another; Redis down or slow
+                        only costs the hits (a notice per failure, the run goes on)
   --shard i/n           run the i-th of n shards of the jobs (fixture x model), for
                         '${PROGRAM} merge' to put back together; a shard is not recorded in
                         the history (the merged run is)
@@ -236,6 +241,7 @@ Flags:
   --lock-duration D     how long a job's lock lasts without renewal (renewed every half of
                         it while the job runs; default: 10s)
   --stalled-interval D  how often the locks of the jobs in flight are checked (default: 5s)
+  --shared-cache URL    share the result cache through this Redis, as 'run --shared-cache'
   --redis-timeout D     how long Redis may be unreachable before the worker stops with exit 1
                         (default: 10s)
   -h, --help            this help
@@ -482,6 +488,7 @@ async function cmdWorker(opts, io) {
     lockDuration: opts.lockDuration,
     stalledInterval: opts.stalledInterval,
     redisTimeout: opts.redisTimeout,
+    sharedCache: opts.sharedCache,
     signal: io.signal,
     log: (line) => io.stdout.write(`${line}\n`),
     notice: (line) => io.stderr.write(`${PROGRAM} ${line}\n`),
@@ -507,7 +514,9 @@ async function cmdRun(opts, io, eng) {
       concurrency: opts.concurrency,
       workers: opts.workers,
       cache,
+      ...(opts.sharedCache ? { sharedCache: opts.sharedCache } : {}),
       onProgress: progress.onProgress,
+      onNotice: (line) => io.stderr.write(`${PROGRAM} run: ${line}\n`),
       signal: io.signal,
     })
     results = Array.isArray(out) ? out : out && out.results
@@ -885,10 +894,11 @@ async function main(argv, io = {}) {
     // merge writes where its first argument says, as other commands do to --out.
     if (command === 'merge') opts.out = positionals[0]
     if (opts.fixturesDir !== undefined) opts.fixturesDir = fixturesCli.fixturesDirFlag(opts.fixturesDir, opts.fixtures)
+    if (opts.sharedCache !== undefined && opts.noCache) throw new UsageError('--shared-cache and --no-cache cannot be combined')
     if (command === 'worker' && opts.queue === undefined) throw new UsageError('--queue is required (the redis:// URL the runs use)')
     if (command === 'run' && opts.queue === undefined && opts.redisTimeout !== undefined) throw new UsageError('--redis-timeout needs --queue')
     if (command === 'run' && opts.queue !== undefined) {
-      const local = ['workers', 'concurrency'].find((flag) => rest.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`)))
+      const local = ['workers', 'concurrency', 'shared-cache'].find((flag) => rest.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`)))
       if (local) throw new UsageError(`--${local} cannot be combined with --queue: each worker's own --${local} decides`)
     }
     if (command === 'run' && opts.queue !== undefined && opts.shard !== undefined)

@@ -3,7 +3,7 @@
 // looked up lazily, at call time, so `--help`, bad usage and the report code never load the
 // native addon, and tests (or other front ends) can inject their own engines instead:
 //
-//   runBenchmark({models, targets?, fixtures, fixturesDir?, jobs?, endpoint, concurrency, cache, onProgress}) -> BuildFixResult[]
+//   runBenchmark({models, targets?, fixtures, fixturesDir?, jobs?, endpoint, concurrency, cache, sharedCache?, onProgress, onNotice?}) -> BuildFixResult[]
 //     (targets: [{name, endpoint?, api?, apiKeyEnv?, seed?, maxConcurrentRequests?}], one per model;
 //      jobs: [{fixture, model}], when given exactly the jobs to run, as for a shard)
 //   fixtureSet({fixtures, fixturesDir?}) -> [{name, hash}]   the fixtures a run goes through, in
@@ -56,13 +56,12 @@ async function pooled(jobs, limit, signal) {
 
 // Requests in flight and worker processes are different things: the provider sizes its pool to
 // the machine (and caps a larger `workers` with a warning); requests beyond it queue.
-function providerConfig({ model, endpoint, cache, workers, target = {} }) {
-  const config = {
-    name: `buildfix-${model}`,
-    type: 'buildfix',
-    model,
-    options: workers ? { cache, maxWorkers: workers } : { cache },
-  }
+function providerConfig({ model, endpoint, cache, workers, sharedCache, target = {} }) {
+  const options = { cache }
+  if (workers) options.maxWorkers = workers
+  // A result cache shared through Redis (another machine's answers are hits here).
+  if (cache && sharedCache) options.sharedCache = sharedCache
+  const config = { name: `buildfix-${model}`, type: 'buildfix', model, options }
   // The provider takes an http(s) URL or nothing: an absent endpoint is left out; so are the
   // server settings a target does not give.
   endpoint = target.endpoint ?? endpoint
@@ -105,6 +104,22 @@ function failedResult(fixture, model, message, duration) {
  * a request that failed before the engine produced results gives one failed result per fixture.
  * The one way a fixture is run, here and by the queue workers (lib/queue/worker.js).
  */
+/**
+ * Tells about a shared result cache that fails (Redis down or slow): the first failure, then
+ * every 100th, so a run against a dead Redis says so once and goes on with its local cache.
+ */
+function noticeSharedCacheErrors(provider, notice) {
+  if (typeof notice !== 'function' || typeof provider.on !== 'function') return
+  let count = 0
+  provider.on('shared-cache-error', (e) => {
+    count++
+    if (count === 1 || count % 100 === 0) {
+      const what = e && e.error && e.error.message ? e.error.message : String(e && e.error)
+      notice(`shared cache: ${e && e.operation} failed (${count} so far), the run goes on with the local cache: ${what}`)
+    }
+  })
+}
+
 async function runFixtures(provider, model, fixtureType, batch, fixturesDir) {
   const t0 = performance.now()
   let response
@@ -238,14 +253,16 @@ function createDefaults(loadPackage = requirePackage) {
     concurrency = 1,
     workers,
     cache = true,
+    sharedCache,
     onProgress = () => {},
+    onNotice,
     signal,
   }) {
     const pkg = loadPackage()
     checkFixtureNames(pkg, fixtures, fixturesDir)
     if (typeof pkg.runBenchmark === 'function') {
       const given = jobs ? { jobs } : {}
-      return pkg.runBenchmark({ models, targets, fixtures, fixturesDir, ...given, endpoint, concurrency, workers, cache, onProgress, signal })
+      return pkg.runBenchmark({ models, targets, fixtures, fixturesDir, ...given, endpoint, concurrency, workers, cache, sharedCache, onProgress, signal })
     }
     const Provider = need(pkg, 'EnhancedBuildFixProvider')
     const fixtureType = fixtures === 'massive' ? 'massive' : 'small'
@@ -261,7 +278,8 @@ function createDefaults(loadPackage = requirePackage) {
       // Given jobs (a shard): this model's fixtures among them, and no provider for a model without any.
       const mine = jobs ? jobs.filter((j) => j.model === model).map((j) => j.fixture) : names
       if (jobs && mine.length === 0) continue
-      const provider = new Provider(providerConfig({ model, endpoint, cache, workers, target }))
+      const provider = new Provider(providerConfig({ model, endpoint, cache, workers, sharedCache, target }))
+      noticeSharedCacheErrors(provider, onNotice)
       await provider.connect()
       try {
         // One request per fixture when the names are known, for a live count; else one per model.
@@ -427,4 +445,16 @@ function createDefaults(loadPackage = requirePackage) {
 
 const defaults = createDefaults()
 
-module.exports = { defaults, createDefaults, statsFrom, pooled, providerConfig, runFixtures, failedResult, checkFixtureNames, listFixtureNames, requirePackage }
+module.exports = {
+  defaults,
+  createDefaults,
+  statsFrom,
+  pooled,
+  providerConfig,
+  noticeSharedCacheErrors,
+  runFixtures,
+  failedResult,
+  checkFixtureNames,
+  listFixtureNames,
+  requirePackage,
+}

@@ -54,8 +54,16 @@ async function runWorker(o) {
     const key = JSON.stringify([data.model, data.endpoint, data.cache])
     if (!providers.has(key)) {
       const provider = new Provider(
-        runtime.providerConfig({ model: data.model.name, endpoint: data.endpoint ?? undefined, cache: data.cache, workers, target: data.model }),
+        runtime.providerConfig({
+          model: data.model.name,
+          endpoint: data.endpoint ?? undefined,
+          cache: data.cache,
+          workers,
+          sharedCache: o.sharedCache,
+          target: data.model,
+        }),
       )
+      runtime.noticeSharedCacheErrors(provider, o.notice)
       const connected = provider.connect().then(() => provider)
       connected.catch(() => providers.delete(key))
       providers.set(key, connected)
