@@ -187,6 +187,79 @@ test.serial('with no snapshot listener, snapshots are still recorded and alerts 
   t.true(m.getSnapshots().some((s) => s.eventLoop.lag === a.value))
 })
 
+test.serial(
+  'without a snapshot listener the JS thread is not woken every interval; a listener starts every-tick probes and removing it stops them',
+  async (t) => {
+    const m = monitor(t, { interval: 10 })
+    // Probes every half event-loop threshold, at most a second apart: here once a second.
+    m.setThresholds({ eventLoop: 60_000 })
+    m.startMonitoring()
+    // Wait on the history (every tick is recorded, natively between probes), not on the clock.
+    const start = performance.now()
+    while (m.getSnapshots().length < 60) await sleep(20)
+    const quietMs = performance.now() - start
+    const quiet = m.probes
+    const snapshots = m.getSnapshots().length
+    // One probe at start and one per second after it; a busy machine stretches the wait, so the
+    // bound follows the time it took.
+    t.true(quiet <= 2 + Math.ceil(quietMs / 1000), `${quiet} probes for ${snapshots} snapshots in ${quietMs.toFixed(0)} ms`)
+    t.true(quiet * 5 < snapshots, `${quiet} probes for ${snapshots} snapshots`)
+    // Readings recorded between probes carry the V8 figures of the newest probe.
+    const recent = m.getSnapshots().slice(-20)
+    t.true(recent.every((s) => s.memory.heapUsed > 0 && s.memory.used > 0))
+
+    // A listener: one event per probe, one probe per tick.
+    const before = m.probes
+    const events = await collect(m, (all) => all.length >= 20)
+    t.is(events.length, 20)
+    t.true(m.probes - before >= 20)
+    // collect() removed its listener: back to the slow rate.
+    t.is(m.listenerCount('snapshot-collected'), 0)
+    const after = m.probes
+    const mark = m.getSnapshots().at(-1).timestamp
+    while (m.getSnapshots().filter((s) => s.timestamp > mark).length < 40) await sleep(20)
+    t.true(m.probes - after <= 3, `${m.probes - after} probes for 40 ticks after removing the listener`)
+
+    // removeAllListeners() keeps the rate in step too.
+    m.on('snapshot-collected', () => {})
+    m.removeAllListeners()
+    const cleared = m.probes
+    const mark2 = m.getSnapshots().at(-1).timestamp
+    while (m.getSnapshots().filter((s) => s.timestamp > mark2).length < 40) await sleep(20)
+    t.true(m.probes - cleared <= 3, `${m.probes - cleared} probes for 40 ticks after removeAllListeners()`)
+    // ...and a listener added after it still gets every tick.
+    const again = await collect(m, (all) => all.length >= 5)
+    t.is(again.length, 5)
+  },
+)
+
+test.serial('without a snapshot listener a cpu alert raised between probes is still emitted', async (t) => {
+  const m = monitor(t, { interval: 10 })
+  m.setThresholds({ eventLoop: 60_000, cpu: 0.01 })
+  const alert = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no cpu alert within 10 s')), 10_000)
+    m.on('alert', (a) => {
+      if (a.type !== 'cpu') return
+      clearTimeout(timer)
+      resolve(a)
+    })
+  })
+  m.startMonitoring()
+  // Keep the process using CPU in short slices so that ticks between probes see it.
+  let spinning = true
+  const spin = (async () => {
+    while (spinning) {
+      block(5)
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+  })()
+  const a = await alert
+  spinning = false
+  await spin
+  t.is(a.type, 'cpu')
+  t.deepEqual(m.getAlerts().filter((x) => x.type === 'cpu')[0], a)
+})
+
 test.serial('holding 200 MB raises the RSS figure by about that much', async (t) => {
   const m = monitor(t, { interval: 25 })
   m.startMonitoring()
