@@ -235,7 +235,10 @@ impl Store {
     ) -> Option<&Entry> {
         // One read in ACCESS_SAMPLE is timed: two clock reads cost about as much as the rest of
         // a read, and the average of a steady sample is the average.
-        let started = (self.accesses % ACCESS_SAMPLE == 0).then(Instant::now);
+        let started = self
+            .accesses
+            .is_multiple_of(ACCESS_SAMPLE)
+            .then(Instant::now);
         let found = match self.find(key) {
             Some(slot) if self.entry(slot).is_expired(now_ms) => {
                 let e = self.detach(slot);
