@@ -227,9 +227,16 @@ test.serial(
     const mark2 = m.getSnapshots().at(-1).timestamp
     while (m.getSnapshots().filter((s) => s.timestamp > mark2).length < 40) await sleep(20)
     t.true(m.probes - cleared <= 3, `${m.probes - cleared} probes for 40 ticks after removeAllListeners()`)
-    // ...and a listener added after it still gets every tick.
+    // ...and a listener added after it still gets every tick, also after removing all
+    // 'newListener' or 'removeListener' listeners.
     const again = await collect(m, (all) => all.length >= 5)
     t.is(again.length, 5)
+    m.removeAllListeners('newListener')
+    m.removeAllListeners('removeListener')
+    const before2 = m.probes
+    const third = await collect(m, (all) => all.length >= 5)
+    t.is(third.length, 5)
+    t.true(m.probes - before2 >= 5)
   },
 )
 

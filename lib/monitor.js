@@ -73,21 +73,25 @@ class PerformanceMonitor extends EventEmitter {
     this.#watchListeners()
   }
 
-  /** Keeps the probe rate in step with the 'snapshot-collected' listeners. */
+  // Keep the probe rate in step with the 'snapshot-collected' listeners. 'newListener' fires
+  // before a listener is added, 'removeListener' after it is gone.
+  #onNewListener = (event) => {
+    if (event === 'snapshot-collected') this.#syncEveryTick(true)
+  }
+  #onRemoveListener = (event) => {
+    if (event === 'snapshot-collected') this.#syncEveryTick(this.listenerCount(event) > 0)
+  }
+
+  /** Attaches the two watchers above unless they are attached. */
   #watchListeners() {
-    // 'newListener' fires before the listener is added, 'removeListener' after it is gone.
-    this.on('newListener', (event) => {
-      if (event === 'snapshot-collected') this.#syncEveryTick(true)
-    })
-    this.on('removeListener', (event) => {
-      if (event === 'snapshot-collected') this.#syncEveryTick(this.listenerCount(event) > 0)
-    })
+    if (!this.listeners('newListener').includes(this.#onNewListener)) this.on('newListener', this.#onNewListener)
+    if (!this.listeners('removeListener').includes(this.#onRemoveListener)) this.on('removeListener', this.#onRemoveListener)
   }
 
   removeAllListeners(...args) {
     super.removeAllListeners(...args)
-    // Without an event name that also removed the two watchers above.
-    if (args.length === 0 || args[0] === undefined) this.#watchListeners()
+    // removeAllListeners() (or of 'newListener'/'removeListener') also removed the watchers.
+    this.#watchListeners()
     this.#syncEveryTick(this.listenerCount('snapshot-collected') > 0)
     return this
   }
