@@ -21,9 +21,10 @@ use super::MonitorError;
 /// utilisation and GC figures are at most this old.
 pub const MAX_PROBE_PERIOD: Duration = Duration::from_secs(1);
 
-/// How often a host that does not want every snapshot is probed: half the event-loop threshold,
-/// so any stall longer than 1.5 times the threshold is seen by a probe at least a threshold
-/// late; never more often than the interval, never less often than [`MAX_PROBE_PERIOD`].
+/// How often a host that does not want every snapshot is probed: half the event-loop threshold
+/// (probes fall on ticks, so up to one interval more), so any stall longer than 1.5 times the
+/// threshold plus one interval is seen by a probe at least a threshold late; never more often
+/// than the interval, never less often than [`MAX_PROBE_PERIOD`].
 pub fn probe_period(interval: Duration, thresholds: &Thresholds) -> Duration {
     let half = Duration::from_secs_f64(thresholds.event_loop_ms / 2000.0);
     half.min(MAX_PROBE_PERIOD).max(interval)
