@@ -218,17 +218,21 @@ test.serial(
     // collect() removed its listener: back to the slow rate.
     t.is(m.listenerCount('snapshot-collected'), 0)
     const after = m.probes
+    const since = performance.now()
     const mark = m.getSnapshots().at(-1).timestamp
     while (m.getSnapshots().filter((s) => s.timestamp > mark).length < 40) await sleep(20)
-    t.true(m.probes - after <= 3, `${m.probes - after} probes for 40 ticks after removing the listener`)
+    // At most one probe a second (and the one a tick already due may start).
+    const allowed = (from) => 2 + Math.ceil((performance.now() - from) / 1000)
+    t.true(m.probes - after <= allowed(since), `${m.probes - after} probes for 40 ticks after removing the listener`)
 
     // removeAllListeners() keeps the rate in step too.
     m.on('snapshot-collected', () => {})
     m.removeAllListeners()
     const cleared = m.probes
+    const since2 = performance.now()
     const mark2 = m.getSnapshots().at(-1).timestamp
     while (m.getSnapshots().filter((s) => s.timestamp > mark2).length < 40) await sleep(20)
-    t.true(m.probes - cleared <= 3, `${m.probes - cleared} probes for 40 ticks after removeAllListeners()`)
+    t.true(m.probes - cleared <= allowed(since2), `${m.probes - cleared} probes for 40 ticks after removeAllListeners()`)
     // ...and a listener added after it still gets every tick, also after removing all
     // 'newListener' or 'removeListener' listeners.
     const again = await collect(m, (all) => all.length >= 5)
