@@ -79,7 +79,8 @@ export declare class NativeMonitor {
   get outputDir(): string
   /**
    * Starts the sampler thread (stopping a running one first). `probe` runs on the JS thread
-   * once per interval with the finished sample.
+   * with the finished sample: every interval while `setEveryTick(true)`, otherwise at the
+   * slower rate of the core's `probe_period`.
    */
   start(probe: (lag: number, rss: number, total: number, cpu: number, load1: number, load5: number, load15: number) => void): void
   /**
@@ -88,14 +89,19 @@ export declare class NativeMonitor {
    */
   stop(): void
   get running(): boolean
+  /** Whether the JS thread wants a probe on every tick (someone listens for every snapshot). */
+  setEveryTick(everyTick: boolean): void
+  /** How many probes the sampler has scheduled on the JS thread since this monitor was made. */
+  get probes(): number
   /**
    * Stores a snapshot given as the numbers of a `Float64Array` laid out as in [`MonitorSlot`] (one
    * typed array refilled each tick, rather than an object converted field by field); returns
-   * how many alerts it raised, which `recent_alerts` then returns.
+   * how many alerts are waiting to be reported (this one's and those raised off the JS
+   * thread since), which `take_alerts` then returns.
    */
   record(values: Float64Array): number
-  /** The newest `count` alerts, oldest first. */
-  recentAlerts(count: number): Array<NativeAlert>
+  /** The alerts raised since the previous call, oldest first. */
+  takeAlerts(): Array<NativeAlert>
   snapshots(): Array<NativeSnapshot>
   alerts(): Array<NativeAlert>
   clearSnapshots(): void
@@ -203,7 +209,11 @@ export declare function cacheDestroy(handle: number): void
 /** Forgets the cache; its handle may be reused afterwards. */
 export declare function cacheFree(handle: number): void
 
-/** The value as JSON text, or `null` on a miss. */
+/**
+ * The value as JSON text, or `null` on a miss. The hot path of `AdvancedCache.get`: the key is
+ * read into reused buffers and the JS string is made from the stored bytes, so a hit allocates
+ * nothing on the Rust side.
+ */
 export declare function cacheGet(handle: number, key: string): string | null
 
 export declare function cacheHas(handle: number, key: string): boolean

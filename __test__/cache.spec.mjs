@@ -44,6 +44,47 @@ test('get returns an equal copy, not the stored object', async (t) => {
   t.false(c.has('missing'))
 })
 
+test('get reads every kind of key and value exactly: long keys, non-ASCII, lone surrogates, compressed', async (t) => {
+  const binding = (await import('../lib/native.js')).default.binding
+  for (const compressionEnabled of [false, true]) {
+    const c = cache(t, { compressionEnabled })
+    const long = 'k'.repeat(5000)
+    const cases = [
+      ['short', { a: 1 }],
+      // Longer than the reused key buffer's first size: read again at full length.
+      [long, { long: true }],
+      [`${'x'.repeat(127)}`, 'exactly at the first buffer size'],
+      [`${'y'.repeat(128)}`, 'one past it'],
+      ['clé ✓ 🎉', { text: 'naïve ✓ 🎉', list: ['é', '\u{10ffff}'] }],
+      ['\ud800', 'lone lead surrogate'],
+      ['\udc00', 'lone trail surrogate'],
+      ['\ufffd', 'replacement character'],
+      ['', 'the empty key'],
+      ['big', 'v'.repeat(100000)],
+    ]
+    for (const [key, value] of cases) await c.set(key, value)
+    for (const [key, value] of cases) t.deepEqual(await c.get(key), value, `key of length ${key.length}`)
+    // A long key read must not leave its tail in the buffer the next, shorter key is read into.
+    t.is(await c.get(long.slice(0, 200)), undefined)
+    t.is(await c.get('shor'), undefined)
+    t.is(await c.get('shortt'), undefined)
+    // Values are copies: mutating one changes nothing stored.
+    const got = await c.get('clé ✓ 🎉')
+    got.list.push('more')
+    t.deepEqual((await c.get('clé ✓ 🎉')).list, ['é', '\u{10ffff}'])
+  }
+  // The native read refuses a key that is not a string, naming it, and keeps working.
+  const c = cache(t)
+  await c.set('k', 1)
+  const handle = binding.cacheOpen({ cleanupInterval: 0 }).handle
+  t.teardown(() => binding.cacheFree(handle))
+  for (const bad of [1, undefined, null, {}, Symbol('s')]) {
+    t.throws(() => binding.cacheGet(handle, bad), { instanceOf: TypeError, message: /key/ })
+  }
+  t.is(binding.cacheGet(handle, 'missing'), null)
+  t.is(await c.get('k'), 1)
+})
+
 test('values JSON cannot hold reject with TypeError and change nothing', async (t) => {
   const c = cache(t)
   await c.set('k', 1)

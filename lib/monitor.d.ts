@@ -118,6 +118,12 @@ export declare class PerformanceMonitor extends EventEmitter {
   readonly outputDir: string
   /** Whether monitoring is on. */
   readonly monitoring: boolean
+  /**
+   * How many times the monitor has run on the JS thread since it was made: every interval while
+   * a 'snapshot-collected' listener is attached, otherwise every half event-loop threshold (at
+   * most a second apart, never more often than the interval).
+   */
+  readonly probes: number
   /** Starts sampling (idempotent); emits 'monitoring-started'. Never keeps the process alive. */
   startMonitoring(): void
   /** Stops sampling (idempotent); emits 'monitoring-stopped'. */

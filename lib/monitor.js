@@ -8,6 +8,11 @@
 // PerformanceObserver — and hands the snapshot back to the native history, which stores it and
 // evaluates the thresholds. Nothing here uses a timer, so a started monitor never keeps the
 // process alive: the native queue is unref'd and the thread stops at exit.
+//
+// Waking this thread is the monitor's main cost, so the probe runs every interval only while
+// someone listens for 'snapshot-collected'. Otherwise the native thread probes at a slower rate
+// (half the event-loop threshold, at most a second apart) and records the ticks in between
+// itself, with the V8 figures of the newest probe.
 
 const { EventEmitter } = require('node:events')
 const fs = require('node:fs')
@@ -55,6 +60,8 @@ class PerformanceMonitor extends EventEmitter {
   #gcLongest = 0
   /** Refilled on every probe: the snapshot crosses to native as one typed array. */
   #values = new Float64Array(SLOT.Len)
+  /** Whether the native thread was told to probe every tick. */
+  #everyTick = false
 
   /**
    * @param {{interval?: number, outputDir?: string}} [options]
@@ -63,6 +70,44 @@ class PerformanceMonitor extends EventEmitter {
     super()
     // The options are checked, and the defaults filled in, natively.
     this.#native = new binding.NativeMonitor(options)
+    this.#watchListeners()
+  }
+
+  // Keep the probe rate in step with the 'snapshot-collected' listeners. 'newListener' fires
+  // before a listener is added, 'removeListener' after it is gone.
+  #onNewListener = (event) => {
+    if (event === 'snapshot-collected') this.#syncEveryTick(true)
+  }
+  #onRemoveListener = (event) => {
+    if (event === 'snapshot-collected') this.#syncEveryTick(this.listenerCount(event) > 0)
+  }
+
+  /** Attaches the two watchers above unless they are attached. */
+  #watchListeners() {
+    if (!this.listeners('newListener').includes(this.#onNewListener)) this.on('newListener', this.#onNewListener)
+    if (!this.listeners('removeListener').includes(this.#onRemoveListener)) this.on('removeListener', this.#onRemoveListener)
+  }
+
+  removeAllListeners(...args) {
+    super.removeAllListeners(...args)
+    // removeAllListeners() (or of 'newListener'/'removeListener') also removed the watchers.
+    this.#watchListeners()
+    this.#syncEveryTick(this.listenerCount('snapshot-collected') > 0)
+    return this
+  }
+
+  #syncEveryTick(everyTick) {
+    if (everyTick === this.#everyTick) return
+    this.#everyTick = everyTick
+    this.#native.setEveryTick(everyTick)
+  }
+
+  /**
+   * How many times the monitor has run on the JS thread (its probes) since it was made: once per
+   * interval with a 'snapshot-collected' listener, far less often without.
+   */
+  get probes() {
+    return this.#native.probes
   }
 
   /** The sampling interval in ms. */
@@ -144,11 +189,11 @@ class PerformanceMonitor extends EventEmitter {
     v[SLOT.GcDuration] = this.#gcDuration
     v[SLOT.HeapLimit] = HEAP_LIMIT
     v[SLOT.GcLongest] = this.#gcLongest
-    const raised = this.#native.record(v)
+    const unreported = this.#native.record(v)
     this.#gcLongest = 0
-    if (this.listenerCount('snapshot-collected') > 0) this.emit('snapshot-collected', snapshotOf(v))
-    if (raised > 0) {
-      for (const alert of this.#native.recentAlerts(raised)) this.emit('alert', alert)
+    if (this.#everyTick) this.emit('snapshot-collected', snapshotOf(v))
+    if (unreported > 0) {
+      for (const alert of this.#native.takeAlerts()) this.emit('alert', alert)
     }
   }
 

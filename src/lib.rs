@@ -7,6 +7,7 @@ pub mod cache;
 pub mod cancel;
 pub mod debug;
 pub mod error;
+pub mod fingerprint;
 pub mod gpu;
 pub mod history;
 pub mod loadtest;

@@ -36,6 +36,9 @@ export async function monitorExample(): Promise<void> {
   const alerts: PerformanceAlert[] = monitor.getAlerts()
   const summary: PerformanceSummary | null = monitor.getSummary()
   console.log(alerts.length, summary?.eventLoopLag.max, monitor.toPrometheus())
+  // How often the monitor ran on the JS thread.
+  const wakeups: number = monitor.probes
+  console.log(wakeups)
   const written: string = await monitor.exportMetrics()
   console.log(written)
   monitor.stopMonitoring()

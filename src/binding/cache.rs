@@ -4,7 +4,8 @@
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use napi::bindgen_prelude::{Env, Object, Utf16String};
+use napi::bindgen_prelude::{Env, JsValue, Object, Utf16String};
+use napi::{sys, JsString};
 use napi_derive::napi;
 
 use super::args::{boolean, number, one_of, resolve_path, string, Arg, Options, Range};
@@ -12,7 +13,7 @@ use super::error::Result;
 use super::handles::Handles;
 use crate::cache::{
     BarrierDone, Cache, CacheError, CacheOptions, DiskFailure, EntryInfo, EvictionPolicy, Key,
-    LevelWrite, LoadDone, Loaded, MultiLevelCache, StoreStats,
+    KeyBuf, LevelWrite, LoadDone, Loaded, MultiLevelCache, StoreStats,
 };
 use crate::error::ArgError;
 
@@ -278,11 +279,95 @@ pub fn cache_load<'env>(env: &'env Env, handle: u32) -> napi::Result<Object<'env
     Ok(promise)
 }
 
-/// The value as JSON text, or `null` on a miss.
-#[napi(catch_unwind)]
-pub fn cache_get(handle: u32, key: Utf16String) -> Result<Option<String>> {
-    let key = core_key(&key);
-    Ok(with_cache(handle, |c| c.get(&key, now_ms()))??)
+thread_local! {
+    /// The key of the read in progress, reused from one read to the next: its UTF-16 code units
+    /// as V8 hands them out, and their WTF-8.
+    static READ_KEY: RefCell<(Vec<u16>, KeyBuf)> = const { RefCell::new((Vec::new(), KeyBuf::new())) };
+}
+
+/// Runs `f` with the key of the JS string `key`, converted in buffers reused by every read: the
+/// hot read path allocates nothing for its key.
+fn with_read_key<R>(env: &Env, key: &JsString<'_>, f: impl FnOnce(&KeyBuf) -> R) -> Result<R> {
+    READ_KEY.with(|cell| {
+        let (units, buf) = &mut *cell.borrow_mut();
+        // Room for most keys, so that one call usually reads the whole string.
+        if units.len() < 128 {
+            units.resize(128, 0);
+        }
+        let read = |units: &mut Vec<u16>| -> Result<usize> {
+            let mut written = 0;
+            // SAFETY: `units` has `units.len()` writable code units; V8 writes at most that
+            // many, the terminating NUL included, and says how many it wrote before the NUL.
+            let status = unsafe {
+                sys::napi_get_value_string_utf16(
+                    env.raw(),
+                    key.raw(),
+                    units.as_mut_ptr(),
+                    units.len(),
+                    &mut written,
+                )
+            };
+            if status != sys::Status::napi_ok {
+                return Err(ArgError::invalid_type("key", "a string").into());
+            }
+            Ok(written)
+        };
+        let mut written = read(units)?;
+        if written + 1 >= units.len() {
+            // Perhaps cut short: ask for the length, then read it all.
+            let mut len = 0;
+            // SAFETY: a null buffer asks only for the length.
+            unsafe {
+                sys::napi_get_value_string_utf16(
+                    env.raw(),
+                    key.raw(),
+                    std::ptr::null_mut(),
+                    0,
+                    &mut len,
+                )
+            };
+            units.resize(len + 1, 0);
+            written = read(units)?;
+        }
+        buf.set_utf16(&units[..written]);
+        Ok(f(buf))
+    })
+}
+
+/// The JS string of a value's JSON text (UTF-8), made straight from the stored bytes: ASCII, the
+/// usual case, as a one-byte string with no decoding.
+fn json_string<'env>(env: &'env Env, json: &[u8]) -> napi::Result<JsString<'env>> {
+    if json.is_ascii() {
+        env.create_string_latin1(json)
+    } else {
+        // Stored values are JSON.stringify's output, well-formed UTF-8; "" if one were not
+        // (as a copy through `String` gave), which JSON.parse then refuses.
+        env.create_string(std::str::from_utf8(json).unwrap_or_default())
+    }
+}
+
+/// The value as JSON text, or `null` on a miss. The hot path of `AdvancedCache.get`: the key is
+/// read into reused buffers and the JS string is made from the stored bytes, so a hit allocates
+/// nothing on the Rust side.
+#[napi(
+    catch_unwind,
+    ts_args_type = "handle: number, key: string",
+    ts_return_type = "string | null"
+)]
+pub fn cache_get<'env>(
+    env: &'env Env,
+    handle: u32,
+    key: JsString<'_>,
+) -> Result<Option<JsString<'env>>> {
+    let found = with_read_key(env, &key, |key| {
+        // Making a string runs no JS, so the cache's borrow is not re-entered.
+        with_cache(handle, |c| {
+            c.get_with(key, now_ms(), |json| json_string(env, json))
+        })
+    })???;
+    found
+        .transpose()
+        .map_err(|e| super::error::failure(e.reason.clone()))
 }
 
 #[napi(catch_unwind)]

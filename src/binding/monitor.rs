@@ -18,7 +18,7 @@ use super::args::{fraction, number, number_where, string, Arg, Options, Range};
 use super::error::Result;
 use crate::error::ArgError;
 use crate::monitor::{
-    prometheus_text, Alert, History, ProbeResult, ProbeTicket, Snapshot, Stat, Summary,
+    prometheus_text, Alert, MonitorState, ProbeResult, ProbeTicket, Snapshot, Stat, Summary,
     SystemSampler, Thresholds, Ticker,
 };
 
@@ -338,7 +338,7 @@ fn stop_running(running: &Running) {
 
 #[napi]
 pub struct NativeMonitor {
-    history: History,
+    state: Arc<MonitorState>,
     running: Running,
     hooked: bool,
     interval_ms: f64,
@@ -360,7 +360,7 @@ impl NativeMonitor {
         let output_dir =
             string("outputDir", o.output_dir)?.unwrap_or_else(|| DEFAULT_OUTPUT_DIR.into());
         Ok(Self {
-            history: History::new(),
+            state: Arc::new(MonitorState::new()),
             running: Arc::new(Mutex::new(None)),
             hooked: false,
             interval_ms,
@@ -381,7 +381,8 @@ impl NativeMonitor {
     }
 
     /// Starts the sampler thread (stopping a running one first). `probe` runs on the JS thread
-    /// once per interval with the finished sample.
+    /// with the finished sample: every interval while `setEveryTick(true)`, otherwise at the
+    /// slower rate of the core's `probe_period`.
     #[napi(
         catch_unwind,
         ts_args_type = "probe: (lag: number, rss: number, total: number, cpu: number, load1: number, load5: number, load15: number) => void"
@@ -406,7 +407,11 @@ impl NativeMonitor {
             // queue this only fails once Node is closing the queue (exit, worker teardown).
             tsfn.call(ticket, ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
         });
-        let ticker = Ticker::start(Duration::from_secs_f64(self.interval_ms / 1000.0), schedule)?;
+        let ticker = Ticker::start(
+            Duration::from_secs_f64(self.interval_ms / 1000.0),
+            Arc::clone(&self.state),
+            schedule,
+        )?;
         *self.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(ticker);
         if !self.hooked {
             // One hook per monitor, for its lifetime: stops the thread when the environment
@@ -433,9 +438,22 @@ impl NativeMonitor {
             .is_some()
     }
 
+    /// Whether the JS thread wants a probe on every tick (someone listens for every snapshot).
+    #[napi(catch_unwind)]
+    pub fn set_every_tick(&self, every_tick: bool) {
+        self.state.set_every_tick(every_tick);
+    }
+
+    /// How many probes the sampler has scheduled on the JS thread since this monitor was made.
+    #[napi(catch_unwind, getter)]
+    pub fn probes(&self) -> f64 {
+        self.state.probes() as f64
+    }
+
     /// Stores a snapshot given as the numbers of a `Float64Array` laid out as in [`MonitorSlot`] (one
     /// typed array refilled each tick, rather than an object converted field by field); returns
-    /// how many alerts it raised, which `recent_alerts` then returns.
+    /// how many alerts are waiting to be reported (this one's and those raised off the JS
+    /// thread since), which `take_alerts` then returns.
     #[napi(catch_unwind)]
     pub fn record(&mut self, values: Float64ArraySlice<'_>) -> Result<u32> {
         let v: &[f64] = &values;
@@ -463,40 +481,49 @@ impl NativeMonitor {
             heap_limit: at(MonitorSlot::HeapLimit),
             gc_longest_ms: at(MonitorSlot::GcLongest),
         };
-        Ok(self.history.record(snapshot).len() as u32)
+        let mut history = self.state.history();
+        history.record(snapshot);
+        Ok(history.unreported() as u32)
     }
 
-    /// The newest `count` alerts, oldest first.
+    /// The alerts raised since the previous call, oldest first.
     #[napi(catch_unwind)]
-    pub fn recent_alerts(&self, count: u32) -> Vec<NativeAlert> {
-        let all: Vec<_> = self.history.alerts().collect();
-        let from = all.len().saturating_sub(count as usize);
-        all[from..].iter().map(|a| NativeAlert::from(*a)).collect()
+    pub fn take_alerts(&self) -> Vec<NativeAlert> {
+        let taken = self.state.history().take_unreported();
+        taken.iter().map(NativeAlert::from).collect()
     }
 
     #[napi(catch_unwind)]
     pub fn snapshots(&self) -> Vec<NativeSnapshot> {
-        self.history.snapshots().map(NativeSnapshot::from).collect()
+        self.state
+            .history()
+            .snapshots()
+            .map(NativeSnapshot::from)
+            .collect()
     }
 
     #[napi(catch_unwind)]
     pub fn alerts(&self) -> Vec<NativeAlert> {
-        self.history.alerts().map(NativeAlert::from).collect()
+        self.state
+            .history()
+            .alerts()
+            .map(NativeAlert::from)
+            .collect()
     }
 
     #[napi(catch_unwind)]
     pub fn clear_snapshots(&mut self) {
-        self.history.clear_snapshots();
+        self.state.history().clear_snapshots();
     }
 
     #[napi(catch_unwind)]
     pub fn clear_alerts(&mut self) {
-        self.history.clear_alerts();
+        self.state.history().clear_alerts();
     }
 
     #[napi(catch_unwind)]
     pub fn thresholds(&self) -> NativeThresholds {
-        self.history.thresholds().into()
+        self.state.history().thresholds().into()
     }
 
     /// Applies a partial update; a bad field changes nothing.
@@ -505,19 +532,20 @@ impl NativeMonitor {
         let Some(update) = thresholds.check("thresholds")? else {
             return Ok(());
         };
-        let next = to_thresholds(self.history.thresholds(), update)?;
-        self.history.set_thresholds(next);
+        let mut history = self.state.history();
+        let next = to_thresholds(history.thresholds(), update)?;
+        history.set_thresholds(next);
         Ok(())
     }
 
     #[napi(catch_unwind)]
     pub fn summary(&self) -> Option<NativeSummary> {
-        self.history.summary().map(Into::into)
+        self.state.history().summary().map(Into::into)
     }
 
     #[napi(catch_unwind)]
     pub fn prometheus(&self) -> String {
-        prometheus_text(&self.history)
+        prometheus_text(&self.state.history())
     }
 
     /// RSS and the memory available to the process, read now (for `MemoryManager`).

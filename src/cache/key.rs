@@ -27,6 +27,7 @@ mod sealed {
     impl Sealed for str {}
     impl Sealed for String {}
     impl Sealed for super::Key {}
+    impl Sealed for super::KeyBuf {}
 }
 
 impl AsKey for str {
@@ -44,6 +45,54 @@ impl AsKey for String {
 impl AsKey for Key {
     fn wtf8(&self) -> &[u8] {
         &self.0
+    }
+}
+
+impl AsKey for KeyBuf {
+    fn wtf8(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Writes the WTF-8 of `units` (the UTF-16 code units of a JS string) into `out`, replacing what
+/// it held: the one conversion of a JS key, owned ([`Key::from_utf16`]) or in a reused buffer
+/// ([`KeyBuf`]).
+fn wtf8_from_utf16(units: &[u16], out: &mut Vec<u8>) {
+    out.clear();
+    // Most keys are ASCII ('buildfix:result'): one byte per unit, no decoding.
+    if units.iter().all(|&u| u < 0x80) {
+        out.extend(units.iter().map(|&u| u as u8));
+        return;
+    }
+    for unit in char::decode_utf16(units.iter().copied()) {
+        match unit {
+            Ok(c) => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+            // The three-byte form of the code point, as UTF-8 would write it if it allowed it.
+            Err(e) => {
+                let u = e.unpaired_surrogate();
+                out.extend_from_slice(&[
+                    0xE0 | (u >> 12) as u8,
+                    0x80 | ((u >> 6) & 0x3F) as u8,
+                    0x80 | (u & 0x3F) as u8,
+                ]);
+            }
+        }
+    }
+}
+
+/// A key in a buffer that is reused from one lookup to the next: what a read needs, without
+/// allocating a [`Key`] per call.
+#[derive(Default)]
+pub struct KeyBuf(Vec<u8>);
+
+impl KeyBuf {
+    pub const fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// Makes this the key of the JS string with these UTF-16 code units.
+    pub fn set_utf16(&mut self, units: &[u16]) {
+        wtf8_from_utf16(units, &mut self.0);
     }
 }
 
@@ -90,25 +139,8 @@ fn pieces(mut bytes: &[u8], mut each: impl FnMut(Piece<'_>)) -> Result<(), &'sta
 impl Key {
     /// The key of a JS string, given as its UTF-16 code units; never lossy.
     pub fn from_utf16(units: &[u16]) -> Self {
-        // Most keys are ASCII ('buildfix:result'): one byte per unit, no decoding.
-        if units.iter().all(|&u| u < 0x80) {
-            return Key(units.iter().map(|&u| u as u8).collect());
-        }
         let mut out = Vec::with_capacity(units.len());
-        for unit in char::decode_utf16(units.iter().copied()) {
-            match unit {
-                Ok(c) => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
-                // The three-byte form of the code point, as UTF-8 would write it if it allowed it.
-                Err(e) => {
-                    let u = e.unpaired_surrogate();
-                    out.extend_from_slice(&[
-                        0xE0 | (u >> 12) as u8,
-                        0x80 | ((u >> 6) & 0x3F) as u8,
-                        0x80 | (u & 0x3F) as u8,
-                    ]);
-                }
-            }
-        }
+        wtf8_from_utf16(units, &mut out);
         Key(out.into())
     }
 
@@ -186,6 +218,20 @@ impl fmt::Debug for Key {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reused_buffer_holds_the_same_bytes_as_an_owned_key() {
+        let mut buf = KeyBuf::new();
+        for s in ["a long key of ASCII text", "k", "caf\u{e9} \u{1f600}", ""] {
+            buf.set_utf16(&utf16(s));
+            assert_eq!(buf.wtf8(), Key::from_utf16(&utf16(s)).wtf8());
+            assert_eq!(buf.wtf8(), s.as_bytes());
+        }
+        // A lone surrogate after a longer key: nothing of the previous key is left.
+        buf.set_utf16(&[0xD800]);
+        assert_eq!(buf.wtf8(), Key::from_utf16(&[0xD800]).wtf8());
+        assert_eq!(buf.wtf8().len(), 3);
+    }
 
     fn utf16(s: &str) -> Vec<u16> {
         s.encode_utf16().collect()

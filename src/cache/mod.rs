@@ -16,7 +16,7 @@ mod writer;
 
 pub use disk::{DiskFailure, DiskOp, Loaded};
 pub use error::CacheError;
-pub use key::{AsKey, Key};
+pub use key::{AsKey, Key, KeyBuf};
 pub use multilevel::{Hit, LevelWrite, MultiLevelCache};
 pub use options::{
     CacheOptions, EvictionPolicy, DEFAULT_MAX_MEMORY, DEFAULT_MAX_SIZE, DEFAULT_TTL_MS,
@@ -147,14 +147,20 @@ impl Cache {
     }
 
     fn value_json(e: &Entry) -> String {
-        let bytes = if e.compressed {
+        Self::with_json(e, |json| {
+            String::from_utf8(json.to_vec()).unwrap_or_default()
+        })
+    }
+
+    /// `f` of the entry's JSON text, decompressed when stored compressed.
+    fn with_json<R>(e: &Entry, f: impl FnOnce(&[u8]) -> R) -> R {
+        if e.compressed {
             // Data compressed by this process or verified by checksum on load; a failure here is
             // a bug, not bad input.
-            zstd::bulk::decompress(&e.data, usize::MAX >> 8).unwrap_or_default()
+            f(&zstd::bulk::decompress(&e.data, usize::MAX >> 8).unwrap_or_default())
         } else {
-            e.data.to_vec()
-        };
-        String::from_utf8(bytes).unwrap_or_default()
+            f(&e.data)
+        }
     }
 
     fn info(e: &Entry) -> EntryInfo {
@@ -175,12 +181,25 @@ impl Cache {
         key: &(impl AsKey + ?Sized),
         now_ms: u64,
     ) -> Result<Option<String>, CacheError> {
+        self.get_with(key, now_ms, |json| {
+            String::from_utf8(json.to_vec()).unwrap_or_default()
+        })
+    }
+
+    /// Reads a value as [`Cache::get`] does, handing its JSON text (UTF-8) to `f` straight from
+    /// the store (decompressed first if it was stored compressed) instead of copying it out.
+    pub fn get_with<R>(
+        &mut self,
+        key: &(impl AsKey + ?Sized),
+        now_ms: u64,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, CacheError> {
         self.check_alive()?;
         let mut removed = Vec::new();
         let value = self
             .store
             .get(key.wtf8(), now_ms, &mut removed)
-            .map(Self::value_json);
+            .map(|e| Self::with_json(e, f));
         self.forget(removed);
         Ok(value)
     }

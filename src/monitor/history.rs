@@ -2,6 +2,8 @@
 
 use std::collections::VecDeque;
 
+use super::system::SystemReading;
+
 /// Snapshots kept (contract: 1000).
 pub const SNAPSHOT_CAPACITY: usize = 1000;
 /// Alerts kept (contract: 100).
@@ -238,6 +240,11 @@ pub struct History {
     /// Every alert ever raised, including those dropped from the bounded history.
     alerts_ever: AlertCounts,
     snapshots_ever: u64,
+    /// The newest snapshot recorded with the host's figures: what a reading recorded without
+    /// the host ([`History::record_reading`]) takes the host's figures from.
+    probed: Snapshot,
+    /// Alerts raised and not yet taken by [`History::take_unreported`].
+    unreported: usize,
 }
 
 impl History {
@@ -254,8 +261,42 @@ impl History {
         self.thresholds = thresholds;
     }
 
-    /// Stores `snapshot` and returns the alerts it raised (also stored).
+    /// Stores `snapshot`, complete with the host's figures, and returns the alerts it raised
+    /// (also stored).
     pub fn record(&mut self, snapshot: Snapshot) -> Vec<Alert> {
+        self.probed = snapshot;
+        self.store(snapshot, true)
+    }
+
+    /// Stores a snapshot of a system reading taken without asking the host: the host's figures
+    /// (heap, utilisation, GC, lag) are those of the newest [`History::record`]. Lag and GC are
+    /// occurrences the host measured once, so they raise no alert here; memory and cpu levels do.
+    pub fn record_reading(&mut self, timestamp_ms: f64, reading: &SystemReading) -> Vec<Alert> {
+        let snapshot = Snapshot {
+            timestamp_ms,
+            rss: reading.rss as f64,
+            available: reading.available as f64,
+            cpu_percent: reading.cpu_percent,
+            load_average: reading.load_average,
+            gc_longest_ms: 0.0,
+            ..self.probed
+        };
+        self.store(snapshot, false)
+    }
+
+    /// How many alerts were raised since the last [`History::take_unreported`].
+    pub fn unreported(&self) -> usize {
+        self.unreported
+    }
+
+    /// The alerts raised since the last call (those still in history), oldest first.
+    pub fn take_unreported(&mut self) -> Vec<Alert> {
+        let from = self.alerts.len().saturating_sub(self.unreported);
+        self.unreported = 0;
+        self.alerts.range(from..).cloned().collect()
+    }
+
+    fn store(&mut self, snapshot: Snapshot, occurrences: bool) -> Vec<Alert> {
         let t = self.thresholds;
         let checks = [
             (AlertType::Memory, snapshot.memory_ratio(), t.memory),
@@ -275,7 +316,7 @@ impl History {
                     level.is_some() && level > before
                 }
                 // Events: every late probe and every long collection is its own occurrence.
-                AlertType::EventLoop | AlertType::Gc => over,
+                AlertType::EventLoop | AlertType::Gc => over && occurrences,
             };
             if let (true, Some(severity)) = (fire, level) {
                 raised.push(Alert {
@@ -298,6 +339,7 @@ impl History {
                 self.alerts.pop_front();
             }
             self.alerts.push_back(alert.clone());
+            self.unreported = (self.unreported + 1).min(ALERT_CAPACITY);
             self.alerts_ever.add(alert);
             self.ever_by_kind[alert.kind.index()][alert.severity as usize] += 1;
         }
@@ -322,6 +364,7 @@ impl History {
 
     pub fn clear_alerts(&mut self) {
         self.alerts.clear();
+        self.unreported = 0;
         self.raised = [None; 4];
     }
 
@@ -451,6 +494,60 @@ mod tests {
         assert_eq!(a[0].kind, AlertType::Cpu);
         assert_eq!(a[0].severity, Severity::Critical);
         assert!((a[0].value - 0.99).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_reading_takes_the_host_figures_of_the_newest_probe_and_raises_no_occurrence() {
+        let mut h = History::new();
+        let mut s = snap(1.0);
+        s.lag_ms = 150.0;
+        s.gc_longest_ms = 500.0;
+        s.utilization = 0.25;
+        assert_eq!(h.record(s).len(), 2, "lag and gc");
+        let reading = SystemReading {
+            rss: 7,
+            available: 9,
+            cpu_percent: 3.0,
+            load_average: [1.0, 2.0, 3.0],
+        };
+        assert!(h.record_reading(2.0, &reading).is_empty());
+        let last = *h.latest().unwrap();
+        assert_eq!(last.timestamp_ms, 2.0);
+        assert_eq!(
+            (last.rss, last.available, last.cpu_percent),
+            (7.0, 9.0, 3.0)
+        );
+        assert_eq!(last.load_average, [1.0, 2.0, 3.0]);
+        assert_eq!(
+            (last.heap_used, last.utilization, last.lag_ms),
+            (10e6, 0.25, 150.0)
+        );
+        assert_eq!(last.gc_longest_ms, 0.0);
+        // A level still alerts from a reading: cpu over its threshold.
+        let hot = SystemReading {
+            cpu_percent: 95.0,
+            ..reading
+        };
+        let a = h.record_reading(3.0, &hot);
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].kind, AlertType::Cpu);
+    }
+
+    #[test]
+    fn unreported_alerts_are_taken_once() {
+        let mut h = History::new();
+        let mut s = snap(1.0);
+        s.lag_ms = 150.0;
+        h.record(s);
+        h.record(s);
+        assert_eq!(h.unreported(), 2);
+        let taken = h.take_unreported();
+        assert_eq!(taken.len(), 2);
+        assert_eq!(h.unreported(), 0);
+        assert!(h.take_unreported().is_empty());
+        h.record(s);
+        h.clear_alerts();
+        assert_eq!(h.unreported(), 0);
     }
 
     #[test]

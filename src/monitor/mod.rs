@@ -18,4 +18,6 @@ pub use history::{
 };
 pub use prometheus::render as prometheus_text;
 pub use system::{process_cpu_time, SystemReading, SystemSampler};
-pub use ticker::{ProbeResult, ProbeTicket, Schedule, Ticker};
+pub use ticker::{
+    probe_period, MonitorState, ProbeResult, ProbeTicket, Schedule, Ticker, MAX_PROBE_PERIOD,
+};

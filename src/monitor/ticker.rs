@@ -1,14 +1,70 @@
-//! The sampler thread: every interval it takes a [`SystemReading`] and asks the host (the JS
-//! thread, through the binding) to run a probe. How late the probe runs is the event-loop lag,
-//! measured from outside the loop it describes.
+//! The sampler thread: every interval it takes a [`SystemReading`] and either asks the host (the
+//! JS thread, through the binding) to run a probe, or records the reading itself. How late a
+//! probe runs is the event-loop lag, measured from outside the loop it describes.
+//!
+//! Waking the host costs more than the whole reading (on a small VM an empty JS timer at 10 ms
+//! is about 1% of a core), so the host is probed on every tick only while it wants every
+//! snapshot (someone listens for them). Otherwise it is probed at the rate of
+//! [`probe_period`], and the ticks in between are recorded here with the host's figures of the
+//! newest probe.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::history::{History, Thresholds};
 use super::system::{SystemReading, SystemSampler};
 use super::MonitorError;
+
+/// The longest time between probes of a host that does not want every snapshot: its heap,
+/// utilisation and GC figures are at most this old.
+pub const MAX_PROBE_PERIOD: Duration = Duration::from_secs(1);
+
+/// How often a host that does not want every snapshot is probed: half the event-loop threshold
+/// (probes fall on ticks, so up to one interval more), so any stall longer than 1.5 times the
+/// threshold plus one interval is seen by a probe at least a threshold late; never more often
+/// than the interval, never less often than [`MAX_PROBE_PERIOD`].
+pub fn probe_period(interval: Duration, thresholds: &Thresholds) -> Duration {
+    let half = Duration::from_secs_f64(thresholds.event_loop_ms / 2000.0);
+    half.min(MAX_PROBE_PERIOD).max(interval)
+}
+
+/// What the sampler thread and the host share: the history both record into, and whether the
+/// host wants a probe on every tick.
+#[derive(Debug, Default)]
+pub struct MonitorState {
+    history: Mutex<History>,
+    every_tick: AtomicBool,
+    probes: AtomicU64,
+}
+
+impl MonitorState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn history(&self) -> MutexGuard<'_, History> {
+        self.history.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the host is probed on every tick (it wants every snapshot) or only at the rate of
+    /// [`probe_period`]. Takes effect at the next tick.
+    pub fn set_every_tick(&self, every_tick: bool) {
+        self.every_tick.store(every_tick, Ordering::Relaxed);
+    }
+
+    /// How many probes the sampler has handed to the host: the host's wake-ups.
+    pub fn probes(&self) -> u64 {
+        self.probes.load(Ordering::Relaxed)
+    }
+}
+
+fn now_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
 
 /// What the host needs to finish a probe on its own thread: when it was asked for, and the
 /// newest reading of the sampler thread at the time the probe runs.
@@ -59,13 +115,20 @@ pub struct Ticker {
 }
 
 impl Ticker {
-    /// Starts the thread. `interval` must be at least 1 ms.
+    /// Starts the thread. `interval` must be at least 1 ms. Every tick gives one snapshot in
+    /// `state`'s history: recorded by the host when the tick probes it, here otherwise.
     ///
     /// At most one probe is in flight: while the host's thread is blocked the ticks that fall
     /// due are not queued behind it (a burst of stale probes would report shrinking lags for one
-    /// stall); the one pending probe reports the whole delay when it runs. Readings keep being
-    /// taken every interval regardless, so the probe carries CPU figures of the last interval.
-    pub fn start(interval: Duration, mut schedule: Schedule) -> Result<Self, MonitorError> {
+    /// stall) nor recorded; the one pending probe reports the whole delay when it runs. Readings
+    /// keep being taken every interval regardless, so the probe carries CPU figures of the last
+    /// interval. Alerts raised by a reading recorded here make the next tick probe, so that the
+    /// host can report them.
+    pub fn start(
+        interval: Duration,
+        state: Arc<MonitorState>,
+        mut schedule: Schedule,
+    ) -> Result<Self, MonitorError> {
         if interval.is_zero() {
             return Err(MonitorError::out_of_range("interval", "at least 1 ms", "0"));
         }
@@ -81,6 +144,8 @@ impl Ticker {
             .name("perf-monitor".into())
             .spawn(move || {
                 let mut next = Instant::now() + interval;
+                // The first tick probes, so that readings recorded here have the host's figures.
+                let mut next_probe = Instant::now();
                 loop {
                     // Sleep until the next tick or until told to stop.
                     {
@@ -112,9 +177,22 @@ impl Ticker {
                     }
                     let reading = sampler.read();
                     *latest.lock().unwrap_or_else(|e| e.into_inner()) = reading;
-                    if in_flight.swap(true, Ordering::AcqRel) {
+                    if in_flight.load(Ordering::Acquire) {
                         continue;
                     }
+                    {
+                        let mut history = state.history();
+                        let due = state.every_tick.load(Ordering::Relaxed)
+                            || scheduled >= next_probe
+                            || history.unreported() > 0;
+                        if !due {
+                            history.record_reading(now_ms(), &reading);
+                            continue;
+                        }
+                        next_probe = scheduled + probe_period(interval, &history.thresholds());
+                    }
+                    in_flight.store(true, Ordering::Release);
+                    state.probes.fetch_add(1, Ordering::Relaxed);
                     let ticket = ProbeTicket {
                         scheduled,
                         in_flight: Arc::clone(&in_flight),
@@ -153,6 +231,7 @@ impl Drop for Ticker {
 mod tests {
     use super::*;
     use crate::error::ArgError;
+    use crate::monitor::Snapshot;
     use std::sync::mpsc;
 
     /// A host whose "event loop" is a thread that runs probes after `busy` each.
@@ -173,11 +252,18 @@ mod tests {
         )
     }
 
+    /// A state whose host wants every snapshot, as before the quiet rate existed.
+    fn every_tick() -> Arc<MonitorState> {
+        let state = Arc::new(MonitorState::new());
+        state.set_every_tick(true);
+        state
+    }
+
     #[test]
     fn rejects_a_zero_interval() {
         let (schedule, _rx) = host(Duration::ZERO);
         assert!(matches!(
-            Ticker::start(Duration::ZERO, schedule),
+            Ticker::start(Duration::ZERO, every_tick(), schedule),
             Err(MonitorError::Arg(ArgError::OutOfRange { .. }))
         ));
     }
@@ -185,7 +271,7 @@ mod tests {
     #[test]
     fn a_prompt_host_has_near_zero_lag_and_every_tick_probes() {
         let (schedule, rx) = host(Duration::ZERO);
-        let mut ticker = Ticker::start(Duration::from_millis(10), schedule).unwrap();
+        let mut ticker = Ticker::start(Duration::from_millis(10), every_tick(), schedule).unwrap();
         let results: Vec<_> = (0..10)
             .map(|_| rx.recv_timeout(Duration::from_secs(2)).unwrap())
             .collect();
@@ -202,7 +288,7 @@ mod tests {
     #[test]
     fn a_blocked_host_reports_the_whole_delay_once() {
         let (schedule, rx) = host(Duration::from_millis(150));
-        let mut ticker = Ticker::start(Duration::from_millis(10), schedule).unwrap();
+        let mut ticker = Ticker::start(Duration::from_millis(10), every_tick(), schedule).unwrap();
         let first = rx.recv_timeout(Duration::from_secs(2)).unwrap();
         let second = rx.recv_timeout(Duration::from_secs(2)).unwrap();
         ticker.stop();
@@ -213,7 +299,7 @@ mod tests {
     #[test]
     fn stop_is_prompt_even_with_a_long_interval() {
         let (schedule, _rx) = host(Duration::ZERO);
-        let mut ticker = Ticker::start(Duration::from_secs(3600), schedule).unwrap();
+        let mut ticker = Ticker::start(Duration::from_secs(3600), every_tick(), schedule).unwrap();
         let start = Instant::now();
         ticker.stop();
         assert!(start.elapsed() < Duration::from_millis(500));
@@ -223,7 +309,7 @@ mod tests {
     fn a_host_that_goes_away_ends_the_thread() {
         let (schedule, rx) = host(Duration::ZERO);
         drop(rx);
-        let ticker = Ticker::start(Duration::from_millis(1), schedule).unwrap();
+        let ticker = Ticker::start(Duration::from_millis(1), every_tick(), schedule).unwrap();
         let start = Instant::now();
         while !ticker.thread.as_ref().unwrap().is_finished() {
             assert!(
@@ -232,5 +318,76 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    #[test]
+    fn the_probe_period_is_half_the_lag_threshold_within_interval_and_a_second() {
+        let t = |ms: f64| Thresholds {
+            event_loop_ms: ms,
+            ..Default::default()
+        };
+        let ms = Duration::from_millis;
+        assert_eq!(probe_period(ms(10), &t(100.0)), ms(50));
+        assert_eq!(probe_period(ms(10), &t(60_000.0)), MAX_PROBE_PERIOD);
+        assert_eq!(probe_period(ms(200), &t(100.0)), ms(200));
+        assert_eq!(probe_period(ms(5000), &t(100.0)), ms(5000));
+    }
+
+    #[test]
+    fn a_quiet_host_is_probed_at_the_slow_rate_and_every_tick_still_records() {
+        let state = Arc::new(MonitorState::new());
+        // A 1 s probe period at a 10 ms interval.
+        state.history().set_thresholds(Thresholds {
+            event_loop_ms: 60_000.0,
+            ..Default::default()
+        });
+        let (tickets_tx, tickets_rx) = mpsc::channel::<ProbeTicket>();
+        let host_state = Arc::clone(&state);
+        let host = std::thread::spawn(move || {
+            for ticket in tickets_rx {
+                let r = ticket.complete();
+                host_state.history().record(Snapshot {
+                    heap_used: 42.0,
+                    rss: r.reading.rss as f64,
+                    ..Default::default()
+                });
+            }
+        });
+        let mut ticker = Ticker::start(
+            Duration::from_millis(10),
+            Arc::clone(&state),
+            Box::new(move |ticket| tickets_tx.send(ticket).is_ok()),
+        )
+        .unwrap();
+        // Wait on the history rather than the clock: 30 snapshots is 300 ms of ticks.
+        let start = Instant::now();
+        while state.history().snapshots().count() < 30 {
+            assert!(start.elapsed() < Duration::from_secs(20), "no snapshots");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let elapsed = start.elapsed();
+        let quiet_probes = state.probes();
+        // Wanting every snapshot: every tick probes from the next tick on.
+        state.set_every_tick(true);
+        let before = state.probes();
+        while state.probes() < before + 5 {
+            assert!(start.elapsed() < Duration::from_secs(20), "no probes");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        ticker.stop();
+        drop(ticker);
+        host.join().unwrap();
+        // One probe at the start and one per second after it (a slow machine stretches the
+        // wait, so the bound follows the time it took).
+        let allowed = 1 + (elapsed.as_secs_f64() / MAX_PROBE_PERIOD.as_secs_f64()).ceil() as u64;
+        assert!(
+            quiet_probes <= allowed,
+            "{quiet_probes} probes in {elapsed:?}"
+        );
+        let h = state.history();
+        let snaps: Vec<_> = h.snapshots().collect();
+        // Readings recorded here carry the host's figures of the newest probe.
+        assert!(snaps.iter().all(|s| s.heap_used == 42.0));
+        assert!(snaps.iter().all(|s| s.rss > 0.0));
     }
 }

@@ -5,6 +5,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::fingerprint::ContentHashes;
+
 /// Marks a folder as a fixture.
 pub const FIXTURE_FILE: &str = "fixture.json";
 
@@ -59,25 +61,19 @@ fn files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// BLAKE3 over every file's relative path and content: equal hashes, equal fixtures.
-pub fn content_hash(dir: &Path) -> io::Result<String> {
+/// BLAKE3 over every file's relative path and content hash: equal hashes, equal fixtures. A
+/// file's content is read only when `known` cannot vouch for it by its stat (see
+/// [`crate::fingerprint`]), so hashing an unchanged fixture again costs a walk and one `lstat`
+/// per file.
+pub fn content_hash(dir: &Path, known: &ContentHashes) -> io::Result<String> {
     let mut hasher = blake3::Hasher::new();
     for rel in files(dir)? {
         let path = dir.join(&rel);
+        let meta = fs::symlink_metadata(&path)?;
         let rel = rel.to_string_lossy();
         hasher.update(&(rel.len() as u64).to_le_bytes());
         hasher.update(rel.as_bytes());
-        let meta = fs::symlink_metadata(&path)?;
-        let bytes = if meta.file_type().is_symlink() {
-            fs::read_link(&path)?
-                .to_string_lossy()
-                .into_owned()
-                .into_bytes()
-        } else {
-            fs::read(&path)?
-        };
-        hasher.update(&(bytes.len() as u64).to_le_bytes());
-        hasher.update(&bytes);
+        hasher.update(&known.hash(&path, &meta)?);
     }
     Ok(hasher.finalize().to_hex().to_string())
 }
@@ -136,11 +132,48 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let a = fixture(root.path(), "a", "export const x = 1\n");
         let b = fixture(root.path(), "b", "export const x = 2\n");
-        assert_ne!(content_hash(&a).unwrap(), content_hash(&b).unwrap());
+        let known = ContentHashes::new();
+        let hash = |d: &Path| content_hash(d, &known).unwrap();
+        assert_ne!(hash(&a), hash(&b));
         let copy = root.path().join("copy");
         copy_tree(&a, &copy).unwrap();
-        assert_eq!(content_hash(&a).unwrap(), content_hash(&copy).unwrap());
+        assert_eq!(hash(&a), hash(&copy));
         fs::write(copy.join("src/new.ts"), "").unwrap();
-        assert_ne!(content_hash(&a).unwrap(), content_hash(&copy).unwrap());
+        assert_ne!(hash(&a), hash(&copy));
+        // An edit in place keeping the size.
+        let before = hash(&a);
+        fs::write(a.join("src/a.ts"), "export const x = 3\n").unwrap();
+        assert_ne!(hash(&a), before);
+    }
+
+    #[test]
+    fn hashing_an_unchanged_old_fixture_again_reads_no_file() {
+        let root = tempfile::tempdir().unwrap();
+        let a = fixture(root.path(), "a", "export const x = 1\n");
+        // Written a while ago, as the bundled fixtures are: past the racy window.
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        for f in [a.join(FIXTURE_FILE), a.join("src/a.ts")] {
+            fs::File::options()
+                .write(true)
+                .open(&f)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        let known = ContentHashes::new();
+        let first = content_hash(&a, &known).unwrap();
+        assert_eq!(known.content_reads(), 2);
+        // Setting the mtime made the ctime now: the entries stay racy (read on every hash)
+        // until the ctime is older than the racy window. Time passing is the mechanism here.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(content_hash(&a, &known).unwrap(), first);
+        // Read once more (unless this machine took longer than the window to hash the first
+        // time); now past the window, the entries are trusted.
+        assert!(known.content_reads() >= 2);
+        let before = known.content_reads();
+        for _ in 0..3 {
+            assert_eq!(content_hash(&a, &known).unwrap(), first);
+        }
+        assert_eq!(known.content_reads(), before, "a hit reads no content");
     }
 }

@@ -22,6 +22,7 @@ use super::worker::WorkerSpec;
 use super::{lock, now_ms, ProviderError};
 use crate::cache::SharedOptions;
 use crate::cancel::Cancel;
+use crate::fingerprint::ContentHashes;
 use crate::pool::PoolConfig;
 
 /// How long `close` waits for the workers to exit, and then for lent copies to come back.
@@ -81,6 +82,9 @@ pub struct Service {
     /// Answers being computed, by cache key: an identical request that arrives meanwhile waits
     /// for that answer instead of running the same fixtures again.
     inflight: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Vec<Value>>>>>,
+    /// The content hashes of fixture files, trusted while their stat is unchanged: a cache hit
+    /// walks and stats its fixtures but reads no file.
+    content: Arc<ContentHashes>,
 }
 
 /// The workers' environment: the heap limit, added to whatever NODE_OPTIONS already says. A
@@ -233,6 +237,7 @@ impl Service {
             copies,
             cache,
             inflight: Mutex::new(HashMap::new()),
+            content: Arc::new(ContentHashes::new()),
         }))
     }
 
@@ -242,6 +247,12 @@ impl Service {
 
     pub fn config(&self) -> &ServiceConfig {
         &self.config
+    }
+
+    /// How many fixture files were read to build cache keys (a hit on known, unchanged
+    /// fixtures reads none).
+    pub fn fixture_reads(&self) -> u64 {
+        self.content.content_reads()
     }
 
     pub fn cache_counters(&self) -> CacheCounters {
@@ -295,9 +306,10 @@ impl Service {
             _ => return self.run_fixtures(kind, chosen, model, req, cancel).await,
         };
         let dirs: Vec<PathBuf> = chosen.iter().map(|f| f.dir.clone()).collect();
+        let content = Arc::clone(&self.content);
         let hashes = tokio::task::spawn_blocking(move || {
             dirs.iter()
-                .map(|d| fixtures::content_hash(d))
+                .map(|d| fixtures::content_hash(d, &content))
                 .collect::<std::io::Result<Vec<_>>>()
         })
         .await

@@ -1,4 +1,5 @@
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -7,6 +8,7 @@ use super::fixtures;
 use super::*;
 use crate::cancel::Cancel;
 use crate::error::ArgError;
+use crate::fingerprint::ContentHashes;
 
 /// A stand-in worker speaking the protocol: answers pings, echoes jobs, and misbehaves on
 /// request (sleeps, exits, prints garbage) so the supervision code can be tested without the
@@ -446,17 +448,24 @@ async fn gold_resolves_every_small_fixture_and_copies_come_back_pristine() {
         assert!(!copies.is_empty(), "no working copy of {}", f.name);
         for c in copies {
             assert_eq!(
-                fixtures::content_hash(&c.path()).unwrap(),
-                fixtures::content_hash(&f.dir).unwrap(),
+                fixtures::content_hash(&c.path(), &ContentHashes::new()).unwrap(),
+                fixtures::content_hash(&f.dir, &ContentHashes::new()).unwrap(),
                 "{} was not restored",
                 f.name
             );
         }
     }
+    let reads = service.fixture_reads();
     let second = service.execute(req, &Cancel::new()).await.unwrap();
     assert!(second.cached);
     assert_eq!(second.results, first.results);
     assert_eq!(service.cache_counters().hits, 1);
+    // The bundled fixtures were known by their stat: the hit read none of their files.
+    assert_eq!(
+        service.fixture_reads(),
+        reads,
+        "a cache hit read fixture files"
+    );
     let pids = service.pool().pids();
     service.close().await;
     for pid in pids {
@@ -530,6 +539,77 @@ async fn a_fixtures_dir_of_ones_own_replaces_the_bundled_set() {
         );
     }
     service.close().await;
+}
+
+/// Editing a fixture must change the cache key even though its files are trusted by their stat:
+/// an edit in place keeping the size, and a file replaced by a rename.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixture_edited_in_place_or_replaced_by_rename_misses_the_cache() {
+    let work = tempfile::tempdir().unwrap();
+    let mut config = service_config(&work, true);
+    config.min_workers = 1;
+    let service = Service::connect(config).await.unwrap();
+    let mine = tempfile::tempdir().unwrap();
+    let small = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/small");
+    let fixture = mine.path().join("my-own");
+    fixtures::copy_tree(&small.join("no-overlap"), &fixture).unwrap();
+    let req = ExecuteRequest {
+        use_cache: true,
+        fixtures_dir: Some(mine.path().to_path_buf()),
+        ..ExecuteRequest::default()
+    };
+    let run = |req: ExecuteRequest| {
+        let service = Arc::clone(&service);
+        async move { service.execute(req, &Cancel::new()).await.unwrap().cached }
+    };
+    assert!(!run(req.clone()).await);
+    assert!(run(req.clone()).await, "unchanged: a hit");
+    // The fixture's sources (not fixture.json): the first file other than it, by name.
+    let source = {
+        let mut files: Vec<_> = walk_files(&fixture)
+            .into_iter()
+            .filter(|p| p.file_name().is_some_and(|n| n != fixtures::FIXTURE_FILE))
+            .collect();
+        files.sort();
+        files.remove(0)
+    };
+    let body = std::fs::read(&source).unwrap();
+    // In place, same size: one byte swapped for another.
+    let mut edited = body.clone();
+    edited.push(b'\n');
+    edited.remove(0);
+    std::fs::write(&source, &edited).unwrap();
+    assert!(!run(req.clone()).await, "edited in place: a miss");
+    assert!(run(req.clone()).await);
+    // Replaced by a rename: other content of the same size and the same mtime, another inode.
+    let mtime = std::fs::metadata(&source).unwrap().modified().unwrap();
+    let mut rotated = body.clone();
+    rotated.rotate_left(1);
+    assert_ne!(rotated, edited);
+    let tmp = source.with_extension("tmp");
+    std::fs::write(&tmp, &rotated).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&tmp)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    std::fs::rename(&tmp, &source).unwrap();
+    assert!(!run(req.clone()).await, "replaced by rename: a miss");
+    service.close().await;
+}
+
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

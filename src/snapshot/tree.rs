@@ -1,88 +1,20 @@
 //! The folder as this module sees it: a walk that honours ignore rules, one stat record per
 //! entry, and the comparison of a live folder against a recorded manifest.
 //!
-//! Change detection follows git's index: an entry whose size, mtime, ctime, inode, device and
-//! mode all match what was recorded is taken as unchanged without reading it; only suspects are
-//! hashed. Like git's "racily clean" rule, an entry whose mtime or ctime falls within
-//! [`RACY_WINDOW_NS`] of the moment it was recorded cannot be trusted by its stat alone (a write
-//! in the same timestamp tick would leave the stat unchanged), so it is hashed until it is older.
+//! Change detection is [`crate::fingerprint`]'s stat rule (git's index, with its "racily clean"
+//! rule): only entries whose stat cannot prove them unchanged are hashed.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::{self, Metadata};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use git2::{ObjectType, Oid};
 
 use super::error::{IoContext, Result, SnapshotError};
 
-/// How close to the recording time a timestamp must be for the entry to count as racy. Local
-/// Linux filesystems stamp files from the kernel's coarse clock (one tick, 1–10 ms); one second
-/// also covers filesystems with coarser stamps and modest clock skew on network mounts.
-pub(crate) const RACY_WINDOW_NS: i128 = 1_000_000_000;
-
-pub(crate) fn now_ns() -> i128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i128)
-        .unwrap_or(0)
-}
-
-/// The parts of `lstat` that change when a file is touched in any way.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub(crate) struct Stat {
-    pub size: u64,
-    pub mtime_ns: i128,
-    pub ctime_ns: i128,
-    pub ino: u64,
-    pub dev: u64,
-    /// Permission bits (`st_mode & 0o7777`).
-    pub perm: u32,
-}
-
-impl Stat {
-    #[cfg(unix)]
-    pub fn of(meta: &Metadata) -> Self {
-        use std::os::unix::fs::MetadataExt;
-        Stat {
-            size: meta.size(),
-            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
-            ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
-            ino: meta.ino(),
-            dev: meta.dev(),
-            perm: meta.mode() & 0o7777,
-        }
-    }
-
-    #[cfg(not(unix))]
-    pub fn of(meta: &Metadata) -> Self {
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos() as i128)
-            .unwrap_or(0);
-        Stat {
-            size: meta.len(),
-            mtime_ns,
-            ctime_ns: mtime_ns,
-            ino: 0,
-            dev: 0,
-            perm: if meta.permissions().readonly() {
-                0o444
-            } else {
-                0o644
-            },
-        }
-    }
-
-    fn racy_at(&self, recorded_ns: i128) -> bool {
-        self.mtime_ns + RACY_WINDOW_NS >= recorded_ns
-            || self.ctime_ns + RACY_WINDOW_NS >= recorded_ns
-    }
-}
+pub(crate) use crate::fingerprint::{now_ns, Stat};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EntryKind {
