@@ -815,3 +815,60 @@ test('a reused program structure still sees a new file and a changed package.jso
   fs.rmSync(path.join(dir, 'src/lib'), { recursive: true })
   t.deepEqual(codes(), [2307])
 })
+
+/** Applies the fixture's gold plan through the engine's path (one read, edits in memory, the
+ *  check of the edited folder from the check before) and returns that check's diagnostics. */
+function checkAfterGold(dir) {
+  const folder = diagnostics.readFolder(fs.realpathSync(dir))
+  const before = diagnostics.checkFolderCached(folder)
+  const plan = engine.validatePlan(engine.loadFixture(dir).goldPlan)
+  const { changed, files } = engine.applyPlan(folder.root, plan, { texts: folder.texts })
+  const edits = new Map(changed.map((rel) => [path.join(folder.root, rel), files.get(path.join(folder.root, rel))]))
+  return diagnostics.checkFolder(folder, edits, before)
+}
+
+test('the check after a plan (only the files it can affect checked again) equals a check from scratch, on every fixture', (t) => {
+  const root = tempDir(t, 'pb-affected-')
+  const dirs = [...SMALL_NAMES.map((name) => copyFixture(t, name)), ...writeFixtures(root, { count: 200, seed: 1 })]
+  for (const dir of dirs) {
+    const after = checkAfterGold(dir)
+    t.deepEqual(after, diagnostics.collectDiagnosticsFloor(dir), path.basename(dir))
+  }
+})
+
+test('edits that reach files without an import (scripts, declare global) check every file again', (t) => {
+  /** A project of `files`; `edit` applied the engine's way, checked against a check from scratch. */
+  const after = (files, file, text) => {
+    const dir = tempDir(t)
+    files['tsconfig.json'] = JSON.stringify({
+      compilerOptions: { target: 'ES2020', module: 'commonjs', lib: ['ES2020'], strict: true, types: [] },
+      include: ['src'],
+    })
+    for (const [name, body] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true })
+      fs.writeFileSync(path.join(dir, name), body)
+    }
+    const folder = diagnostics.readFolder(fs.realpathSync(dir))
+    const before = diagnostics.checkFolderCached(folder)
+    t.deepEqual(before.diagnostics, [])
+    const abs = path.join(folder.root, file)
+    const got = diagnostics.checkFolder(folder, new Map([[abs, text]]), before)
+    fs.writeFileSync(abs, text)
+    t.deepEqual(got, diagnostics.collectDiagnosticsFloor(dir))
+    return got.map((d) => `${d.file}:${d.code}`)
+  }
+  // src/app.ts imports none of the edited files, yet each edit breaks it.
+  const script = { 'src/app.ts': 'export const total: number = shared\n', 'src/globals.ts': 'const shared = 1\n' }
+  t.deepEqual(after(script, 'src/globals.ts', 'const renamed = 1\n'), ['src/app.ts:2304'])
+  // A script turned into a module by an edit takes its globals with it.
+  t.deepEqual(after(script, 'src/globals.ts', 'export const shared = 1\n'), ['src/app.ts:2304'])
+  const augment = { 'src/app.ts': 'export const total: number = augmented\n', 'src/augment.ts': 'export {}\ndeclare global {\n  var augmented: number\n}\n' }
+  t.deepEqual(after(augment, 'src/augment.ts', 'export {}\n'), ['src/app.ts:2304'])
+  // And an edit whose effect does travel by import is seen in the importer.
+  const chain = {
+    'src/app.ts': "import { n } from './mid'\nexport const total: number = n\n",
+    'src/mid.ts': "export { n } from './leaf'\n",
+    'src/leaf.ts': 'export const n = 1\n',
+  }
+  t.deepEqual(after(chain, 'src/leaf.ts', "export const n = 'one'\n"), ['src/app.ts:2322'])
+})

@@ -75,13 +75,17 @@ function loadConfig(fixtureDir, layout) {
  */
 function collectDiagnostics(fixtureDir, overlay) {
   const root = path.resolve(fixtureDir)
-  return check(root, overlay, true, layoutOf(root))
+  return check(root, overlay, true, layoutOf(root)).diagnostics
 }
 
-/** The diagnostics of a folder read by `readFolder`, with `edits` (Map absolute path -> text) over it. */
-function checkFolder(folder, edits) {
-  const overlay = edits && edits.size ? new Map([...folder.texts, ...edits]) : folder.texts
-  return check(folder.root, overlay, true, folder.layout)
+/**
+ * The diagnostics of a folder read by `readFolder` with `edits` (Map absolute path -> text) over
+ * it. `before` is the folder's own check (`checkFolderCached`): the files the edits cannot affect
+ * keep their diagnostics from it and are not checked again (see `affectedFiles`).
+ */
+function checkFolder(folder, edits, before) {
+  const overlay = new Map([...folder.texts, ...edits])
+  return check(folder.root, overlay, true, folder.layout, before && { byFile: before.byFile, edits, oldTexts: folder.texts }).diagnostics
 }
 
 /**
@@ -91,10 +95,16 @@ function checkFolder(folder, edits) {
  */
 function collectDiagnosticsFloor(fixtureDir) {
   const root = path.resolve(fixtureDir)
-  return check(root, undefined, false, layoutOf(root))
+  return check(root, undefined, false, layoutOf(root)).diagnostics
 }
 
-function check(root, overlay, reuse, layout) {
+/**
+ * One check. Returns `{diagnostics, byFile}`: every diagnostic, normalized and sorted, and each
+ * source file's own (syntactic, semantic, declaration) by absolute path. `since`, when given,
+ * is `{byFile, edits, oldTexts}`: the check of the same folder before `edits`, whose per-file
+ * diagnostics stand for the files the edits cannot affect.
+ */
+function check(root, overlay, reuse, layout, since) {
   const config = loadConfig(root, layout)
   const host = ts.createCompilerHost(config.options, true)
   const readFile = host.readFile
@@ -123,14 +133,7 @@ function check(root, overlay, reuse, layout) {
       return undefined
     }
     if (!reuse) return ts.createSourceFile(fileName, text, languageVersionOrOptions, true)
-    // An unchanged file keeps its parsed (and bound) SourceFile, as a DocumentRegistry would.
-    const key = `${fileName}\0${languageVersion}\0${config.id}`
-    const hit = sourceCache.get(key)
-    sourceCache.delete(key)
-    const sf = hit && hit.text === text ? hit : ts.createSourceFile(fileName, text, languageVersionOrOptions, true)
-    sourceCache.set(key, sf)
-    if (sourceCache.size > MAX_CACHED_SOURCES) sourceCache.delete(sourceCache.keys().next().value)
-    return sf
+    return cachedSource(fileName, text, languageVersionOrOptions, config)
   }
   host.writeFile = () => {}
   // Library replacement packages (@typescript/lib-*) are not looked up: the bundled compiler's own
@@ -148,15 +151,90 @@ function check(root, overlay, reuse, layout) {
     structures.set(structureKey, old ?? ts.createProgram({ ...shape, oldProgram: program }))
     if (structures.size > MAX_STRUCTURES) structures.delete(structures.keys().next().value)
   }
-  const all = [...config.errors, ...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics()]
+  const all = [...config.errors, ...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics()].map((d) => normalize(root, d))
   // As tsc: declaration diagnostics exist only for a build that emits declarations.
   const emitsDeclarations = Boolean((config.options.declaration || config.options.composite) && !config.options.noEmit)
+  const scope = since ? affectedFiles(program, since, config) : undefined
+  const byFile = new Map()
   for (const sf of program.getSourceFiles()) {
     if (isLibFile(sf.fileName) || sf.isDeclarationFile) continue
-    all.push(...program.getSyntacticDiagnostics(sf), ...program.getSemanticDiagnostics(sf))
-    if (emitsDeclarations) all.push(...program.getDeclarationDiagnostics(sf))
+    let own = scope && !scope.has(sf.fileName) ? since.byFile.get(sf.fileName) : undefined
+    if (!own) {
+      const raw = [...program.getSyntacticDiagnostics(sf), ...program.getSemanticDiagnostics(sf)]
+      if (emitsDeclarations) raw.push(...program.getDeclarationDiagnostics(sf))
+      own = raw.map((d) => normalize(root, d))
+    }
+    byFile.set(sf.fileName, own)
+    all.push(...own)
   }
-  return all.map((d) => normalize(root, d)).sort(compareDiagnostics)
+  return { diagnostics: all.map((d) => ({ ...d })).sort(compareDiagnostics), byFile }
+}
+
+/**
+ * A fixture file's SourceFile: an unchanged file keeps its parsed (and bound) SourceFile, as a
+ * DocumentRegistry would, for as long as it stays in the bounded cache.
+ */
+function cachedSource(fileName, text, languageVersionOrOptions, config) {
+  const languageVersion = typeof languageVersionOrOptions === 'object' ? languageVersionOrOptions.languageVersion : languageVersionOrOptions
+  const key = `${fileName}\0${languageVersion}\0${config.id}`
+  const hit = sourceCache.get(key)
+  sourceCache.delete(key)
+  const sf = hit && hit.text === text ? hit : ts.createSourceFile(fileName, text, languageVersionOrOptions, true)
+  sourceCache.set(key, sf)
+  if (sourceCache.size > MAX_CACHED_SOURCES) sourceCache.delete(sourceCache.keys().next().value)
+  return sf
+}
+
+/**
+ * Whether a file's top-level declarations can reach other files without an import: a script's
+ * are global, and a module can augment (`declare global`, `declare module 'x'`).
+ */
+function reachesOutside(sf) {
+  return (
+    !ts.isExternalModule(sf) ||
+    sf.statements.some((s) => ts.isModuleDeclaration(s) && (ts.isStringLiteral(s.name) || (s.flags & ts.NodeFlags.GlobalAugmentation) !== 0))
+  )
+}
+
+/**
+ * The files whose diagnostics the edits can change: the edited files and every file that imports
+ * one of them, directly or through other files (a type only reaches a file through its imports).
+ * Undefined (check everything) when that does not hold: an edited file that is, or was, a script
+ * or an augmentation; any file with augmentations or triple-slash references; an edited file
+ * outside the program.
+ */
+function affectedFiles(program, { edits, oldTexts }, config) {
+  const files = program.getSourceFiles().filter((sf) => !isLibFile(sf.fileName))
+  if (files.some((sf) => sf.referencedFiles.length || sf.typeReferenceDirectives.length || sf.moduleAugmentations.length)) return undefined
+  for (const [fileName, text] of edits) {
+    const now = program.getSourceFile(fileName)
+    const old = oldTexts.get(fileName)
+    if (!now || old === undefined || reachesOutside(now)) return undefined
+    // The text before the edits was parsed by the check before them (unless the cache let it go).
+    const parsed = sourceCache.get(`${fileName}\0${now.languageVersion}\0${config.id}`)
+    if (reachesOutside(parsed?.text === old ? parsed : ts.createSourceFile(fileName, old, now.languageVersion))) return undefined
+    if (now.text !== text) return undefined
+  }
+  const importers = new Map()
+  for (const sf of files) {
+    for (const spec of sf.imports) {
+      const target = program.getResolvedModuleFromModuleSpecifier(spec, sf)?.resolvedModule?.resolvedFileName
+      if (!target) continue
+      if (!importers.has(target)) importers.set(target, [])
+      importers.get(target).push(sf.fileName)
+    }
+  }
+  const scope = new Set(edits.keys())
+  const queue = [...scope]
+  while (queue.length) {
+    for (const from of importers.get(queue.pop()) ?? []) {
+      if (!scope.has(from)) {
+        scope.add(from)
+        queue.push(from)
+      }
+    }
+  }
+  return scope
 }
 
 function normalize(root, d) {
@@ -256,24 +334,25 @@ function readFolder(fixtureDir) {
 }
 
 /**
- * collectDiagnostics, remembered by the folder's content (see above). `folder` is the folder as
- * `readFolder` read it (read here when not given); a miss checks from it, without reading again.
+ * The check of a folder read by `readFolder`, remembered by its content (see above): `{diagnostics,
+ * byFile}` as `check` returns them. Callers must not modify what they get.
  */
-function collectDiagnosticsCached(fixtureDir, folder = readFolder(fixtureDir)) {
-  const { root, key } = folder
-  const hit = memo.get(key)
+function checkFolderCached(folder) {
+  const hit = memo.get(folder.key)
   if (hit) {
-    memo.delete(key)
-    memo.set(key, hit)
-    return hit.map((d) => ({ ...d }))
+    memo.delete(folder.key)
+    memo.set(folder.key, hit)
+    return hit
   }
-  const diags = check(root, folder.texts, true, folder.layout)
-  memo.set(
-    key,
-    diags.map((d) => ({ ...d })),
-  )
+  const result = check(folder.root, folder.texts, true, folder.layout)
+  memo.set(folder.key, result)
   if (memo.size > MAX_MEMO) memo.delete(memo.keys().next().value)
-  return diags
+  return result
+}
+
+/** collectDiagnostics, remembered by the folder's content (see above). */
+function collectDiagnosticsCached(fixtureDir) {
+  return checkFolderCached(readFolder(fixtureDir)).diagnostics.map((d) => ({ ...d }))
 }
 
 module.exports = {
@@ -282,6 +361,7 @@ module.exports = {
   collectDiagnosticsFloor,
   readFolder,
   checkFolder,
+  checkFolderCached,
   formatDiagnostic,
   hasTarget,
   libCache,

@@ -11,7 +11,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { performance } = require('node:perf_hooks')
 
-const { checkFolder, collectDiagnosticsCached, formatDiagnostic, hasTarget, readFolder } = require('./diagnostics')
+const { checkFolder, checkFolderCached, formatDiagnostic, hasTarget, readFolder } = require('./diagnostics')
 const { parsePlan, applyPlan } = require('./plan')
 const { BUILTIN_MODELS, generate, buildPrompt } = require('./models')
 const { APIS } = require('./clients')
@@ -146,14 +146,15 @@ async function runJob(job, { signal } = {}) {
   // The fixture is read once, here: the checks, the plan and the restore work from these texts
   // (the job is the folder's only writer while it runs).
   let folder
-  let before
+  let checked
   try {
     folder = readFolder(fs.realpathSync(fixtureDir))
-    before = collectDiagnosticsCached(folder.root, folder)
+    checked = checkFolderCached(folder)
   } catch (err) {
     result.errorMessage = `cannot check the fixture: ${err.message}`
     return finish()
   }
+  const before = checked.diagnostics
   result.errorCountBefore = before.length
   result.errorCountAfter = before.length
   if (!hasTarget(before, target)) {
@@ -193,7 +194,7 @@ async function runJob(job, { signal } = {}) {
         written.set(abs, replaced.get(abs))
       }
       // Unchanged files, unchanged diagnostics: a plan that edits nothing needs no second check.
-      const after = edits.size ? checkFolder(folder, edits) : before
+      const after = edits.size ? checkFolder(folder, edits, checked) : before
       result.errorCountAfter = after.length
       const targetGone = !hasTarget(after, target)
       if (targetGone && after.length <= before.length) {
