@@ -345,7 +345,7 @@ async function main() {
     }
     const what =
       workload === 'set'
-        ? 'Workload "set" (headline): one request = all 8 small fixtures'
+        ? `Workload "set" (headline): one request = all ${FIXTURES.length} small fixtures`
         : 'Workload "fixture": one request = one small fixture (metadata.fixtures: [name])'
     table(what, rows)
   }
