@@ -90,8 +90,9 @@ function checkFolder(folder, edits, before) {
 
 /**
  * The floor of a check: the same diagnostics with only the lib files cached (the fixture's files
- * read and parsed afresh, no earlier program's structure reused). What one check of an edited
- * fixture costs at least in a warm process; the engine benchmark measures jobs against it.
+ * read and parsed afresh, no earlier program's structure reused): what one check of an edited
+ * fixture costs in a warm process that remembers nothing of the fixture. The engine benchmark
+ * measures jobs against it.
  */
 function collectDiagnosticsFloor(fixtureDir) {
   const root = path.resolve(fixtureDir)
