@@ -872,3 +872,16 @@ test('edits that reach files without an import (scripts, declare global) check e
   }
   t.deepEqual(after(chain, 'src/leaf.ts', "export const n = 'one'\n"), ['src/app.ts:2322'])
 })
+
+test('the checks refuse what is not a fixture folder, naming the argument', (t) => {
+  for (const check of [engine.collectDiagnostics, engine.collectDiagnosticsFloor]) {
+    t.throws(() => check(), { instanceOf: TypeError, message: /fixtureDir/ })
+    t.throws(() => check(42), { instanceOf: TypeError, message: /fixtureDir/ })
+    t.throws(() => check(''), { instanceOf: TypeError, message: /fixtureDir/ })
+    t.throws(() => check(path.join(tempDir(t), 'missing')), { instanceOf: RangeError, message: /fixtureDir is not a folder/ })
+    t.throws(() => check(path.join(engine.SMALL_DIR, 'missing-export', 'fixture.json')), { instanceOf: RangeError, message: /fixtureDir/ })
+    // A folder without a tsconfig.json says so.
+    t.throws(() => check(tempDir(t)), { message: /no tsconfig.json/ })
+  }
+  t.throws(() => engine.collectDiagnostics(engine.SMALL_DIR, { 'a.ts': '' }), { instanceOf: TypeError, message: /overlay/ })
+})

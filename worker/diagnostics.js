@@ -74,8 +74,21 @@ function loadConfig(fixtureDir, layout) {
  * Returns [{code, file, line, column, message}] sorted by file, line, column, code.
  */
 function collectDiagnostics(fixtureDir, overlay) {
-  const root = path.resolve(fixtureDir)
+  const root = folderArgument(fixtureDir)
+  if (overlay !== undefined && !(overlay instanceof Map)) throw new TypeError('overlay must be a Map of absolute path to text')
   return check(root, overlay, true, layoutOf(root)).diagnostics
+}
+
+/** The absolute path of `fixtureDir`, which must name a folder. */
+function folderArgument(fixtureDir) {
+  if (typeof fixtureDir !== 'string' || fixtureDir === '') throw new TypeError('fixtureDir must be a non-empty string')
+  const root = path.resolve(fixtureDir)
+  let stat
+  try {
+    stat = fs.statSync(root)
+  } catch {}
+  if (!stat?.isDirectory()) throw new RangeError(`fixtureDir is not a folder: ${fixtureDir}`)
+  return root
 }
 
 /**
@@ -95,7 +108,7 @@ function checkFolder(folder, edits, before) {
  * measures jobs against it.
  */
 function collectDiagnosticsFloor(fixtureDir) {
-  const root = path.resolve(fixtureDir)
+  const root = folderArgument(fixtureDir)
   return check(root, undefined, false, layoutOf(root)).diagnostics
 }
 
