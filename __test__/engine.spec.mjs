@@ -12,6 +12,7 @@ import { runGuarded } from './helpers/run-guarded.mjs'
 
 const require = createRequire(import.meta.url)
 const engine = require('../worker/index.js')
+const diagnostics = require('../worker/diagnostics.js')
 const { generate: generateFixtures, writeFixtures } = require('../fixtures/generate.js')
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -734,16 +735,20 @@ test('massive: all 200 generated fixtures have their target error and gold resol
   for (const fixtureDir of dirs) {
     const fx = engine.loadFixture(fixtureDir)
     families.add(fx.family)
+    const before = diagnostics.collectDiagnosticsFloor(fixtureDir).length
     const r = await engine.runJob({ fixtureDir, model: 'gold' })
     // runJob checks the target is present before (else it fails saying so) and gone after.
     if (!r.success || r.errorCountBefore < 1 || r.errorCountAfter >= r.errorCountBefore) failures.push(`${fx.name}: ${r.errorMessage}`)
+    // Its checks (reused structure, in-memory edits) count what a check from scratch counts.
+    const after = diagnostics.collectDiagnosticsFloor(fixtureDir).length
+    if (r.errorCountBefore !== before || r.errorCountAfter !== after)
+      failures.push(`${fx.name}: ${r.errorCountBefore}/${r.errorCountAfter} vs ${before}/${after}`)
   }
   t.deepEqual(failures, [])
   t.true(families.size >= 8, [...families].join(', '))
 })
 
 test('the before-check is remembered by folder content: an edit is always checked afresh', (t) => {
-  const diagnostics = require('../worker/diagnostics.js')
   const dir = copyFixture(t, 'missing-export')
   const fresh = diagnostics.collectDiagnostics(dir)
   t.true(fresh.length > 0)
@@ -761,4 +766,122 @@ test('the before-check is remembered by folder content: an edit is always checke
   // The same content in another folder is its own entry (messages may name the folder).
   const other = copyFixture(t, 'missing-export')
   t.deepEqual(diagnostics.collectDiagnosticsCached(other), diagnostics.collectDiagnostics(other))
+})
+
+test("a job's checks agree with checks from scratch, job after job on copies restored in between", async (t) => {
+  const dirs = SMALL_NAMES.map((name) => copyFixture(t, name))
+  const pristine = dirs.map(readTree)
+  const floors = dirs.map((dir) => diagnostics.collectDiagnosticsFloor(dir))
+  for (let round = 0; round < 3; round++) {
+    for (const [i, dir] of dirs.entries()) {
+      const model = round === 1 ? 'none' : 'gold'
+      const r = await engine.runJob({ fixtureDir: dir, model })
+      t.is(r.errorCountBefore, floors[i].length, `${SMALL_NAMES[i]} before, round ${round}`)
+      const after = diagnostics.collectDiagnosticsFloor(dir)
+      t.is(r.errorCountAfter, after.length, `${SMALL_NAMES[i]} after, round ${round}`)
+      // The cached check of the edited folder (its structure reused) gives every diagnostic alike.
+      t.deepEqual(engine.collectDiagnostics(dir), after)
+      t.is(r.success, model === 'gold')
+      for (const [file, text] of Object.entries(pristine[i])) fs.writeFileSync(path.join(dir, file), text)
+    }
+  }
+})
+
+test('a reused program structure still sees a new file and a changed package.json', (t) => {
+  const dir = tempDir(t)
+  const write = (file, text) => {
+    fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true })
+    fs.writeFileSync(path.join(dir, file), text)
+  }
+  write(
+    'tsconfig.json',
+    JSON.stringify({ compilerOptions: { target: 'ES2020', module: 'commonjs', lib: ['ES2020'], strict: true, types: [] }, include: ['src'] }),
+  )
+  write('src/app.ts', "import { x } from './lib'\nexport const y: number = x\n")
+  const codes = () => {
+    const cached = engine.collectDiagnostics(dir)
+    t.deepEqual(cached, diagnostics.collectDiagnosticsFloor(dir))
+    return cached.map((d) => d.code)
+  }
+  t.deepEqual(codes(), [2307])
+  codes()
+  // src/app.ts is unchanged each time; how './lib' resolves is not.
+  write('src/lib/main.ts', 'export const x = 1\n')
+  write('src/lib/other.ts', "export const x = 'one'\n")
+  write('src/lib/package.json', JSON.stringify({ types: './main.ts' }))
+  t.deepEqual(codes(), [])
+  write('src/lib/package.json', JSON.stringify({ types: './other.ts' }))
+  t.deepEqual(codes(), [2322])
+  fs.rmSync(path.join(dir, 'src/lib'), { recursive: true })
+  t.deepEqual(codes(), [2307])
+})
+
+/** Applies the fixture's gold plan through the engine's path (one read, edits in memory, the
+ *  check of the edited folder from the check before) and returns that check's diagnostics. */
+function checkAfterGold(dir) {
+  const folder = diagnostics.readFolder(fs.realpathSync(dir))
+  const before = diagnostics.checkFolderCached(folder)
+  const plan = engine.validatePlan(engine.loadFixture(dir).goldPlan)
+  const { changed, files } = engine.applyPlan(folder.root, plan, { texts: folder.texts })
+  const edits = new Map(changed.map((rel) => [path.join(folder.root, rel), files.get(path.join(folder.root, rel))]))
+  return diagnostics.checkFolder(folder, edits, before)
+}
+
+test('the check after a plan (only the files it can affect checked again) equals a check from scratch, on every fixture', (t) => {
+  const root = tempDir(t, 'pb-affected-')
+  const dirs = [...SMALL_NAMES.map((name) => copyFixture(t, name)), ...writeFixtures(root, { count: 200, seed: 1 })]
+  for (const dir of dirs) {
+    const after = checkAfterGold(dir)
+    t.deepEqual(after, diagnostics.collectDiagnosticsFloor(dir), path.basename(dir))
+  }
+})
+
+test('edits that reach files without an import (scripts, declare global) check every file again', (t) => {
+  /** A project of `files`; `edit` applied the engine's way, checked against a check from scratch. */
+  const after = (files, file, text) => {
+    const dir = tempDir(t)
+    files['tsconfig.json'] = JSON.stringify({
+      compilerOptions: { target: 'ES2020', module: 'commonjs', lib: ['ES2020'], strict: true, types: [] },
+      include: ['src'],
+    })
+    for (const [name, body] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true })
+      fs.writeFileSync(path.join(dir, name), body)
+    }
+    const folder = diagnostics.readFolder(fs.realpathSync(dir))
+    const before = diagnostics.checkFolderCached(folder)
+    t.deepEqual(before.diagnostics, [])
+    const abs = path.join(folder.root, file)
+    const got = diagnostics.checkFolder(folder, new Map([[abs, text]]), before)
+    fs.writeFileSync(abs, text)
+    t.deepEqual(got, diagnostics.collectDiagnosticsFloor(dir))
+    return got.map((d) => `${d.file}:${d.code}`)
+  }
+  // src/app.ts imports none of the edited files, yet each edit breaks it.
+  const script = { 'src/app.ts': 'export const total: number = shared\n', 'src/globals.ts': 'const shared = 1\n' }
+  t.deepEqual(after(script, 'src/globals.ts', 'const renamed = 1\n'), ['src/app.ts:2304'])
+  // A script turned into a module by an edit takes its globals with it.
+  t.deepEqual(after(script, 'src/globals.ts', 'export const shared = 1\n'), ['src/app.ts:2304'])
+  const augment = { 'src/app.ts': 'export const total: number = augmented\n', 'src/augment.ts': 'export {}\ndeclare global {\n  var augmented: number\n}\n' }
+  t.deepEqual(after(augment, 'src/augment.ts', 'export {}\n'), ['src/app.ts:2304'])
+  // And an edit whose effect does travel by import is seen in the importer.
+  const chain = {
+    'src/app.ts': "import { n } from './mid'\nexport const total: number = n\n",
+    'src/mid.ts': "export { n } from './leaf'\n",
+    'src/leaf.ts': 'export const n = 1\n',
+  }
+  t.deepEqual(after(chain, 'src/leaf.ts', "export const n = 'one'\n"), ['src/app.ts:2322'])
+})
+
+test('the checks refuse what is not a fixture folder, naming the argument', (t) => {
+  for (const check of [engine.collectDiagnostics, engine.collectDiagnosticsFloor]) {
+    t.throws(() => check(), { instanceOf: TypeError, message: /fixtureDir/ })
+    t.throws(() => check(42), { instanceOf: TypeError, message: /fixtureDir/ })
+    t.throws(() => check(''), { instanceOf: TypeError, message: /fixtureDir/ })
+    t.throws(() => check(path.join(tempDir(t), 'missing')), { instanceOf: RangeError, message: /fixtureDir is not a folder/ })
+    t.throws(() => check(path.join(engine.SMALL_DIR, 'missing-export', 'fixture.json')), { instanceOf: RangeError, message: /fixtureDir/ })
+    // A folder without a tsconfig.json says so.
+    t.throws(() => check(tempDir(t)), { message: /no tsconfig.json/ })
+  }
+  t.throws(() => engine.collectDiagnostics(engine.SMALL_DIR, { 'a.ts': '' }), { instanceOf: TypeError, message: /overlay/ })
 })

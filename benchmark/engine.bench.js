@@ -4,6 +4,12 @@
 // request, which is what the original did with `pnpm tsx ...`). Gold model on the small
 // fixtures; every job gets a fresh copy of its fixture (copied outside the timed section).
 //
+// Then a job against its floor: one check of the edited fixture with only the lib files cached
+// (`collectDiagnosticsFloor`: a fresh program, the fixture's files read and parsed afresh), beside
+// the whole job in its steady state (a working copy at a fixed path, restored after each job
+// outside the timed part, as the provider does), in this process and through the warm worker,
+// interleaved fixture by fixture in the same rounds.
+//
 //   node benchmark/engine.bench.js        (or: npm run bench -- engine)
 
 const { spawn } = require('node:child_process')
@@ -140,19 +146,71 @@ async function main() {
   const ratio = median(latencies['spawn per job (--once)']) / median(latencies['warm worker'])
   console.log(`  median latency ratio: spawn-per-job / warm worker = ${ratio.toFixed(1)}x`)
 
-  // One warm check alone (what a job does twice), in this process, per small fixture.
-  const { collectDiagnostics } = require('../worker/diagnostics')
-  const checks = []
-  for (let round = 0; round < 26; round++) {
-    for (const dir of FIXTURES) {
-      const t0 = performance.now()
-      collectDiagnostics(dir)
-      if (round > 0) checks.push(performance.now() - t0) // round 0 parses the lib files: cold
+  await jobAgainstFloor()
+}
+
+/** The per-fixture job (in process and through a warm worker) against one check from scratch. */
+async function jobAgainstFloor() {
+  const { runJob } = require('../worker/engine')
+  const { applyPlan, parsePlan } = require('../worker/plan')
+  const { collectDiagnosticsFloor } = require('../worker/diagnostics')
+  const worker = new WarmWorker()
+  await worker.ready
+  // Working copies at fixed paths (one set per contender) and their pristine texts; the floor's
+  // copies hold the gold plan's edits, as a job's folder does when it checks after the plan.
+  const inProcess = copyAll()
+  const viaWorker = copyAll()
+  const edited = copyAll()
+  const pristine = inProcess.dirs.map((dir) => snapshot(dir))
+  for (const dir of edited.dirs) applyPlan(dir, parsePlan(JSON.stringify(JSON.parse(fs.readFileSync(path.join(dir, 'fixture.json'), 'utf8')).goldPlan)))
+  const restore = (dir, i) => {
+    for (const [rel, text] of pristine[i]) fs.writeFileSync(path.join(dir, rel), text)
+  }
+  // The worker's own time for the job (its result's duration) beside the round trip: the rest is
+  // the protocol and waking another process.
+  const times = { floor: [], 'job in process': [], 'job, warm worker': [], '(inside the worker)': [] }
+  const rounds = ROUNDS * 4
+  for (let round = -1; round < rounds; round++) {
+    for (let i = 0; i < FIXTURES.length; i++) {
+      let t0 = performance.now()
+      collectDiagnosticsFloor(edited.dirs[i])
+      const floor = performance.now() - t0
+      t0 = performance.now()
+      const a = await runJob({ fixtureDir: inProcess.dirs[i], model: 'gold' })
+      const job = performance.now() - t0
+      restore(inProcess.dirs[i], i)
+      t0 = performance.now()
+      const b = await worker.run(viaWorker.dirs[i])
+      const remote = performance.now() - t0
+      restore(viaWorker.dirs[i], i)
+      if (!a.success || !b.success) throw new Error(`gold failed on ${a.fixture}`)
+      // Round -1 warms up: the first check of each folder and the first jobs are cold.
+      if (round < 0) continue
+      times.floor.push(floor)
+      times['job in process'].push(job)
+      times['job, warm worker'].push(remote)
+      times['(inside the worker)'].push(b.duration)
     }
   }
-  console.log(
-    `\nWarm diagnostics check of a small fixture (in process, ${checks.length} checks): median ${median(checks).toFixed(2)} ms, p95 ${percentile(checks, 95).toFixed(2)} ms`,
-  )
+  await worker.close()
+  for (const c of [inProcess, viaWorker, edited]) fs.rmSync(c.root, { recursive: true, force: true })
+  const floor = median(times.floor)
+  console.log(`\nA job against its floor, gold model, ${FIXTURES.length} small fixtures x ${rounds} rounds, interleaved (load ${os.loadavg()[0].toFixed(1)})`)
+  console.log('  floor: one check of the edited fixture, only the lib files cached (collectDiagnosticsFloor)')
+  for (const [name, values] of Object.entries(times)) {
+    const ratio = name === 'floor' ? '(the floor)' : `${(median(values) / floor).toFixed(2)}x the floor`
+    console.log(`  ${name.padEnd(19)} median ${median(values).toFixed(2)} ms  p95 ${percentile(values, 95).toFixed(2)} ms  ${ratio}`)
+  }
+}
+
+/** Every file of a folder: Map relative path -> text. */
+function snapshot(dir) {
+  const out = new Map()
+  for (const rel of fs.readdirSync(dir, { recursive: true })) {
+    const abs = path.join(dir, rel)
+    if (fs.statSync(abs).isFile()) out.set(rel, fs.readFileSync(abs, 'utf8'))
+  }
+  return out
 }
 
 main().catch((err) => {

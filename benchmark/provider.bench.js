@@ -23,6 +23,10 @@
 //
 //   npm run bench -- provider
 //   PROVIDER_BENCH_ROUNDS=3 PROVIDER_BENCH_SCALE=1 node benchmark/provider.bench.js
+//   PROVIDER_BENCH_MASSIVE=only node benchmark/provider.bench.js    (the massive row alone; =0: without it)
+//
+// Last, the massive set (200 generated fixtures) through the enhanced provider on 2 workers, cache
+// off, beside its floor: one check of each edited fixture from scratch, summed, over 2 workers.
 //
 // The slow baseline runs fewer requests per batch than the enhanced provider (counts below);
 // every figure is per request or per second, so the counts only set the precision.
@@ -40,6 +44,7 @@ const ROUNDS = Number(process.env.PROVIDER_BENCH_ROUNDS || 3)
 const SCALE = Number(process.env.PROVIDER_BENCH_SCALE || 1)
 const CALLERS = [1, 8]
 const FIXTURES = listFixtures('small')
+const MASSIVE_COUNT = 200
 const PROMPT = 'Fix the TypeScript compile error in this project.'
 
 // Requests per batch (per round), by workload, contender kind and callers.
@@ -340,7 +345,7 @@ async function main() {
     }
     const what =
       workload === 'set'
-        ? 'Workload "set" (headline): one request = all 8 small fixtures'
+        ? `Workload "set" (headline): one request = all ${FIXTURES.length} small fixtures`
         : 'Workload "fixture": one request = one small fixture (metadata.fixtures: [name])'
     table(what, rows)
   }
@@ -366,13 +371,73 @@ async function main() {
       }
     }
   }
+  if (MASSIVE !== '0') await massiveAgainstFloor()
   console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(0)} s`)
   if (process.env.PROVIDER_BENCH_JSON) {
     fs.writeFileSync(process.env.PROVIDER_BENCH_JSON, JSON.stringify({ results, connects, ratios: all }, null, 2))
   }
 }
 
-main().catch((err) => {
+/**
+ * The massive set through the enhanced provider on 2 workers (cache off), beside its floor: one
+ * check of every edited fixture with only the lib files cached, summed and shared by 2 workers.
+ * The first request also makes the 200 working copies; the second is the steady state.
+ */
+async function massiveAgainstFloor() {
+  const { applyPlan, parsePlan } = require('../worker/plan')
+  const { collectDiagnosticsFloor } = require('../worker/diagnostics')
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-provider-massive-'))
+  const provider = new EnhancedBuildFixProvider({
+    name: 'massive',
+    type: 'buildfix',
+    model: 'gold',
+    options: {
+      mode: 'bundled',
+      cache: false,
+      minWorkers: 2,
+      maxWorkers: 2,
+      cacheDir: path.join(tmp, 'cache'),
+      metricsDir: path.join(tmp, 'metrics'),
+      workDir: path.join(tmp, 'work'),
+    },
+  })
+  try {
+    await provider.connect()
+    const request = { prompt: PROMPT, metadata: { fixtureType: 'massive' } }
+    const walls = []
+    for (let i = 0; i < 2; i++) {
+      const t0 = performance.now()
+      const response = await provider.execute(request)
+      walls.push(performance.now() - t0)
+      const results = response.metadata.buildFixResults ?? []
+      if (response.metadata.error || results.length !== MASSIVE_COUNT || !results.every((r) => r.success))
+        throw new Error(`the massive set: ${response.metadata.error ?? `${results.filter((r) => r.success).length} of ${results.length} fixed`}`)
+    }
+    await provider.disconnect()
+    // The floor, on copies holding the gold plans' edits (made outside the timed part).
+    // The same generator, count and seed as the provider's set.
+    const floors = []
+    for (const dir of require('../fixtures/generate.js').writeFixtures(path.join(tmp, 'floor'), { count: MASSIVE_COUNT, seed: 1 })) {
+      applyPlan(dir, parsePlan(JSON.stringify(JSON.parse(fs.readFileSync(path.join(dir, 'fixture.json'), 'utf8')).goldPlan)))
+      const t0 = performance.now()
+      collectDiagnosticsFloor(dir)
+      floors.push(performance.now() - t0)
+    }
+    const floor = floors.reduce((a, b) => a + b, 0) / 2
+    console.log(`\nThe massive set (${floors.length} fixtures) on 2 workers, cache off, against its floor (load ${os.loadavg()[0].toFixed(1)})`)
+    console.log(
+      `  floor: one check of each edited fixture (lib files cached), x ${floors.length} / 2 workers: ${fmtMs(floor)}  (median check ${fmtMs(median(floors))})`,
+    )
+    console.log(`  first request (makes the working copies): ${fmtMs(walls[0])}  ${(walls[0] / floor).toFixed(2)}x the floor`)
+    console.log(`  second request (steady state):            ${fmtMs(walls[1])}  ${(walls[1] / floor).toFixed(2)}x the floor`)
+  } finally {
+    await provider.disconnect()
+    fs.rmSync(tmp, { recursive: true, force: true })
+  }
+}
+
+const MASSIVE = process.env.PROVIDER_BENCH_MASSIVE // 'only': the massive row alone; '0': without it
+;(MASSIVE === 'only' ? massiveAgainstFloor() : main()).catch((err) => {
   console.error(err)
   process.exitCode = 1
 })

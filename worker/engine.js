@@ -11,7 +11,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { performance } = require('node:perf_hooks')
 
-const { collectDiagnostics, collectDiagnosticsCached, formatDiagnostic, hasTarget } = require('./diagnostics')
+const { checkFolder, checkFolderCached, formatDiagnostic, hasTarget, readFolder } = require('./diagnostics')
 const { parsePlan, applyPlan } = require('./plan')
 const { BUILTIN_MODELS, generate, buildPrompt } = require('./models')
 const { APIS } = require('./clients')
@@ -41,19 +41,36 @@ function loadFixture(fixtureDir) {
   }
 }
 
+/** Whether a relative path (posix) is a TypeScript source of the fixture (not under node_modules, dist or a dot folder). */
+function isSourcePath(rel) {
+  const parts = rel.split('/')
+  return /\.(ts|tsx|mts|cts)$/.test(rel) && !parts.some((p) => p === 'node_modules' || p === 'dist' || p.startsWith('.'))
+}
+
 /** Relative paths (posix) of every TypeScript source file of the fixture, sorted. */
 function listSourceFiles(fixtureDir) {
   const out = []
   const walk = (dir) => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      if (e.name === 'node_modules' || e.name === 'dist' || e.name.startsWith('.')) continue
       const abs = path.join(dir, e.name)
-      if (e.isDirectory()) walk(abs)
-      else if (e.isFile() && /\.(ts|tsx|mts|cts)$/.test(e.name)) out.push(path.relative(fixtureDir, abs).split(path.sep).join('/'))
+      const rel = path.relative(fixtureDir, abs).split(path.sep).join('/')
+      if (e.isDirectory()) {
+        if (isSourcePath(`${rel}/x.ts`)) walk(abs)
+      } else if (e.isFile() && isSourcePath(rel)) out.push(rel)
     }
   }
   walk(fixtureDir)
   return out.sort()
+}
+
+/** The source files of a folder read by `readFolder`: Map relative path -> text, sorted by path. */
+function sourceTexts(folder) {
+  const out = []
+  for (const [abs, text] of folder.texts) {
+    const rel = path.relative(folder.root, abs).split(path.sep).join('/')
+    if (isSourcePath(rel)) out.push([rel, text])
+  }
+  return new Map(out.sort((a, b) => (a[0] < b[0] ? -1 : 1)))
 }
 
 function checkJob(job) {
@@ -126,13 +143,18 @@ async function runJob(job, { signal } = {}) {
     return result
   }
 
-  let before
+  // The fixture is read once, here: the checks, the plan and the restore work from these texts
+  // (the job is the folder's only writer while it runs).
+  let folder
+  let checked
   try {
-    before = collectDiagnosticsCached(fixtureDir)
+    folder = readFolder(fs.realpathSync(fixtureDir))
+    checked = checkFolderCached(folder)
   } catch (err) {
     result.errorMessage = `cannot check the fixture: ${err.message}`
     return finish()
   }
+  const before = checked.diagnostics
   result.errorCountBefore = before.length
   result.errorCountAfter = before.length
   if (!hasTarget(before, target)) {
@@ -140,8 +162,9 @@ async function runJob(job, { signal } = {}) {
     return finish()
   }
 
-  const files = listSourceFiles(fixtureDir)
-  const originals = new Map(files.map((f) => [f, fs.readFileSync(path.join(fixtureDir, f), 'utf8')]))
+  const originals = sourceTexts(folder)
+  // What the last attempt wrote: absolute path -> the text it replaced.
+  let written = new Map()
   const builtin = BUILTIN_MODELS.includes(job.model)
   // Built-in models are deterministic: a second attempt would repeat the first.
   const attempts = builtin ? 1 : maxAttempts
@@ -154,16 +177,24 @@ async function runJob(job, { signal } = {}) {
     }
     result.attempts = attempt
     unavailable = false
-    if (attempt > 1) restore(fixtureDir, originals)
+    if (attempt > 1) restore(written)
+    written = new Map()
     let applied = false
     try {
       const text = await planText(job, fixture, { target, before, originals, previousError, attemptTimeoutMs, signal, result })
       const plan = parsePlan(text)
       result.planGenerated = true
       result.planTitle = plan.title
-      applyPlan(fixtureDir, plan)
+      const { changed, files, originals: replaced } = applyPlan(folder.root, plan, { texts: folder.texts })
       applied = true
-      const after = collectDiagnostics(fixtureDir)
+      const edits = new Map()
+      for (const rel of changed) {
+        const abs = path.join(folder.root, rel)
+        edits.set(abs, files.get(abs))
+        written.set(abs, replaced.get(abs))
+      }
+      // Unchanged files, unchanged diagnostics: a plan that edits nothing needs no second check.
+      const after = edits.size ? checkFolder(folder, edits, checked) : before
       result.errorCountAfter = after.length
       const targetGone = !hasTarget(after, target)
       if (targetGone && after.length <= before.length) {
@@ -195,15 +226,9 @@ function sameDiagnostic(a, b) {
   return a.code === b.code && a.file === b.file && a.message === b.message
 }
 
-function restore(fixtureDir, originals) {
-  for (const [file, text] of originals) {
-    const abs = path.join(fixtureDir, file)
-    let current
-    try {
-      current = fs.readFileSync(abs, 'utf8')
-    } catch {}
-    if (current !== text) fs.writeFileSync(abs, text)
-  }
+/** Writes back the files an attempt changed (their texts before it). */
+function restore(written) {
+  for (const [abs, text] of written) fs.writeFileSync(abs, text)
 }
 
 /** Adds one model answer's token counts, time to first token and output mode to the result. */

@@ -154,6 +154,8 @@ export declare function listSourceFiles(fixtureDir: string): string[]
 export declare const EMPTY_PLAN: Plan
 
 export declare function collectDiagnostics(fixtureDir: string, overlay?: Map<string, string>): Diagnostic[]
+/** The floor of a check: the same diagnostics from a fresh program with only the lib files cached. */
+export declare function collectDiagnosticsFloor(fixtureDir: string): Diagnostic[]
 export declare function formatDiagnostic(d: Diagnostic): string
 export declare function hasTarget(diagnostics: Diagnostic[], target: DiagnosticTarget): boolean
 
@@ -161,7 +163,12 @@ export declare const PLAN_FORMAT_VERSION: number
 export declare function stripCodeFences(text: string): string
 export declare function parsePlan(text: string): Plan
 export declare function validatePlan(value: unknown): Plan
-export declare function applyPlan(fixtureDir: string, plan: Plan, options?: { write?: boolean }): { changed: string[]; files: Map<string, string> }
+/** `texts`: files already read (absolute real path -> text), taken instead of the disk. */
+export declare function applyPlan(
+  fixtureDir: string,
+  plan: Plan,
+  options?: { write?: boolean; texts?: Map<string, string> },
+): { changed: string[]; files: Map<string, string>; originals: Map<string, string> }
 
 export declare const BUILTIN_MODELS: readonly string[]
 export interface ModelAnswer {

@@ -2,7 +2,7 @@
 // The BuildFix engine in process: what the worker runs, for tools and tests that want it directly.
 
 const { runJob, loadFixture, listSourceFiles, JobError, EMPTY_PLAN } = require('./engine')
-const { collectDiagnostics, formatDiagnostic, hasTarget } = require('./diagnostics')
+const { collectDiagnostics, collectDiagnosticsFloor, formatDiagnostic, hasTarget } = require('./diagnostics')
 const { PLAN_FORMAT_VERSION, PlanError, parsePlan, validatePlan, applyPlan, stripCodeFences } = require('./plan')
 const { BUILTIN_MODELS, ModelError, generate, listModels, buildPrompt } = require('./models')
 const { inferApi } = require('./clients')
@@ -19,6 +19,7 @@ module.exports = {
   JobError,
   EMPTY_PLAN,
   collectDiagnostics,
+  collectDiagnosticsFloor,
   formatDiagnostic,
   hasTarget,
   PLAN_FORMAT_VERSION,

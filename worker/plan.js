@@ -329,16 +329,18 @@ function checkExpressionText(text, label) {
 
 /**
  * Applies a validated plan to the files of `fixtureDir`. Returns `{changed: [relative paths],
- * files: Map<absolute path, new text>}`. Throws PlanError (and writes nothing) if any operation
- * cannot be applied. `write: false` computes the edits without touching the disk.
+ * files: Map<absolute path, new text>, originals: Map<absolute path, text before>}`. Throws
+ * PlanError (and writes nothing) if any operation cannot be applied. `write: false` computes the
+ * edits without touching the disk. `texts` (Map absolute real path -> text) holds files the
+ * caller has already read; they are taken from it instead of the disk.
  */
-function applyPlan(fixtureDir, plan, { write = true } = {}) {
+function applyPlan(fixtureDir, plan, { write = true, texts } = {}) {
   const root = fs.realpathSync(fixtureDir)
   const work = new Map() // absolute path -> current text
   const original = new Map()
   const read = (abs) => {
     if (!work.has(abs)) {
-      const text = fs.readFileSync(abs, 'utf8')
+      const text = texts?.get(abs) ?? fs.readFileSync(abs, 'utf8')
       work.set(abs, text)
       original.set(abs, text)
     }
@@ -356,7 +358,7 @@ function applyPlan(fixtureDir, plan, { write = true } = {}) {
     changed.push(path.relative(root, abs).split(path.sep).join('/'))
     if (write) fs.writeFileSync(abs, text)
   }
-  return { changed, files: work }
+  return { changed, files: work, originals: original }
 }
 
 /** Resolves a plan's file path; it must name an existing .ts file inside the fixture. */

@@ -67,3 +67,12 @@ export async function askVllm(endpoint: string): Promise<number> {
   console.log(names, r.outputMode, r.tokensEstimated, r.timeToFirstTokenMs)
   return (r.promptTokens ?? 0) + (r.completionTokens ?? 0) + answer.usage.promptTokens
 }
+
+// A job's floor: one check of a fixture from scratch, beside the cached check; a plan applied to
+// texts already read.
+export function floorOf(fixtureDir: string, plan: Plan): { floor: number; cached: number; changed: string[] } {
+  const floor: engine.Diagnostic[] = engine.collectDiagnosticsFloor(fixtureDir)
+  const { changed, originals } = engine.applyPlan(fixtureDir, plan, { write: false, texts: new Map<string, string>() })
+  if (originals.size < changed.length) throw new Error('every changed file has its original')
+  return { floor: floor.length, cached: engine.collectDiagnostics(fixtureDir).length, changed }
+}
