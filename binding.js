@@ -862,6 +862,7 @@ module.exports.cacheSet = nativeBinding.cacheSet
 module.exports.cacheStats = nativeBinding.cacheStats
 module.exports.cacheWhenWritten = nativeBinding.cacheWhenWritten
 module.exports.checkBuildFixRequest = nativeBinding.checkBuildFixRequest
+module.exports.checkerEvent = nativeBinding.checkerEvent
 module.exports.checkHttpTarget = nativeBinding.checkHttpTarget
 module.exports.checkMemoryThresholds = nativeBinding.checkMemoryThresholds
 module.exports.connectBuildFixService = nativeBinding.connectBuildFixService

@@ -13,6 +13,7 @@ mod result_cache;
 mod service;
 mod sets;
 pub mod spawn;
+pub mod thread;
 mod workdir;
 mod worker;
 
@@ -24,7 +25,8 @@ pub use request::{plan_format_version, ExecuteOutcome, ExecuteRequest, FixtureTy
 pub use result_cache::CacheCounters;
 pub use service::{Service, ServiceConfig};
 pub use workdir::WorkDir;
-pub use worker::{Worker, WorkerSpec};
+pub use thread::{Carrier, ThreadEvent, ThreadHost};
+pub use worker::{KillHandle, Worker, WorkerSpec};
 
 /// Resident memory of a process in bytes; 0 when it is gone or the platform has no `/proc`.
 pub use crate::procfs::rss as process_rss;

@@ -67,6 +67,7 @@ fn job(id: impl ToString, fixture: impl ToString) -> Job {
         temperature: None,
         max_tokens: None,
         server: Default::default(),
+        carrier: Carrier::Process,
     }
 }
 
@@ -83,6 +84,9 @@ fn spec(dir: &tempfile::TempDir, env: &[(&str, &str)]) -> WorkerSpec {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        carrier: Carrier::Process,
+        heap_mb: 0,
+        low_memory: false,
     }
 }
 
