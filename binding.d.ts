@@ -1005,6 +1005,13 @@ export declare function processStats(pids: Array<number>): Array<NativeProcessSt
  */
 export declare function processTree(root: number, exclude?: number | undefined | null): Array<NativeProcessStats>
 
+/**
+ * Gives the allocator's free pages back to the system (`malloc_trim` with glibc); whether any
+ * memory was released. The provider does it after starting a checker thread; the memory
+ * benchmarks call it to measure what it does.
+ */
+export declare function releaseFreeMemory(): boolean
+
 /** Checks `runArrivalRateTest`'s spec; `maxInFlight` defaults to `default_slots`. */
 export declare function resolveArrivalSpec(spec: unknown, defaultSlots: number): NativeArrivalSpec
 

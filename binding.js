@@ -904,6 +904,7 @@ module.exports.poolValidated = nativeBinding.poolValidated
 module.exports.processesRss = nativeBinding.processesRss
 module.exports.processStats = nativeBinding.processStats
 module.exports.processTree = nativeBinding.processTree
+module.exports.releaseFreeMemory = nativeBinding.releaseFreeMemory
 module.exports.resolveArrivalSpec = nativeBinding.resolveArrivalSpec
 module.exports.resolveLoadTestConfig = nativeBinding.resolveLoadTestConfig
 module.exports.ResourceAlertSeverity = nativeBinding.ResourceAlertSeverity

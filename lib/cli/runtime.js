@@ -50,12 +50,12 @@ async function pooled(jobs, limit, signal) {
 
 // Requests in flight and worker processes are different things: the provider sizes its pool to
 // the machine (and caps a larger `workers` with a warning); requests beyond it queue.
-function providerConfig({ model, endpoint, cache, workers, target = {} }) {
+function providerConfig({ model, endpoint, cache, workers, checkers, target = {} }) {
   const config = {
     name: `buildfix-${model}`,
     type: 'buildfix',
     model,
-    options: workers ? { cache, maxWorkers: workers } : { cache },
+    options: { cache, ...(workers ? { maxWorkers: workers } : {}), ...(checkers ? { checkers } : {}) },
   }
   // The provider takes an http(s) URL or nothing: an absent endpoint is left out; so are the
   // server settings a target does not give.
@@ -314,10 +314,10 @@ function createDefaults(loadPackage = requirePackage) {
   }
 
   /** One provider through the compare workload, with latencies, throughput, memory and CPU. */
-  async function measureProvider(Provider, { model, fixtures, requests, concurrency, workers, endpoint, cache, onRequest, signal }) {
+  async function measureProvider(Provider, { model, fixtures, requests, concurrency, workers, checkers, endpoint, cache, onRequest, signal }) {
     const pkg = loadPackage()
     const names = await listFixtureNames(pkg, fixtures)
-    const provider = new Provider(providerConfig({ model, endpoint, cache, workers }))
+    const provider = new Provider(providerConfig({ model, endpoint, cache, workers, checkers }))
     await provider.connect()
     const fixtureType = fixtures === 'massive' ? 'massive' : 'small'
     const sampler = startSampler()
@@ -350,7 +350,7 @@ function createDefaults(loadPackage = requirePackage) {
     return statsFrom({ latencies, failed, usage })
   }
 
-  async function runCompare({ model, fixtures, requests, concurrency, workers, endpoint, cache, onProgress = () => {}, signal }) {
+  async function runCompare({ model, fixtures, requests, concurrency, workers, checkers, endpoint, cache, onProgress = () => {}, signal }) {
     const pkg = loadPackage()
     checkFixtureNames(pkg, fixtures)
     const Before = need(pkg, 'BuildFixProvider')
@@ -358,7 +358,7 @@ function createDefaults(loadPackage = requirePackage) {
     const total = requests * 2
     let done = 0
     const onRequest = (success) => onProgress({ done: ++done, total, success })
-    const common = { model, fixtures, requests, concurrency, workers, endpoint, cache, onRequest, signal }
+    const common = { model, fixtures, requests, concurrency, workers, checkers, endpoint, cache, onRequest, signal }
     const before = await measureProvider(Before, common)
     const after = await measureProvider(After, common)
     return { before, after }
