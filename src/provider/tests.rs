@@ -67,7 +67,6 @@ fn job(id: impl ToString, fixture: impl ToString) -> Job {
         temperature: None,
         max_tokens: None,
         server: Default::default(),
-        carrier: Carrier::Process,
     }
 }
 
@@ -414,6 +413,7 @@ fn service_config(work: &tempfile::TempDir, cache: bool) -> ServiceConfig {
         massive_count: 200,
         massive_seed: 1,
         server: Default::default(),
+        carrier: Carrier::Process,
     }
 }
 

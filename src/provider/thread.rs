@@ -61,3 +61,195 @@ pub fn next_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{mpsc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::cancel::Cancel;
+    use crate::provider::protocol::{protocol_version, Job};
+    use crate::provider::worker::{Worker, WorkerSpec};
+    use crate::provider::ProviderError;
+
+    /// A host whose checkers are Rust threads speaking the protocol: they answer pings, echo
+    /// jobs, and misbehave as the job's fixture says (`hang` until terminated, `crash`). A
+    /// terminated checker stops at once, as `Worker.terminate()` stops a JS thread.
+    #[derive(Default)]
+    struct RustHost {
+        inboxes: Mutex<HashMap<u64, mpsc::Sender<Option<String>>>>,
+        terminated: AtomicUsize,
+    }
+
+    impl ThreadHost for RustHost {
+        fn start(
+            &self,
+            id: u64,
+            _heap_mb: u32,
+            _low_memory: bool,
+            events: UnboundedSender<ThreadEvent>,
+        ) -> Result<(), String> {
+            let (tx, rx) = mpsc::channel::<Option<String>>();
+            self.inboxes.lock().unwrap().insert(id, tx);
+            std::thread::spawn(move || {
+                let send = |v: Value| events.send(ThreadEvent::Line(v.to_string())).is_ok();
+                let exit = |code: i32, error: &str| {
+                    let _ = events.send(ThreadEvent::Exit {
+                        code: Some(code),
+                        error: error.into(),
+                    });
+                };
+                send(json!({"type": "ready", "protocol": protocol_version()}));
+                let mut hanging = false;
+                // `None` is a terminate: the thread stops wherever it is.
+                while let Ok(Some(line)) = rx.recv() {
+                    let m: Value = serde_json::from_str(&line).unwrap();
+                    if hanging {
+                        continue;
+                    }
+                    match (m["type"].as_str(), m["fixture"].as_str()) {
+                        (Some("ping"), _) => {
+                            send(json!({"type": "pong", "id": m["id"]}));
+                        }
+                        (Some("shutdown"), _) => return exit(0, ""),
+                        (Some("job"), Some("hang")) => hanging = true,
+                        (Some("job"), Some("crash")) => return exit(1, "Error: boom\n    at job"),
+                        (Some("job"), fixture) => {
+                            send(json!({"type": "result", "id": m["id"], "result": {"echo": fixture}}));
+                        }
+                        _ => {}
+                    }
+                }
+                exit(1, "");
+            });
+            Ok(())
+        }
+
+        fn send(&self, id: u64, line: String) -> Result<(), String> {
+            let inboxes = self.inboxes.lock().unwrap();
+            let inbox = inboxes.get(&id).ok_or("no such checker")?;
+            inbox.send(Some(line)).map_err(|_| "the checker has exited".to_owned())
+        }
+
+        fn terminate(&self, id: u64) {
+            self.terminated.fetch_add(1, Ordering::SeqCst);
+            if let Some(inbox) = self.inboxes.lock().unwrap().remove(&id) {
+                let _ = inbox.send(None);
+            }
+        }
+    }
+
+    fn spec(host: &Arc<RustHost>) -> WorkerSpec {
+        WorkerSpec {
+            node: PathBuf::from("/nonexistent/node"),
+            node_args: Vec::new(),
+            script: PathBuf::from("/nonexistent/worker.js"),
+            ready_timeout: Duration::from_secs(5),
+            env: Vec::new(),
+            carrier: Carrier::Thread(host.clone()),
+            heap_mb: 64,
+            low_memory: true,
+        }
+    }
+
+    fn job(fixture: &str) -> Job {
+        Job {
+            id: format!("j-{fixture}"),
+            fixture_dir: PathBuf::from("/nonexistent"),
+            fixture: fixture.into(),
+            model: "fake".into(),
+            max_attempts: 1,
+            attempt_timeout_ms: 1000,
+            endpoint: None,
+            prompt: None,
+            temperature: None,
+            max_tokens: None,
+            server: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_thread_checker_speaks_the_same_protocol_and_has_no_pid() {
+        let host = Arc::new(RustHost::default());
+        let mut w = Worker::spawn(&spec(&host)).await.unwrap();
+        assert!(w.is_thread());
+        assert_eq!(w.pid(), 0);
+        assert_eq!(w.kill_handle().pid(), None);
+        assert!(w.ping(Duration::from_secs(2)).await);
+        let r = w
+            .run_job(job("a"), Duration::from_secs(2), &Cancel::new())
+            .await
+            .unwrap();
+        assert_eq!(r, json!({"echo": "a"}));
+        assert!(!w.has_exited());
+        w.shutdown(Duration::from_secs(2)).await;
+        assert_eq!(
+            host.terminated.load(Ordering::SeqCst),
+            0,
+            "a checker that shut down when asked is not terminated"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hung_thread_checker_is_terminated_at_the_deadline() {
+        let host = Arc::new(RustHost::default());
+        let mut w = Worker::spawn(&spec(&host)).await.unwrap();
+        let started = Instant::now();
+        let err = w
+            .run_job(job("hang"), Duration::from_millis(300), &Cancel::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::Timeout { .. }), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert!(w.is_broken());
+        assert_eq!(host.terminated.load(Ordering::SeqCst), 1);
+        assert!(host.inboxes.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_thread_checker_that_crashes_is_a_process_error_with_what_it_threw() {
+        let host = Arc::new(RustHost::default());
+        let mut w = Worker::spawn(&spec(&host)).await.unwrap();
+        let err = w
+            .run_job(job("crash"), Duration::from_secs(2), &Cancel::new())
+            .await
+            .unwrap_err();
+        match err {
+            ProviderError::Process {
+                message,
+                exit_code,
+                stderr,
+                ..
+            } => {
+                assert_eq!(message, "worker thread crashed: Error: boom");
+                assert_eq!(exit_code, Some(1));
+                assert!(stderr.contains("at job"), "{stderr}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(w.is_broken());
+        assert!(w.has_exited());
+    }
+
+    #[tokio::test]
+    async fn the_kill_handle_of_a_thread_checker_terminates_it() {
+        let host = Arc::new(RustHost::default());
+        let mut w = Worker::spawn(&spec(&host)).await.unwrap();
+        w.kill_handle().kill();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !w.has_exited() {
+            assert!(Instant::now() < deadline, "the checker did not stop");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(host.terminated.load(Ordering::SeqCst), 1);
+        // Dropping an exited checker terminates nothing more.
+        drop(w);
+        assert_eq!(host.terminated.load(Ordering::SeqCst), 1);
+    }
+}

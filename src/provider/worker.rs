@@ -236,7 +236,7 @@ impl Worker {
         let id = thread::next_id();
         let (tx, events) = unbounded_channel();
         host.start(id, spec.heap_mb, spec.low_memory, tx)
-            .map_err(|e| ProviderError::process(format!("could not start a checker thread: {e}"), "spawn"))?;
+            .map_err(|e| ProviderError::process(format!("could not start a worker thread: {e}"), "spawn"))?;
         Ok(Worker {
             link: Link::Thread {
                 host,
@@ -255,7 +255,7 @@ impl Worker {
     pub fn name(&self) -> String {
         match &self.link {
             Link::Process { .. } => format!("worker {}", self.pid),
-            Link::Thread { id, .. } => format!("checker thread {id}"),
+            Link::Thread { id, .. } => format!("worker thread {id}"),
         }
     }
 
@@ -405,11 +405,11 @@ impl Worker {
                 let (code, error) = exit.clone().unwrap_or_default();
                 let message = match (code, error.is_empty()) {
                     (_, false) => format!(
-                        "checker thread crashed: {}",
+                        "worker thread crashed: {}",
                         error.lines().next().unwrap_or_default()
                     ),
-                    (Some(c), true) => format!("checker thread exited with code {c}"),
-                    (None, true) => "checker thread exited".into(),
+                    (Some(c), true) => format!("worker thread exited with code {c}"),
+                    (None, true) => "worker thread exited".into(),
                 };
                 (message, code)
             }
@@ -576,13 +576,14 @@ impl Worker {
             self.name()
         );
         self.broken = true;
+        let exited = self.is_thread() && self.has_exited();
         match &mut self.link {
             Link::Process { child, .. } => {
                 KillHandle::Group(self.pid).kill();
                 let _ = child.start_kill();
             }
-            Link::Thread { host, id, exit, .. } => {
-                if exit.is_none() {
+            Link::Thread { host, id, .. } => {
+                if !exited {
                     host.terminate(*id);
                 }
             }
@@ -623,7 +624,7 @@ impl Drop for Worker {
     fn drop(&mut self) {
         let running = match &mut self.link {
             Link::Process { child, .. } => child.try_wait().ok().flatten().is_none(),
-            Link::Thread { exit, .. } => exit.is_none(),
+            Link::Thread { .. } => !self.has_exited(),
         };
         if running {
             self.kill();
