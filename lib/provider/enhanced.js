@@ -92,7 +92,7 @@ class EnhancedBuildFixProvider extends BaseProvider {
       // The service makes (and removes) a folder of its own in here, and removes the folders
       // of providers that died without cleaning up.
       const workDir = o.workDir === undefined ? os.tmpdir() : await optionDir('options.workDir', o.workDir)
-      const connected = await binding.connectBuildFixService({
+      const serviceConfig = {
         model: this.config.model,
         endpoint: this.config.endpoint,
         packageRoot: PACKAGE_ROOT,
@@ -121,7 +121,9 @@ class EnhancedBuildFixProvider extends BaseProvider {
         seed: o.seed,
         maxConcurrentRequests: o.maxConcurrentRequests,
         checkers: o.checkers,
-      }, o.checkers === 'thread' ? createThreadHost() : undefined)
+      }
+      const threadHost = o.checkers === 'thread' ? createThreadHost() : undefined
+      const connected = await binding.connectBuildFixService(serviceConfig, threadHost)
       if (typeof connected.kind === 'string') throw failureError(connected)
       this.#service = connected
     }

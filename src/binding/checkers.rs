@@ -21,6 +21,9 @@ use crate::provider::{ThreadEvent, ThreadHost};
 /// JSON), `send` (payload: one protocol line) or `terminate`.
 type HostArgs = FnArgs<(&'static str, f64, String)>;
 
+/// The host as JS passes it to `connectBuildFixService`.
+pub type HostCallback<'a> = Function<'a, HostArgs, Unknown<'static>>;
+
 type HostFn = ThreadsafeFunction<
     (&'static str, u64, String),
     Unknown<'static>,
@@ -48,7 +51,7 @@ pub struct JsThreadHost {
 }
 
 impl JsThreadHost {
-    pub fn new(host: Function<'_, HostArgs, Unknown<'static>>) -> Result<Arc<Self>> {
+    pub fn new(host: HostCallback<'_>) -> Result<Arc<Self>> {
         let host: HostFn = host
             .build_threadsafe_function::<(&'static str, u64, String)>()
             .weak::<true>()
@@ -102,12 +105,7 @@ impl ThreadHost for JsThreadHost {
 /// From the JS host: checker `id` sent `line`, or (no line) it stopped with `exitCode` after
 /// throwing `error`. Events for a checker nobody waits on any more are dropped.
 #[napi(catch_unwind)]
-pub fn checker_event(
-    id: f64,
-    line: Option<String>,
-    exit_code: Option<i32>,
-    error: Option<String>,
-) {
+pub fn checker_event(id: f64, line: Option<String>, exit_code: Option<i32>, error: Option<String>) {
     let id = id as u64;
     match line {
         Some(line) => {

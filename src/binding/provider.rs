@@ -5,20 +5,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use napi::bindgen_prelude::{
-    Either, Env, FnArgs, Function, JsError, PromiseRaw, ToNapiValue, Unknown,
-};
+use napi::bindgen_prelude::{Either, Env, JsError, PromiseRaw, ToNapiValue, Unknown};
 use napi_derive::napi;
 
 use super::args::{self as js, resolve_path, Range};
 use super::cancel::NativeCancel;
-use super::checkers::JsThreadHost;
+use super::checkers::{HostCallback, JsThreadHost};
 use super::error::{failure, Result};
 use crate::cancel::Cancel;
 use crate::provider::command;
 use crate::provider::{
-    BreakerState, Carrier, ExecuteOutcome, ExecuteRequest, FixtureType, ProviderError, ServerOptions,
-    Service, ServiceConfig,
+    BreakerState, Carrier, ExecuteOutcome, ExecuteRequest, FixtureType, ProviderError,
+    ServerOptions, Service, ServiceConfig,
 };
 
 /// Runs `work` on napi's tokio runtime and settles the promise on the JS thread: bad input
@@ -374,7 +372,7 @@ pub struct NativeBuildFixService {
 pub fn connect_build_fix_service<'env>(
     env: &'env Env,
     config: NativeServiceConfig,
-    thread_host: Option<Function<'_, FnArgs<(&'static str, f64, String)>, Unknown<'static>>>,
+    thread_host: Option<HostCallback<'_>>,
 ) -> Result<PromiseRaw<'env, Either<NativeBuildFixService, NativeProviderFailure>>> {
     let carrier = match (config.checkers.as_deref(), thread_host) {
         (None | Some("process"), _) => Carrier::Process,
@@ -394,14 +392,10 @@ pub fn connect_build_fix_service<'env>(
         carrier,
         ..config.into()
     };
-    spawn(
-        env,
-        Service::connect(config),
-        |outcome| match outcome {
-            Ok(inner) => Either::A(NativeBuildFixService { inner }),
-            Err(failure) => Either::B(failure),
-        },
-    )
+    spawn(env, Service::connect(config), |outcome| match outcome {
+        Ok(inner) => Either::A(NativeBuildFixService { inner }),
+        Err(failure) => Either::B(failure),
+    })
 }
 
 #[napi]

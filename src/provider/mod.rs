@@ -24,8 +24,8 @@ pub use protocol::{Job, ServerOptions};
 pub use request::{plan_format_version, ExecuteOutcome, ExecuteRequest, FixtureType};
 pub use result_cache::CacheCounters;
 pub use service::{Service, ServiceConfig};
-pub use workdir::WorkDir;
 pub use thread::{Carrier, ThreadEvent, ThreadHost};
+pub use workdir::WorkDir;
 pub use worker::{KillHandle, Worker, WorkerSpec};
 
 /// Resident memory of a process in bytes; 0 when it is gone or the platform has no `/proc`.

@@ -121,7 +121,9 @@ mod tests {
                         (Some("job"), Some("hang")) => hanging = true,
                         (Some("job"), Some("crash")) => return exit(1, "Error: boom\n    at job"),
                         (Some("job"), fixture) => {
-                            send(json!({"type": "result", "id": m["id"], "result": {"echo": fixture}}));
+                            send(
+                                json!({"type": "result", "id": m["id"], "result": {"echo": fixture}}),
+                            );
                         }
                         _ => {}
                     }
@@ -134,7 +136,9 @@ mod tests {
         fn send(&self, id: u64, line: String) -> Result<(), String> {
             let inboxes = self.inboxes.lock().unwrap();
             let inbox = inboxes.get(&id).ok_or("no such checker")?;
-            inbox.send(Some(line)).map_err(|_| "the checker has exited".to_owned())
+            inbox
+                .send(Some(line))
+                .map_err(|_| "the checker has exited".to_owned())
         }
 
         fn terminate(&self, id: u64) {

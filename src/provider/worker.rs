@@ -78,7 +78,8 @@ pub struct WorkerSpec {
     pub low_memory: bool,
 }
 
-/// How a worker's lines travel.
+/// How a worker's lines travel. A handful live per process, so the larger variant is not boxed.
+#[allow(clippy::large_enum_variant)]
 enum Link {
     Process {
         child: Child,
@@ -236,7 +237,9 @@ impl Worker {
         let id = thread::next_id();
         let (tx, events) = unbounded_channel();
         host.start(id, spec.heap_mb, spec.low_memory, tx)
-            .map_err(|e| ProviderError::process(format!("could not start a worker thread: {e}"), "spawn"))?;
+            .map_err(|e| {
+                ProviderError::process(format!("could not start a worker thread: {e}"), "spawn")
+            })?;
         Ok(Worker {
             link: Link::Thread {
                 host,
@@ -570,11 +573,7 @@ impl Worker {
 
     /// Stops the worker at once: kills its whole process group, or terminates its thread.
     pub fn kill(&mut self) {
-        crate::debug_event!(
-            crate::debug::Namespace::Worker,
-            "{} killed",
-            self.name()
-        );
+        crate::debug_event!(crate::debug::Namespace::Worker, "{} killed", self.name());
         self.broken = true;
         let exited = self.is_thread() && self.has_exited();
         match &mut self.link {
