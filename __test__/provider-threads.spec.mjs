@@ -101,6 +101,30 @@ test.serial('a checker thread waiting on a hung model server is terminated at th
   t.is(p.getProcessPoolStatus().created, 2)
 })
 
+test.serial('an aborted request is cancelled inside the checker thread, which is kept', async (t) => {
+  const s = await startFakeModelServer()
+  t.teardown(() => s.close())
+  s.reply(replies.slow(30000, replies.json(gold('missing-export'))))
+  const p = await provider(t, { model: 'some-model', endpoint: s.url, options: { attemptTimeout: 60000 } })
+  const controller = new AbortController()
+  const pending = p.execute(one('missing-export'), { signal: controller.signal })
+  await s.waitForRequests(1)
+  const aborted = Date.now()
+  controller.abort()
+  const err = await pending.then(
+    () => null,
+    (e) => e,
+  )
+  t.is(err?.name, 'AbortError')
+  t.true(Date.now() - aborted < 5000, 'stopped at once, not left to the model timeout')
+  const status = p.getProcessPoolStatus()
+  t.is(status.destroyed, 0, 'the thread confirmed the cancel and was kept')
+  t.is(status.created, 1)
+  s.reply(replies.json(gold('missing-export')))
+  const next = await p.execute(one('missing-export'))
+  t.is(next.metadata.successfulTests, 1, next.content)
+})
+
 test.serial('a checker thread that crashes (out of heap) is reported with what it threw, and replaced', async (t) => {
   const p = await provider(t, { options: { workerHeapMb: 64 } })
   const fixturesDir = heavyFixtures(p.dir, 200000)
