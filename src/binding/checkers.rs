@@ -15,6 +15,7 @@ use napi_derive::napi;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::error::{failure, Result};
+use crate::provider::thread;
 use crate::provider::{ThreadEvent, ThreadHost};
 
 /// What the host receives: `(operation, checker id, payload)`: `start` (payload: the limits as
@@ -120,6 +121,8 @@ pub fn checker_event(id: f64, line: Option<String>, exit_code: Option<i32>, erro
                     error: error.unwrap_or_default(),
                 });
             }
+            // The thread's isolate is gone: what it freed goes back to the system.
+            thread::release_free_memory(true);
         }
     }
 }

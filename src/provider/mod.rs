@@ -1,5 +1,6 @@
-//! The BuildFix provider core: warm worker processes, each job run against a snapshotted
-//! fixture, results cached, failures fenced by a circuit breaker.
+//! The BuildFix provider core: warm workers (processes, or threads of this process started by a
+//! host, `thread.rs`), each job run against a snapshotted fixture, results cached, failures
+//! fenced by a circuit breaker.
 
 mod breaker;
 pub mod command;

@@ -55,6 +55,33 @@ impl fmt::Debug for Carrier {
     }
 }
 
+/// How often, at most, the allocator is asked to give free pages back after a thread's job.
+const RELEASE_EVERY_MS: u64 = 1000;
+
+/// A checker thread's isolate frees much of what compiling the compiler and each job took, and
+/// glibc keeps those pages; they go back to the system after the thread is ready and after it
+/// has exited (`force`), and at most once per [`RELEASE_EVERY_MS`] after a job, on a thread of
+/// their own (1-8 ms of work, never on the JS thread). Measured: 15 MB less at ready, 16 MB
+/// less after 64 jobs, 16 MB less after a thread has exited (docs/engine.md).
+pub fn release_free_memory(force: bool) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST_MS: AtomicU64 = AtomicU64::new(0);
+    let now = super::now_ms();
+    let last = LAST_MS.load(Ordering::Relaxed);
+    if !force && now.saturating_sub(last) < RELEASE_EVERY_MS {
+        return;
+    }
+    if LAST_MS
+        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+        .is_ok()
+        || force
+    {
+        let _ = std::thread::Builder::new()
+            .name("promethean-trim".into())
+            .spawn(crate::procfs::release_free_memory);
+    }
+}
+
 /// A new checker id, unique in this process.
 pub fn next_id() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};

@@ -26,29 +26,6 @@ use super::thread::{self, Carrier, ThreadEvent, ThreadHost};
 use super::ProviderError;
 use crate::cancel::Cancel;
 
-/// How often, at most, the allocator is asked to give free pages back after a thread's job.
-const RELEASE_EVERY_MS: u64 = 1000;
-
-/// A checker thread's isolate frees much of what compiling the compiler and each job took, and
-/// glibc keeps those pages; they go back to the system after the thread is ready (forced) and
-/// then at most once per [`RELEASE_EVERY_MS`] after a job, on a blocking thread (1-8 ms of
-/// work). Measured: 15 MB less at ready, 16 MB less after 64 jobs (docs/engine.md).
-fn release_free_memory(force: bool) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static LAST_MS: AtomicU64 = AtomicU64::new(0);
-    let now = super::now_ms();
-    let last = LAST_MS.load(Ordering::Relaxed);
-    if !force && now.saturating_sub(last) < RELEASE_EVERY_MS {
-        return;
-    }
-    if LAST_MS
-        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-        .is_ok()
-    {
-        tokio::task::spawn_blocking(crate::procfs::release_free_memory);
-    }
-}
-
 /// How much of a worker's stderr is kept for error messages.
 const STDERR_TAIL_BYTES: usize = 8 * 1024;
 
@@ -156,7 +133,7 @@ impl Worker {
                         worker.name()
                     );
                     if worker.is_thread() {
-                        release_free_memory(true);
+                        thread::release_free_memory(true);
                     }
                     Ok(worker)
                 }
@@ -555,7 +532,7 @@ impl Worker {
             FromWorker::Result { result, .. } => {
                 self.jobs_done += 1;
                 if self.is_thread() {
-                    release_free_memory(false);
+                    thread::release_free_memory(false);
                 }
                 Ok(Value::Object(result))
             }
