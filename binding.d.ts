@@ -269,6 +269,12 @@ export declare function cacheWhenWritten(handle: number): Promise<NativeDiskFail
 /** Checks a request as `execute` does; throws a TypeError/RangeError naming the bad field. */
 export declare function checkBuildFixRequest(request: unknown): NativeCheckedRequest
 
+/**
+ * From the JS host: checker `id` sent `line`, or (no line) it stopped with `exitCode` after
+ * throwing `error`. Events for a checker nobody waits on any more are dropped.
+ */
+export declare function checkerEvent(id: number, line?: string | undefined | null, exitCode?: number | undefined | null, error?: string | undefined | null): void
+
 /** Checks a target now, so a bad URL fails where it was written rather than when a test starts. */
 export declare function checkHttpTarget(http: NativeHttpOptions): void
 
@@ -281,8 +287,10 @@ export declare function checkMemoryThresholds(thresholds?: NativeMemoryThreshold
 /**
  * Starts the service: checks the runtime, prepares folders and caches, and waits until the
  * warm workers are ready. Resolves with the service, or with the failure that stopped it.
+ * With `config.checkers` `thread`, `threadHost` starts, feeds and stops the checker threads
+ * (`lib/provider/checkers.js`) and hands their lines back through `checkerEvent`.
  */
-export declare function connectBuildFixService(config: NativeServiceConfig): Promise<NativeBuildFixService | NativeProviderFailure>
+export declare function connectBuildFixService(config: NativeServiceConfig, threadHost?: (op: 'start' | 'send' | 'terminate', id: number, payload: string) => void): Promise<NativeBuildFixService | NativeProviderFailure>
 
 /** A core event from JS (the benchmarks' way to time the off path of the switch). */
 export declare function debugEvent(namespace: string, message: string): void
@@ -809,6 +817,11 @@ export interface NativeServiceConfig {
   apiKeyEnv?: string
   seed?: number
   maxConcurrentRequests?: number
+  /**
+   * `thread` (the checkers on threads of this process, started by the host given to
+   * `connectBuildFixService`) or `process` (the default here).
+   */
+  checkers?: string
 }
 
 /** The shared level's options in force, defaults filled in. */
@@ -1066,6 +1079,13 @@ export declare function processStats(pids: Array<number>): Array<NativeProcessSt
  * empty when `root` is gone or there is no `/proc`.
  */
 export declare function processTree(root: number, exclude?: number | undefined | null): Array<NativeProcessStats>
+
+/**
+ * Gives the allocator's free pages back to the system (`malloc_trim` with glibc); whether any
+ * memory was released. The provider does it after starting a checker thread; the memory
+ * benchmarks call it to measure what it does.
+ */
+export declare function releaseFreeMemory(): boolean
 
 /** Checks `runArrivalRateTest`'s spec; `maxInFlight` defaults to `default_slots`. */
 export declare function resolveArrivalSpec(spec: unknown, defaultSlots: number): NativeArrivalSpec

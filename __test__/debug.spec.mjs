@@ -135,9 +135,10 @@ test('core events of the provider: workers spawned, leased and stopped', (t) => 
      })()`,
   )
   const text = lines.join('\n')
-  t.regex(text, /buildfix:worker worker (\d+) spawned and ready/)
-  const pid = text.match(/worker (\d+) spawned/)[1]
-  t.regex(text, new RegExp(`buildfix:worker worker ${pid} leased`))
+  // A checker is a thread of this process ("worker thread 1") or a process ("worker 4321").
+  t.regex(text, /buildfix:worker worker (thread \d+|\d+) spawned and ready/)
+  const id = text.match(/worker (thread \d+|\d+) spawned/)[1]
+  t.regex(text, new RegExp(`buildfix:worker worker ${id} leased`))
   t.regex(text, /buildfix:provider connected in \d+ ms: mode bundled, model gold/)
   t.regex(text, /buildfix:provider request done in \d+ ms: 1\/1 fixtures fixed/)
   t.regex(text, /buildfix:provider disconnected/)

@@ -265,13 +265,16 @@ test('regression: the packed tarball holds what a user needs, no tests and no in
     t.true(files.includes(needed), `${needed} is packed`)
   }
   const unwanted = files.filter((f) =>
-    /^(__test__|benchmark|docs|examples|npm|target|\.ci|\.github)\/|(^|\/)tests\.rs$|\.node$|\.(png|jpe?g|svg|gif)$|^scripts\/(?!build-native\.js$)/.test(f),
+    /^(__test__|benchmark|docs|examples|npm|target|\.ci|\.github)\/|(^|\/)(tests|\w+_tests|test_\w+)\.rs$|\.node$|\.(png|jpe?g|svg|gif)$|^scripts\/(?!build-native\.js$)/.test(
+      f,
+    ),
   )
   t.deepEqual(unwanted, [])
   const scripts = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).scripts ?? {}
   for (const hook of ['preinstall', 'install', 'postinstall']) t.is(scripts[hook], undefined, `no ${hook} script`)
-  // Sizes measured when this was written: 0.23 MB packed, 0.83 MB unpacked.
-  t.true(info.size < 400_000, `packed size ${info.size}`)
-  t.true(info.unpackedSize < 1_500_000, `unpacked size ${info.unpackedSize}`)
+  // Sizes measured when this was last changed: 0.44 MB packed, 1.53 MB unpacked (the Rust
+  // sources, for a build where no prebuilt binary fits, are most of it).
+  t.true(info.size < 550_000, `packed size ${info.size}`)
+  t.true(info.unpackedSize < 1_900_000, `unpacked size ${info.unpackedSize}`)
   t.log(`tarball: ${info.entryCount} files, ${info.size} bytes packed, ${info.unpackedSize} unpacked`)
 })

@@ -32,6 +32,9 @@ const DISCONNECT_CHILD = path.join(here, 'helpers', 'provider-disconnect.mjs')
 const ORPHAN_CHILD = path.join(here, 'helpers', 'provider-orphan.mjs')
 const SMALL = listFixtures()
 const run = promisify(execFile)
+// The checkers of the tests that do not pin them: the default, or `process` to run this file
+// over the other carrier (BUILDFIX_TEST_CHECKERS=process npx ava __test__/provider.spec.mjs).
+const CHECKERS = process.env.BUILDFIX_TEST_CHECKERS ? { checkers: process.env.BUILDFIX_TEST_CHECKERS } : {}
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -58,6 +61,7 @@ async function provider(t, { model = 'gold', endpoint, options = {}, Class = Enh
             cacheDir: path.join(dir, 'cache'),
             metricsDir: path.join(dir, 'metrics'),
             workDir: path.join(dir, 'work'),
+            ...(options.node === undefined ? CHECKERS : {}),
             ...options,
           }
         : options,
@@ -161,7 +165,9 @@ async function firstLine(stream) {
 const marker = () => path.join(os.tmpdir(), `pwned-${crypto.randomBytes(6).toString('hex')}`)
 
 // ---------------------------------------------------------------------------------------------
-// Processes: these measure processes, so they run alone (ava runs serial tests first).
+// Processes: these measure processes, so they run alone (ava runs serial tests first). Those
+// that watch worker pids pin `checkers: 'process'`; threads have their own file
+// (provider-threads.spec.mjs).
 
 test.serial('a worker killed mid-job fails that request cleanly, the copy is restored byte for byte, the pool heals', async (t) => {
   const s = await server(t)
@@ -169,7 +175,7 @@ test.serial('a worker killed mid-job fails that request cleanly, the copy is res
   const p = await provider(t, {
     model: 'some-model',
     endpoint: s.url,
-    options: { maxWorkers: 1, minWorkers: 1, cache: false, attemptTimeout: 60000 },
+    options: { checkers: 'process', maxWorkers: 1, minWorkers: 1, cache: false, attemptTimeout: 60000 },
   })
   const [pid] = p.workerPids()
   t.true(running(pid))
@@ -202,7 +208,7 @@ test.serial('a worker killed mid-job fails that request cleanly, the copy is res
 })
 
 test.serial('a worker that died while idle is replaced, not handed the next request', async (t) => {
-  const p = await provider(t, { options: { maxWorkers: 1, minWorkers: 1, cache: false } })
+  const p = await provider(t, { options: { checkers: 'process', maxWorkers: 1, minWorkers: 1, cache: false } })
   const [pid] = p.workerPids()
   process.kill(pid, 'SIGKILL')
   await until(t, 'the worker to die', () => !running(pid))
@@ -218,7 +224,7 @@ test.serial('a job past options.jobTimeout kills the worker process group and fa
   const p = await provider(t, {
     model: 'some-model',
     endpoint: s.url,
-    options: { maxWorkers: 1, minWorkers: 1, cache: false, attemptTimeout: 60000, jobTimeout: 1500 },
+    options: { checkers: 'process', maxWorkers: 1, minWorkers: 1, cache: false, attemptTimeout: 60000, jobTimeout: 1500 },
   })
   const [pid] = p.workerPids()
   t.deepEqual(groupMembers(pid), [pid], 'the worker leads a process group of its own')
@@ -271,7 +277,7 @@ test.serial('disconnect() during a request: the request resolves failed, its wor
 })
 
 test.serial('disconnect() in this process: every worker pid is gone (ESRCH)', async (t) => {
-  const p = await provider(t, { options: { cache: false } })
+  const p = await provider(t, { options: { checkers: 'process', cache: false } })
   await p.execute(one('implicit-any'))
   const pids = p.workerPids()
   t.is(pids.length, 2)
@@ -326,7 +332,7 @@ test.serial(
 )
 
 test.serial('regression: one process per request is not what the enhanced provider does', async (t) => {
-  const p = await provider(t, { options: { cache: false } })
+  const p = await provider(t, { options: { checkers: 'process', cache: false } })
   const pids = p.workerPids().sort()
   t.is(pids.length, 2)
   const a = await p.execute(one('missing-import'))
@@ -360,7 +366,7 @@ test.serial('execute() with an aborted signal: a running job is stopped in its w
   const p = await provider(t, {
     model: 'some-model',
     endpoint: s.url,
-    options: { maxWorkers: 1, minWorkers: 1, cache: false, attemptTimeout: 60000 },
+    options: { checkers: 'process', maxWorkers: 1, minWorkers: 1, cache: false, attemptTimeout: 60000 },
   })
   const [pid] = p.workerPids()
   const failed = []
@@ -609,7 +615,8 @@ test('a slow model server times out (options.attemptTimeout)', async (t) => {
   t.false(r.success)
   t.regex(r.errorMessage, /time|300 ms/i)
   t.is(r.errorKind, 'model-unavailable')
-  t.is(p.workerPids().length, 1, 'the worker itself was not killed for a slow model')
+  t.is(p.getProcessPoolStatus().destroyed, 0, 'the worker itself was not stopped for a slow model')
+  t.is(p.getProcessPoolStatus().size, 1)
 })
 
 test('listModels() reads /api/tags and falls back to [config.model] when the server is down', async (t) => {

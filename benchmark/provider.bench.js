@@ -1,8 +1,9 @@
 'use strict'
 // The BuildFix providers end to end: the same requests through `BuildFixProvider` (the original's
 // approach: one fresh Node process per request, a cold TypeScript compiler) and
-// `EnhancedBuildFixProvider` (warm worker pool; result cache off, then on), `gold` model on the
-// small fixtures, with 1 and 8 concurrent callers.
+// `EnhancedBuildFixProvider` (warm checkers: threads of this process with the result cache off,
+// then on, and worker processes with it off), `gold` model on the small fixtures, with 1 and 8
+// concurrent callers.
 //
 // Two workloads:
 //   set      one request = `{prompt, metadata: {fixtureType: 'small'}}`: all 8 small fixtures
@@ -101,6 +102,12 @@ function contenders(tmp) {
       name: 'Enhanced, cache off',
       kind: 'enhanced',
       make: () => new EnhancedBuildFixProvider(config('enhanced', { mode: 'bundled', cache: false, ...folders('off') })),
+    },
+    // The checkers as worker processes instead of threads of this process (the default).
+    {
+      name: 'Enhanced, processes',
+      kind: 'enhanced',
+      make: () => new EnhancedBuildFixProvider(config('enhanced-processes', { mode: 'bundled', cache: false, checkers: 'process', ...folders('processes') })),
     },
     {
       name: 'Enhanced, cache on',
@@ -280,7 +287,7 @@ function ratios(label, base, s) {
         `  ${label}`,
         `    latency: p50 ${pct(this.p50Reduction)} lower (${(base.p50 / s.p50).toFixed(base.p50 / s.p50 >= 100 ? 0 : 1)}x faster), mean ${pct(this.meanReduction)} lower   (guide: 70% lower; issue, cache off: >= 80% lower)`,
         `    throughput: ${this.throughput >= 100 ? this.throughput.toFixed(0) : this.throughput.toFixed(2)}x   (guide: 4x; issue, cache off: 10x)`,
-        `    peak memory: ${less(this.memoryReduction)}   (guide: 60% less)`,
+        `    peak memory: ${less(this.memoryReduction)}, ${(s.peakRssMb / base.peakRssMb).toFixed(2)}x   (guide: 60% less; issue: <= 0.75x with 1 caller, <= 0.4x with 8)`,
         `    CPU per request: ${less(this.cpuReduction)}   (guide: 50% less)`,
       ].join('\n')
     },
@@ -307,10 +314,16 @@ async function main() {
       const order = list.map((_, i) => list[(i + round) % list.length])
       for (const c of order) {
         const provider = c.make()
+        const ownBefore = vmRss(process.pid)
         const t0 = performance.now()
         await provider.connect()
         connects[c.name].push(performance.now() - t0)
-        if (typeof provider.workerPids === 'function') for (const pid of provider.workerPids()) readyRss[c.name].push(vmRss(pid))
+        if (c.kind !== 'baseline') {
+          // A worker process's own RSS; a checker thread's is what this process grew by.
+          const pids = provider.workerPids()
+          if (pids.length) for (const pid of pids) readyRss[c.name].push(vmRss(pid))
+          else readyRss[c.name].push(vmRss(process.pid) - ownBefore)
+        }
         try {
           for (const workload of Object.keys(WORKLOADS)) {
             for (const callers of CALLERS) {
@@ -354,7 +367,7 @@ async function main() {
   console.log('\nconnect() (not part of request latency): median, per connect')
   for (const c of list) console.log(`  ${c.name.padEnd(20)} ${fmtMs(median(connects[c.name]))}  (${connects[c.name].map(fmtMs).join(', ')})`)
 
-  console.log('\nresident memory of one worker right after connect() (ready): median')
+  console.log('\nresident memory of one warm checker right after connect() (ready): median; a process its own RSS, a thread what this process grew by')
   for (const c of list) {
     if (readyRss[c.name].length) console.log(`  ${c.name.padEnd(20)} ${mb(median(readyRss[c.name])).toFixed(0)} MB  (${readyRss[c.name].length} workers)`)
   }
@@ -364,7 +377,7 @@ async function main() {
     console.log(`\nRatios, workload "${workload}" (enhanced vs BuildFixProvider, same run)`)
     for (const callers of CALLERS) {
       const base = results[workload][`BuildFixProvider|${callers}`]
-      for (const name of ['Enhanced, cache off', 'Enhanced, cache on']) {
+      for (const name of ['Enhanced, cache off', 'Enhanced, processes', 'Enhanced, cache on']) {
         const r = ratios(`${name}, ${callers} caller${callers > 1 ? 's' : ''}`, base, results[workload][`${name}|${callers}`])
         console.log(r.text())
         all.push({ workload, callers, name, ...r })

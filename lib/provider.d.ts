@@ -221,13 +221,23 @@ export interface EnhancedBuildFixOptions {
   acquireTimeout?: number
   /** How long a new worker may take to load the compiler. Default 60000. */
   workerStartTimeout?: number
-  /** V8 heap limit of each worker in MB (`--max-old-space-size`); 0 keeps Node's default. Default 256. */
+  /**
+   * V8 heap limit of each worker in MB (`--max-old-space-size`, or a thread's
+   * `resourceLimits.maxOldGenerationSizeMb`); 0 keeps Node's default. Default 256.
+   */
   workerHeapMb?: number
   /**
    * Run the workers with V8 flags that trade little speed for much memory (a 1 MB young
-   * generation, no optimising compiler): about 30% less resident memory per worker. Default true.
+   * generation, no optimising compiler): about 30% less resident memory per worker process; a
+   * thread gets the small young generation only. Default true.
    */
   workerLowMemory?: boolean
+  /**
+   * Where the checkers run: `'thread'`, `worker_threads` Workers of this process sharing its Node
+   * runtime (less memory); `'process'`, a Node process each (a crash of Node itself stays in the
+   * worker). Default `'thread'`, or `'process'` when `node` is given.
+   */
+  checkers?: 'thread' | 'process'
   /** Time limit of a command-mode run. Default 600000. */
   commandTimeout?: number
   /** Model attempts per fixture. Default 1. */
@@ -238,7 +248,7 @@ export interface EnhancedBuildFixOptions {
   /** Size and seed of the generated massive set. Defaults 200 and 1. */
   massiveCount?: number
   massiveSeed?: number
-  /** The Node.js executable for workers. Default process.execPath. */
+  /** The Node.js executable for worker processes (giving it means `checkers: 'process'`). Default process.execPath. */
   node?: string
   /** Sampling seed sent to the model server. Default: none (the server's own). */
   seed?: number

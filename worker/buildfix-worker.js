@@ -25,11 +25,7 @@
 // one job object from --job or from stdin, runs it cold, prints one result line, exits 0 (exit 2
 // and an error line when the job itself is malformed).
 
-const path = require('node:path')
 const readline = require('node:readline')
-
-const { PROTOCOL_VERSION } = require('./protocol')
-const MAX_LINE_BYTES = 16 * 1024 * 1024
 
 // Keep stray logging off the protocol channel.
 const out = process.stdout
@@ -37,143 +33,29 @@ const out = process.stdout
 out.on('error', () => process.exit(0))
 console.log = console.info = console.debug = (...args) => console.error(...args)
 
-const ts = require('typescript')
-const { runJob, JobError } = require('./engine')
-
-let jobsDone = 0
+const { serve, answerJob, parseLine, PROTOCOL_VERSION } = require('./serve')
 
 function send(message) {
   out.write(`${JSON.stringify(message)}\n`)
 }
 
-function idOf(msg) {
-  const id = msg && typeof msg === 'object' ? msg.id : undefined
-  return typeof id === 'string' || typeof id === 'number' ? id : null
-}
-
-async function answerJob(msg, signal) {
-  const id = idOf(msg)
-  try {
-    const { type, id: _id, ...job } = msg
-    const result = await runJob(job, { signal })
-    // Cancelled while it ran: the engine stopped at its next step; its partial result is moot.
-    if (signal?.aborted) return { type: 'cancelled', id }
-    jobsDone++
-    return { type: 'result', id, result }
-  } catch (err) {
-    return {
-      type: 'error',
-      id,
-      message: err instanceof JobError ? err.message : `internal error: ${err && err.stack ? err.stack : err}`,
-    }
-  }
-}
-
-function parseLine(line) {
-  if (Buffer.byteLength(line) > MAX_LINE_BYTES) return { error: `message longer than ${MAX_LINE_BYTES} bytes` }
-  try {
-    const msg = JSON.parse(line)
-    if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) return { error: 'message must be a JSON object' }
-    return { msg }
-  } catch (err) {
-    return { error: `message is not valid JSON: ${err.message}` }
-  }
-}
-
-/** Runs a check of one bundled fixture so the lib files are parsed before the first job. */
-function warmUp() {
-  try {
-    const { collectDiagnostics } = require('./diagnostics')
-    const dir = path.join(__dirname, '..', 'fixtures', 'small', 'wrong-arg-count')
-    collectDiagnostics(dir)
-  } catch (err) {
-    console.error(`warm-up skipped: ${err.message}`)
-  }
-}
-
 // After the owner is gone, the job in flight gets this long to notice the abort.
 const ORPHAN_EXIT_MS = 500
 
-function serve() {
-  // Queued jobs: {msg, controller}; `current` is the one running.
-  const queue = []
-  let current = null
-  let closing = false
-  let shutdownAsked = false
-  // Set when the owner is gone: the job in flight is cancelled (its model request included).
-  let orphaned = false
-  const pump = async () => {
-    if (current) return
-    while (queue.length && !orphaned) {
-      current = queue.shift()
-      const reply = await answerJob(current.msg, current.controller.signal)
-      current = null
-      send(reply)
-    }
-    if (closing) out.write('', () => process.exit(0))
-  }
-  const cancel = (msg) => {
-    const id = idOf(msg)
-    const queued = queue.findIndex((job) => idOf(job.msg) === id)
-    if (queued >= 0) {
-      queue.splice(queued, 1)
-      return send({ type: 'cancelled', id })
-    }
-    // Running: answered `cancelled` by pump once the engine stops. Unknown: already answered.
-    if (current && idOf(current.msg) === id) current.controller.abort()
-  }
+/** The protocol over this process's stdio: stdin closing means the owner is gone. */
+function stdioCarrier() {
   const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
-  rl.on('line', (line) => {
-    if (line.trim() === '') return
-    const { msg, error } = parseLine(line)
-    if (error) return send({ type: 'error', id: null, message: error })
-    switch (msg.type) {
-      case 'ping':
-        return send({
-          type: 'pong',
-          id: idOf(msg),
-          pid: process.pid,
-          protocol: PROTOCOL_VERSION,
-          typescript: ts.version,
-          jobsDone,
-          busy: current !== null,
-          queued: queue.length,
-        })
-      case 'job':
-        if (closing) return send({ type: 'error', id: idOf(msg), message: 'worker is shutting down' })
-        queue.push({ msg, controller: new AbortController() })
-        return void pump()
-      case 'cancel':
-        return cancel(msg)
-      case 'shutdown':
-        closing = true
-        shutdownAsked = true
-        rl.close()
-        return void pump()
-      default:
-        return send({
-          type: 'error',
-          id: idOf(msg),
-          message: `unknown message type ${JSON.stringify(msg.type)} (expected ping, job, cancel or shutdown)`,
-        })
-    }
-  })
-  rl.on('close', () => {
-    closing = true
-    if (!shutdownAsked) {
-      // stdin ended without a shutdown: the owner died (its end of the pipe closes with it), so
-      // nobody will read an answer. The job is cancelled rather than run to its end, which could
-      // be the full attempt timeout of a hanging model server. The event loop is free during a
-      // model request, so this runs at once; a bound covers a job stuck in synchronous work.
-      queue.length = 0
-      orphaned = true
-      current?.controller.abort()
-      setTimeout(() => process.exit(0), ORPHAN_EXIT_MS)
-    }
-    void pump()
-  })
-  warmUp()
-  send({ type: 'ready', pid: process.pid, protocol: PROTOCOL_VERSION, typescript: ts.version })
+  return {
+    send: (text) => out.write(`${text}\n`),
+    onLine: (fn) => rl.on('line', fn),
+    onClose: (fn) => rl.on('close', fn),
+    // Exits once the answers written have been flushed.
+    finish: () => {
+      rl.close()
+      out.write('', () => process.exit(0))
+    },
+    abandon: () => setTimeout(() => process.exit(0), ORPHAN_EXIT_MS),
+  }
 }
 
 async function once(argv) {
@@ -205,7 +87,7 @@ if (require.main === module) {
       process.exitCode = 1
     })
   } else {
-    serve()
+    serve(stdioCarrier())
   }
 }
 

@@ -2,7 +2,10 @@
 // (one JSON line) the worker pids it had and every process still running below this one whose
 // command line names the worker script. Then it must exit on its own.
 //
-//   node provider-disconnect.mjs <tempdir>
+// It also reports the live worker_threads Workers before and after disconnect() (checkers
+// `thread`), and the handles still keeping the event loop alive after it.
+//
+//   node provider-disconnect.mjs <tempdir> [process|thread]
 
 import fs from 'node:fs'
 import path from 'node:path'
@@ -10,6 +13,7 @@ import path from 'node:path'
 import { EnhancedBuildFixProvider } from '@promethean/benchmark'
 
 const dir = process.argv[2]
+const checkers = process.argv[3] ?? 'process'
 
 function parentOf(pid) {
   try {
@@ -47,6 +51,7 @@ const provider = new EnhancedBuildFixProvider({
   type: 'buildfix',
   model: 'gold',
   options: {
+    checkers,
     maxWorkers: 2,
     minWorkers: 2,
     cache: false,
@@ -58,6 +63,10 @@ await provider.connect()
 const response = await provider.execute({ prompt: 'fix', metadata: { fixtures: ['missing-export', 'misspelled-name'] } })
 const pids = provider.workerPids()
 const before = workerDescendants()
+const threadsBefore = process.report.getReport().workers.length
 await provider.disconnect()
 const after = workerDescendants()
-process.stdout.write(`${JSON.stringify({ pids, before, after, successful: response.metadata.successfulTests })}\n`)
+const threadsAfter = process.report.getReport().workers.length
+const handles = process.getActiveResourcesInfo()
+const successful = response.metadata.successfulTests
+process.stdout.write(`${JSON.stringify({ pids, before, after, threadsBefore, threadsAfter, handles, successful })}\n`)

@@ -16,6 +16,7 @@ const provider = new EnhancedBuildFixProvider({
   model: 'some-model',
   endpoint,
   options: {
+    checkers: 'process',
     maxWorkers: 2,
     minWorkers: 2,
     cache: false,

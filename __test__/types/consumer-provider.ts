@@ -92,11 +92,15 @@ export async function scaled(): Promise<number> {
     workerGrowAfter: 500,
     workerIdleTimeout: 10_000,
     workerLowMemory: true,
+    checkers: 'thread',
   }
   const provider = new EnhancedBuildFixProvider({ name: 'scaled', type: 'buildfix', model: 'gold', options })
   await provider.connect()
   const status = provider.getProcessPoolStatus()
   await provider.disconnect()
+  // @ts-expect-error: checkers are threads or processes
+  const wrong: EnhancedBuildFixOptions = { checkers: 'fiber' }
+  void wrong
   return status.maxSize
 }
 

@@ -102,6 +102,7 @@ const SPECS = {
     requests: { type: 'int', min: 1, default: 12, hint: 'requests per provider' },
     concurrency: { type: 'int', min: 1, max: 256, default: 1, hint: 'a whole number >= 1' },
     workers: { type: 'int', min: 1, max: 256, hint: 'a whole number >= 1' },
+    checkers: { type: 'string', choices: ['thread', 'process'], hint: 'thread or process' },
     endpoint: { type: 'url', hint: 'an http(s) URL' },
     'no-cache': { type: 'bool' },
   },
@@ -288,6 +289,8 @@ Flags:
   --concurrency N       requests in flight at once (default: 1); they queue for the workers
   --workers N           most worker processes (default: what this machine runs well, one per
                         core; more is capped with a warning)
+  --checkers KIND       EnhancedBuildFixProvider's checkers: thread (default: threads of this
+                        process) or process (a worker process each)
   --endpoint URL        Ollama-compatible model server
   --no-cache            run EnhancedBuildFixProvider with its cache off
   --out DIR             folder for the reports (default: bench-results)
@@ -631,6 +634,7 @@ async function cmdCompare(opts, io, eng) {
     requests: opts.requests,
     concurrency: opts.concurrency,
     workers: opts.workers ?? null,
+    checkers: opts.checkers ?? 'thread',
     cache: !opts.noCache,
     endpoint: opts.endpoint ?? null,
   }

@@ -56,9 +56,10 @@ async function pooled(jobs, limit, signal) {
 
 // Requests in flight and worker processes are different things: the provider sizes its pool to
 // the machine (and caps a larger `workers` with a warning); requests beyond it queue.
-function providerConfig({ model, endpoint, cache, workers, sharedCache, target = {} }) {
+function providerConfig({ model, endpoint, cache, workers, checkers, sharedCache, target = {} }) {
   const options = { cache }
   if (workers) options.maxWorkers = workers
+  if (checkers) options.checkers = checkers
   // A result cache shared through Redis (another machine's answers are hits here).
   if (cache && sharedCache) options.sharedCache = sharedCache
   const config = { name: `buildfix-${model}`, type: 'buildfix', model, options }
@@ -361,10 +362,10 @@ function createDefaults(loadPackage = requirePackage) {
   }
 
   /** One provider through the compare workload, with latencies, throughput, memory and CPU. */
-  async function measureProvider(Provider, { model, fixtures, requests, concurrency, workers, endpoint, cache, onRequest, signal }) {
+  async function measureProvider(Provider, { model, fixtures, requests, concurrency, workers, checkers, endpoint, cache, onRequest, signal }) {
     const pkg = loadPackage()
     const names = await listFixtureNames(pkg, fixtures)
-    const provider = new Provider(providerConfig({ model, endpoint, cache, workers }))
+    const provider = new Provider(providerConfig({ model, endpoint, cache, workers, checkers }))
     await provider.connect()
     const fixtureType = fixtures === 'massive' ? 'massive' : 'small'
     const sampler = startSampler()
@@ -397,7 +398,7 @@ function createDefaults(loadPackage = requirePackage) {
     return statsFrom({ latencies, failed, usage })
   }
 
-  async function runCompare({ model, fixtures, requests, concurrency, workers, endpoint, cache, onProgress = () => {}, signal }) {
+  async function runCompare({ model, fixtures, requests, concurrency, workers, checkers, endpoint, cache, onProgress = () => {}, signal }) {
     const pkg = loadPackage()
     checkFixtureNames(pkg, fixtures)
     const Before = need(pkg, 'BuildFixProvider')
@@ -405,7 +406,7 @@ function createDefaults(loadPackage = requirePackage) {
     const total = requests * 2
     let done = 0
     const onRequest = (success) => onProgress({ done: ++done, total, success })
-    const common = { model, fixtures, requests, concurrency, workers, endpoint, cache, onRequest, signal }
+    const common = { model, fixtures, requests, concurrency, workers, checkers, endpoint, cache, onRequest, signal }
     const before = await measureProvider(Before, common)
     const after = await measureProvider(After, common)
     return { before, after }

@@ -1,6 +1,6 @@
 'use strict'
-// EnhancedBuildFixProvider: warm worker processes over the native provider service
-// (src/provider), or a monorepo's own BuildFix command.
+// EnhancedBuildFixProvider: warm checkers (threads of this process, or worker processes) over
+// the native provider service (src/provider), or a monorepo's own BuildFix command.
 
 const fs = require('node:fs')
 const os = require('node:os')
@@ -15,6 +15,7 @@ const v = require('../validate.js')
 const { BoundedCollection } = require('../pool.js')
 const { BaseProvider, serverModels } = require('./base.js')
 const { failureError, NOT_CONNECTED } = require('./errors.js')
+const { createThreadHost } = require('./checkers.js')
 const { resolveOptions } = require('./options.js')
 const { checkRequest, failedOutcome, runRequest } = require('./run.js')
 
@@ -96,7 +97,7 @@ class EnhancedBuildFixProvider extends BaseProvider {
       // The service makes (and removes) a folder of its own in here, and removes the folders
       // of providers that died without cleaning up.
       const workDir = o.workDir === undefined ? os.tmpdir() : await optionDir('options.workDir', o.workDir)
-      const connected = await binding.connectBuildFixService({
+      const serviceConfig = {
         model: this.config.model,
         endpoint: this.config.endpoint,
         packageRoot: PACKAGE_ROOT,
@@ -125,7 +126,10 @@ class EnhancedBuildFixProvider extends BaseProvider {
         apiKeyEnv: this.config.apiKeyEnv,
         seed: o.seed,
         maxConcurrentRequests: o.maxConcurrentRequests,
-      })
+        checkers: o.checkers,
+      }
+      const threadHost = o.checkers === 'thread' ? createThreadHost() : undefined
+      const connected = await binding.connectBuildFixService(serviceConfig, threadHost)
       if (typeof connected.kind === 'string') throw failureError(connected)
       this.#service = connected
     }
@@ -224,7 +228,7 @@ class EnhancedBuildFixProvider extends BaseProvider {
     if (failure) throw failureError(failure)
   }
 
-  /** Process ids of the live worker processes. */
+  /** Process ids of the live worker processes (checker threads have none of their own). */
   workerPids() {
     return this.#service ? this.#service.workerPids() : []
   }

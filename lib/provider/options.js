@@ -141,6 +141,8 @@ function resolveOptions(options) {
     workerStartTimeout: v.number('options.workerStartTimeout', o.workerStartTimeout, { min: 1, fallback: 60000 }),
     workerHeapMb,
     workerLowMemory: v.boolean('options.workerLowMemory', o.workerLowMemory, true),
+    // A thread runs on this process's runtime: naming another one (options.node) means processes.
+    checkers: v.oneOf('options.checkers', o.checkers, ['thread', 'process'], o.node === undefined ? 'thread' : 'process'),
     commandTimeout: v.number('options.commandTimeout', o.commandTimeout, { min: 1, fallback: 600000 }),
     maxAttempts: v.number('options.maxAttempts', o.maxAttempts, { min: 1, max: 20, fallback: 1 }),
     attemptTimeout: v.number('options.attemptTimeout', o.attemptTimeout, { min: 1, fallback: 60000 }),

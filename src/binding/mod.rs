@@ -5,6 +5,7 @@ mod args;
 mod blocking;
 mod cache;
 mod cancel;
+mod checkers;
 mod debug;
 mod error;
 mod gpu;

@@ -51,3 +51,11 @@ pub fn process_tree(root: u32, exclude: Option<u32>) -> Vec<NativeProcessStats> 
         .map(Into::into)
         .collect()
 }
+
+/// Gives the allocator's free pages back to the system (`malloc_trim` with glibc); whether any
+/// memory was released. The provider does it after starting a checker thread; the memory
+/// benchmarks call it to measure what it does.
+#[napi(catch_unwind)]
+pub fn release_free_memory() -> bool {
+    procfs::release_free_memory()
+}

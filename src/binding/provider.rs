@@ -10,13 +10,14 @@ use napi_derive::napi;
 
 use super::args::{self as js, resolve_path, Range};
 use super::cancel::NativeCancel;
+use super::checkers::{HostCallback, JsThreadHost};
 use super::error::{failure, Result};
 use super::shared_cache::NativeSharedConfig;
 use crate::cancel::Cancel;
 use crate::provider::command;
 use crate::provider::{
-    BreakerState, ExecuteOutcome, ExecuteRequest, FixtureType, ProviderError, ServerOptions,
-    Service, ServiceConfig,
+    BreakerState, Carrier, ExecuteOutcome, ExecuteRequest, FixtureType, ProviderError,
+    ServerOptions, Service, ServiceConfig,
 };
 
 /// Runs `work` on napi's tokio runtime and settles the promise on the JS thread: bad input
@@ -149,6 +150,9 @@ pub struct NativeServiceConfig {
     pub api_key_env: Option<String>,
     pub seed: Option<i64>,
     pub max_concurrent_requests: Option<u32>,
+    /// `thread` (the checkers on threads of this process, started by the host given to
+    /// `connectBuildFixService`) or `process` (the default here).
+    pub checkers: Option<String>,
 }
 
 impl From<NativeServiceConfig> for ServiceConfig {
@@ -184,6 +188,7 @@ impl From<NativeServiceConfig> for ServiceConfig {
                 seed: c.seed,
                 max_concurrent_requests: c.max_concurrent_requests,
             },
+            carrier: Carrier::Process,
         }
     }
 }
@@ -376,22 +381,40 @@ pub struct NativeBuildFixService {
 
 /// Starts the service: checks the runtime, prepares folders and caches, and waits until the
 /// warm workers are ready. Resolves with the service, or with the failure that stopped it.
+/// With `config.checkers` `thread`, `threadHost` starts, feeds and stops the checker threads
+/// (`lib/provider/checkers.js`) and hands their lines back through `checkerEvent`.
 #[napi(
     catch_unwind,
+    ts_args_type = "config: NativeServiceConfig, threadHost?: (op: 'start' | 'send' | 'terminate', id: number, payload: string) => void",
     ts_return_type = "Promise<NativeBuildFixService | NativeProviderFailure>"
 )]
 pub fn connect_build_fix_service<'env>(
     env: &'env Env,
     config: NativeServiceConfig,
+    thread_host: Option<HostCallback<'_>>,
 ) -> Result<PromiseRaw<'env, Either<NativeBuildFixService, NativeProviderFailure>>> {
-    spawn(
-        env,
-        Service::connect(config.into()),
-        |outcome| match outcome {
-            Ok(inner) => Either::A(NativeBuildFixService { inner }),
-            Err(failure) => Either::B(failure),
-        },
-    )
+    let carrier = match (config.checkers.as_deref(), thread_host) {
+        (None | Some("process"), _) => Carrier::Process,
+        (Some("thread"), Some(host)) => Carrier::Thread(JsThreadHost::new(host)?),
+        (Some("thread"), None) => {
+            return Err(super::error::type_error(
+                "checkers 'thread' needs a threadHost function",
+            ))
+        }
+        (Some(other), _) => {
+            return Err(super::error::type_error(format!(
+                "config.checkers must be 'thread' or 'process', not {other:?}"
+            )))
+        }
+    };
+    let config = ServiceConfig {
+        carrier,
+        ..config.into()
+    };
+    spawn(env, Service::connect(config), |outcome| match outcome {
+        Ok(inner) => Either::A(NativeBuildFixService { inner }),
+        Err(failure) => Either::B(failure),
+    })
 }
 
 #[napi]

@@ -148,6 +148,23 @@ pub fn tree(root: u32, exclude: Option<u32>) -> Vec<ProcessStats> {
     out
 }
 
+/// Gives the allocator's free pages back to the system (glibc's `malloc_trim`). glibc keeps
+/// memory freed inside its heaps mapped, and a V8 isolate started on a thread of this process
+/// frees much of what compiling a large script took (the TypeScript compiler: ~15 MB) without
+/// the process's resident set shrinking. A few milliseconds of work; returns whether any memory
+/// was released (always false where the allocator has no such call).
+pub fn release_free_memory() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim takes the allocator's own locks; it only unmaps free pages.
+        unsafe { libc::malloc_trim(0) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

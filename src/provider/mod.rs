@@ -1,5 +1,6 @@
-//! The BuildFix provider core: warm worker processes, each job run against a snapshotted
-//! fixture, results cached, failures fenced by a circuit breaker.
+//! The BuildFix provider core: warm workers (processes, or threads of this process started by a
+//! host, `thread.rs`), each job run against a snapshotted fixture, results cached, failures
+//! fenced by a circuit breaker.
 
 mod breaker;
 pub mod command;
@@ -13,6 +14,7 @@ mod result_cache;
 mod service;
 mod sets;
 pub mod spawn;
+pub mod thread;
 mod workdir;
 mod worker;
 
@@ -23,8 +25,9 @@ pub use protocol::{Job, ServerOptions};
 pub use request::{plan_format_version, ExecuteOutcome, ExecuteRequest, FixtureType};
 pub use result_cache::CacheCounters;
 pub use service::{Service, ServiceConfig};
+pub use thread::{Carrier, ThreadEvent, ThreadHost};
 pub use workdir::WorkDir;
-pub use worker::{Worker, WorkerSpec};
+pub use worker::{KillHandle, Worker, WorkerSpec};
 
 /// Resident memory of a process in bytes; 0 when it is gone or the platform has no `/proc`.
 pub use crate::procfs::rss as process_rss;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, Notify};
 
-use super::worker::{Worker, WorkerSpec};
+use super::worker::{KillHandle, Worker, WorkerSpec};
 use super::ProviderError;
 use crate::error::ArgError;
 use crate::pool::{
@@ -33,7 +33,8 @@ struct State {
     idle: HashMap<ResourceId, Worker>,
     waiters: HashMap<WaiterId, oneshot::Sender<Delivery>>,
     /// Process ids of every live worker, lent or idle, so `close` can kill lent ones too.
-    pids: HashMap<ResourceId, u32>,
+    /// How to stop each live worker from outside (a lent one is not in `idle`).
+    handles: HashMap<ResourceId, KillHandle>,
     /// Attempt number of every start the core still waits for: a start the core gave up on
     /// (its slot maybe reused by another) is told apart when it lands.
     starting: HashMap<ResourceId, u64>,
@@ -118,7 +119,7 @@ impl Shared {
                     st.last_error = Some(self.timeout(st, "starting a worker"));
                 }
                 Action::Destroy(id) => {
-                    st.pids.remove(&id);
+                    st.handles.remove(&id);
                     if Some(id) == skip {
                         continue;
                     }
@@ -218,11 +219,11 @@ impl Shared {
         match started {
             Ok(worker) => match st.core.created(id, now) {
                 Created::Idle => {
-                    st.pids.insert(id, worker.pid());
+                    st.handles.insert(id, worker.kill_handle());
                     st.idle.insert(id, worker);
                 }
                 Created::Handoff(w) => {
-                    st.pids.insert(id, worker.pid());
+                    st.handles.insert(id, worker.kill_handle());
                     self.deliver(&mut st, w, id, worker);
                 }
                 Created::Destroy | Created::Ignored => self.stop(&mut st, worker),
@@ -313,7 +314,7 @@ impl Shared {
     /// A lent worker broke: the core frees its slot (and starts a replacement where one is
     /// needed); the worker is stopped here.
     fn discard(self: &Arc<Self>, st: &mut State, id: ResourceId, worker: Worker) {
-        st.pids.remove(&id);
+        st.handles.remove(&id);
         let now = self.now();
         if st.core.discard_borrowed(id, now) {
             let actions: Vec<Action> = st.core.drain_actions().collect();
@@ -340,7 +341,7 @@ impl ProcessPool {
                 core,
                 idle: HashMap::new(),
                 waiters: HashMap::new(),
-                pids: HashMap::new(),
+                handles: HashMap::new(),
                 starting: HashMap::new(),
                 next_attempt: 0,
                 in_flight: 0,
@@ -436,8 +437,8 @@ impl ProcessPool {
                 if st.core.lent(id) {
                     crate::debug_event!(
                         crate::debug::Namespace::Worker,
-                        "worker {} leased",
-                        worker.pid()
+                        "{} leased",
+                        worker.name()
                     );
                     return Ok(Lease {
                         shared: shared.clone(),
@@ -456,7 +457,7 @@ impl ProcessPool {
             }
             worker.kill();
             let mut st = shared.lock();
-            st.pids.remove(&id);
+            st.handles.remove(&id);
             let now = shared.now();
             answer = st.core.reject_borrowed(id, now).unwrap_or(Acquire::Closed);
             let actions: Vec<Action> = st.core.drain_actions().collect();
@@ -496,37 +497,34 @@ impl ProcessPool {
         }
     }
 
-    /// Process ids of every live worker.
+    /// Process ids of every live worker process (a checker thread has none).
     pub fn pids(&self) -> Vec<u32> {
-        self.shared.lock().pids.values().copied().collect()
+        self.shared
+            .lock()
+            .handles
+            .values()
+            .filter_map(KillHandle::pid)
+            .collect()
     }
 
     /// Stops every worker, lent ones included (their jobs fail), and waits until all are gone
     /// or `grace` has passed (after which any left are killed).
     pub async fn close(&self, grace: Duration) {
-        let lent: Vec<u32> = {
+        let lent: Vec<KillHandle> = {
             let mut st = self.shared.lock();
-            let lent_ids: Vec<ResourceId> = st
-                .pids
-                .keys()
-                .filter(|id| !st.idle.contains_key(id))
-                .copied()
-                .collect();
-            let pids = lent_ids
+            let lent = st
+                .handles
                 .iter()
-                .filter_map(|id| st.pids.get(id).copied())
+                .filter(|(id, _)| !st.idle.contains_key(id))
+                .map(|(_, handle)| handle.clone())
                 .collect();
             st.core.close();
             self.shared.run_actions(&mut st);
-            pids
+            lent
         };
         self.shared.rearm.notify_one();
-        #[cfg(unix)]
-        for pid in lent {
-            // SAFETY: plain syscall on a worker's own process group.
-            unsafe {
-                libc::killpg(pid as libc::pid_t, libc::SIGKILL);
-            }
+        for handle in lent {
+            handle.kill();
         }
         let deadline = tokio::time::Instant::now() + grace;
         loop {

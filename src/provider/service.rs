@@ -18,6 +18,7 @@ use super::protocol::{Job, ServerOptions};
 use super::request::{cache_key, ExecuteOutcome, ExecuteRequest, FixtureType, KeyParts};
 use super::result_cache::{CacheCounters, ResultCache};
 use super::sets::FixtureSets;
+use super::thread::Carrier;
 use super::worker::WorkerSpec;
 use super::{lock, now_ms, ProviderError};
 use crate::cache::SharedOptions;
@@ -69,6 +70,8 @@ pub struct ServiceConfig {
     pub massive_seed: u32,
     /// How the model server is spoken to.
     pub server: ServerOptions,
+    /// Checkers as processes of their own, or as threads of this process.
+    pub carrier: Carrier,
 }
 
 pub struct Service {
@@ -207,6 +210,9 @@ impl Service {
             script,
             ready_timeout: Duration::from_millis(config.worker_start_timeout_ms),
             env: worker_env(config.worker_heap_mb),
+            carrier: config.carrier.clone(),
+            heap_mb: config.worker_heap_mb,
+            low_memory: config.worker_low_memory,
         };
         let pool = ProcessPool::start(
             spec,

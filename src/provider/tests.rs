@@ -85,6 +85,9 @@ fn spec(dir: &tempfile::TempDir, env: &[(&str, &str)]) -> WorkerSpec {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        carrier: Carrier::Process,
+        heap_mb: 0,
+        low_memory: false,
     }
 }
 
@@ -413,6 +416,7 @@ fn service_config(work: &tempfile::TempDir, cache: bool) -> ServiceConfig {
         massive_count: 200,
         massive_seed: 1,
         server: Default::default(),
+        carrier: Carrier::Process,
     }
 }
 
