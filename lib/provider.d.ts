@@ -194,7 +194,7 @@ export interface EnhancedBuildFixOptions {
    * fit in half of the available memory; a larger value is capped to that with a warning.
    */
   maxWorkers?: number
-  /** How long a job waits for a busy worker before another worker is started, ms. Default 1000. */
+  /** How long a job waits for a busy worker before another worker is started, ms. Default 250. */
   workerGrowAfter?: number
   /** How long a worker above minWorkers may sit idle before it is stopped, ms. Default 30000. */
   workerIdleTimeout?: number

@@ -127,7 +127,7 @@ function resolveOptions(options) {
     command: o.command,
     maxWorkers,
     minWorkers,
-    workerGrowAfter: v.number('options.workerGrowAfter', o.workerGrowAfter, { max: 2 ** 31 - 1, fallback: 1000 }),
+    workerGrowAfter: v.number('options.workerGrowAfter', o.workerGrowAfter, { max: 2 ** 31 - 1, fallback: 250 }),
     workerIdleTimeout: v.number('options.workerIdleTimeout', o.workerIdleTimeout, { min: 1, max: 2 ** 31 - 1, fallback: 30000 }),
     cache: v.boolean('options.cache', o.cache, true),
     cacheDir: path.resolve(v.string('options.cacheDir', o.cacheDir, path.join('.cache', 'buildfix'))),
