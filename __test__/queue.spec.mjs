@@ -174,6 +174,20 @@ test('the Redis URL: host, port, database, credentials; the password never shown
   t.is(redactRedisUrl('redis://u:secret@h:99999'), 'redis://u:***@h:99999')
 })
 
+test('without the optional bullmq and ioredis, run --queue and worker say what to install, in one line', async (t) => {
+  const hide = path.join(here, 'helpers', 'hide-queue-deps.cjs')
+  for (const args of [
+    ['run', '--queue', 'redis://127.0.0.1:1', '--fixtures', 'missing-export'],
+    ['worker', '--queue', 'redis://127.0.0.1:1'],
+  ]) {
+    const r = await runGuarded(['-r', hide, BIN, ...args], { env: ENV })
+    t.is(r.code, 1, args.join(' '))
+    const lines = r.stderr.trim().split('\n')
+    t.is(lines.length, 1, r.stderr)
+    t.regex(lines[0], /need the optional packages bullmq and ioredis .*: npm install bullmq ioredis/)
+  }
+})
+
 test('bad --queue usage exits 2 with one line, before anything starts', async (t) => {
   const cases = [
     [['run', '--queue', 'http://127.0.0.1:6379'], /--queue must be a redis:\/\/ or rediss:\/\/ URL/],

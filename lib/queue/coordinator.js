@@ -6,7 +6,7 @@
 // order), as a single-machine run with concurrency 1 lists them, so the reports built from them
 // are the same. Its queue is removed at the end, on Ctrl-C, and on failure when Redis allows.
 
-const { RedisLink, closeWithin } = require('./redis.js')
+const { RedisLink, closeWithin, queueDeps } = require('./redis.js')
 const { PREFIX, RUNS_KEY, JOB_VERSION, newRunId, queueName, fixtureHashes } = require('./jobs.js')
 const runtime = require('../cli/runtime.js')
 const { checkResult } = require('../cli/summary.js')
@@ -37,6 +37,8 @@ function modelSpec(target) {
  *   `redisTimeout` (ms), `notice(line)` for the coordinator's messages, `loadPackage`.
  */
 async function runQueued(o) {
+  // Before anything starts: a missing optional dependency is one clear line.
+  const { bullmq } = queueDeps()
   const { queue: url, models, fixtures, fixturesDir, endpoint, cache = true, onProgress = () => {}, signal } = o
   const notice = o.notice ?? (() => {})
   const pkg = (o.loadPackage ?? runtime.requirePackage)()
@@ -68,7 +70,7 @@ async function runQueued(o) {
   }
 
   const link = new RedisLink(url, { timeout: o.redisTimeout })
-  const { Queue, QueueEvents } = require('bullmq')
+  const { Queue, QueueEvents } = bullmq
   let queue = null
   let events = null
   let registered = false

@@ -8,6 +8,23 @@ const { EventEmitter } = require('node:events')
 
 const { parseRedisUrl, redactRedisUrl } = require('./url.js')
 
+/**
+ * bullmq and ioredis: optional peer dependencies, installed beside the package by those who run
+ * distributed (a plain install stays without them, and without msgpackr's native install script).
+ */
+function queueDeps() {
+  try {
+    return { bullmq: require('bullmq'), ioredis: require('ioredis') }
+  } catch (err) {
+    if (err && err.code === 'MODULE_NOT_FOUND' && /'(bullmq|ioredis)'/.test(String(err.message))) {
+      throw new Error(
+        'distributed runs (--queue) need the optional packages bullmq and ioredis installed beside @promethean/benchmark: npm install bullmq ioredis',
+      )
+    }
+    throw err
+  }
+}
+
 /** The default of --redis-timeout: how long Redis may be unreachable before giving up. */
 const DEFAULT_REDIS_TIMEOUT = 10_000
 
@@ -31,7 +48,7 @@ class RedisLink extends EventEmitter {
       retryStrategy: (times) => Math.min(100 * times, 1000),
       connectTimeout: Math.min(timeout, 10_000),
     }
-    const { Redis } = require('ioredis')
+    const { Redis } = queueDeps().ioredis
     this.client = new Redis({ ...this.connection, lazyConnect: true })
     this.client.on('error', (err) => {
       this.lastError = err
@@ -100,4 +117,4 @@ async function closeWithin(close, force, ms) {
   } catch {}
 }
 
-module.exports = { RedisLink, closeWithin, DEFAULT_REDIS_TIMEOUT }
+module.exports = { RedisLink, closeWithin, queueDeps, DEFAULT_REDIS_TIMEOUT }

@@ -11,7 +11,7 @@
 
 const os = require('node:os')
 
-const { RedisLink, closeWithin } = require('./redis.js')
+const { RedisLink, closeWithin, queueDeps } = require('./redis.js')
 const { PREFIX, RUNS_KEY, queueName, fixtureHashes, checkJob } = require('./jobs.js')
 const runtime = require('../cli/runtime.js')
 
@@ -27,6 +27,8 @@ const DEFAULT_STALLED_INTERVAL = 5_000
  * @returns {Promise<number>} 0 stopped by `signal`... 130, 1 Redis lost
  */
 async function runWorker(o) {
+  // Before anything starts: a missing optional dependency is one clear line.
+  const { bullmq } = queueDeps()
   const { url, workers, concurrency = 1, signal } = o
   const lockDuration = o.lockDuration ?? DEFAULT_LOCK_DURATION
   const stalledInterval = o.stalledInterval ?? DEFAULT_STALLED_INTERVAL
@@ -35,7 +37,7 @@ async function runWorker(o) {
   const pkg = (o.loadPackage ?? runtime.requirePackage)()
   const Provider = pkg.EnhancedBuildFixProvider
   if (typeof Provider !== 'function') throw new Error('this build of @promethean/benchmark has no EnhancedBuildFixProvider; the command needs it')
-  const { Worker, UnrecoverableError } = require('bullmq')
+  const { Worker, UnrecoverableError } = bullmq
   const who = `${os.hostname()}:${process.pid}`
 
   const link = new RedisLink(url, { timeout: o.redisTimeout })
