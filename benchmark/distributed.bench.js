@@ -15,13 +15,13 @@
 //   npm run bench -- distributed
 //   DISTRIBUTED_ROUNDS=1 DISTRIBUTED_WORKERS=1,2 node benchmark/distributed.bench.js
 
-const { spawn, execFileSync } = require('node:child_process')
+const { spawn } = require('node:child_process')
 const fs = require('node:fs')
-const net = require('node:net')
 const os = require('node:os')
 const path = require('node:path')
 
 const { median, assertSame } = require('./harness.js')
+const { startRedis } = require('./servers.js')
 const { startSampler } = require('../lib/cli/proc.js')
 
 const BIN = path.join(__dirname, '..', 'bin', 'promethean-bench.js')
@@ -30,29 +30,6 @@ const WORKER_COUNTS = (process.env.DISTRIBUTED_WORKERS || '1,2,3').split(',').ma
 const CORES = os.availableParallelism()
 const RUN = ['--fixtures', 'massive', '--models', 'gold', '--no-cache', '--no-history', '--json']
 
-function redisServer() {
-  for (const file of [process.env.REDIS_SERVER, '/usr/bin/redis-server', '/usr/local/bin/redis-server']) {
-    if (file && fs.existsSync(file)) return file
-  }
-  try {
-    return execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim() || null
-  } catch {
-    return null
-  }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-/** A child whose output is kept; `until(re)` resolves when stderr+stdout match, `closed` after 'close'. */
 function start(args) {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   let text = ''
@@ -105,24 +82,15 @@ async function timedRun(args) {
 }
 
 async function main() {
-  const binary = redisServer()
-  if (!binary) {
+  const redis = await startRedis()
+  if (!redis) {
     console.log('distributed: skipped: redis-server is not installed (apt-get install redis-server)')
     return
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'promethean-distributed-bench-'))
-  const port = await freePort()
-  const redis = spawn(binary, ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
-    stdio: 'ignore',
-  })
-  const url = `redis://127.0.0.1:${port}`
+  const url = redis.url
   const live = new Set()
   try {
-    const { Redis } = require('ioredis')
-    const probe = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: (n) => (n > 100 ? null : 50) })
-    await probe.ping()
-    probe.disconnect()
-
     const contenders = [
       { name: 'one process, concurrency 1', args: () => ['--out', path.join(dir, 'out')] },
       { name: `one process, concurrency ${CORES}`, args: () => ['--concurrency', String(CORES), '--out', path.join(dir, 'out')] },
@@ -175,8 +143,7 @@ async function main() {
     }
   } finally {
     for (const w of live) w.child.kill('SIGKILL')
-    redis.kill('SIGKILL')
-    await new Promise((resolve) => (redis.exitCode === null ? redis.once('close', resolve) : resolve()))
+    await redis.stop()
     fs.rmSync(dir, { recursive: true, force: true })
   }
 }

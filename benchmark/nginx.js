@@ -6,52 +6,12 @@
 
 const { spawn, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
-const net = require('node:net')
 const os = require('node:os')
 const path = require('node:path')
 
+const { which, freePort, waitForPort } = require('./servers.js')
+
 const NGINX = '/usr/sbin/nginx'
-
-/** `name`'s path when it is on PATH (or, absolute, exists), or null. */
-function which(name) {
-  if (path.isAbsolute(name)) return fs.existsSync(name) ? name : null
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    const p = path.join(dir, name)
-    if (dir && fs.existsSync(p)) return p
-  }
-  return null
-}
-
-/** A port free on 127.0.0.1 right now (the kernel's choice). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-/** Resolves once `port` accepts a connection, polling every 20 ms; rejects after `ms`. */
-async function waitForPort(port, ms, child) {
-  const deadline = Date.now() + ms
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`nginx exited with code ${child.exitCode}`)
-    const ok = await new Promise((resolve) => {
-      const s = net.connect(port, '127.0.0.1')
-      s.once('connect', () => {
-        s.destroy()
-        resolve(true)
-      })
-      s.once('error', () => resolve(false))
-    })
-    if (ok) return
-    if (Date.now() > deadline) throw new Error(`nginx did not listen on 127.0.0.1:${port} within ${ms} ms`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
 
 /**
  * Starts nginx pinned to `core` serving `body` at `/index.html`; resolves `{url, pid,
@@ -120,7 +80,7 @@ http {
     process.once('exit', cleanup)
     process.once('SIGINT', onSignal)
     process.once('SIGTERM', onSignal)
-    await waitForPort(port, 10000, child)
+    await waitForPort(port, 10000, child, 'nginx')
     const exited = new Promise((resolve) => child.once('exit', resolve))
     return {
       url: `http://127.0.0.1:${port}/index.html`,

@@ -6,57 +6,27 @@
 // hand, ioredis GET + JSON.parse. Reads are one at a time (latency). Skips with a message when
 // redis-server is not installed.
 
-const { spawn } = require('node:child_process')
 const fs = require('node:fs')
-const net = require('node:net')
 const os = require('node:os')
 const path = require('node:path')
 const Redis = require('ioredis')
 const { MultiLevelCache } = require('..')
 const { compare, report, assertSame } = require('./harness.js')
+const { startRedis } = require('./servers.js')
 
 const SIZES = [1024, 16 * 1024]
 const OPS = 2000
 const KEYS = 50
 
-function findRedisServer() {
-  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)
-  const candidates = [process.env.REDIS_SERVER, '/usr/bin/redis-server', '/usr/local/bin/redis-server', ...dirs.map((d) => path.join(d, 'redis-server'))]
-  return candidates.find((f) => f && fs.existsSync(f)) ?? null
+/** A throw-away Redis and an ioredis client of it (for the by-hand contender). */
+async function startRedisWithClient() {
+  const redis = await startRedis()
+  if (!redis) return null
+  const client = new Redis(redis.url, { maxRetriesPerRequest: null })
+  await client.ping()
+  return { ...redis, client }
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-async function startRedis(binary, dir) {
-  const port = await freePort()
-  const child = spawn(binary, ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-  const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, retryStrategy: () => 20, maxRetriesPerRequest: null })
-  // Refused connections while the server starts are expected; the loop below retries them.
-  client.on('error', () => {})
-  for (let i = 0; ; i++) {
-    try {
-      await client.connect()
-      await client.ping()
-      break
-    } catch (err) {
-      client.disconnect()
-      if (i > 500) throw err
-      await new Promise((r) => setTimeout(r, 20))
-    }
-  }
-  return { url: `redis://127.0.0.1:${port}`, client, stop: () => child.kill('SIGKILL') }
-}
-
-/** A JSON value of about `bytes` bytes, like a provider answer: fixtures and their results. */
 function answerOf(bytes, i) {
   const results = []
   while (JSON.stringify(results).length < bytes) {
@@ -73,19 +43,18 @@ function answerOf(bytes, i) {
 }
 
 async function main() {
-  const binary = findRedisServer()
-  if (!binary) {
+  const redis = await startRedisWithClient()
+  if (!redis) {
     console.log('shared-cache: redis-server is not installed, skipped (apt-get install redis-server)')
     return
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-shared-bench-'))
-  const redis = await startRedis(binary, dir)
   try {
     console.log(`shared-cache: one read at a time, ${OPS} reads per round over ${KEYS} keys; load ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores`)
     for (const size of SIZES) await bench(size, dir, redis)
   } finally {
     redis.client.disconnect()
-    redis.stop()
+    await redis.stop()
     fs.rmSync(dir, { recursive: true, force: true })
   }
 }
