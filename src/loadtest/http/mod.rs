@@ -103,17 +103,7 @@ mod tests {
             };
             loop {
                 let mut buf = vec![0u8; 4096];
-                let mut got = 0;
-                let ok = loop {
-                    match s.read(&mut buf[got..]).await {
-                        Ok(0) | Err(_) => break false,
-                        Ok(k) => got += k,
-                    }
-                    if buf[..got].windows(4).any(|w| w == b"\r\n\r\n") {
-                        break true;
-                    }
-                };
-                if !ok {
+                if !read_head(&mut s, &mut buf).await {
                     break;
                 }
                 n += 1;
@@ -131,6 +121,18 @@ mod tests {
         }
     }
 
+    /// Reads one request head (up to its blank line) into `buf`; false when the client went away.
+    async fn read_head(s: &mut tokio::net::TcpStream, buf: &mut [u8]) -> bool {
+        let mut got = 0;
+        while !buf[..got].windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut buf[got..]).await {
+                Ok(0) | Err(_) => return false,
+                Ok(k) => got += k,
+            }
+        }
+        true
+    }
+
     /// Answers every request with `response`, written `step` bytes at a time with a pause
     /// between writes, so the client sees heads and chunk lines split across reads.
     async fn dribble(listener: TcpListener, response: Vec<u8>, step: usize) {
@@ -139,12 +141,8 @@ mod tests {
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 loop {
-                    let mut got = 0;
-                    while !buf[..got].windows(4).any(|w| w == b"\r\n\r\n") {
-                        match s.read(&mut buf[got..]).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(k) => got += k,
-                        }
+                    if !read_head(&mut s, &mut buf).await {
+                        return;
                     }
                     for piece in response.chunks(step) {
                         if s.write_all(piece).await.is_err() {
@@ -205,12 +203,8 @@ mod tests {
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 loop {
-                    let mut got = 0;
-                    while !buf[..got].windows(4).any(|w| w == b"\r\n\r\n") {
-                        match s.read(&mut buf[got..]).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(k) => got += k,
-                        }
+                    if !read_head(&mut s, &mut buf).await {
+                        return;
                     }
                     if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == stall_at {
                         tokio::time::sleep(stall).await;
