@@ -556,8 +556,14 @@ test('loadtest --url drives an HTTP endpoint', async (t) => {
     const url = `http://127.0.0.1:${server.address().port}/health`
     const { code, stdout, stderr } = await runBin(['loadtest', '--json', '--users', '2', '--requests', '3', '--url', url])
     t.is(code, 0, stderr)
-    t.is(JSON.parse(stdout).config.url, url)
+    const doc = JSON.parse(stdout)
+    t.is(doc.config.url, url)
     t.is(hits, 6)
+    // Sub-millisecond latencies keep their precision in the report (not all "0ms").
+    const html = fs.readFileSync(doc.files.html, 'utf8')
+    const shown = (v) => `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : Math.round(v)}ms`
+    const m = doc.metrics
+    t.true(html.includes(`${shown(m.p50ResponseTime)} / ${shown(m.p95ResponseTime)} / ${shown(m.p99ResponseTime)}`))
   } finally {
     await new Promise((r) => server.close(r))
   }

@@ -20,6 +20,12 @@ function ms(n) {
   return `${Math.round(Number.isFinite(n) ? n : 0)}ms`
 }
 
+/** A latency in ms with the precision it has: 0.48ms, 12.3ms, 481ms (the load tester's are exact to 0.1%). */
+function latency(n) {
+  const v = Number.isFinite(n) ? n : 0
+  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : Math.round(v)}ms`
+}
+
 /** Markdown table cell: no line breaks, pipes escaped, and no raw HTML (Markdown renders it). */
 function mdCell(value) {
   return String(value ?? '')
@@ -646,9 +652,9 @@ function loadTestHtml({ metrics: m, records, config, timestamp }) {
     ['Requests', m.totalRequests],
     ['Error rate', pct(100 * m.errorRate)],
     ['Requests/s', m.requestsPerSecond.toFixed(2)],
-    ['Average', ms(m.averageResponseTime)],
-    ['p95', ms(m.p95ResponseTime)],
-    ['p99', ms(m.p99ResponseTime)],
+    ['Average', latency(m.averageResponseTime)],
+    ['p95', latency(m.p95ResponseTime)],
+    ['p99', latency(m.p99ResponseTime)],
   ]
   body.push(`<div class="cards">${cards.map(([k, v]) => `<div class="card"><b>${escapeHtml(v)}</b><span>${escapeHtml(k)}</span></div>`).join('')}</div>`)
   body.push('<section><h2>Latency over time</h2>')
@@ -687,8 +693,10 @@ function loadTestHtml({ metrics: m, records, config, timestamp }) {
         ['Total requests', String(m.totalRequests)],
         ['Successful', String(m.successfulRequests)],
         ['Failed', String(m.failedRequests)],
-        ['Average / min / max', `${ms(m.averageResponseTime)} / ${ms(m.minResponseTime)} / ${ms(m.maxResponseTime)}`],
-        ['p50 / p95 / p99', `${ms(m.p50ResponseTime)} / ${ms(m.p95ResponseTime)} / ${ms(m.p99ResponseTime)}`],
+        ['Average / min / max', `${latency(m.averageResponseTime)} / ${latency(m.minResponseTime)} / ${latency(m.maxResponseTime)}`],
+        Number.isFinite(m.p999ResponseTime)
+          ? ['p50 / p95 / p99 / p99.9', [m.p50ResponseTime, m.p95ResponseTime, m.p99ResponseTime, m.p999ResponseTime].map(latency).join(' / ')]
+          : ['p50 / p95 / p99', [m.p50ResponseTime, m.p95ResponseTime, m.p99ResponseTime].map(latency).join(' / ')],
         ['Requests/s', m.requestsPerSecond.toFixed(2)],
         ['Errors/s', m.errorsPerSecond.toFixed(2)],
         ['Throughput', `${((m.throughput ?? 0) / 1024).toFixed(2)} KB/s`],
