@@ -209,12 +209,8 @@ export declare function cacheDestroy(handle: number): void
 /** Forgets the cache; its handle may be reused afterwards. */
 export declare function cacheFree(handle: number): void
 
-/**
- * The value as JSON text, or `null` on a miss. The hot path of `AdvancedCache.get`: the key is
- * read into reused buffers and the JS string is made from the stored bytes, so a hit allocates
- * nothing on the Rust side.
- */
-export declare function cacheGet(handle: number, key: string): string | null
+/** The function `lib/native.js` exposes as `cacheGet` (see [`cache_get_callback`]). */
+export declare function cacheGetFunction(): (handle: number, key: string) => string | null
 
 export declare function cacheHas(handle: number, key: string): boolean
 
