@@ -209,7 +209,10 @@ export declare function cacheDestroy(handle: number): void
 /** Forgets the cache; its handle may be reused afterwards. */
 export declare function cacheFree(handle: number): void
 
-/** The function `lib/native.js` exposes as `cacheGet` (see [`cache_get_callback`]). */
+/**
+ * The plain Node-API function `lib/native.js` exposes as `cacheGet(handle, key)`: the value as
+ * JSON text, or `null` on a miss (see [`cache_get_callback`] for why it is not an export).
+ */
 export declare function cacheGetFunction(): (handle: number, key: string) => string | null
 
 export declare function cacheHas(handle: number, key: string): boolean

@@ -427,7 +427,8 @@ unsafe extern "C" fn cache_get_callback(
     }
 }
 
-/// The function `lib/native.js` exposes as `cacheGet` (see [`cache_get_callback`]).
+/// The plain Node-API function `lib/native.js` exposes as `cacheGet(handle, key)`: the value as
+/// JSON text, or `null` on a miss (see [`cache_get_callback`] for why it is not an export).
 #[napi(
     catch_unwind,
     ts_return_type = "(handle: number, key: string) => string | null"
