@@ -210,11 +210,10 @@ export declare function cacheDestroy(handle: number): void
 export declare function cacheFree(handle: number): void
 
 /**
- * The value as JSON text, or `null` on a miss. The hot path of `AdvancedCache.get`: the key is
- * read into reused buffers and the JS string is made from the stored bytes, so a hit allocates
- * nothing on the Rust side.
+ * The plain Node-API function `lib/native.js` exposes as `cacheGet(handle, key)`: the value as
+ * JSON text, or `null` on a miss (see [`cache_get_callback`] for why it is not an export).
  */
-export declare function cacheGet(handle: number, key: string): string | null
+export declare function cacheGetFunction(): (handle: number, key: string) => string | null
 
 export declare function cacheHas(handle: number, key: string): boolean
 

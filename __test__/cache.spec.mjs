@@ -82,6 +82,13 @@ test('get reads every kind of key and value exactly: long keys, non-ASCII, lone 
     t.throws(() => binding.cacheGet(handle, bad), { instanceOf: TypeError, message: /key/ })
   }
   t.is(binding.cacheGet(handle, 'missing'), null)
+  // So does a handle that is not a number; an unknown handle is a destroyed cache.
+  for (const bad of ['1', undefined, {}]) {
+    t.throws(() => binding.cacheGet(bad, 'k'), { instanceOf: TypeError, message: /handle/ })
+  }
+  const freed = binding.cacheOpen({ cleanupInterval: 0 }).handle
+  binding.cacheFree(freed)
+  t.throws(() => binding.cacheGet(freed, 'k'), { message: /destroyed/ })
   t.is(await c.get('k'), 1)
 })
 

@@ -68,6 +68,9 @@ const binding = {}
 for (const [name, value] of Object.entries(raw)) {
   if (typeof value !== 'function') binding[name] = value
   else if (/^[A-Z]/.test(name)) binding[name] = guardedClass(value)
+  // `xFunction()` returns the plain Node-API function `x`, made without napi-rs's per-call
+  // bookkeeping (for the hottest calls); it is exposed as `x`, guarded like the rest.
+  else if (name.endsWith('Function')) binding[name.slice(0, -'Function'.length)] = guarded(value())
   else binding[name] = guarded(value)
 }
 

@@ -4,8 +4,8 @@
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use napi::bindgen_prelude::{Env, JsValue, Object, Utf16String};
-use napi::{sys, JsString};
+use napi::bindgen_prelude::{Env, Object, Unknown, Utf16String};
+use napi::sys;
 use napi_derive::napi;
 
 use super::args::{boolean, number, one_of, resolve_path, string, Arg, Options, Range};
@@ -287,7 +287,11 @@ thread_local! {
 
 /// Runs `f` with the key of the JS string `key`, converted in buffers reused by every read: the
 /// hot read path allocates nothing for its key.
-fn with_read_key<R>(env: &Env, key: &JsString<'_>, f: impl FnOnce(&KeyBuf) -> R) -> Result<R> {
+fn with_read_key<R>(
+    env: sys::napi_env,
+    key: sys::napi_value,
+    f: impl FnOnce(&KeyBuf) -> R,
+) -> Result<R> {
     READ_KEY.with(|cell| {
         let (units, buf) = &mut *cell.borrow_mut();
         // Room for most keys, so that one call usually reads the whole string.
@@ -300,8 +304,8 @@ fn with_read_key<R>(env: &Env, key: &JsString<'_>, f: impl FnOnce(&KeyBuf) -> R)
             // many, the terminating NUL included, and says how many it wrote before the NUL.
             let status = unsafe {
                 sys::napi_get_value_string_utf16(
-                    env.raw(),
-                    key.raw(),
+                    env,
+                    key,
                     units.as_mut_ptr(),
                     units.len(),
                     &mut written,
@@ -318,13 +322,7 @@ fn with_read_key<R>(env: &Env, key: &JsString<'_>, f: impl FnOnce(&KeyBuf) -> R)
             let mut len = 0;
             // SAFETY: a null buffer asks only for the length.
             unsafe {
-                sys::napi_get_value_string_utf16(
-                    env.raw(),
-                    key.raw(),
-                    std::ptr::null_mut(),
-                    0,
-                    &mut len,
-                )
+                sys::napi_get_value_string_utf16(env, key, std::ptr::null_mut(), 0, &mut len)
             };
             units.resize(len + 1, 0);
             written = read(units)?;
@@ -336,38 +334,123 @@ fn with_read_key<R>(env: &Env, key: &JsString<'_>, f: impl FnOnce(&KeyBuf) -> R)
 
 /// The JS string of a value's JSON text (UTF-8), made straight from the stored bytes: ASCII, the
 /// usual case, as a one-byte string with no decoding.
-fn json_string<'env>(env: &'env Env, json: &[u8]) -> napi::Result<JsString<'env>> {
-    if json.is_ascii() {
-        env.create_string_latin1(json)
+fn json_string(env: sys::napi_env, json: &[u8]) -> Result<sys::napi_value> {
+    let mut out = std::ptr::null_mut();
+    // SAFETY: `json` is valid for its length; `out` receives the new string.
+    let status = unsafe {
+        if json.is_ascii() {
+            sys::napi_create_string_latin1(env, json.as_ptr().cast(), json.len() as isize, &mut out)
+        } else {
+            // Stored values are JSON.stringify's output, well-formed UTF-8; "" if one were not
+            // (as a copy through `String` gave), which JSON.parse then refuses.
+            let text = std::str::from_utf8(json).unwrap_or_default();
+            sys::napi_create_string_utf8(env, text.as_ptr().cast(), text.len() as isize, &mut out)
+        }
+    };
+    if status == sys::Status::napi_ok {
+        Ok(out)
     } else {
-        // Stored values are JSON.stringify's output, well-formed UTF-8; "" if one were not
-        // (as a copy through `String` gave), which JSON.parse then refuses.
-        env.create_string(std::str::from_utf8(json).unwrap_or_default())
+        Err(super::error::failure("could not make the value's string"))
     }
 }
 
-/// The value as JSON text, or `null` on a miss. The hot path of `AdvancedCache.get`: the key is
-/// read into reused buffers and the JS string is made from the stored bytes, so a hit allocates
-/// nothing on the Rust side.
-#[napi(
-    catch_unwind,
-    ts_args_type = "handle: number, key: string",
-    ts_return_type = "string | null"
-)]
-pub fn cache_get<'env>(
-    env: &'env Env,
-    handle: u32,
-    key: JsString<'_>,
-) -> Result<Option<JsString<'env>>> {
-    let found = with_read_key(env, &key, |key| {
+/// `cacheGet(handle, key)`: the value as JSON text, or `null` on a miss. The hot path of
+/// `AdvancedCache.get`: the key is read into reused buffers and the JS string is made from the
+/// stored bytes, so a hit allocates nothing on the Rust side.
+fn cache_get(
+    env: sys::napi_env,
+    handle: sys::napi_value,
+    key: sys::napi_value,
+) -> Result<sys::napi_value> {
+    let mut handle_number = 0u32;
+    // SAFETY: `handle` is a value of this call; a non-number is refused with a status.
+    if unsafe { sys::napi_get_value_uint32(env, handle, &mut handle_number) }
+        != sys::Status::napi_ok
+    {
+        return Err(ArgError::invalid_type("handle", "a number").into());
+    }
+    let found = with_read_key(env, key, |key| {
         // Making a string runs no JS, so the cache's borrow is not re-entered.
-        with_cache(handle, |c| {
+        with_cache(handle_number, |c| {
             c.get_with(key, now_ms(), |json| json_string(env, json))
         })
     })???;
-    found
-        .transpose()
-        .map_err(|e| super::error::failure(e.reason.clone()))
+    match found {
+        Some(value) => value,
+        None => {
+            let mut null = std::ptr::null_mut();
+            // SAFETY: `null` receives JS null.
+            unsafe { sys::napi_get_null(env, &mut null) };
+            Ok(null)
+        }
+    }
+}
+
+/// The Node-API callback of `cacheGet`. A plain callback, not a `#[napi]` function: napi-rs's
+/// per-call bookkeeping for borrowed arguments (an allocation, a lock and a thread-local scope
+/// per call) cost as much as the lookup itself. Panics are caught as `catch_unwind` exports
+/// catch them, and errors thrown as napi-rs throws them.
+unsafe extern "C" fn cache_get_callback(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let mut argc = 2usize;
+    let mut argv = [std::ptr::null_mut(); 2];
+    // SAFETY: `info` is this call's; `argv` has room for `argc` values (missing ones are
+    // `undefined`).
+    let status = unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    let result = if status == sys::Status::napi_ok {
+        std::panic::catch_unwind(|| cache_get(env, argv[0], argv[1])).unwrap_or_else(|panic| {
+            Err(super::error::failure(
+                napi::bindgen_prelude::panic_to_error(panic).reason,
+            ))
+        })
+    } else {
+        Err(super::error::failure("could not read the arguments"))
+    };
+    match result {
+        Ok(value) => value,
+        Err(e) => {
+            // SAFETY: `env` is this call's.
+            unsafe { napi::JsError::from(e).throw_into(env) };
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// The plain Node-API function `lib/native.js` exposes as `cacheGet(handle, key)`: the value as
+/// JSON text, or `null` on a miss (see [`cache_get_callback`] for why it is not an export).
+#[napi(
+    catch_unwind,
+    ts_return_type = "(handle: number, key: string) => string | null"
+)]
+pub fn cache_get_function(env: &Env) -> Result<Unknown<'_>> {
+    let mut f = std::ptr::null_mut();
+    // SAFETY: a named function over a callback that lives as long as the library.
+    let status = unsafe {
+        sys::napi_create_function(
+            env.raw(),
+            c"cacheGet".as_ptr(),
+            8,
+            Some(cache_get_callback),
+            std::ptr::null_mut(),
+            &mut f,
+        )
+    };
+    if status != sys::Status::napi_ok {
+        return Err(super::error::failure("could not make cacheGet"));
+    }
+    // SAFETY: `f` is a function just made in `env`.
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), f) })
 }
 
 #[napi(catch_unwind)]

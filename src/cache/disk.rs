@@ -50,20 +50,21 @@ pub fn file_name(key: &(impl AsKey + ?Sized)) -> String {
 
 pub fn encode(e: &Entry) -> Vec<u8> {
     let meta = e.metadata.as_deref().map(str::as_bytes);
-    let mut out = Vec::with_capacity(45 + e.key.len() + meta.map_or(0, <[u8]>::len) + e.data.len());
+    let mut out =
+        Vec::with_capacity(45 + e.key_bytes().len() + meta.map_or(0, <[u8]>::len) + e.data().len());
     out.extend_from_slice(MAGIC);
     out.push(u8::from(e.compressed));
     out.extend_from_slice(&e.created_ms.to_le_bytes());
     out.extend_from_slice(&e.ttl_ms.to_le_bytes());
     out.extend_from_slice(&e.expires_ms.to_le_bytes());
-    out.extend_from_slice(&(e.key.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(e.key_bytes().len() as u32).to_le_bytes());
     out.extend_from_slice(&meta.map_or(NO_METADATA, |m| m.len() as u32).to_le_bytes());
-    out.extend_from_slice(&(e.data.len() as u32).to_le_bytes());
-    out.extend_from_slice(e.key.as_bytes());
+    out.extend_from_slice(&(e.data().len() as u32).to_le_bytes());
+    out.extend_from_slice(e.key_bytes());
     if let Some(m) = meta {
         out.extend_from_slice(m);
     }
-    out.extend_from_slice(&e.data);
+    out.extend_from_slice(e.data());
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
@@ -101,7 +102,7 @@ pub fn decode(bytes: &[u8]) -> Result<Entry, String> {
     if !r.0.is_empty() {
         return Err("trailing bytes after the entry".into());
     }
-    let mut e = Entry::new(key, data.into(), compressed, created_ms, ttl_ms, metadata);
+    let mut e = Entry::new(&key, data, compressed, created_ms, ttl_ms, metadata);
     e.expires_ms = expires_ms;
     Ok(e)
 }
@@ -224,7 +225,7 @@ pub fn load_dir(dir: &Path) -> Loaded {
             .map_err(|e| e.to_string())
             .and_then(|kind| read_entry_file(&path, kind))
             .and_then(|e| {
-                if file_name(&e.key) == name {
+                if file_name(&e) == name {
                     Ok(e)
                 } else {
                     Err("file name does not match the key inside".into())
@@ -473,10 +474,10 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    fn entry(key: &str) -> Entry {
+    fn entry(key: &(impl AsKey + ?Sized)) -> Entry {
         Entry::new(
-            key.into(),
-            b"{\"a\":1}".to_vec().into(),
+            key,
+            b"{\"a\":1}",
             false,
             1_700_000_000_000,
             60_000,
@@ -488,8 +489,8 @@ mod tests {
     fn encode_decode_round_trip() {
         let e = entry("buildfix:result");
         let d = decode(&encode(&e)).unwrap();
-        assert_eq!(d.key, e.key);
-        assert_eq!(d.data, e.data);
+        assert_eq!(d.key(), e.key());
+        assert_eq!(d.data(), e.data());
         assert_eq!(d.metadata, e.metadata);
         assert_eq!(d.expires_ms, e.expires_ms);
         assert_eq!(d.ttl_ms, e.ttl_ms);
@@ -504,9 +505,8 @@ mod tests {
         let names: std::collections::HashSet<String> = keys.iter().map(file_name).collect();
         assert_eq!(names.len(), keys.len());
         for key in keys {
-            let mut e = entry("");
-            e.key = key.clone();
-            assert_eq!(decode(&encode(&e)).unwrap().key, key);
+            let e = entry(&key);
+            assert_eq!(decode(&encode(&e)).unwrap().key(), key);
         }
         // A well-formed key keeps its file name: the hash of its UTF-8, as before.
         assert_eq!(
@@ -565,7 +565,7 @@ mod tests {
         fs::write(&c, b"garbage").unwrap();
         let loaded = load_dir(dir.path());
         assert_eq!(loaded.entries.len(), 1);
-        assert_eq!(loaded.entries[0].key, Key::from("a"));
+        assert_eq!(loaded.entries[0].key(), Key::from("a"));
         assert_eq!(failed_paths(&loaded), [c.as_path()]);
         assert_eq!(loaded.failures[0].op, DiskOp::Load);
     }

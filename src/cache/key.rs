@@ -28,6 +28,7 @@ mod sealed {
     impl Sealed for String {}
     impl Sealed for super::Key {}
     impl Sealed for super::KeyBuf {}
+    impl Sealed for super::super::store::Entry {}
 }
 
 impl AsKey for str {
@@ -159,6 +160,11 @@ impl Key {
     pub fn from_wtf8(bytes: &[u8]) -> Result<Self, &'static str> {
         pieces(bytes, |_| {})?;
         Ok(Key(bytes.into()))
+    }
+
+    /// A copy of a stored entry's key, well-formed since it was checked on the way in.
+    pub(super) fn from_entry(bytes: &[u8]) -> Self {
+        Key(bytes.into())
     }
 
     /// The key's own copy of a key or string.

@@ -25,6 +25,8 @@ pub use shared::{SharedEntry, SharedError, SharedLevel, SharedOptions, SharedSta
 pub use store::{Entry, Removal, StoreStats, NEVER};
 pub use writer::{BarrierDone, LoadDone};
 
+use std::borrow::Cow;
+
 use store::Store;
 use writer::DiskWriter;
 
@@ -99,17 +101,17 @@ impl Cache {
         entries.sort_by_key(|e| e.created_ms);
         let mut removed = Vec::new();
         for entry in entries {
-            if self.store.peek(entry.key.as_bytes(), now_ms).is_some() {
+            if self.store.peek(entry.key_bytes(), now_ms).is_some() {
                 continue;
             }
             if entry.is_expired(now_ms) || entry.size() > self.store.max_memory() {
-                writer.remove(entry.key);
+                writer.remove(entry.key());
                 continue;
             }
             self.store.insert(entry, now_ms, &mut removed);
         }
         for (e, _) in removed {
-            writer.remove(e.key);
+            writer.remove(e.key());
         }
         failures
     }
@@ -141,7 +143,7 @@ impl Cache {
     fn forget(&self, removed: Vec<(Entry, Removal)>) {
         if let Some(d) = &self.disk {
             for (e, _) in removed {
-                d.remove(e.key);
+                d.remove(e.key());
             }
         }
     }
@@ -157,9 +159,9 @@ impl Cache {
         if e.compressed {
             // Data compressed by this process or verified by checksum on load; a failure here is
             // a bug, not bad input.
-            f(&zstd::bulk::decompress(&e.data, usize::MAX >> 8).unwrap_or_default())
+            f(&zstd::bulk::decompress(e.data(), usize::MAX >> 8).unwrap_or_default())
         } else {
-            f(&e.data)
+            f(e.data())
         }
     }
 
@@ -233,8 +235,8 @@ impl Cache {
             ));
         }
         let entry = Entry::new(
-            Key::new(key),
-            data,
+            key,
+            &data,
             compressed,
             now_ms,
             ttl_ms.unwrap_or(self.default_ttl_ms),
@@ -246,7 +248,7 @@ impl Cache {
 
     /// The stored form of a value's JSON text: compressed when this cache compresses and that
     /// is smaller.
-    fn stored_form(&self, raw: &[u8]) -> (Box<[u8]>, bool) {
+    fn stored_form<'a>(&self, raw: &'a [u8]) -> (Cow<'a, [u8]>, bool) {
         if self.compression {
             match zstd::bulk::compress(raw, ZSTD_LEVEL) {
                 Ok(packed) if packed.len() < raw.len() => return (packed.into(), true),
@@ -283,23 +285,26 @@ impl Cache {
         if entry.is_expired(now_ms) {
             return Ok(false);
         }
-        let (data, compressed) = if entry.compressed == self.compression {
-            (entry.data.clone(), entry.compressed)
+        let mut copy = if entry.compressed == self.compression {
+            entry
         } else {
-            self.stored_form(Self::value_json(&entry).as_bytes())
+            let json = Self::value_json(&entry);
+            let (data, compressed) = self.stored_form(json.as_bytes());
+            let mut e = Entry::new(
+                &entry,
+                &data,
+                compressed,
+                entry.created_ms,
+                entry.ttl_ms,
+                entry.metadata.clone(),
+            );
+            e.expires_ms = entry.expires_ms;
+            e
         };
-        if data.len() as u64 > self.store.max_memory() {
+        if copy.size() > self.store.max_memory() {
             return Ok(false);
         }
-        let mut copy = Entry::new(
-            entry.key,
-            data,
-            compressed,
-            entry.created_ms,
-            entry.ttl_ms,
-            entry.metadata,
-        );
-        copy.expires_ms = entry.expires_ms;
+        copy.reads = 0;
         copy.last_access_ms = now_ms;
         self.store_entry(copy, now_ms);
         Ok(true)
@@ -323,7 +328,7 @@ impl Cache {
         self.check_alive()?;
         let gone = self.store.remove(key.wtf8());
         if let (Some(e), Some(d)) = (&gone, &self.disk) {
-            d.remove(e.key.clone());
+            d.remove(e.key());
         }
         Ok(gone.is_some())
     }
@@ -375,7 +380,7 @@ impl Cache {
 
     /// Keys in eviction order, next victim first; the tests' view of the eviction rule.
     #[cfg(test)]
-    pub fn eviction_order(&self) -> Vec<&Key> {
+    pub fn eviction_order(&self) -> Vec<Key> {
         self.store.eviction_order()
     }
 

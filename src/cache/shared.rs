@@ -96,8 +96,8 @@ impl SharedEntry {
     /// The entry as a local level stores it ([`super::Cache::adopt`] keeps its expiry).
     pub fn into_entry(self, key: Key) -> Entry {
         let mut entry = Entry::new(
-            key,
-            self.value_json.into_bytes().into_boxed_slice(),
+            &key,
+            self.value_json.as_bytes(),
             false,
             self.created_ms,
             self.ttl_ms,

@@ -7,18 +7,20 @@ use std::time::Instant;
 
 use hashbrown::HashTable;
 
-use super::key::Key;
+use super::key::{AsKey, Key};
 use super::list::{Links, List};
 use super::options::{CacheOptions, EvictionPolicy};
 
 /// `expires_ms` of an entry that never expires.
 pub const NEVER: u64 = u64::MAX;
 
-/// One stored entry. `data` is the stored form of the value (JSON text, compressed or not).
+/// One stored entry: its key and the stored form of its value (JSON text, compressed or not).
 #[derive(Debug, Clone)]
 pub struct Entry {
-    pub key: Key,
-    pub data: Box<[u8]>,
+    /// The key's WTF-8, then the stored value, in one allocation: a read that compares the key
+    /// brings the value's first bytes into the CPU cache with it (one memory miss, not two).
+    bytes: Box<[u8]>,
+    key_len: u32,
     pub compressed: bool,
     pub created_ms: u64,
     /// Time to live given when set; 0 when the entry never expires.
@@ -34,8 +36,8 @@ pub struct Entry {
 
 impl Entry {
     pub fn new(
-        key: Key,
-        data: Box<[u8]>,
+        key: &(impl AsKey + ?Sized),
+        data: &[u8],
         compressed: bool,
         created_ms: u64,
         ttl_ms: u64,
@@ -46,9 +48,14 @@ impl Entry {
         } else {
             created_ms.saturating_add(ttl_ms)
         };
+        let key = key.wtf8();
+        let mut bytes = Vec::with_capacity(key.len() + data.len());
+        bytes.extend_from_slice(key);
+        bytes.extend_from_slice(data);
         Self {
-            key,
-            data,
+            bytes: bytes.into_boxed_slice(),
+            // Keys come from JS strings (at most 2^30 units) or checked files.
+            key_len: u32::try_from(key.len()).expect("a key shorter than 4 GiB"),
             compressed,
             created_ms,
             ttl_ms,
@@ -60,13 +67,35 @@ impl Entry {
         }
     }
 
+    /// The key's WTF-8.
+    pub fn key_bytes(&self) -> &[u8] {
+        &self.bytes[..self.key_len as usize]
+    }
+
+    /// A copy of the key.
+    pub fn key(&self) -> Key {
+        Key::from_entry(self.key_bytes())
+    }
+
+    /// The stored form of the value.
+    pub fn data(&self) -> &[u8] {
+        &self.bytes[self.key_len as usize..]
+    }
+
     /// Bytes this entry counts against `maxMemory`.
     pub fn size(&self) -> u64 {
-        self.data.len() as u64
+        self.data().len() as u64
     }
 
     pub fn is_expired(&self, now_ms: u64) -> bool {
         self.expires_ms <= now_ms
+    }
+}
+
+/// An entry names its key, wherever a key is asked for.
+impl AsKey for Entry {
+    fn wtf8(&self) -> &[u8] {
+        self.key_bytes()
     }
 }
 
@@ -187,7 +216,7 @@ impl Store {
     fn find(&self, key: &[u8]) -> Option<Slot> {
         let hash = self.hasher.hash_one(key);
         self.index
-            .find(hash, |&s| self.entry(s).key.as_bytes() == key)
+            .find(hash, |&s| self.entry(s).key_bytes() == key)
             .copied()
     }
 
@@ -283,9 +312,7 @@ impl Store {
         now_ms: u64,
         removed: &mut Vec<(Entry, Removal)>,
     ) -> Option<Entry> {
-        let replaced = self
-            .find(entry.key.as_bytes())
-            .map(|slot| self.detach(slot));
+        let replaced = self.find(entry.key_bytes()).map(|slot| self.detach(slot));
         let size = entry.size();
         if self.index.len() >= self.max_size || self.total_size + size > self.max_memory {
             self.purge_expired(now_ms, removed);
@@ -315,7 +342,7 @@ impl Store {
                 (self.slots.len() - 1) as Slot
             }
         };
-        let hash = self.hasher.hash_one(entry.key.as_bytes());
+        let hash = self.hasher.hash_one(entry.key_bytes());
         if entry.expires_ms != NEVER {
             self.expiry.insert((entry.expires_ms, slot));
         }
@@ -325,13 +352,7 @@ impl Store {
         self.insertion.push_back(&mut self.insertion_links, slot);
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.index.insert_unique(hash, slot, |&s| {
-            hasher.hash_one(
-                slots[s as usize]
-                    .as_ref()
-                    .expect("live slot")
-                    .key
-                    .as_bytes(),
-            )
+            hasher.hash_one(slots[s as usize].as_ref().expect("live slot").key_bytes())
         });
         replaced
     }
@@ -379,7 +400,7 @@ impl Store {
         if e.expires_ms != NEVER {
             self.expiry.remove(&(e.expires_ms, slot));
         }
-        let hash = self.hasher.hash_one(e.key.as_bytes());
+        let hash = self.hasher.hash_one(e.key_bytes());
         if let Ok(found) = self.index.find_entry(hash, |&s| s == slot) {
             found.remove();
         }
@@ -409,12 +430,12 @@ impl Store {
 
     /// Keys in eviction order, next victim first; the tests' view of the eviction rule.
     #[cfg(test)]
-    pub fn eviction_order(&self) -> Vec<&Key> {
+    pub fn eviction_order(&self) -> Vec<Key> {
         let slots: Vec<Slot> = match &self.order {
             Order::Recency(list) => list.iter(&self.recency_links).collect(),
             Order::Sorted(set) => set.iter().map(|&(_, _, slot)| slot).collect(),
         };
-        slots.into_iter().map(|s| &self.entry(s).key).collect()
+        slots.into_iter().map(|s| self.entry(s).key()).collect()
     }
 }
 
@@ -445,13 +466,13 @@ mod tests {
     fn put(s: &mut Store, key: &str, bytes: usize, now: u64, ttl: u64) -> Vec<String> {
         let mut removed = Vec::new();
         s.insert(
-            Entry::new(key.into(), vec![b'x'; bytes].into(), false, now, ttl, None),
+            Entry::new(key, &vec![b'x'; bytes], false, now, ttl, None),
             now,
             &mut removed,
         );
         removed
             .into_iter()
-            .map(|(e, _)| e.key.to_string())
+            .map(|(e, _)| e.key().to_string())
             .collect()
     }
 
@@ -555,7 +576,7 @@ mod tests {
         put(&mut s, "c", 1, 0, 0);
         let mut removed = Vec::new();
         assert_eq!(s.purge_expired(10, &mut removed), 1);
-        assert_eq!(removed[0].0.key, Key::from("a"));
+        assert_eq!(removed[0].0.key(), Key::from("a"));
         assert_eq!(s.len(), 2);
     }
 

@@ -266,7 +266,7 @@ impl DiskWriter {
 
     pub fn write(&self, e: &Entry) {
         self.send(Op::Write {
-            key: e.key.clone(),
+            key: e.key(),
             bytes: disk::encode(e),
         });
     }
@@ -300,14 +300,7 @@ mod tests {
     use crate::cache::disk::{file_name, DiskOp};
 
     fn entry(key: &str) -> Entry {
-        Entry::new(
-            key.into(),
-            b"{\"a\":1}".to_vec().into(),
-            false,
-            1_700_000_000_000,
-            60_000,
-            None,
-        )
+        Entry::new(key, b"{\"a\":1}", false, 1_700_000_000_000, 60_000, None)
     }
 
     /// Waits for `w`'s queued jobs; returns its failures.
@@ -335,7 +328,7 @@ mod tests {
         fs::write(dir.path().join(file_name("c")), b"garbage").unwrap();
         let loaded = load(&w);
         assert_eq!(loaded.entries.len(), 1);
-        assert_eq!(loaded.entries[0].key, Key::from("a"));
+        assert_eq!(loaded.entries[0].key(), Key::from("a"));
         assert_eq!(loaded.failures.len(), 1);
         assert!(loaded.failures[0].error.contains("header"));
     }
