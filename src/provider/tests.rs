@@ -56,7 +56,7 @@ fn cancel_after(delay: Duration) -> Cancel {
 }
 
 /// A job for the fake worker: `fixture` says how it behaves.
-fn job(id: impl ToString, fixture: impl ToString) -> Job {
+pub(super) fn job(id: impl ToString, fixture: impl ToString) -> Job {
     Job {
         id: id.to_string(),
         fixture_dir: PathBuf::from("/nonexistent"),

@@ -101,7 +101,8 @@ mod tests {
 
     use super::*;
     use crate::cancel::Cancel;
-    use crate::provider::protocol::{protocol_version, Job};
+    use crate::provider::protocol::protocol_version;
+    use crate::provider::tests::job;
     use crate::provider::worker::{Worker, WorkerSpec};
     use crate::provider::ProviderError;
 
@@ -189,22 +190,6 @@ mod tests {
         }
     }
 
-    fn job(fixture: &str) -> Job {
-        Job {
-            id: format!("j-{fixture}"),
-            fixture_dir: PathBuf::from("/nonexistent"),
-            fixture: fixture.into(),
-            model: "fake".into(),
-            max_attempts: 1,
-            attempt_timeout_ms: 1000,
-            endpoint: None,
-            prompt: None,
-            temperature: None,
-            max_tokens: None,
-            server: Default::default(),
-        }
-    }
-
     #[tokio::test]
     async fn a_thread_checker_speaks_the_same_protocol_and_has_no_pid() {
         let host = Arc::new(RustHost::default());
@@ -214,7 +199,7 @@ mod tests {
         assert_eq!(w.kill_handle().pid(), None);
         assert!(w.ping(Duration::from_secs(2)).await);
         let r = w
-            .run_job(job("a"), Duration::from_secs(2), &Cancel::new())
+            .run_job(job("j-a", "a"), Duration::from_secs(2), &Cancel::new())
             .await
             .unwrap();
         assert_eq!(r, json!({"echo": "a"}));
@@ -233,7 +218,11 @@ mod tests {
         let mut w = Worker::spawn(&spec(&host)).await.unwrap();
         let started = Instant::now();
         let err = w
-            .run_job(job("hang"), Duration::from_millis(300), &Cancel::new())
+            .run_job(
+                job("j-hang", "hang"),
+                Duration::from_millis(300),
+                &Cancel::new(),
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, ProviderError::Timeout { .. }), "{err:?}");
@@ -248,7 +237,11 @@ mod tests {
         let host = Arc::new(RustHost::default());
         let mut w = Worker::spawn(&spec(&host)).await.unwrap();
         let err = w
-            .run_job(job("crash"), Duration::from_secs(2), &Cancel::new())
+            .run_job(
+                job("j-crash", "crash"),
+                Duration::from_secs(2),
+                &Cancel::new(),
+            )
             .await
             .unwrap_err();
         match err {
